@@ -1,0 +1,96 @@
+#include "rpc/master_client.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "rpc/channel.h"
+#include "rpc/grpc_status.h"
+
+namespace cistern::rpc {
+
+MasterClient::MasterClient(MasterClientOptions options) : options_(std::move(options)) {}
+
+std::string MasterClient::current_address() const {
+  if (options_.addresses.empty()) return "";
+  return options_.addresses[current_.load() % options_.addresses.size()];
+}
+
+absl::Status MasterClient::Invoke(
+    const char* name, const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call) {
+  if (options_.addresses.empty()) return absl::FailedPreconditionError("no master address configured");
+  const int64_t give_up_ms = RealClock()->MonotonicMs() + options_.retry_window_ms;
+  int64_t backoff_ms = 50;
+  while (true) {
+    size_t index = current_.load();
+    const std::string& address = options_.addresses[index % options_.addresses.size()];
+    grpc::ClientContext context;
+    SetDeadline(&context, options_.rpc_timeout_ms);
+    grpc::Status status = call(address, &context);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return FromGrpcStatus(status, absl::StrCat("master ", address, " ", name));
+    }
+    if (options_.addresses.size() > 1) current_.compare_exchange_strong(index, index + 1);
+    if (RealClock()->MonotonicMs() + backoff_ms > give_up_ms) {
+      return absl::UnavailableError(absl::StrCat("master ", address, " ", name, ": unreachable: ",
+                                                 status.error_message()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 1000);
+  }
+}
+
+#define CISTERN_MASTER_UNARY(Service, Method)                                                    \
+  absl::StatusOr<proto::Method##Response> MasterClient::Method(const proto::Method##Request& request) { \
+    proto::Method##Response response;                                                            \
+    absl::Status status = Invoke(#Method, [&](const std::string& address, grpc::ClientContext* ctx) { \
+      response.Clear();                                                                          \
+      return proto::Service::NewStub(GetChannel(address))->Method(ctx, request, &response);      \
+    });                                                                                          \
+    if (!status.ok()) return status;                                                             \
+    return response;                                                                             \
+  }
+
+CISTERN_MASTER_UNARY(FileSystemMaster, GetStatus)
+CISTERN_MASTER_UNARY(FileSystemMaster, CreateDirectory)
+CISTERN_MASTER_UNARY(FileSystemMaster, CreateFile)
+CISTERN_MASTER_UNARY(FileSystemMaster, CompleteFile)
+CISTERN_MASTER_UNARY(FileSystemMaster, Delete)
+CISTERN_MASTER_UNARY(FileSystemMaster, Rename)
+CISTERN_MASTER_UNARY(FileSystemMaster, GetMountTable)
+CISTERN_MASTER_UNARY(BlockMaster, RegisterWorker)
+CISTERN_MASTER_UNARY(BlockMaster, WorkerHeartbeat)
+CISTERN_MASTER_UNARY(BlockMaster, CommitBlock)
+CISTERN_MASTER_UNARY(BlockMaster, GetWorkerInfoList)
+CISTERN_MASTER_UNARY(MetaMaster, GetMasterInfo)
+
+#undef CISTERN_MASTER_UNARY
+
+absl::Status MasterClient::ListStatus(
+    const proto::ListStatusRequest& request,
+    const std::function<absl::Status(const proto::ListStatusResponse&)>& visit) {
+  absl::Status visit_status;
+  bool received = false;
+  absl::Status status = Invoke("ListStatus", [&](const std::string& address, grpc::ClientContext* ctx) {
+    if (received) {
+      // Part of the listing was delivered; a retry would repeat it. Report the failure instead.
+      return grpc::Status(grpc::StatusCode::ABORTED, "listing interrupted");
+    }
+    auto reader = proto::FileSystemMaster::NewStub(GetChannel(address))->ListStatus(ctx, request);
+    proto::ListStatusResponse page;
+    while (reader->Read(&page)) {
+      received = true;
+      visit_status = visit(page);
+      if (!visit_status.ok()) {
+        ctx->TryCancel();
+        break;
+      }
+    }
+    return reader->Finish();
+  });
+  if (!visit_status.ok()) return visit_status;
+  return status;
+}
+
+}  // namespace cistern::rpc

@@ -1,0 +1,64 @@
+// MasterClient: typed calls to a cistern-master (file system, block and meta services) with a
+// deadline on every call, conversion to absl::Status, and retries while the master is
+// unreachable (e.g. restarting) for up to the retry window. With several master addresses it
+// moves on to the next one on UNAVAILABLE.
+//
+// Thread safety: thread-safe; share one instance.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cistern/proto/master.grpc.pb.h"
+#include "cistern/proto/master.pb.h"
+
+namespace cistern::rpc {
+
+struct MasterClientOptions {
+  std::vector<std::string> addresses;  // host:port of every master
+  int64_t rpc_timeout_ms = 30000;
+  int64_t retry_window_ms = 10000;
+};
+
+class MasterClient {
+ public:
+  explicit MasterClient(MasterClientOptions options);
+
+  // File system.
+  absl::StatusOr<proto::GetStatusResponse> GetStatus(const proto::GetStatusRequest& request);
+  // Calls `visit` for each page of the listing as it arrives.
+  absl::Status ListStatus(const proto::ListStatusRequest& request,
+                          const std::function<absl::Status(const proto::ListStatusResponse&)>& visit);
+  absl::StatusOr<proto::CreateDirectoryResponse> CreateDirectory(const proto::CreateDirectoryRequest& request);
+  absl::StatusOr<proto::CreateFileResponse> CreateFile(const proto::CreateFileRequest& request);
+  absl::StatusOr<proto::CompleteFileResponse> CompleteFile(const proto::CompleteFileRequest& request);
+  absl::StatusOr<proto::DeleteResponse> Delete(const proto::DeleteRequest& request);
+  absl::StatusOr<proto::RenameResponse> Rename(const proto::RenameRequest& request);
+  absl::StatusOr<proto::GetMountTableResponse> GetMountTable(const proto::GetMountTableRequest& request);
+
+  // Block master.
+  absl::StatusOr<proto::RegisterWorkerResponse> RegisterWorker(const proto::RegisterWorkerRequest& request);
+  absl::StatusOr<proto::WorkerHeartbeatResponse> WorkerHeartbeat(const proto::WorkerHeartbeatRequest& request);
+  absl::StatusOr<proto::CommitBlockResponse> CommitBlock(const proto::CommitBlockRequest& request);
+  absl::StatusOr<proto::GetWorkerInfoListResponse> GetWorkerInfoList(const proto::GetWorkerInfoListRequest& request);
+
+  // Meta master.
+  absl::StatusOr<proto::GetMasterInfoResponse> GetMasterInfo(const proto::GetMasterInfoRequest& request);
+
+  // The address calls currently go to.
+  std::string current_address() const;
+
+ private:
+  // Runs `call(address)` with retries on UNAVAILABLE across addresses until the retry window
+  // closes. `name` is the RPC name for error messages.
+  absl::Status Invoke(const char* name, const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call);
+
+  const MasterClientOptions options_;
+  std::atomic<size_t> current_{0};
+};
+
+}  // namespace cistern::rpc

@@ -1,0 +1,131 @@
+#include "rpc/worker_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "rpc/channel.h"
+#include "rpc/grpc_status.h"
+
+namespace cistern::rpc {
+
+template <typename Request, typename Response>
+WriteStream<Request, Response>::WriteStream(std::unique_ptr<grpc::ClientContext> context,
+                                            std::unique_ptr<Response> response,
+                                            std::unique_ptr<grpc::ClientWriter<Request>> writer,
+                                            std::string what)
+    : context_(std::move(context)), response_(std::move(response)), writer_(std::move(writer)),
+      what_(std::move(what)) {}
+
+template <typename Request, typename Response>
+WriteStream<Request, Response>::~WriteStream() {
+  Cancel();
+}
+
+template <typename Request, typename Response>
+absl::Status WriteStream<Request, Response>::Finish() {
+  done_ = true;
+  return FromGrpcStatus(writer_->Finish(), what_);
+}
+
+template <typename Request, typename Response>
+absl::Status WriteStream<Request, Response>::Write(std::string_view data) {
+  if (done_) return absl::FailedPreconditionError(absl::StrCat(what_, ": stream already finished"));
+  Request request;
+  request.set_data(std::string(data));
+  if (!writer_->Write(request)) {
+    // The server ended the call; its status says why.
+    absl::Status status = Finish();
+    return status.ok() ? absl::AbortedError(absl::StrCat(what_, ": worker closed the stream")) : status;
+  }
+  return absl::OkStatus();
+}
+
+template <typename Request, typename Response>
+absl::StatusOr<Response> WriteStream<Request, Response>::Commit() {
+  if (done_) return absl::FailedPreconditionError(absl::StrCat(what_, ": stream already finished"));
+  Request request;
+  request.set_commit(true);
+  writer_->Write(request);
+  writer_->WritesDone();
+  absl::Status status = Finish();
+  if (!status.ok()) return status;
+  return *response_;
+}
+
+template <typename Request, typename Response>
+void WriteStream<Request, Response>::Cancel() {
+  if (done_) return;
+  context_->TryCancel();
+  writer_->Finish();
+  done_ = true;
+}
+
+template class WriteStream<proto::WriteBlockRequest, proto::WriteBlockResponse>;
+template class WriteStream<proto::WriteUfsFileRequest, proto::WriteUfsFileResponse>;
+
+WorkerClient::WorkerClient(std::string address, WorkerClientOptions options)
+    : address_(std::move(address)), options_(options),
+      stub_(proto::BlockWorker::NewStub(GetChannel(address_))) {}
+
+absl::Status WorkerClient::ReadBlock(
+    const proto::ReadBlockRequest& request,
+    const std::function<absl::Status(std::string_view data, bool from_cache)>& sink) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.data_timeout_ms);
+  auto reader = stub_->ReadBlock(&context, request);
+  proto::ReadBlockResponse response;
+  bool from_cache = false;
+  bool first = true;
+  absl::Status sink_status;
+  while (reader->Read(&response)) {
+    if (first) from_cache = response.from_cache();
+    first = false;
+    sink_status = sink(response.data(), from_cache);
+    if (!sink_status.ok()) {
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!sink_status.ok()) return sink_status;
+  return FromGrpcStatus(status, absl::StrCat("worker ", address_, " ReadBlock ", request.block_id()));
+}
+
+absl::StatusOr<std::unique_ptr<BlockWriteStream>> WorkerClient::OpenBlockWriter(
+    const proto::WriteBlockHeader& header) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(context.get(), options_.data_timeout_ms);
+  auto response = std::make_unique<proto::WriteBlockResponse>();
+  auto writer = stub_->WriteBlock(context.get(), response.get());
+  proto::WriteBlockRequest first;
+  *first.mutable_header() = header;
+  std::string what = absl::StrCat("worker ", address_, " WriteBlock ", header.block_id());
+  if (!writer->Write(first)) {
+    return FromGrpcStatus(writer->Finish(), what);
+  }
+  return std::make_unique<BlockWriteStream>(std::move(context), std::move(response), std::move(writer), what);
+}
+
+absl::StatusOr<std::unique_ptr<UfsFileWriteStream>> WorkerClient::OpenUfsFileWriter(
+    const proto::WriteUfsFileHeader& header) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(context.get(), options_.data_timeout_ms);
+  auto response = std::make_unique<proto::WriteUfsFileResponse>();
+  auto writer = stub_->WriteUfsFile(context.get(), response.get());
+  proto::WriteUfsFileRequest first;
+  *first.mutable_header() = header;
+  std::string what = absl::StrCat("worker ", address_, " WriteUfsFile ", header.ufs_path());
+  if (!writer->Write(first)) {
+    return FromGrpcStatus(writer->Finish(), what);
+  }
+  return std::make_unique<UfsFileWriteStream>(std::move(context), std::move(response), std::move(writer), what);
+}
+
+absl::StatusOr<proto::GetMetricsResponse> WorkerClient::GetMetrics() {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout_ms);
+  proto::GetMetricsResponse response;
+  grpc::Status status = stub_->GetMetrics(&context, proto::GetMetricsRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status, absl::StrCat("worker ", address_, " GetMetrics"));
+  return response;
+}
+
+}  // namespace cistern::rpc

@@ -1,0 +1,85 @@
+// UnderFileSystem: the one narrow interface every under-store adapter implements (in the manner
+// of LevelDB's Env). Paths are full URIs of the adapter's scheme ("file:///data/x",
+// "s3://bucket/key"); a bare absolute path is a file:// URI.
+//
+// Thread safety: an UnderFileSystem and its readers may be used from many threads at once. An
+// output stream is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace cistern::ufs {
+
+struct UfsStatus {
+  std::string name;  // last path component
+  bool is_directory = false;
+  int64_t length = 0;
+  int64_t mtime_ms = 0;
+  std::string etag;  // content version where the store has one; empty otherwise
+  uint32_t mode = 0;
+};
+
+struct CreateOptions {
+  bool overwrite = false;
+  bool create_parents = true;
+  uint32_t mode = 0644;
+};
+
+// A file being written. Nothing is visible at the final path until Close succeeds; a stream
+// destroyed without Close is aborted and leaves nothing behind.
+class UfsOutputStream {
+ public:
+  virtual ~UfsOutputStream() = default;
+  virtual absl::Status Write(std::string_view data) = 0;
+  // Makes the file durable and visible; returns its status (for the fingerprint).
+  virtual absl::StatusOr<UfsStatus> Close() = 0;
+  virtual void Abort() = 0;
+};
+
+class RandomAccessReader {
+ public:
+  virtual ~RandomAccessReader() = default;
+  // Reads up to `n` bytes at `offset` into `buf`; returns the count, 0 at end of file.
+  virtual absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf) = 0;
+};
+
+struct Capabilities {
+  bool object_store = false;   // no real directories; rename is copy + delete
+  bool atomic_rename = true;
+};
+
+class UnderFileSystem {
+ public:
+  virtual ~UnderFileSystem() = default;
+
+  virtual Capabilities capabilities() const = 0;
+
+  virtual absl::StatusOr<std::unique_ptr<RandomAccessReader>> Open(std::string_view path) = 0;
+  virtual absl::StatusOr<std::unique_ptr<UfsOutputStream>> Create(std::string_view path,
+                                                                   const CreateOptions& options) = 0;
+  // NOT_FOUND if nothing is at `path`.
+  virtual absl::StatusOr<UfsStatus> GetStatus(std::string_view path) = 0;
+  // Calls `visit` for each direct child of the directory `path`, in no particular order,
+  // without holding the whole listing in memory. Stops at the first error `visit` returns.
+  virtual absl::Status ListDirectory(std::string_view path,
+                                     const std::function<absl::Status(const UfsStatus&)>& visit) = 0;
+  // Creates `path` and any missing parents; OK if it already is a directory.
+  virtual absl::Status Mkdirs(std::string_view path, uint32_t mode) = 0;
+  // Deletes a file, or a directory (with its contents if `recursive`). NOT_FOUND if absent.
+  virtual absl::Status Delete(std::string_view path, bool recursive) = 0;
+  // Moves `src` to `dst`; `dst` must not exist.
+  virtual absl::Status Rename(std::string_view src, std::string_view dst) = 0;
+};
+
+// Creates the adapter for `uri`'s scheme. `options` are per-mount settings.
+absl::StatusOr<std::unique_ptr<UnderFileSystem>> CreateUnderFileSystem(
+    std::string_view uri, const std::map<std::string, std::string>& options = {});
+
+}  // namespace cistern::ufs
