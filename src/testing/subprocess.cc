@@ -1,0 +1,155 @@
+#include "testing/subprocess.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace cistern::testing {
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::string output_file,
+                       std::map<std::string, std::string> extra_env)
+    : argv_(std::move(argv)), output_file_(std::move(output_file)), extra_env_(std::move(extra_env)) {}
+
+Subprocess::~Subprocess() { Kill(); }
+
+absl::Status Subprocess::Start() {
+  if (pid_ > 0 && !exit_code_) return absl::FailedPreconditionError("already running");
+  exit_code_.reset();
+  // Build everything the child needs before fork: only async-signal-safe calls after it.
+  std::vector<char*> args;
+  for (const std::string& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string key = entry.substr(0, entry.find('='));
+    if (extra_env_.count(key) == 0) env_storage.push_back(entry);
+  }
+  for (const auto& [k, v] : extra_env_) env_storage.push_back(k + "=" + v);
+  std::vector<char*> env;
+  for (std::string& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+  int out = ::open(output_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) return absl::InternalError(absl::StrCat("cannot open ", output_file_));
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    return absl::InternalError("fork failed");
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::setpgid(0, 0);
+    // Daemons block these themselves; the child must not inherit a blocked mask otherwise.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::execve(args[0], args.data(), env.data());
+    ::_exit(127);
+  }
+  ::close(out);
+  pid_ = pid;
+  return absl::OkStatus();
+}
+
+bool Subprocess::running() {
+  if (pid_ <= 0 || exit_code_) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return true;
+}
+
+void Subprocess::Signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+absl::StatusOr<int> Subprocess::Wait(int64_t timeout_ms) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("never started");
+  if (!WaitFor([&] { return !running(); }, timeout_ms)) {
+    return absl::DeadlineExceededError(absl::StrCat(argv_[0], " (pid ", pid_, ") still running after ", timeout_ms, " ms"));
+  }
+  return *exit_code_;
+}
+
+void Subprocess::Kill() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  exit_code_ = 128 + SIGKILL;
+}
+
+std::string Subprocess::OutputTail(size_t max_bytes) const {
+  std::ifstream in(output_file_);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string s = buf.str();
+  return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, int64_t timeout_ms,
+                         const std::map<std::string, std::string>& extra_env) {
+  static std::mt19937_64 rng(std::random_device{}());
+  const char* tmp = std::getenv("TMPDIR");
+  std::string out = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/cistern-cmd-", ::getpid(), "-",
+                                 rng(), ".out");
+  CommandResult result;
+  {
+    Subprocess p(argv, out, extra_env);
+    if (!p.Start().ok()) return result;
+    auto code = p.Wait(timeout_ms);
+    result.exit_code = code.ok() ? *code : -1;
+    result.output = p.OutputTail(1 << 30);
+  }
+  ::unlink(out.c_str());
+  return result;
+}
+
+int PickUnusedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool WaitFor(const std::function<bool()>& condition, int64_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace cistern::testing
