@@ -1,0 +1,65 @@
+// The journal: the only way the namespace changes. A caller submits a JournalEntry; the journal
+// makes it durable and ordered, hands it to the StateMachine with its index, and returns what
+// applying it produced. The single-node LocalJournal applies at once; the Raft journal (issue 6)
+// replicates first and applies on commit, behind the same interface.
+//
+// Thread safety: Submit may be called from many threads; entries are applied one at a time in
+// index order.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cistern/proto/journal.pb.h"
+
+namespace cistern::journal {
+
+// What applying one entry produced. A failed precondition (path exists, directory not empty...)
+// is a normal outcome: the entry is still consumed and its index still applied, so replicas
+// stay identical; `status` carries the error to the proposer.
+struct ApplyOutcome {
+  absl::Status status;
+  proto::JournalResult result;
+};
+
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Applies `entry` as the entry at `index`, atomically with recording `index` as applied.
+  // Deterministic: the same entries in the same order give the same state on every replica.
+  // Returns a non-OK Status only when the state could not be written (disk failure): the
+  // journal then stops (fail-stop), since continuing would diverge.
+  // REQUIRES: index == last_applied_index() + 1.
+  virtual absl::StatusOr<ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) = 0;
+  virtual uint64_t last_applied_index() const = 0;
+};
+
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  // Appends `entry` and waits until it is applied. Returns the apply result, or the apply
+  // outcome's error status, or UNAVAILABLE if the journal cannot accept entries.
+  virtual absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry) = 0;
+  virtual uint64_t applied_index() const = 0;
+};
+
+// A single-node journal: the state machine's own durable write (entry and applied index in one
+// synced batch) is the log, so there is nothing else to store.
+class LocalJournal : public Journal {
+ public:
+  // `state_machine` must outlive the journal.
+  explicit LocalJournal(StateMachine* state_machine);
+
+  absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry) override;
+  uint64_t applied_index() const override;
+
+ private:
+  StateMachine* const state_machine_;
+  mutable absl::Mutex mu_;
+  // Set after a failed durable write: every later Submit fails (fail-stop).
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cistern::journal

@@ -1,0 +1,76 @@
+#include "journal/journal.h"
+
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace cistern::journal {
+namespace {
+
+// Records applied indexes; fails a chosen index either as a precondition or as a disk error.
+class RecordingStateMachine : public StateMachine {
+ public:
+  absl::StatusOr<ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override {
+    EXPECT_EQ(index, last_ + 1);
+    if (index == disk_error_at) return absl::InternalError("disk full");
+    last_ = index;
+    indexes.push_back(index);
+    ApplyOutcome outcome;
+    if (entry.has_delete_()) outcome.status = absl::FailedPreconditionError("not empty");
+    outcome.result.set_inode_id(index * 10);
+    return outcome;
+  }
+  uint64_t last_applied_index() const override { return last_; }
+
+  std::vector<uint64_t> indexes;
+  uint64_t disk_error_at = 0;
+
+ private:
+  uint64_t last_ = 0;
+};
+
+TEST(LocalJournalTest, AppliesInOrderAndFailedPreconditionStillConsumesIndex) {
+  RecordingStateMachine sm;
+  LocalJournal journal(&sm);
+  proto::JournalEntry mkdir;
+  mkdir.mutable_mkdir()->set_path("/a");
+  proto::JournalEntry del;
+  del.mutable_delete_()->set_path("/a");
+  EXPECT_EQ(journal.Submit(mkdir)->inode_id(), 10u);
+  auto failed = journal.Submit(del);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(journal.Submit(mkdir)->inode_id(), 30u);
+  EXPECT_EQ(journal.applied_index(), 3u);
+}
+
+TEST(LocalJournalTest, ConcurrentSubmitsGetDistinctConsecutiveIndexes) {
+  RecordingStateMachine sm;
+  LocalJournal journal(&sm);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      proto::JournalEntry e;
+      e.mutable_mkdir()->set_path("/x");
+      for (int i = 0; i < 50; ++i) ASSERT_TRUE(journal.Submit(e).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(sm.indexes.size(), 400u);
+  for (size_t i = 0; i < sm.indexes.size(); ++i) EXPECT_EQ(sm.indexes[i], i + 1);
+}
+
+TEST(LocalJournalTest, DiskErrorStopsTheJournal) {
+  RecordingStateMachine sm;
+  sm.disk_error_at = 2;
+  LocalJournal journal(&sm);
+  proto::JournalEntry e;
+  e.mutable_mkdir()->set_path("/x");
+  ASSERT_TRUE(journal.Submit(e).ok());
+  EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable);
+  sm.disk_error_at = 0;
+  EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable) << "must stay stopped";
+}
+
+}  // namespace
+}  // namespace cistern::journal

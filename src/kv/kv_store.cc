@@ -1,0 +1,158 @@
+#include "kv/kv_store.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/utilities/options_util.h"
+#include "rocksdb/write_batch.h"
+
+namespace cistern::kv {
+namespace {
+
+// RocksDB status -> absl::Status, once, at the module edge.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = absl::StrCat(std::string(context), ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(message, " (is another process using this directory?)"));
+  }
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  if (s.IsBusy() || s.IsTryAgain()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+}  // namespace
+
+KvWriteBatch::KvWriteBatch() = default;
+KvWriteBatch::~KvWriteBatch() = default;
+KvWriteBatch::KvWriteBatch(KvWriteBatch&&) noexcept = default;
+KvWriteBatch& KvWriteBatch::operator=(KvWriteBatch&&) noexcept = default;
+
+void KvWriteBatch::Put(ColumnFamily cf, std::string_view key, std::string_view value) {
+  ops_.push_back(Op{cf, false, std::string(key), std::string(value)});
+}
+void KvWriteBatch::Delete(ColumnFamily cf, std::string_view key) {
+  ops_.push_back(Op{cf, true, std::string(key), {}});
+}
+int KvWriteBatch::count() const { return static_cast<int>(ops_.size()); }
+
+struct KvStore::Impl {
+  std::string dir;
+  bool sync_writes = true;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  rocksdb::ColumnFamilyHandle* Handle(ColumnFamily cf) const { return handles.at(static_cast<size_t>(cf)); }
+
+  ~Impl() {
+    if (db) {
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+      db->Close();
+    }
+  }
+};
+
+KvStore::KvStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KvStore::~KvStore() = default;
+
+absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(const KvStoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create metastore directory '", options.dir, "': ", ec.message()));
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.paranoid_checks = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  for (const auto& name : options.column_families) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->dir = options.dir;
+  impl->sync_writes = options.sync_writes;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, descriptors, &handles, &db);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open metastore '", options.dir, "'"));
+  impl->db.reset(db);
+  // handles[0] is the default family, unused; index i of the caller's list is handles[i + 1].
+  db->DestroyColumnFamilyHandle(handles[0]);
+  impl->handles.assign(handles.begin() + 1, handles.end());
+  return std::unique_ptr<KvStore>(new KvStore(std::move(impl)));
+}
+
+absl::StatusOr<std::optional<std::string>> KvStore::Get(ColumnFamily cf, std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->Handle(cf),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "metastore read");
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status KvStore::Write(const KvWriteBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const auto& op : batch.ops_) {
+    rocksdb::Slice key(op.key.data(), op.key.size());
+    rocksdb::Status s = op.is_delete ? wb.Delete(impl_->Handle(op.cf), key)
+                                     : wb.Put(impl_->Handle(op.cf), key, rocksdb::Slice(op.value.data(), op.value.size()));
+    if (!s.ok()) return FromRocks(s, "metastore batch");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = impl_->sync_writes;
+  return FromRocks(impl_->db->Write(write_options, &wb), "metastore write");
+}
+
+absl::Status KvStore::Scan(
+    ColumnFamily cf, std::string_view prefix, std::string_view start,
+    const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit) const {
+  rocksdb::ReadOptions read_options;
+  read_options.total_order_seek = true;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options, impl_->Handle(cf)));
+  std::string_view seek = start.empty() || start < prefix ? prefix : start;
+  for (it->Seek(rocksdb::Slice(seek.data(), seek.size())); it->Valid(); it->Next()) {
+    std::string_view key(it->key().data(), it->key().size());
+    if (key.substr(0, prefix.size()) != prefix) break;
+    absl::StatusOr<bool> more = visit(key, std::string_view(it->value().data(), it->value().size()));
+    if (!more.ok()) return more.status();
+    if (!*more) return absl::OkStatus();
+  }
+  return FromRocks(it->status(), "metastore scan");
+}
+
+int64_t KvStore::ApproximateCount(ColumnFamily cf) const {
+  uint64_t n = 0;
+  impl_->db->GetIntProperty(impl_->Handle(cf), "rocksdb.estimate-num-keys", &n);
+  return static_cast<int64_t>(n);
+}
+
+const std::string& KvStore::dir() const { return impl_->dir; }
+
+std::string EncodeUint64(uint64_t value) {
+  std::string out;
+  AppendUint64(&out, value);
+  return out;
+}
+
+void AppendUint64(std::string* out, uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((value >> shift) & 0xff));
+}
+
+uint64_t DecodeUint64(std::string_view bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[static_cast<size_t>(i)]);
+  return value;
+}
+
+}  // namespace cistern::kv

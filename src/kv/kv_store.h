@@ -1,0 +1,88 @@
+// KvStore: an ordered key-value store with named column families, the storage under the
+// master's namespace (and, later, the Raft log). The implementation is RocksDB; callers see only
+// this interface, so nothing outside src/kv includes RocksDB headers.
+//
+// Writes are grouped in a KvWriteBatch and applied atomically; with `sync_writes` a batch is on
+// disk (WAL fsync) before Write returns, which is what makes an acknowledged namespace change
+// survive kill -9 and power loss.
+//
+// Thread safety: all methods are thread-safe. An iteration (Scan) sees a consistent snapshot.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace cistern::kv {
+
+// Index of a column family in KvStoreOptions::column_families.
+using ColumnFamily = int;
+
+class KvWriteBatch {
+ public:
+  KvWriteBatch();
+  ~KvWriteBatch();
+  KvWriteBatch(KvWriteBatch&&) noexcept;
+  KvWriteBatch& operator=(KvWriteBatch&&) noexcept;
+
+  void Put(ColumnFamily cf, std::string_view key, std::string_view value);
+  void Delete(ColumnFamily cf, std::string_view key);
+  int count() const;
+
+ private:
+  friend class KvStore;
+  struct Op {
+    ColumnFamily cf;
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Op> ops_;
+};
+
+struct KvStoreOptions {
+  std::string dir;
+  // Column family names; the store creates missing ones. Index i is ColumnFamily i.
+  std::vector<std::string> column_families;
+  bool sync_writes = true;
+};
+
+class KvStore {
+ public:
+  // Opens (creating if needed) the store in options.dir. FAILED_PRECONDITION if another process
+  // holds it; DATA_LOSS if it is corrupt.
+  static absl::StatusOr<std::unique_ptr<KvStore>> Open(const KvStoreOptions& options);
+  ~KvStore();
+
+  // std::nullopt if absent.
+  absl::StatusOr<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key) const;
+  absl::Status Write(const KvWriteBatch& batch);
+
+  // Visits keys with `prefix` in order, starting at the first key >= `start` (empty = the
+  // prefix itself), until `visit` returns false or fails.
+  absl::Status Scan(ColumnFamily cf, std::string_view prefix, std::string_view start,
+                    const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit) const;
+
+  // Approximate number of keys in `cf` (RocksDB's estimate; exact for small stores).
+  int64_t ApproximateCount(ColumnFamily cf) const;
+
+  const std::string& dir() const;
+
+ private:
+  struct Impl;
+  explicit KvStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Big-endian fixed 8-byte encoding, so numeric keys sort in numeric order.
+std::string EncodeUint64(uint64_t value);
+void AppendUint64(std::string* out, uint64_t value);
+// REQUIRES: bytes.size() >= 8.
+uint64_t DecodeUint64(std::string_view bytes);
+
+}  // namespace cistern::kv

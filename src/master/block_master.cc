@@ -1,0 +1,181 @@
+#include "master/block_master.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/block_id.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::master {
+
+BlockMaster::BlockMaster(Clock* clock, BlockMasterOptions options, FileExistsFn file_exists)
+    : clock_(clock), options_(options), file_exists_(std::move(file_exists)),
+      worker_id_base_(static_cast<uint64_t>(clock->NowMs() / 1000) * 1000) {}
+
+absl::StatusOr<uint64_t> BlockMaster::RegisterWorker(const proto::RegisterWorkerRequest& request) {
+  if (request.address().host().empty() || request.address().rpc_port() <= 0 || request.address().rpc_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("worker address '", request.address().host(), ":",
+                                                   request.address().rpc_port(), "' is invalid"));
+  }
+  // Validate outside the lock: file_exists reads the metastore.
+  std::set<uint64_t> orphan_files;
+  std::set<uint64_t> live_files;
+  for (const auto& block : request.blocks()) {
+    uint64_t file = BlockFileId(block.block_id());
+    if (live_files.count(file) || orphan_files.count(file)) continue;
+    (file_exists_(file) ? live_files : orphan_files).insert(file);
+  }
+  absl::MutexLock lock(&mu_);
+  uint64_t id = 0;
+  for (auto& [wid, w] : workers_) {
+    if (w.info.address().host() == request.address().host() &&
+        w.info.address().rpc_port() == request.address().rpc_port()) {
+      id = wid;
+    }
+  }
+  if (id == 0) id = worker_id_base_ + next_worker_seq_++;
+  Worker& worker = workers_[id];
+  for (const auto& [block_id, b] : std::map<uint64_t, proto::CachedBlock>(worker.blocks)) {
+    RemoveBlockLocked(&worker, block_id);
+  }
+  worker.info.set_worker_id(id);
+  *worker.info.mutable_address() = request.address();
+  worker.info.set_state(proto::LIVE);
+  worker.info.set_registered_ms(clock_->NowMs());
+  worker.info.set_last_heartbeat_ms(clock_->NowMs());
+  worker.last_heartbeat_mono_ms = clock_->MonotonicMs();
+  UpdateUsageLocked(&worker, request.tiers());
+  for (const auto& block : request.blocks()) {
+    if (orphan_files.count(BlockFileId(block.block_id()))) {
+      worker.to_free.insert(block.block_id());
+    } else {
+      AddBlockLocked(&worker, block);
+    }
+  }
+  spdlog::info("worker {} registered from {}:{} with {} blocks ({} of deleted files to free)", id,
+               request.address().host(), request.address().rpc_port(), worker.blocks.size(), worker.to_free.size());
+  return id;
+}
+
+proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbeatRequest& request) {
+  proto::WorkerHeartbeatResponse response;
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(request.worker_id());
+  if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
+    response.set_command(proto::REGISTER);
+    return response;
+  }
+  Worker& worker = it->second;
+  worker.last_heartbeat_mono_ms = clock_->MonotonicMs();
+  worker.info.set_last_heartbeat_ms(clock_->NowMs());
+  UpdateUsageLocked(&worker, request.tiers());
+  for (uint64_t block_id : request.removed_block_ids()) {
+    RemoveBlockLocked(&worker, block_id);
+    worker.to_free.erase(block_id);
+  }
+  for (const auto& block : request.added_blocks()) AddBlockLocked(&worker, block);
+  if (!worker.to_free.empty()) {
+    response.set_command(proto::FREE);
+    for (uint64_t block_id : worker.to_free) response.add_block_ids(block_id);
+    worker.to_free.clear();
+  } else {
+    response.set_command(proto::NOTHING);
+  }
+  return response;
+}
+
+absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block) {
+  const uint64_t file = BlockFileId(block.block_id());
+  if (!file_exists_(file)) {
+    return absl::NotFoundError(absl::StrCat("block ", block.block_id(), ": file id ", file, " does not exist"));
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
+    return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is not registered"));
+  }
+  AddBlockLocked(&it->second, block);
+  return absl::OkStatus();
+}
+
+std::vector<proto::WorkerInfo> BlockMaster::GetWorkers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<proto::WorkerInfo> out;
+  for (const auto& [id, w] : workers_) {
+    proto::WorkerInfo info = w.info;
+    info.set_block_count(static_cast<int64_t>(w.blocks.size()));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<proto::BlockLocation> BlockMaster::GetLocations(uint64_t block_id) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<proto::BlockLocation> out;
+  auto it = locations_.find(block_id);
+  if (it == locations_.end()) return out;
+  for (uint64_t worker_id : it->second) {
+    const Worker& w = workers_.at(worker_id);
+    proto::BlockLocation location;
+    location.set_worker_id(worker_id);
+    *location.mutable_address() = w.info.address();
+    location.set_tier(w.blocks.at(block_id).tier());
+    out.push_back(std::move(location));
+  }
+  return out;
+}
+
+void BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {
+  absl::MutexLock lock(&mu_);
+  for (uint64_t file : file_ids) {
+    auto begin = locations_.lower_bound(MakeBlockId(file, 0));
+    auto end = locations_.lower_bound(MakeBlockId(file + 1, 0));
+    std::vector<std::pair<uint64_t, std::set<uint64_t>>> doomed(begin, end);
+    for (auto& [block_id, holders] : doomed) {
+      for (uint64_t worker_id : holders) {
+        Worker& w = workers_.at(worker_id);
+        RemoveBlockLocked(&w, block_id);
+        w.to_free.insert(block_id);
+      }
+    }
+  }
+}
+
+void BlockMaster::DetectLostWorkers() {
+  const int64_t now = clock_->MonotonicMs();
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, w] : workers_) {
+    if (w.info.state() == proto::LIVE && now - w.last_heartbeat_mono_ms > options_.worker_timeout_ms) {
+      spdlog::warn("worker {} at {}:{} lost: no heartbeat for {} ms; dropping its {} block locations", id,
+                   w.info.address().host(), w.info.address().rpc_port(), now - w.last_heartbeat_mono_ms,
+                   w.blocks.size());
+      for (const auto& [block_id, b] : std::map<uint64_t, proto::CachedBlock>(w.blocks)) RemoveBlockLocked(&w, block_id);
+      w.info.set_state(proto::LOST);
+      w.to_free.clear();
+    }
+  }
+}
+
+void BlockMaster::AddBlockLocked(Worker* worker, const proto::CachedBlock& block) {
+  worker->blocks[block.block_id()] = block;
+  locations_[block.block_id()].insert(worker->info.worker_id());
+}
+
+void BlockMaster::RemoveBlockLocked(Worker* worker, uint64_t block_id) {
+  worker->blocks.erase(block_id);
+  auto it = locations_.find(block_id);
+  if (it == locations_.end()) return;
+  it->second.erase(worker->info.worker_id());
+  if (it->second.empty()) locations_.erase(it);
+}
+
+void BlockMaster::UpdateUsageLocked(Worker* worker, const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers) {
+  int64_t capacity = 0, used = 0;
+  for (const auto& tier : tiers) {
+    capacity += tier.capacity_bytes();
+    used += tier.used_bytes();
+  }
+  *worker->info.mutable_tiers() = tiers;
+  worker->info.set_capacity_bytes(capacity);
+  worker->info.set_used_bytes(used);
+}
+
+}  // namespace cistern::master

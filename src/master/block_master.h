@@ -1,0 +1,81 @@
+// BlockMaster: the worker registry and block locations. Locations are soft state, rebuilt from
+// worker registrations (a worker's full block list) and heartbeats (deltas); nothing here is
+// journaled. A worker silent for longer than the timeout is marked LOST and its locations are
+// dropped; a heartbeat from a worker the master does not know (it restarted) or has marked lost
+// is answered with REGISTER, so the worker re-sends its full list.
+//
+// Blocks of deleted files are queued per worker and sent as FREE commands in heartbeat replies.
+//
+// Thread safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cistern/proto/master.pb.h"
+#include "common/clock.h"
+
+namespace cistern::master {
+
+struct BlockMasterOptions {
+  int64_t worker_timeout_ms = 30000;
+};
+
+class BlockMaster {
+ public:
+  // Answers whether a file id still exists, so blocks of deleted files are freed rather than
+  // recorded. Called without BlockMaster locks held.
+  using FileExistsFn = std::function<bool(uint64_t file_id)>;
+
+  // `clock` must outlive this.
+  BlockMaster(Clock* clock, BlockMasterOptions options, FileExistsFn file_exists);
+
+  // Registers (or re-registers) the worker at `address`, replacing its block list. Returns its id.
+  absl::StatusOr<uint64_t> RegisterWorker(const proto::RegisterWorkerRequest& request);
+  proto::WorkerHeartbeatResponse Heartbeat(const proto::WorkerHeartbeatRequest& request);
+  // NOT_FOUND if the worker is unknown or the block's file no longer exists.
+  absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block);
+
+  std::vector<proto::WorkerInfo> GetWorkers() const;
+  // Locations of `block_id` on live workers, ordered by worker id.
+  std::vector<proto::BlockLocation> GetLocations(uint64_t block_id) const;
+  // Forgets the blocks of these files and tells the workers holding them to free them.
+  void RemoveFiles(const std::vector<uint64_t>& file_ids);
+  // Marks workers past the timeout as LOST (called periodically by the master).
+  void DetectLostWorkers();
+
+ private:
+  struct Worker {
+    proto::WorkerInfo info;
+    std::map<uint64_t, proto::CachedBlock> blocks;  // block id -> what the worker reported
+    std::set<uint64_t> to_free;                     // sent with the next heartbeat reply
+    int64_t last_heartbeat_mono_ms = 0;
+  };
+
+  void AddBlockLocked(Worker* worker, const proto::CachedBlock& block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveBlockLocked(Worker* worker, uint64_t block_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateUsageLocked(Worker* worker, const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Clock* const clock_;
+  const BlockMasterOptions options_;
+  const FileExistsFn file_exists_;
+  // Worker ids of this master process start from its start time, so an id a worker kept from an
+  // earlier master process never names a different worker here.
+  const uint64_t worker_id_base_;
+
+  mutable absl::Mutex mu_;
+  uint64_t next_worker_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Worker> workers_ ABSL_GUARDED_BY(mu_);
+  // block id -> workers holding it (ordered, so a file's blocks are one range).
+  std::map<uint64_t, std::set<uint64_t>> locations_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cistern::master

@@ -1,0 +1,106 @@
+#include "master/block_master.h"
+
+#include <set>
+
+#include "common/block_id.h"
+#include "gtest/gtest.h"
+
+namespace cistern::master {
+namespace {
+
+proto::RegisterWorkerRequest Registration(const std::string& host, int port, std::vector<uint64_t> blocks) {
+  proto::RegisterWorkerRequest request;
+  request.mutable_address()->set_host(host);
+  request.mutable_address()->set_rpc_port(port);
+  proto::TierUsage* tier = request.add_tiers();
+  tier->set_alias("MEM");
+  tier->set_capacity_bytes(1000);
+  for (uint64_t b : blocks) {
+    proto::CachedBlock* block = request.add_blocks();
+    block->set_block_id(b);
+    block->set_length(10);
+    block->set_tier("MEM");
+  }
+  return request;
+}
+
+class BlockMasterTest : public ::testing::Test {
+ protected:
+  ManualClock clock_;
+  std::set<uint64_t> files_{1, 2};
+  BlockMaster master_{&clock_, BlockMasterOptions{5000}, [this](uint64_t f) { return files_.count(f) > 0; }};
+};
+
+TEST_F(BlockMasterTest, RegistrationGivesLocationsAndFreesBlocksOfDeletedFiles) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {MakeBlockId(1, 0), MakeBlockId(9, 0)}));
+  ASSERT_TRUE(id.ok());
+  auto locations = master_.GetLocations(MakeBlockId(1, 0));
+  ASSERT_EQ(locations.size(), 1u);
+  EXPECT_EQ(locations[0].worker_id(), *id);
+  EXPECT_EQ(locations[0].address().host(), "h");
+  EXPECT_TRUE(master_.GetLocations(MakeBlockId(9, 0)).empty());
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*id);
+  auto reply = master_.Heartbeat(hb);
+  EXPECT_EQ(reply.command(), proto::FREE);
+  ASSERT_EQ(reply.block_ids_size(), 1);
+  EXPECT_EQ(reply.block_ids(0), MakeBlockId(9, 0));
+  EXPECT_EQ(master_.Heartbeat(hb).command(), proto::NOTHING);
+}
+
+TEST_F(BlockMasterTest, UnknownWorkerIsToldToRegisterAndSameAddressKeepsId) {
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(12345);
+  EXPECT_EQ(master_.Heartbeat(hb).command(), proto::REGISTER);
+  auto a = master_.RegisterWorker(Registration("h", 1, {}));
+  auto b = master_.RegisterWorker(Registration("h", 1, {MakeBlockId(2, 3)}));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(master_.GetWorkers().size(), 1u);
+  EXPECT_EQ(master_.GetWorkers()[0].block_count(), 1);
+  EXPECT_FALSE(master_.RegisterWorker(Registration("", 1, {})).ok());
+}
+
+TEST_F(BlockMasterTest, SilentWorkerIsLostAndItsLocationsDropped) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {MakeBlockId(1, 0)}));
+  ASSERT_TRUE(id.ok());
+  clock_.AdvanceMs(4000);
+  master_.DetectLostWorkers();
+  EXPECT_EQ(master_.GetWorkers()[0].state(), proto::LIVE);
+  clock_.AdvanceMs(2000);
+  master_.DetectLostWorkers();
+  EXPECT_EQ(master_.GetWorkers()[0].state(), proto::LOST);
+  EXPECT_TRUE(master_.GetLocations(MakeBlockId(1, 0)).empty());
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*id);
+  EXPECT_EQ(master_.Heartbeat(hb).command(), proto::REGISTER);
+}
+
+TEST_F(BlockMasterTest, HeartbeatDeltasAndRemoveFiles) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {}));
+  ASSERT_TRUE(id.ok());
+  proto::CachedBlock block;
+  block.set_block_id(MakeBlockId(2, 0));
+  block.set_length(5);
+  block.set_tier("MEM");
+  ASSERT_TRUE(master_.CommitBlock(*id, block).ok());
+  block.set_block_id(MakeBlockId(7, 0));
+  EXPECT_EQ(master_.CommitBlock(*id, block).code(), absl::StatusCode::kNotFound) << "file 7 does not exist";
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*id);
+  proto::CachedBlock* added = hb.add_added_blocks();
+  added->set_block_id(MakeBlockId(1, 4));
+  added->set_tier("MEM");
+  EXPECT_EQ(master_.Heartbeat(hb).command(), proto::NOTHING);
+  EXPECT_EQ(master_.GetLocations(MakeBlockId(1, 4)).size(), 1u);
+  master_.RemoveFiles({2});
+  EXPECT_TRUE(master_.GetLocations(MakeBlockId(2, 0)).empty());
+  hb.clear_added_blocks();
+  auto reply = master_.Heartbeat(hb);
+  EXPECT_EQ(reply.command(), proto::FREE);
+  ASSERT_EQ(reply.block_ids_size(), 1);
+  EXPECT_EQ(reply.block_ids(0), MakeBlockId(2, 0));
+}
+
+}  // namespace
+}  // namespace cistern::master

@@ -1,0 +1,334 @@
+#include "master/file_system_master.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/block_id.h"
+#include "common/path.h"
+#include "common/status.h"
+#include "spdlog/spdlog.h"
+#include "ufs/uri.h"
+
+namespace cistern::master {
+
+FileSystemMaster::FileSystemMaster(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
+                                   BlockMaster* blocks, Clock* clock, FileSystemMasterOptions options)
+    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), options_(std::move(options)) {}
+
+absl::Status FileSystemMaster::InitializeRootMount(const std::string& root_ufs_uri) {
+  CISTERN_ASSIGN_OR_RETURN(ufs::Uri uri, ufs::ParseUri(root_ufs_uri));
+  const std::string canonical = uri.ToString();
+  CISTERN_RETURN_IF_ERROR(mounts_->Reload());
+  if (mounts_->empty()) {
+    CISTERN_ASSIGN_OR_RETURN(auto adapter, ufs::CreateUnderFileSystem(canonical));
+    CISTERN_RETURN_IF_ERROR_CONTEXT(adapter->Mkdirs(canonical, 0755),
+                                    absl::StrCat("cannot create the root under-store directory '", canonical, "'"));
+    proto::JournalEntry entry;
+    proto::MountInfo* mount = entry.mutable_add_mount()->mutable_mount();
+    mount->set_path("/");
+    mount->set_ufs_uri(canonical);
+    CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
+    CISTERN_RETURN_IF_ERROR(mounts_->Reload());
+    spdlog::info("mounted '{}' at /", canonical);
+    return absl::OkStatus();
+  }
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath root, mounts_->Resolve("/"));
+  if (root.mount.ufs_uri() != canonical) {
+    spdlog::warn("master.mount.root.ufs is '{}' but the namespace root is mounted on '{}' (kept)", canonical,
+                 root.mount.ufs_uri());
+  }
+  absl::Status mkdirs = root.ufs->Mkdirs(root.ufs_uri, 0755);
+  if (!mkdirs.ok()) spdlog::warn("root under-store '{}' is not usable: {}", root.ufs_uri, mkdirs.ToString());
+  return absl::OkStatus();
+}
+
+bool FileSystemMaster::FileExists(uint64_t file_id) const {
+  auto inode = store_->GetInode(file_id);
+  return inode.ok() && inode->has_value() && (*inode)->kind() == proto::FILE;
+}
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode& inode, const std::string& path,
+                                                             bool include_blocks) const {
+  proto::FileInfo info;
+  info.set_file_id(inode.id());
+  info.set_path(path);
+  info.set_name(inode.name());
+  info.set_kind(inode.kind());
+  info.set_length(inode.length());
+  info.set_block_size_bytes(inode.block_size_bytes());
+  info.set_mode(inode.mode());
+  info.set_owner(inode.owner());
+  info.set_group(inode.group());
+  info.set_creation_time_ms(inode.creation_time_ms());
+  info.set_modification_time_ms(inode.modification_time_ms());
+  info.set_completed(inode.completed());
+  info.set_persistence_state(inode.persistence_state());
+  info.set_pinned(inode.pinned());
+  info.set_write_type(inode.write_type());
+  if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
+    info.set_ufs_path(resolved->ufs_uri);
+    info.set_mount_point(resolved->mount.path());
+  }
+  if (inode.kind() == proto::FILE) {
+    const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
+    const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
+    int64_t cached_bytes = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      const uint64_t block_id = MakeBlockId(inode.id(), static_cast<uint64_t>(i));
+      const int64_t offset = i * block_size;
+      const int64_t length = std::min(block_size, inode.length() - offset);
+      info.add_block_ids(block_id);
+      std::vector<proto::BlockLocation> locations = blocks_->GetLocations(block_id);
+      if (!locations.empty()) cached_bytes += length;
+      if (include_blocks) {
+        proto::BlockInfo* block = info.add_blocks();
+        block->set_block_id(block_id);
+        block->set_offset(offset);
+        block->set_length(length);
+        for (auto& location : locations) *block->add_locations() = std::move(location);
+      }
+    }
+    info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
+  }
+  return info;
+}
+
+absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) const {
+  std::vector<std::string> names;
+  proto::Inode current = inode;
+  for (int depth = 0; current.id() != kRootInodeId; ++depth) {
+    if (depth > static_cast<int>(kMaxPathLength)) return absl::DataLossError("metastore: parent cycle");
+    names.push_back(current.name());
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(current.parent_id()));
+    if (!parent.has_value()) return absl::NotFoundError(absl::StrCat("inode ", inode.id(), " is detached"));
+    current = *std::move(parent);
+  }
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) absl::StrAppend(&path, "/", *it);
+  return path.empty() ? "/" : path;
+}
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) const {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  return ToFileInfo(inode, path, request.include_block_locations());
+}
+
+absl::Status FileSystemMaster::ListRecursive(
+    const proto::Inode& dir, const std::string& dir_path, bool recursive, proto::ListStatusResponse* pending,
+    const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const {
+  const int page_size = std::max(1, options_.listing_page_size);
+  return store_->ListChildren(dir.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
+    const std::string child_path = JoinPath(dir_path, child.name());
+    CISTERN_ASSIGN_OR_RETURN(*pending->add_infos(), ToFileInfo(child, child_path, false));
+    if (pending->infos_size() >= page_size) {
+      CISTERN_RETURN_IF_ERROR(page(*pending));
+      pending->clear_infos();
+    }
+    if (recursive && child.kind() == proto::DIRECTORY) {
+      CISTERN_RETURN_IF_ERROR(ListRecursive(child, child_path, true, pending, page));
+    }
+    return true;
+  });
+}
+
+absl::Status FileSystemMaster::ListStatus(
+    const proto::ListStatusRequest& request,
+    const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  proto::ListStatusResponse pending;
+  if (inode.kind() != proto::DIRECTORY) {
+    CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
+    return page(pending);
+  }
+  CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), &pending, page));
+  if (pending.infos_size() > 0) return page(pending);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  absl::MutexLock lock(&mutation_mu_);
+  // Checked before touching the under-store, so a refused request changes nothing there.
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+  if (existing.has_value() && !(request.allow_exists() && existing->kind() == proto::DIRECTORY)) {
+    return absl::AlreadyExistsError(absl::StrCat("path '", path, "' already exists"));
+  }
+  if (!existing.has_value() && !request.recursive()) {
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->Lookup(ParentPath(path)));
+    if (!parent.has_value()) {
+      return absl::NotFoundError(absl::StrCat("parent directory '", ParentPath(path), "' of '", path,
+                                              "' does not exist (use -p / recursive)"));
+    }
+  }
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
+  CISTERN_RETURN_IF_ERROR_CONTEXT(resolved.ufs->Mkdirs(resolved.ufs_uri, request.mode() != 0 ? request.mode() : 0755),
+                                  absl::StrCat("mkdir '", path, "' in under-store '", resolved.ufs_uri, "'"));
+  proto::JournalEntry entry;
+  proto::MkdirEntry* mkdir = entry.mutable_mkdir();
+  mkdir->set_path(path);
+  mkdir->set_recursive(request.recursive());
+  mkdir->set_allow_exists(request.allow_exists());
+  mkdir->set_mode(request.mode());
+  mkdir->set_owner(options_.owner);
+  mkdir->set_group(options_.group);
+  mkdir->set_time_ms(clock_->NowMs());
+  mkdir->set_persistence_state(proto::PERSISTED);
+  CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  return ToFileInfo(inode, path, false);
+}
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::CreateFileRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  if (request.block_size_bytes() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("block size ", request.block_size_bytes(), " is negative"));
+  }
+  proto::WriteType write_type = request.write_type();
+  if (write_type == proto::WRITE_TYPE_UNSPECIFIED) write_type = options_.default_write_type;
+  if (write_type == proto::ASYNC_THROUGH) {
+    return absl::UnimplementedError("write type ASYNC_THROUGH is not supported yet");
+  }
+  if (!proto::WriteType_IsValid(write_type)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown write type ", static_cast<int>(write_type)));
+  }
+  const int64_t block_size = request.block_size_bytes() > 0 ? request.block_size_bytes() : options_.default_block_size_bytes;
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
+  if (existing.has_value() && existing->kind() == proto::FILE && request.overwrite() &&
+      existing->persistence_state() == proto::PERSISTED && write_type == proto::MUST_CACHE) {
+    // The new content will not reach the under-store, so the old copy there would be stale.
+    absl::Status deleted = resolved.ufs->Delete(resolved.ufs_uri, false);
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) return Annotate(deleted, absl::StrCat("overwrite '", path, "'"));
+  }
+  if (request.recursive()) {  // directories always exist in the under-store
+    CISTERN_ASSIGN_OR_RETURN(ResolvedPath parent, mounts_->Resolve(ParentPath(path)));
+    CISTERN_RETURN_IF_ERROR_CONTEXT(parent.ufs->Mkdirs(parent.ufs_uri, 0755),
+                                    absl::StrCat("create parents of '", path, "' in the under-store"));
+  }
+  proto::JournalEntry entry;
+  proto::CreateFileEntry* create = entry.mutable_create_file();
+  create->set_path(path);
+  create->set_recursive(request.recursive());
+  create->set_overwrite(request.overwrite());
+  create->set_block_size_bytes(block_size);
+  create->set_write_type(write_type);
+  create->set_mode(request.mode());
+  create->set_owner(options_.owner);
+  create->set_group(options_.group);
+  create->set_time_ms(clock_->NowMs());
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, journal_->Submit(entry));
+  if (result.removed_file_ids_size() > 0) {
+    blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
+  }
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(result.inode_id()));
+  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created file '", path, "' vanished"));
+  return ToFileInfo(*inode, path, false);
+}
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::CompleteFileRequest& request) {
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(request.file_id()));
+  if (!inode.has_value() || inode->kind() != proto::FILE) {
+    return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " does not exist"));
+  }
+  const bool through = inode->write_type() == proto::CACHE_THROUGH || inode->write_type() == proto::THROUGH;
+  if (through && !request.has_ufs_fingerprint()) {
+    return absl::InvalidArgumentError(absl::StrCat("file id ", request.file_id(), " was written ",
+                                                   proto::WriteType_Name(inode->write_type()),
+                                                   " but completion carries no under-store fingerprint"));
+  }
+  if (through && request.ufs_fingerprint().length() != request.length()) {
+    return absl::InvalidArgumentError(absl::StrCat("file id ", request.file_id(), ": length ", request.length(),
+                                                   " differs from the under-store copy's ",
+                                                   request.ufs_fingerprint().length()));
+  }
+  proto::JournalEntry entry;
+  proto::CompleteFileEntry* complete = entry.mutable_complete_file();
+  complete->set_file_id(request.file_id());
+  complete->set_length(request.length());
+  complete->set_time_ms(clock_->NowMs());
+  complete->set_persistence_state(through ? proto::PERSISTED : proto::NOT_PERSISTED);
+  if (through) *complete->mutable_ufs_fingerprint() = request.ufs_fingerprint();
+  CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
+  CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(request.file_id()));
+  if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " was deleted"));
+  CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  return ToFileInfo(*inode, path, false);
+}
+
+absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  if (path == "/") return absl::InvalidArgumentError("the root directory '/' cannot be deleted");
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  if (inode.kind() == proto::DIRECTORY && !request.recursive()) {
+    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id()));
+    if (has_children) {
+      return absl::FailedPreconditionError(absl::StrCat("directory '", path, "' is not empty (use -R / recursive)"));
+    }
+  }
+  if (inode.persistence_state() == proto::PERSISTED) {
+    CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
+    if (resolved.mount.path() == path) {
+      return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a mount point; unmount it instead"));
+    }
+    absl::Status deleted = resolved.ufs->Delete(resolved.ufs_uri, request.recursive());
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+      return Annotate(deleted, absl::StrCat("delete '", path, "' from under-store"));
+    }
+  }
+  proto::JournalEntry entry;
+  entry.mutable_delete_()->set_path(path);
+  entry.mutable_delete_()->set_recursive(request.recursive());
+  entry.mutable_delete_()->set_time_ms(clock_->NowMs());
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, journal_->Submit(entry));
+  blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
+  return absl::OkStatus();
+}
+
+absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string src, NormalizePath(request.src_path()));
+  CISTERN_ASSIGN_OR_RETURN(std::string dst, NormalizePath(request.dst_path()));
+  if (src == "/" || dst == "/") return absl::InvalidArgumentError("the root directory '/' cannot be renamed");
+  if (IsSameOrDescendant(dst, src)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot rename '", src, "' to '", dst, "', inside itself"));
+  }
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
+  if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat("rename destination '", dst, "' already exists"));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dst_parent, store_->Lookup(ParentPath(dst)));
+  if (!dst_parent.has_value()) {
+    return absl::NotFoundError(absl::StrCat("parent directory '", ParentPath(dst), "' of '", dst, "' does not exist"));
+  }
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath from, mounts_->Resolve(src));
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath to, mounts_->Resolve(dst));
+  if (from.mount.path() == src) return absl::FailedPreconditionError(absl::StrCat("'", src, "' is a mount point"));
+  if (from.mount.mount_id() != to.mount.mount_id()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot rename '", src, "' to '", dst, "' across mounts"));
+  }
+  // Directories are always in the under-store (mkdir creates them there); a MUST_CACHE file is not.
+  const bool in_ufs = inode.kind() == proto::DIRECTORY || inode.persistence_state() == proto::PERSISTED;
+  if (in_ufs) {
+    CISTERN_RETURN_IF_ERROR_CONTEXT(from.ufs->Rename(from.ufs_uri, to.ufs_uri),
+                                    absl::StrCat("rename '", src, "' to '", dst, "' in the under-store"));
+  }
+  proto::JournalEntry entry;
+  entry.mutable_rename()->set_src_path(src);
+  entry.mutable_rename()->set_dst_path(dst);
+  entry.mutable_rename()->set_time_ms(clock_->NowMs());
+  absl::Status status = journal_->Submit(entry).status();
+  if (!status.ok() && in_ufs) {
+    // Put the under-store back as it was, so namespace and under-store agree.
+    absl::Status undo = from.ufs->Rename(to.ufs_uri, from.ufs_uri);
+    if (!undo.ok()) spdlog::error("rename of '{}' failed and could not be undone in the under-store: {}", src, undo.ToString());
+  }
+  return status;
+}
+
+std::vector<proto::MountInfo> FileSystemMaster::GetMountTable() const { return mounts_->List(); }
+
+}  // namespace cistern::master

@@ -1,0 +1,78 @@
+// FileSystemMaster: the namespace operations clients call. It validates requests, does the
+// under-store side of a change (mkdir, delete, rename in the UFS) before journaling it, turns
+// each change into a JournalEntry, and answers from what applying the entry produced. Reads come
+// straight from the metastore, decorated with block locations from the BlockMaster.
+//
+// Mutations are serialized by one lock so a UFS change and its journal entry are never
+// interleaved with another mutation's (issue 3 replaces this with per-path locking).
+//
+// Thread safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cistern/proto/master.pb.h"
+#include "common/clock.h"
+#include "journal/journal.h"
+#include "master/block_master.h"
+#include "master/mount_table.h"
+#include "master/namespace_store.h"
+
+namespace cistern::master {
+
+struct FileSystemMasterOptions {
+  int64_t default_block_size_bytes = 64 << 20;
+  proto::WriteType default_write_type = proto::CACHE_THROUGH;
+  int listing_page_size = 1000;
+  std::string owner;  // owner and group of new inodes until clients carry identities (issue 9)
+  std::string group;
+};
+
+class FileSystemMaster {
+ public:
+  // All pointers must outlive this.
+  FileSystemMaster(NamespaceStore* store, journal::Journal* journal, MountTable* mounts, BlockMaster* blocks,
+                   Clock* clock, FileSystemMasterOptions options);
+
+  // Mounts `root_ufs_uri` at "/" unless the root is already mounted (then a different configured
+  // URI is reported and the journaled one kept), and makes sure the root's UFS directory exists.
+  absl::Status InitializeRootMount(const std::string& root_ufs_uri);
+
+  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request) const;
+  // Calls `page` with successive pages of the listing (name order; recursive listings are
+  // depth-first, each directory followed by its contents).
+  absl::Status ListStatus(const proto::ListStatusRequest& request,
+                          const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const;
+  absl::StatusOr<proto::FileInfo> CreateDirectory(const proto::CreateDirectoryRequest& request);
+  absl::StatusOr<proto::FileInfo> CreateFile(const proto::CreateFileRequest& request);
+  absl::StatusOr<proto::FileInfo> CompleteFile(const proto::CompleteFileRequest& request);
+  absl::Status Delete(const proto::DeleteRequest& request);
+  absl::Status Rename(const proto::RenameRequest& request);
+  std::vector<proto::MountInfo> GetMountTable() const;
+
+  bool FileExists(uint64_t file_id) const;
+
+ private:
+  absl::StatusOr<proto::FileInfo> ToFileInfo(const proto::Inode& inode, const std::string& path,
+                                             bool include_blocks) const;
+  // Builds the path of an inode by walking parents (for CompleteFile replies).
+  absl::StatusOr<std::string> PathOf(const proto::Inode& inode) const;
+  absl::Status ListRecursive(const proto::Inode& dir, const std::string& dir_path, bool recursive,
+                             proto::ListStatusResponse* pending,
+                             const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const;
+
+  NamespaceStore* const store_;
+  journal::Journal* const journal_;
+  MountTable* const mounts_;
+  BlockMaster* const blocks_;
+  Clock* const clock_;
+  const FileSystemMasterOptions options_;
+  absl::Mutex mutation_mu_;
+};
+
+}  // namespace cistern::master

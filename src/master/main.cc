@@ -1,0 +1,34 @@
+// cistern-master: serves the namespace until SIGTERM/SIGINT.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/config_keys.h"
+#include "common/daemon.h"
+#include "common/logging.h"
+#include "common/process.h"
+#include "master/master_process.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  using namespace cistern;
+  BlockShutdownSignals();
+  Config config = LoadDaemonConfigOrExit(argc, argv, "cistern-master");
+  const std::string node_id =
+      absl::StrCat("master@", config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));
+  if (absl::Status status = InitDaemonLogging(config, "master", node_id); !status.ok()) {
+    std::fprintf(stderr, "cistern-master: %s\n", std::string(status.message()).c_str());
+    return kExitBadConfig;
+  }
+  master::MasterProcess master(config);
+  if (absl::Status status = master.Start(); !status.ok()) {
+    spdlog::critical("start-up failed: {}", status.ToString());
+    std::fprintf(stderr, "cistern-master: %s\n", std::string(status.message()).c_str());
+    return kExitStartupFailed;
+  }
+  const int sig = WaitForShutdownSignal();
+  spdlog::info("signal {} received, shutting down", sig);
+  master.Stop();
+  spdlog::info("master stopped");
+  return 0;
+}

@@ -1,0 +1,129 @@
+#include "master/master_process.h"
+
+#include <pwd.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/config_keys.h"
+#include "common/status.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "journal/journal.h"
+#include "kv/kv_store.h"
+#include "master/block_master.h"
+#include "master/file_system_master.h"
+#include "master/master_service.h"
+#include "master/mount_table.h"
+#include "master/namespace_state_machine.h"
+#include "master/namespace_store.h"
+#include "rpc/channel.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::master {
+namespace {
+
+std::string UserName() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr) return pw->pw_name;
+  return std::to_string(::geteuid());
+}
+
+std::string GroupName() {
+  if (const group* gr = ::getgrgid(::getegid()); gr != nullptr) return gr->gr_name;
+  return std::to_string(::getegid());
+}
+
+}  // namespace
+
+MasterProcess::MasterProcess(Config config) : config_(std::move(config)) {}
+
+MasterProcess::~MasterProcess() { Stop(); }
+
+absl::Status MasterProcess::Start() {
+  Clock* clock = RealClock();
+  const int64_t start_ms = clock->NowMs();
+  const std::string dir = MasterMetastoreDir(config_);
+  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), true}));
+  store_ = std::make_unique<NamespaceStore>(kv_.get());
+  CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
+  CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));
+  journal_ = std::make_unique<journal::LocalJournal>(state_machine_.get());
+  mounts_ = std::make_unique<MountTable>(store_.get());
+  // fs_ is set before the server starts and reset only after it stopped.
+  blocks_ = std::make_unique<BlockMaster>(
+      clock, BlockMasterOptions{config_.GetDurationMs(conf::kMasterWorkerTimeout)},
+      [this](uint64_t file_id) { return fs_ != nullptr && fs_->FileExists(file_id); });
+  FileSystemMasterOptions fs_options;
+  fs_options.default_block_size_bytes = config_.GetSizeBytes(conf::kUserBlockSizeDefault);
+  proto::WriteType write_type = proto::CACHE_THROUGH;
+  proto::WriteType_Parse(config_.GetString(conf::kUserFileWriteTypeDefault), &write_type);
+  fs_options.default_write_type = write_type;
+  fs_options.listing_page_size = static_cast<int>(config_.GetInt(conf::kMasterListingPageSize));
+  fs_options.owner = UserName();
+  fs_options.group = GroupName();
+  fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
+                                           fs_options);
+  state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
+    absl::Status status = mounts->Reload();
+    if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());
+  });
+  CISTERN_RETURN_IF_ERROR(fs_->InitializeRootMount(MasterRootUfs(config_)));
+
+  const std::string host = config_.GetString(conf::kMasterHostname);
+  const int port = static_cast<int>(config_.GetInt(conf::kMasterRpcPort));
+  proto::NetAddress net_address;
+  net_address.set_host(host);
+  net_address.set_rpc_port(port);
+  CISTERN_ASSIGN_OR_RETURN(std::string cluster_id, store_->GetMetaString(kMetaClusterId));
+  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get());
+  block_service_ = std::make_unique<BlockMasterService>(blocks_.get());
+  meta_service_ = std::make_unique<MetaMasterService>(MasterIdentity{cluster_id, net_address, start_ms}, store_.get(),
+                                                      journal_.get(), fs_.get());
+  const std::string bind = absl::StrCat(config_.GetString(conf::kMasterBindHost), ":", port);
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServerBuilder(&builder);
+  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &bound_port_);
+  builder.RegisterService(fs_service_.get());
+  builder.RegisterService(block_service_.get());
+  builder.RegisterService(meta_service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || bound_port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", bind, ": port in use or not permitted"));
+  }
+  address_ = absl::StrCat(host, ":", bound_port_);
+
+  const int64_t timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
+  const int64_t check_ms = std::clamp<int64_t>(timeout_ms / 10, 50, 1000);
+  lost_worker_detector_ = std::thread([this, check_ms] {
+    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(check_ms))) blocks_->DetectLostWorkers();
+  });
+  spdlog::info("master ready at {} (metastore {}, cluster {}, applied index {}, root mount {})", address_, dir,
+               cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
+  return absl::OkStatus();
+}
+
+void MasterProcess::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (lost_worker_detector_.joinable()) lost_worker_detector_.join();
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
+  }
+  fs_service_.reset();
+  block_service_.reset();
+  meta_service_.reset();
+  fs_.reset();
+  blocks_.reset();
+  journal_.reset();
+  state_machine_.reset();
+  mounts_.reset();
+  store_.reset();
+  kv_.reset();
+}
+
+}  // namespace cistern::master

@@ -1,0 +1,71 @@
+// MasterProcess: one cistern-master assembled from its parts (metastore, journal, namespace,
+// block master, gRPC server, background threads), started and stopped as a unit. main() and
+// in-process tests both use it.
+//
+// Thread safety: Start and Stop are called by one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "common/config.h"
+
+namespace cistern::kv {
+class KvStore;
+}
+namespace cistern::journal {
+class Journal;
+}
+
+namespace grpc {
+class Server;
+}
+
+namespace cistern::master {
+
+class BlockMaster;
+class FileSystemMaster;
+class MountTable;
+class NamespaceStateMachine;
+class NamespaceStore;
+class FileSystemMasterService;
+class BlockMasterService;
+class MetaMasterService;
+
+class MasterProcess {
+ public:
+  explicit MasterProcess(Config config);
+  ~MasterProcess();
+
+  // Opens the metastore, mounts the root, starts serving. FAILED_PRECONDITION/UNAVAILABLE with
+  // a clear message if the metastore is locked or the port cannot be bound.
+  absl::Status Start();
+  void Stop();
+
+  // "host:port" clients reach this master at.
+  const std::string& address() const { return address_; }
+  int bound_port() const { return bound_port_; }
+
+ private:
+  const Config config_;
+  std::string address_;
+  int bound_port_ = 0;
+  std::unique_ptr<kv::KvStore> kv_;
+  std::unique_ptr<NamespaceStore> store_;
+  std::unique_ptr<NamespaceStateMachine> state_machine_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<MountTable> mounts_;
+  std::unique_ptr<BlockMaster> blocks_;
+  std::unique_ptr<FileSystemMaster> fs_;
+  std::unique_ptr<FileSystemMasterService> fs_service_;
+  std::unique_ptr<BlockMasterService> block_service_;
+  std::unique_ptr<MetaMasterService> meta_service_;
+  std::unique_ptr<grpc::Server> server_;
+  absl::Notification stop_;
+  std::thread lost_worker_detector_;
+};
+
+}  // namespace cistern::master

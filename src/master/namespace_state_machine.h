@@ -1,0 +1,61 @@
+// NamespaceStateMachine: applies journal entries to the namespace in the metastore. Each entry
+// becomes one KvWriteBatch that also records the entry's index as applied, so a crash at any
+// point leaves either all of an entry or none of it, and replay after restart starts at the
+// right place.
+//
+// Applying is deterministic: ids come from the `next_inode_id` counter in the store, times from
+// the entry. Preconditions (parent exists, target absent, directory empty...) are checked here,
+// at apply time, and a failed one is the entry's outcome (its index is still consumed).
+//
+// Thread safety: Apply is called by the journal one entry at a time; reads through the
+// NamespaceStore may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "journal/journal.h"
+#include "master/namespace_store.h"
+
+namespace cistern::master {
+
+class NamespaceStateMachine : public journal::StateMachine {
+ public:
+  // `store` must outlive this. Reads the applied index from the store.
+  static absl::StatusOr<std::unique_ptr<NamespaceStateMachine>> Create(NamespaceStore* store);
+
+  absl::StatusOr<journal::ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override;
+  uint64_t last_applied_index() const override;
+
+  // Called after an entry that changed the mount table was applied (under the apply order).
+  void set_mounts_changed_callback(std::function<void()> callback) { mounts_changed_ = std::move(callback); }
+
+ private:
+  NamespaceStateMachine(NamespaceStore* store, uint64_t applied_index, uint64_t next_inode_id);
+
+  // Each fills `batch` and `result`, or returns the precondition error for the outcome. A
+  // DATA_LOSS/INTERNAL error from the store propagates as a failed apply.
+  class Txn;
+  absl::Status ApplyMkdir(const proto::MkdirEntry& e, Txn* txn);
+  absl::Status ApplyCreateFile(const proto::CreateFileEntry& e, Txn* txn);
+  absl::Status ApplyCompleteFile(const proto::CompleteFileEntry& e, Txn* txn);
+  absl::Status ApplyDelete(const proto::DeleteEntry& e, Txn* txn);
+  absl::Status ApplyRename(const proto::RenameEntry& e, Txn* txn);
+  absl::Status ApplyAddMount(const proto::AddMountEntry& e, Txn* txn);
+  absl::StatusOr<proto::Inode> CreateParents(std::string_view path, bool recursive, uint32_t dir_mode,
+                                             std::string_view owner, std::string_view group, int64_t time_ms,
+                                             proto::PersistenceState persistence, Txn* txn);
+
+  NamespaceStore* const store_;
+  std::function<void()> mounts_changed_;
+  mutable absl::Mutex mu_;
+  uint64_t applied_index_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_inode_id_ ABSL_GUARDED_BY(mu_);
+};
+
+// True for errors that are an entry's legitimate outcome rather than a storage failure.
+bool IsApplyOutcomeError(const absl::Status& status);
+
+}  // namespace cistern::master

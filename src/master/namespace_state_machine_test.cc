@@ -1,0 +1,164 @@
+#include "master/namespace_state_machine.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace cistern::master {
+namespace {
+
+class StateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/nsm-", ::getpid(), "-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    Close();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto kv = kv::KvStore::Open(kv::KvStoreOptions{dir_, NamespaceColumnFamilies(), true});
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    kv_ = std::move(*kv);
+    store_ = std::make_unique<NamespaceStore>(kv_.get());
+    ASSERT_TRUE(store_->FormatIfEmpty(1000, 0755, "u", "g").ok());
+    auto sm = NamespaceStateMachine::Create(store_.get());
+    ASSERT_TRUE(sm.ok());
+    sm_ = std::move(*sm);
+    journal_ = std::make_unique<journal::LocalJournal>(sm_.get());
+  }
+  void Close() {
+    journal_.reset();
+    sm_.reset();
+    store_.reset();
+    kv_.reset();
+  }
+  absl::StatusOr<proto::JournalResult> Mkdir(const std::string& path, bool recursive = false) {
+    proto::JournalEntry e;
+    e.mutable_mkdir()->set_path(path);
+    e.mutable_mkdir()->set_recursive(recursive);
+    e.mutable_mkdir()->set_time_ms(2000);
+    return journal_->Submit(e);
+  }
+  absl::StatusOr<proto::JournalResult> Create(const std::string& path, bool overwrite = false) {
+    proto::JournalEntry e;
+    e.mutable_create_file()->set_path(path);
+    e.mutable_create_file()->set_overwrite(overwrite);
+    e.mutable_create_file()->set_block_size_bytes(100);
+    e.mutable_create_file()->set_time_ms(3000);
+    return journal_->Submit(e);
+  }
+  absl::StatusOr<proto::JournalResult> Delete(const std::string& path, bool recursive) {
+    proto::JournalEntry e;
+    e.mutable_delete_()->set_path(path);
+    e.mutable_delete_()->set_recursive(recursive);
+    return journal_->Submit(e);
+  }
+  absl::StatusOr<proto::JournalResult> Rename(const std::string& src, const std::string& dst) {
+    proto::JournalEntry e;
+    e.mutable_rename()->set_src_path(src);
+    e.mutable_rename()->set_dst_path(dst);
+    return journal_->Submit(e);
+  }
+  std::vector<std::string> Children(const std::string& path) {
+    std::vector<std::string> names;
+    auto dir = store_->Resolve(path);
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    EXPECT_TRUE(store_->ListChildren(dir->id(), "", [&](const proto::Inode& i) -> absl::StatusOr<bool> {
+      names.push_back(i.name());
+      return true;
+    }).ok());
+    return names;
+  }
+
+  std::string dir_;
+  std::unique_ptr<kv::KvStore> kv_;
+  std::unique_ptr<NamespaceStore> store_;
+  std::unique_ptr<NamespaceStateMachine> sm_;
+  std::unique_ptr<journal::LocalJournal> journal_;
+};
+
+TEST_F(StateMachineTest, MkdirNeedsParentUnlessRecursive) {
+  EXPECT_EQ(Mkdir("/a/b").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(Mkdir("/a/b/c", true).ok());
+  EXPECT_TRUE(store_->Lookup("/a/b/c")->has_value());
+  EXPECT_EQ(Mkdir("/a/b").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Children("/a"), std::vector<std::string>{"b"});
+}
+
+TEST_F(StateMachineTest, ListingIsSortedByName) {
+  for (const char* name : {"/zeta", "/alpha", "/Mid", "/beta"}) ASSERT_TRUE(Mkdir(name).ok());
+  EXPECT_EQ(Children("/"), (std::vector<std::string>{"Mid", "alpha", "beta", "zeta"}));
+}
+
+TEST_F(StateMachineTest, CreateCompleteAndOverwrite) {
+  auto created = Create("/f");
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(Create("/f").status().code(), absl::StatusCode::kAlreadyExists);
+  proto::JournalEntry complete;
+  complete.mutable_complete_file()->set_file_id(created->inode_id());
+  complete.mutable_complete_file()->set_length(250);
+  complete.mutable_complete_file()->set_persistence_state(proto::PERSISTED);
+  ASSERT_TRUE(journal_->Submit(complete).ok());
+  EXPECT_EQ(journal_->Submit(complete).status().code(), absl::StatusCode::kFailedPrecondition) << "completed twice";
+  auto inode = store_->Resolve("/f");
+  ASSERT_TRUE(inode.ok());
+  EXPECT_EQ(inode->length(), 250);
+  EXPECT_TRUE(inode->completed());
+  auto overwritten = Create("/f", true);
+  ASSERT_TRUE(overwritten.ok());
+  ASSERT_EQ(overwritten->removed_file_ids_size(), 1);
+  EXPECT_EQ(overwritten->removed_file_ids(0), created->inode_id());
+  EXPECT_FALSE(store_->GetInode(created->inode_id())->has_value());
+  EXPECT_EQ(Create("/f/x").status().code(), absl::StatusCode::kFailedPrecondition) << "file as a directory";
+}
+
+TEST_F(StateMachineTest, DeleteRefusesNonEmptyDirectoryWithoutRecursive) {
+  ASSERT_TRUE(Mkdir("/d/e", true).ok());
+  auto f = Create("/d/e/f");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(Delete("/d", false).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Delete("/", true).status().code(), absl::StatusCode::kInvalidArgument);
+  auto removed = Delete("/d", true);
+  ASSERT_TRUE(removed.ok());
+  ASSERT_EQ(removed->removed_file_ids_size(), 1);
+  EXPECT_EQ(removed->removed_file_ids(0), f->inode_id());
+  EXPECT_TRUE(Children("/").empty());
+  EXPECT_EQ(Delete("/d", true).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StateMachineTest, RenameRules) {
+  ASSERT_TRUE(Mkdir("/a/b", true).ok());
+  ASSERT_TRUE(Create("/a/b/f").ok());
+  ASSERT_TRUE(Mkdir("/c").ok());
+  EXPECT_EQ(Rename("/a", "/a/b/x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rename("/a", "/c").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Rename("/a", "/nope/x").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(Rename("/a/b", "/c/b2").ok());
+  EXPECT_TRUE(store_->Lookup("/c/b2/f")->has_value());
+  EXPECT_FALSE(store_->Lookup("/a/b")->has_value());
+}
+
+TEST_F(StateMachineTest, FailedPreconditionConsumesIndexAndStateSurvivesReopen) {
+  ASSERT_TRUE(Mkdir("/keep").ok());
+  EXPECT_FALSE(Mkdir("/keep").ok());
+  ASSERT_TRUE(Create("/keep/f").ok());
+  EXPECT_EQ(sm_->last_applied_index(), 3u);
+  Close();
+  Open();
+  EXPECT_EQ(sm_->last_applied_index(), 3u);
+  EXPECT_TRUE(store_->Lookup("/keep/f")->has_value());
+  // Ids keep growing after a restart (no reuse of a deleted file's id and so its block ids).
+  auto next = Create("/keep/g");
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->inode_id(), store_->Resolve("/keep/f")->id());
+}
+
+}  // namespace
+}  // namespace cistern::master

@@ -1,0 +1,162 @@
+#include "master/namespace_store.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/path.h"
+#include "common/status.h"
+
+namespace cistern::master {
+
+std::vector<std::string> NamespaceColumnFamilies() { return {"inodes", "edges", "mounts", "meta"}; }
+
+std::string InodeKey(uint64_t id) { return kv::EncodeUint64(id); }
+std::string EdgePrefix(uint64_t parent_id) { return kv::EncodeUint64(parent_id); }
+std::string EdgeKey(uint64_t parent_id, std::string_view name) {
+  std::string key = kv::EncodeUint64(parent_id);
+  key.append(name);
+  return key;
+}
+std::string MountKey(uint64_t mount_id) { return kv::EncodeUint64(mount_id); }
+
+NamespaceStore::NamespaceStore(kv::KvStore* kv) : kv_(kv) {}
+
+absl::Status NamespaceStore::FormatIfEmpty(int64_t time_ms, uint32_t root_mode, std::string_view owner,
+                                           std::string_view group) {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> version, kv_->Get(kMetaCf, kMetaFormatVersion));
+  if (version.has_value()) {
+    if (version->size() != 8 || kv::DecodeUint64(*version) != kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "metastore '", kv_->dir(), "' has an unsupported format version (expected ", kFormatVersion, ")"));
+    }
+    return absl::OkStatus();
+  }
+  proto::Inode root;
+  root.set_id(kRootInodeId);
+  root.set_parent_id(0);
+  root.set_kind(proto::DIRECTORY);
+  root.set_mode(root_mode);
+  root.set_owner(std::string(owner));
+  root.set_group(std::string(group));
+  root.set_creation_time_ms(time_ms);
+  root.set_modification_time_ms(time_ms);
+  root.set_completed(true);
+  root.set_persistence_state(proto::PERSISTED);
+  std::random_device rd;
+  std::string cluster_id = absl::StrFormat("%08x-%08x", rd(), rd());
+  kv::KvWriteBatch batch;
+  batch.Put(kInodesCf, InodeKey(kRootInodeId), root.SerializeAsString());
+  batch.Put(kMetaCf, kMetaAppliedIndex, kv::EncodeUint64(0));
+  batch.Put(kMetaCf, kMetaNextInodeId, kv::EncodeUint64(kRootInodeId + 1));
+  batch.Put(kMetaCf, kMetaNextMountId, kv::EncodeUint64(kRootMountId));
+  batch.Put(kMetaCf, kMetaClusterId, cluster_id);
+  // Written last in the same batch: its presence means the format is complete.
+  batch.Put(kMetaCf, kMetaFormatVersion, kv::EncodeUint64(kFormatVersion));
+  return kv_->Write(batch);
+}
+
+absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::GetInode(uint64_t id) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kInodesCf, InodeKey(id)));
+  if (!value.has_value()) return std::optional<proto::Inode>();
+  proto::Inode inode;
+  if (!inode.ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat("metastore: inode ", id, " does not parse"));
+  }
+  return std::optional<proto::Inode>(std::move(inode));
+}
+
+absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t parent_id, std::string_view name) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kEdgesCf, EdgeKey(parent_id, name)));
+  if (!value.has_value()) return std::optional<uint64_t>();
+  if (value->size() != 8) {
+    return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
+  }
+  return std::optional<uint64_t>(kv::DecodeUint64(*value));
+}
+
+absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::Lookup(std::string_view path) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, GetInode(kRootInodeId));
+  if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
+  std::string walked;
+  for (const std::string& name : SplitPath(path)) {
+    if (current->kind() != proto::DIRECTORY) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", walked, "' is not a directory (in path '", std::string(path), "')"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child, GetChildId(current->id(), name));
+    if (!child.has_value()) return std::optional<proto::Inode>();
+    CISTERN_ASSIGN_OR_RETURN(current, GetInode(*child));
+    if (!current.has_value()) {
+      return absl::DataLossError(absl::StrCat("metastore: edge to missing inode ", *child, " at '", std::string(path), "'"));
+    }
+    absl::StrAppend(&walked, "/", std::string(name));
+  }
+  return current;
+}
+
+absl::StatusOr<proto::Inode> NamespaceStore::Resolve(std::string_view path) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, Lookup(path));
+  if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", std::string(path), "' does not exist"));
+  return *std::move(inode);
+}
+
+absl::Status NamespaceStore::ListChildren(
+    uint64_t parent_id, std::string_view start_after,
+    const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const {
+  const std::string prefix = EdgePrefix(parent_id);
+  std::string start;
+  if (!start_after.empty()) {
+    start = EdgeKey(parent_id, start_after);
+    start.push_back('\0');  // the first key after start_after
+  }
+  return kv_->Scan(kEdgesCf, prefix, start, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    if (value.size() != 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
+    const uint64_t id = kv::DecodeUint64(value);
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> child, GetInode(id));
+    if (!child.has_value()) {
+      return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ", parent_id,
+                                              " points to missing inode ", id));
+    }
+    return visit(*child);
+  });
+}
+
+absl::StatusOr<bool> NamespaceStore::HasChildren(uint64_t parent_id) const {
+  bool any = false;
+  CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, EdgePrefix(parent_id), "",
+                                    [&](std::string_view, std::string_view) -> absl::StatusOr<bool> {
+                                      any = true;
+                                      return false;
+                                    }));
+  return any;
+}
+
+absl::StatusOr<uint64_t> NamespaceStore::GetMetaUint64(std::string_view key) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kMetaCf, key));
+  if (!value.has_value() || value->size() != 8) {
+    return absl::DataLossError(absl::StrCat("metastore: meta key '", std::string(key), "' missing or corrupt"));
+  }
+  return kv::DecodeUint64(*value);
+}
+
+absl::StatusOr<std::string> NamespaceStore::GetMetaString(std::string_view key) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kMetaCf, key));
+  if (!value.has_value()) return absl::DataLossError(absl::StrCat("metastore: meta key '", std::string(key), "' missing"));
+  return *std::move(value);
+}
+
+absl::StatusOr<std::vector<proto::MountInfo>> NamespaceStore::LoadMounts() const {
+  std::vector<proto::MountInfo> mounts;
+  CISTERN_RETURN_IF_ERROR(kv_->Scan(kMountsCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    proto::MountInfo mount;
+    if (!mount.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("metastore: a mount entry does not parse");
+    }
+    mounts.push_back(std::move(mount));
+    return true;
+  }));
+  return mounts;
+}
+
+}  // namespace cistern::master
