@@ -89,6 +89,46 @@ absl::Status WorkerClient::ReadBlock(
   return FromGrpcStatus(status, absl::StrCat("worker ", address_, " ReadBlock ", request.block_id()));
 }
 
+BlockReadStream::BlockReadStream(std::unique_ptr<grpc::ClientContext> context,
+                                 std::unique_ptr<grpc::ClientReader<proto::ReadBlockResponse>> reader,
+                                 std::string what)
+    : context_(std::move(context)), reader_(std::move(reader)), what_(std::move(what)) {}
+
+BlockReadStream::~BlockReadStream() { Cancel(); }
+
+absl::StatusOr<bool> BlockReadStream::Next(std::string* chunk) {
+  if (done_) return absl::FailedPreconditionError(absl::StrCat(what_, ": stream already finished"));
+  if (reader_->Read(&response_)) {
+    if (first_) from_cache_ = response_.from_cache();
+    first_ = false;
+    chunk->swap(*response_.mutable_data());
+    return true;
+  }
+  done_ = true;
+  absl::Status status = FromGrpcStatus(reader_->Finish(), what_);
+  if (!status.ok()) return status;
+  return false;
+}
+
+void BlockReadStream::Cancel() {
+  if (done_) return;
+  done_ = true;
+  context_->TryCancel();
+  // Drain what is already in flight so Finish does not wait on unread messages.
+  while (reader_->Read(&response_)) {
+  }
+  reader_->Finish();
+}
+
+std::unique_ptr<BlockReadStream> WorkerClient::OpenBlockReader(const proto::ReadBlockRequest& request) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  SetDeadline(context.get(), options_.data_timeout_ms);
+  auto reader = stub_->ReadBlock(context.get(), request);
+  return std::make_unique<BlockReadStream>(
+      std::move(context), std::move(reader),
+      absl::StrCat("worker ", address_, " ReadBlock ", request.block_id()));
+}
+
 absl::StatusOr<std::unique_ptr<BlockWriteStream>> WorkerClient::OpenBlockWriter(
     const proto::WriteBlockHeader& header) {
   auto context = std::make_unique<grpc::ClientContext>();

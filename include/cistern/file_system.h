@@ -1,0 +1,229 @@
+// The Cistern client API: a FileSystem connected to a cluster's masters, from which files are
+// created (FileWriter), read (FileReader), listed, renamed and deleted.
+//
+// Paths are absolute namespace paths ("/data/a.bin"); every call normalizes them first and
+// rejects relative or malformed paths with INVALID_ARGUMENT naming the path. Errors are
+// absl::Status with the codes of absl/status/status.h: NOT_FOUND, ALREADY_EXISTS,
+// FAILED_PRECONDITION (e.g. deleting a non-empty directory without `recursive`),
+// INVALID_ARGUMENT, UNAVAILABLE (a master or worker could not be reached within the retry
+// window). Messages name the path or peer involved.
+//
+// Data never passes through the master: a writer streams each block to one worker (and, for
+// CACHE_THROUGH and THROUGH, the whole file to the under-store through one worker); a reader
+// streams each block from a worker that caches it, or from the worker the block hashes to,
+// which reads it through from the under-store.
+//
+// Thread safety: FileSystem is thread-safe and meant to be shared. A FileWriter or FileReader is
+// used by one thread at a time; it must not outlive the FileSystem that made it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace cistern {
+
+// How a new file's bytes are stored.
+enum class WriteType {
+  kMustCache,     // only in a worker's cache; lost if evicted
+  kCacheThrough,  // cached and written to the under-store
+  kThrough,       // only written to the under-store; cached when first read
+  kAsyncThrough,  // cached now, persisted later (the master schedules it)
+};
+
+// What a read does on a cache miss.
+enum class ReadType {
+  kCache,         // cache the block read from the under-store
+  kNoCache,       // read through without caching
+  kCachePromote,  // like kCache, and move cached blocks to the top tier
+};
+
+enum class PersistenceState { kUnknown, kNotPersisted, kToBePersisted, kPersisted };
+
+// "MUST_CACHE", "CACHE_THROUGH", "THROUGH", "ASYNC_THROUGH" and back (exact upper-case words).
+std::string_view WriteTypeName(WriteType type);
+absl::StatusOr<WriteType> ParseWriteType(std::string_view name);
+// "CACHE", "NO_CACHE", "CACHE_PROMOTE" and back.
+std::string_view ReadTypeName(ReadType type);
+absl::StatusOr<ReadType> ParseReadType(std::string_view name);
+// "NOT_PERSISTED", "TO_BE_PERSISTED", "PERSISTED", or "UNKNOWN".
+std::string_view PersistenceStateName(PersistenceState state);
+
+struct BlockLocation {
+  uint64_t worker_id = 0;
+  std::string address;  // host:port of the worker
+  std::string tier;     // MEM, SSD, HDD
+};
+
+struct BlockStatus {
+  uint64_t block_id = 0;
+  int64_t offset = 0;  // of the block's first byte in its file
+  int64_t length = 0;
+  std::vector<BlockLocation> locations;  // workers caching the block (may be empty)
+};
+
+struct FileStatus {
+  uint64_t file_id = 0;
+  std::string path;  // full namespace path
+  std::string name;  // last component; "" for the root
+  bool is_directory = false;
+  int64_t length = 0;
+  int64_t block_size_bytes = 0;
+  uint32_t mode = 0;  // permission bits, e.g. 0644
+  std::string owner;
+  std::string group;
+  int64_t creation_time_ms = 0;
+  int64_t modification_time_ms = 0;
+  bool completed = false;  // false while a writer has the file open
+  PersistenceState persistence_state = PersistenceState::kUnknown;
+  std::optional<WriteType> write_type;  // unset for directories and files of unknown origin
+  std::string ufs_path;                 // full URI in the under-store
+  bool pinned = false;
+  int in_cache_percentage = 0;
+  std::string mount_point;  // namespace path of the mount this path is under
+  std::vector<uint64_t> block_ids;
+  // Filled by GetStatus; empty in listings.
+  std::vector<BlockStatus> blocks;
+};
+
+enum class WorkerState { kUnknown, kLive, kLost };
+
+struct WorkerSummary {
+  uint64_t worker_id = 0;
+  std::string host;
+  int rpc_port = 0;
+  std::string address;  // host:port
+  WorkerState state = WorkerState::kUnknown;
+  int64_t capacity_bytes = 0;
+  int64_t used_bytes = 0;
+  int64_t block_count = 0;
+  int64_t last_heartbeat_ms = 0;  // wall time of the last heartbeat the master received
+  int64_t registered_ms = 0;
+};
+
+struct MountPoint {
+  std::string path;     // namespace path
+  std::string ufs_uri;  // under-store URI
+  bool read_only = false;
+  bool shared = false;
+  std::map<std::string, std::string> options;
+};
+
+struct MasterInfo {
+  std::string address;  // host:port the master announces
+  std::string version;
+  std::string cluster_id;
+  int64_t start_time_ms = 0;
+  uint64_t applied_index = 0;
+  int64_t inode_count = 0;
+};
+
+struct CreateOptions {
+  std::optional<WriteType> write_type;  // unset = ClientOptions::default_write_type
+  int64_t block_size_bytes = 0;         // 0 = ClientOptions::default_block_size_bytes
+  bool overwrite = false;               // replace an existing file (never a directory)
+  bool recursive = false;               // create missing parent directories
+  uint32_t mode = 0;                    // 0 = 0644
+};
+
+struct OpenOptions {
+  std::optional<ReadType> read_type;  // unset = ClientOptions::default_read_type
+};
+
+struct ListOptions {
+  bool recursive = false;  // the whole subtree, in the order the master streams it
+};
+
+struct ClientOptions {
+  std::vector<std::string> master_addresses;  // host:port of every master
+  int64_t rpc_timeout_ms = 30000;             // one metadata call
+  int64_t data_timeout_ms = 600000;           // one block read or write stream
+  int64_t retry_window_ms = 10000;            // how long an unreachable master is retried
+  int64_t chunk_size_bytes = 1 << 20;         // bytes per message of data streams
+  int64_t default_block_size_bytes = 64 << 20;
+  WriteType default_write_type = WriteType::kCacheThrough;
+  ReadType default_read_type = ReadType::kCache;
+  int64_t worker_list_ttl_ms = 2000;  // how long a fetched worker list is reused
+};
+
+// Writes one new file. Bytes are cut into blocks of the file's block size; each block streams
+// to its worker as it is written, so memory use is one chunk, not one block. Nothing is visible
+// to readers until Close succeeds.
+class FileWriter {
+ public:
+  // Aborts unless Close succeeded.
+  virtual ~FileWriter() = default;
+
+  // Appends `data`. After an error the writer is unusable; call Abort (or destroy it).
+  virtual absl::Status Write(std::string_view data) = 0;
+  // Commits every block and the under-store copy, then completes the file in the master.
+  // REQUIRES: called at most once.
+  virtual absl::Status Close() = 0;
+  // Cancels every stream and removes the incomplete file; nothing the writer wrote remains.
+  virtual void Abort() = 0;
+  // Bytes accepted so far.
+  virtual int64_t bytes_written() const = 0;
+  // The file as the master last described it (after Close: completed, with its blocks).
+  virtual const FileStatus& status() const = 0;
+};
+
+// Reads one completed file, sequentially (Read, Seek) or at given positions (ReadAt).
+class FileReader {
+ public:
+  virtual ~FileReader() = default;
+
+  // Reads up to `n` bytes at the current position into `buf` and advances; returns 0 at the end
+  // of the file. Sequential reads of a block use one worker stream from the position where
+  // they started to the end of the block.
+  virtual absl::StatusOr<int64_t> Read(char* buf, int64_t n) = 0;
+  // Reads up to `n` bytes at `offset` (fewer only at the end of the file) without moving the
+  // current position.
+  virtual absl::StatusOr<int64_t> ReadAt(int64_t offset, char* buf, int64_t n) = 0;
+  // Moves the current position. REQUIRES: 0 <= position <= length().
+  virtual absl::Status Seek(int64_t position) = 0;
+  virtual int64_t position() const = 0;
+  virtual int64_t length() const = 0;
+  virtual const FileStatus& status() const = 0;
+};
+
+class FileSystem {
+ public:
+  // Makes a client for the cluster in `options`. Does not contact the master: an unreachable
+  // master shows in the first call.
+  static absl::StatusOr<std::unique_ptr<FileSystem>> Connect(const ClientOptions& options);
+
+  virtual ~FileSystem() = default;
+
+  // The file or directory at `path`, with its blocks and their locations.
+  virtual absl::StatusOr<FileStatus> GetStatus(std::string_view path) = 0;
+  // Calls `visit` for each entry under the directory `path` (for a file: the file itself) in
+  // name order, as pages arrive from the master; the listing is never held whole. Stops at the
+  // first error `visit` returns and returns it.
+  virtual absl::Status ListStatus(std::string_view path, const ListOptions& options,
+                                  const std::function<absl::Status(const FileStatus&)>& visit) = 0;
+  // Creates the directory `path`; with `recursive`, also missing parents, and an existing
+  // directory is not an error.
+  virtual absl::Status CreateDirectory(std::string_view path, bool recursive) = 0;
+  // Creates `path` for writing. ALREADY_EXISTS unless options.overwrite.
+  virtual absl::StatusOr<std::unique_ptr<FileWriter>> Create(std::string_view path, const CreateOptions& options) = 0;
+  // Opens the completed file `path`. FAILED_PRECONDITION for a directory or incomplete file.
+  virtual absl::StatusOr<std::unique_ptr<FileReader>> Open(std::string_view path, const OpenOptions& options) = 0;
+  // Deletes `path` (and its under-store copy). A non-empty directory needs `recursive`.
+  virtual absl::Status Delete(std::string_view path, bool recursive) = 0;
+  // Renames `src` to `dst`; `dst` must not exist and its parent must.
+  virtual absl::Status Rename(std::string_view src, std::string_view dst) = 0;
+  virtual absl::StatusOr<std::vector<MountPoint>> GetMountTable() = 0;
+  // Every worker the master knows, LIVE and LOST, sorted by worker id.
+  virtual absl::StatusOr<std::vector<WorkerSummary>> GetWorkers() = 0;
+  virtual absl::StatusOr<MasterInfo> GetMasterInfo() = 0;
+};
+
+}  // namespace cistern

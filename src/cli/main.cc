@@ -1,0 +1,49 @@
+// cistern: the command-line client. `cistern fs ...` works on files, `cistern admin ...` on the
+// cluster, `cistern local ...` runs a one-host cluster. Errors print one line
+// "cistern: <message>" to stderr and exit 1; usage errors exit 2.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/context.h"
+#include "common/version.h"
+
+int main(int argc, char** argv) {
+  using namespace cistern;
+  CLI::App app{"Command-line client of a Cistern cluster", "cistern"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  cli::GlobalOptions global;
+  app.add_option("--conf", global.conf, "Override a configuration key (key=value); repeatable")
+      ->allow_extra_args(false);
+  app.add_option("--conf-file", global.conf_file,
+                 "Properties file to read instead of $CISTERN_CONF_DIR/cistern.properties");
+  cli::Context context(&global);
+  std::vector<cli::Command> commands;
+  cli::AddFsCommands(&app, &context, &commands);
+  cli::AddAdminCommands(&app, &context, &commands);
+  cli::AddLocalCommands(&app, &context, &commands);
+  CLI::App* version = app.add_subcommand("version", "Print the version of this client");
+  commands.push_back({version, [] {
+                        std::printf("cistern %s\n", kVersion);
+                        return absl::OkStatus();
+                      }});
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (const cli::Command& command : commands) {
+    if (!command.app->parsed()) continue;
+    absl::Status status = command.run();
+    std::fflush(stdout);
+    if (!status.ok()) {
+      std::fprintf(stderr, "cistern: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "cistern: no command given (see cistern --help)\n");
+  return 2;
+}

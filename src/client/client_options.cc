@@ -1,0 +1,26 @@
+#include "client/client_options.h"
+
+#include "common/config_keys.h"
+#include "common/status.h"
+
+namespace cistern::client {
+
+absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
+  ClientOptions options;
+  options.master_addresses = MasterAddresses(config);
+  options.rpc_timeout_ms = config.GetDurationMs(conf::kUserRpcTimeout);
+  options.data_timeout_ms = config.GetDurationMs(conf::kUserDataTimeout);
+  options.retry_window_ms = config.GetDurationMs(conf::kUserRpcRetryWindow);
+  options.chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
+  options.default_block_size_bytes = config.GetSizeBytes(conf::kUserBlockSizeDefault);
+  CISTERN_ASSIGN_OR_RETURN(options.default_write_type,
+                           ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
+  CISTERN_ASSIGN_OR_RETURN(options.default_read_type,
+                           ParseReadType(config.GetString(conf::kUserFileReadTypeDefault)));
+  if (options.chunk_size_bytes <= 0 || options.default_block_size_bytes <= 0) {
+    return absl::InvalidArgumentError("user.network.chunk.size and user.block.size.default must be positive");
+  }
+  return options;
+}
+
+}  // namespace cistern::client

@@ -1,0 +1,16 @@
+// Building ClientOptions from a Cistern configuration (kept out of the public header so the
+// public API does not depend on the configuration system).
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "cistern/file_system.h"
+#include "common/config.h"
+
+namespace cistern::client {
+
+// Master addresses (MasterAddresses), user.rpc.timeout, user.data.timeout,
+// user.rpc.retry_window, user.network.chunk.size, user.block.size.default,
+// user.file.write.type.default and user.file.read.type.default.
+absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config);
+
+}  // namespace cistern::client

@@ -1,0 +1,66 @@
+// FileReader over workers. A sequential read keeps one ReadBlock stream open per block, from
+// the position where reading started to the end of the block, handing out its chunks as the
+// caller asks; a positioned read uses a ranged ReadBlock of just the bytes asked for.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cistern/file_system.h"
+#include "client/file_system_impl.h"
+#include "rpc/worker_client.h"
+
+namespace cistern::client {
+
+// The blocks of `status`: its block list when the master sent one, else derived from block_ids
+// and the block size (without locations).
+std::vector<BlockStatus> FileBlocks(const FileStatus& status);
+
+class FileReaderImpl : public FileReader {
+ public:
+  // `fs` must outlive the reader. REQUIRES: `status` is a completed file.
+  FileReaderImpl(FileSystemImpl* fs, FileStatus status, ReadType read_type);
+  ~FileReaderImpl() override;
+
+  absl::StatusOr<int64_t> Read(char* buf, int64_t n) override;
+  absl::StatusOr<int64_t> ReadAt(int64_t offset, char* buf, int64_t n) override;
+  absl::Status Seek(int64_t position) override;
+  int64_t position() const override { return pos_; }
+  int64_t length() const override { return status_.length; }
+  const FileStatus& status() const override { return status_; }
+
+ private:
+  struct Stream {
+    std::unique_ptr<rpc::BlockReadStream> reader;
+    uint64_t worker_id = 0;
+  };
+
+  // Index of the block holding byte `offset`. REQUIRES: 0 <= offset < length().
+  size_t BlockAt(int64_t offset) const;
+  // Opens a stream of block `index` from file offset `offset` for `length` bytes (-1 = to the
+  // block's end) on a worker not in `exclude`.
+  absl::StatusOr<Stream> OpenStream(size_t index, int64_t offset, int64_t length,
+                                    const std::vector<uint64_t>& exclude, bool refresh);
+  // Whether a failed worker may be replaced by another: only the under-store can give another
+  // worker the bytes.
+  bool CanRetry() const { return status_.persistence_state == PersistenceState::kPersisted; }
+  void CloseStream();
+
+  FileSystemImpl* const fs_;
+  const FileStatus status_;
+  const ReadType read_type_;
+  const std::vector<BlockStatus> blocks_;
+  int64_t pos_ = 0;
+
+  // The sequential stream: block stream_block_, next byte at file offset pos_ once chunk_ is
+  // used up from chunk_offset_.
+  Stream stream_;
+  size_t stream_block_ = 0;
+  int64_t stream_pos_ = -1;  // file offset of chunk_[chunk_offset_]; -1 = no stream
+  bool stream_retried_ = false;
+  std::string chunk_;
+  size_t chunk_offset_ = 0;
+};
+
+}  // namespace cistern::client

@@ -1,0 +1,185 @@
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "client/convert.h"
+#include "client/file_reader.h"
+#include "client/file_system_impl.h"
+#include "client/file_writer.h"
+#include "common/clock.h"
+#include "common/path.h"
+#include "common/status.h"
+
+namespace cistern {
+
+absl::StatusOr<std::unique_ptr<FileSystem>> FileSystem::Connect(const ClientOptions& options) {
+  if (options.master_addresses.empty()) return absl::InvalidArgumentError("no master address configured");
+  if (options.chunk_size_bytes <= 0 || options.default_block_size_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk size (", options.chunk_size_bytes, ") and block size (",
+                                                   options.default_block_size_bytes, ") must be positive"));
+  }
+  return std::unique_ptr<FileSystem>(new client::FileSystemImpl(options));
+}
+
+namespace client {
+namespace {
+
+rpc::MasterClientOptions MasterOptions(const ClientOptions& options) {
+  rpc::MasterClientOptions m;
+  m.addresses = options.master_addresses;
+  m.rpc_timeout_ms = options.rpc_timeout_ms;
+  m.retry_window_ms = options.retry_window_ms;
+  return m;
+}
+
+}  // namespace
+
+FileSystemImpl::FileSystemImpl(const ClientOptions& options) : options_(options), master_(MasterOptions(options)) {}
+
+std::shared_ptr<rpc::WorkerClient> FileSystemImpl::Worker(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto& client = workers_[address];
+  if (!client) {
+    rpc::WorkerClientOptions options;
+    options.rpc_timeout_ms = options_.rpc_timeout_ms;
+    options.data_timeout_ms = options_.data_timeout_ms;
+    client = std::make_shared<rpc::WorkerClient>(address, options);
+  }
+  return client;
+}
+
+absl::StatusOr<std::shared_ptr<const WorkerSelector>> FileSystemImpl::Selector(bool refresh) {
+  const int64_t now_ms = RealClock()->MonotonicMs();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!refresh && selector_ != nullptr && now_ms - selector_fetched_ms_ < options_.worker_list_ttl_ms) {
+      return selector_;
+    }
+  }
+  // Fetched outside the lock: a slow master must not block readers that have a selector.
+  CISTERN_ASSIGN_OR_RETURN(std::vector<WorkerSummary> workers, GetWorkers());
+  auto selector = std::make_shared<const WorkerSelector>(workers);
+  absl::MutexLock lock(&mu_);
+  selector_ = selector;
+  selector_fetched_ms_ = now_ms;
+  return selector;
+}
+
+absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::GetStatusRequest request;
+  request.set_path(normalized);
+  request.set_include_block_locations(true);
+  CISTERN_ASSIGN_OR_RETURN(proto::GetStatusResponse response, master_.GetStatus(request));
+  return ToFileStatus(response.info());
+}
+
+absl::Status FileSystemImpl::ListStatus(std::string_view path, const ListOptions& options,
+                                        const std::function<absl::Status(const FileStatus&)>& visit) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::ListStatusRequest request;
+  request.set_path(normalized);
+  request.set_recursive(options.recursive);
+  return master_.ListStatus(request, [&](const proto::ListStatusResponse& page) {
+    for (const proto::FileInfo& info : page.infos()) CISTERN_RETURN_IF_ERROR(visit(ToFileStatus(info)));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status FileSystemImpl::CreateDirectory(std::string_view path, bool recursive) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::CreateDirectoryRequest request;
+  request.set_path(normalized);
+  request.set_recursive(recursive);
+  request.set_allow_exists(recursive);
+  return master_.CreateDirectory(request).status();
+}
+
+absl::StatusOr<std::unique_ptr<FileWriter>> FileSystemImpl::Create(std::string_view path,
+                                                                   const CreateOptions& options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  if (options.block_size_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("negative block size ", options.block_size_bytes, " for ", normalized));
+  }
+  const WriteType requested = options.write_type.value_or(options_.default_write_type);
+  proto::CreateFileRequest request;
+  request.set_path(normalized);
+  request.set_recursive(options.recursive);
+  request.set_overwrite(options.overwrite);
+  request.set_block_size_bytes(options.block_size_bytes > 0 ? options.block_size_bytes
+                                                            : options_.default_block_size_bytes);
+  request.set_write_type(ToProto(requested));
+  request.set_mode(options.mode);
+  CISTERN_ASSIGN_OR_RETURN(proto::CreateFileResponse response, master_.CreateFile(request));
+  const proto::FileInfo& info = response.info();
+  if (info.block_size_bytes() <= 0) {
+    return absl::InternalError(absl::StrCat("master gave block size ", info.block_size_bytes(), " for ", normalized));
+  }
+  // The master's resolved write type decides what the file's state will claim; follow it.
+  const WriteType write_type = FromProto(info.write_type()).value_or(requested);
+  auto writer = std::make_unique<FileWriterImpl>(this, info, write_type, info.mode() != 0 ? info.mode() : 0644);
+  absl::Status init = writer->Init();
+  if (!init.ok()) {
+    writer->Abort();
+    return init;
+  }
+  return std::unique_ptr<FileWriter>(std::move(writer));
+}
+
+absl::StatusOr<std::unique_ptr<FileReader>> FileSystemImpl::Open(std::string_view path, const OpenOptions& options) {
+  CISTERN_ASSIGN_OR_RETURN(FileStatus status, GetStatus(path));
+  if (status.is_directory) return absl::FailedPreconditionError(absl::StrCat(status.path, " is a directory"));
+  if (!status.completed) {
+    return absl::FailedPreconditionError(absl::StrCat(status.path, " is still being written"));
+  }
+  int64_t covered = 0;
+  for (const BlockStatus& b : FileBlocks(status)) covered += b.length;
+  if (covered != status.length) {
+    return absl::DataLossError(absl::StrCat(status.path, ": blocks cover ", covered, " of ", status.length, " bytes"));
+  }
+  return std::unique_ptr<FileReader>(
+      new FileReaderImpl(this, std::move(status), options.read_type.value_or(options_.default_read_type)));
+}
+
+absl::Status FileSystemImpl::Delete(std::string_view path, bool recursive) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::DeleteRequest request;
+  request.set_path(normalized);
+  request.set_recursive(recursive);
+  return master_.Delete(request).status();
+}
+
+absl::Status FileSystemImpl::Rename(std::string_view src, std::string_view dst) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized_src, NormalizePath(src));
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized_dst, NormalizePath(dst));
+  proto::RenameRequest request;
+  request.set_src_path(normalized_src);
+  request.set_dst_path(normalized_dst);
+  return master_.Rename(request).status();
+}
+
+absl::StatusOr<std::vector<MountPoint>> FileSystemImpl::GetMountTable() {
+  CISTERN_ASSIGN_OR_RETURN(proto::GetMountTableResponse response, master_.GetMountTable({}));
+  std::vector<MountPoint> mounts;
+  for (const proto::MountInfo& m : response.mounts()) mounts.push_back(ToMountPoint(m));
+  std::sort(mounts.begin(), mounts.end(), [](const MountPoint& a, const MountPoint& b) { return a.path < b.path; });
+  return mounts;
+}
+
+absl::StatusOr<std::vector<WorkerSummary>> FileSystemImpl::GetWorkers() {
+  CISTERN_ASSIGN_OR_RETURN(proto::GetWorkerInfoListResponse response, master_.GetWorkerInfoList({}));
+  std::vector<WorkerSummary> workers;
+  for (const proto::WorkerInfo& w : response.workers()) workers.push_back(ToWorkerSummary(w));
+  std::sort(workers.begin(), workers.end(),
+            [](const WorkerSummary& a, const WorkerSummary& b) { return a.worker_id < b.worker_id; });
+  return workers;
+}
+
+absl::StatusOr<MasterInfo> FileSystemImpl::GetMasterInfo() {
+  CISTERN_ASSIGN_OR_RETURN(proto::GetMasterInfoResponse response, master_.GetMasterInfo({}));
+  MasterInfo info = ToMasterInfo(response);
+  if (info.address == ":0") info.address = master_.current_address();
+  return info;
+}
+
+}  // namespace client
+}  // namespace cistern

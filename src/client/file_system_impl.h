@@ -1,0 +1,54 @@
+// The gRPC-backed FileSystem: metadata calls go to the master through rpc::MasterClient; the
+// readers and writers it makes talk to workers through shared rpc::WorkerClients.
+//
+// Thread safety: thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "cistern/file_system.h"
+#include "client/worker_selector.h"
+#include "rpc/master_client.h"
+#include "rpc/worker_client.h"
+
+namespace cistern::client {
+
+class FileSystemImpl : public FileSystem {
+ public:
+  explicit FileSystemImpl(const ClientOptions& options);
+
+  absl::StatusOr<FileStatus> GetStatus(std::string_view path) override;
+  absl::Status ListStatus(std::string_view path, const ListOptions& options,
+                          const std::function<absl::Status(const FileStatus&)>& visit) override;
+  absl::Status CreateDirectory(std::string_view path, bool recursive) override;
+  absl::StatusOr<std::unique_ptr<FileWriter>> Create(std::string_view path, const CreateOptions& options) override;
+  absl::StatusOr<std::unique_ptr<FileReader>> Open(std::string_view path, const OpenOptions& options) override;
+  absl::Status Delete(std::string_view path, bool recursive) override;
+  absl::Status Rename(std::string_view src, std::string_view dst) override;
+  absl::StatusOr<std::vector<MountPoint>> GetMountTable() override;
+  absl::StatusOr<std::vector<WorkerSummary>> GetWorkers() override;
+  absl::StatusOr<MasterInfo> GetMasterInfo() override;
+
+  // For readers and writers.
+  const ClientOptions& options() const { return options_; }
+  rpc::MasterClient& master() { return master_; }
+  // A client for the worker at `address`, shared by every stream to it.
+  std::shared_ptr<rpc::WorkerClient> Worker(const std::string& address);
+  // The selector over the current LIVE workers; refetched when older than
+  // options().worker_list_ttl_ms or when `refresh` (after a worker failed).
+  absl::StatusOr<std::shared_ptr<const WorkerSelector>> Selector(bool refresh);
+
+ private:
+  const ClientOptions options_;
+  rpc::MasterClient master_;
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<rpc::WorkerClient>> workers_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const WorkerSelector> selector_ ABSL_GUARDED_BY(mu_);
+  int64_t selector_fetched_ms_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace cistern::client

@@ -1,0 +1,307 @@
+#include "worker/block_worker_service.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "rpc/channel.h"
+#include "rpc/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::worker {
+
+namespace {
+
+// Response chunks stay well below the gRPC message limit.
+constexpr int64_t kMaxChunkBytes = rpc::kMaxMessageBytes / 4;
+
+// The number of bytes to serve for [offset, offset + length) of a block of `block_length`
+// bytes; length -1 means to the end.
+absl::StatusOr<int64_t> ResolveRange(uint64_t block_id, int64_t offset, int64_t length, int64_t block_length) {
+  if (offset > block_length) {
+    return absl::InvalidArgumentError(absl::StrCat("ReadBlock offset ", offset, " is beyond the end of block ",
+                                                   block_id, " (", block_length, " bytes)"));
+  }
+  const int64_t available = block_length - offset;
+  return length < 0 ? available : std::min(length, available);
+}
+
+grpc::Status Reply(const absl::Status& status, std::string_view what) {
+  if (!status.ok()) {
+    if (status.code() == absl::StatusCode::kInvalidArgument || status.code() == absl::StatusCode::kNotFound ||
+        status.code() == absl::StatusCode::kCancelled || status.code() == absl::StatusCode::kAborted) {
+      spdlog::debug("{}: {}", what, status.ToString());
+    } else {
+      spdlog::warn("{}: {}", what, status.ToString());
+    }
+  }
+  return rpc::ToGrpcStatus(status);
+}
+
+absl::Status ClientGone(const std::string& what) {
+  return absl::CancelledError(absl::StrCat(what, ": client went away"));
+}
+
+}  // namespace
+
+BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs,
+                                       BlockCommitter* committer, BlockWorkerServiceOptions options)
+    : store_(store), fetcher_(fetcher), ufs_(ufs), committer_(committer), options_(std::move(options)),
+      blocks_read_cache_(Metrics().GetCounter("worker.blocks_read.cache")),
+      bytes_read_cache_(Metrics().GetCounter("worker.bytes_read.cache_bytes")),
+      bytes_written_cache_(Metrics().GetCounter("worker.bytes_written.cache_bytes")),
+      bytes_written_ufs_(Metrics().GetCounter("worker.bytes_written.ufs_bytes")) {
+  // Every worker counter shows up in GetMetrics from the start, at zero.
+  for (const char* name : {"worker.blocks_read.ufs", "worker.bytes_read.ufs_bytes", "worker.blocks_evicted",
+                           "worker.blocks_cached"}) {
+    Metrics().GetCounter(name);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ReadBlock
+
+grpc::Status BlockWorkerService::ReadBlock(grpc::ServerContext*, const proto::ReadBlockRequest* request,
+                                           grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
+  return Reply(DoReadBlock(*request, writer), absl::StrCat("ReadBlock ", request->block_id()));
+}
+
+absl::Status BlockWorkerService::DoReadBlock(const proto::ReadBlockRequest& request,
+                                             grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
+  const uint64_t block_id = request.block_id();
+  if (block_id == 0) return absl::InvalidArgumentError("ReadBlock: block id 0 is not a valid block id");
+  if (request.offset() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadBlock ", block_id, ": negative offset ", request.offset()));
+  }
+  if (request.length() < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadBlock ", block_id, ": bad length ", request.length(), " (-1 = to the end of the block)"));
+  }
+  if (request.chunk_size_bytes() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadBlock ", block_id, ": negative chunk size ", request.chunk_size_bytes()));
+  }
+  const bool has_source = request.has_ufs();
+  UfsBlockSource source;
+  if (has_source) {
+    source.ufs_path = request.ufs().ufs_path();
+    source.offset_in_file = request.ufs().offset_in_file();
+    source.block_length = request.ufs().block_length();
+    if (source.ufs_path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": under-store source has no path"));
+    }
+    if (source.offset_in_file < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": negative under-store offset ",
+                                                     source.offset_in_file, " in ", source.ufs_path));
+    }
+    if (source.block_length <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": bad under-store block length ",
+                                                     source.block_length, " for ", source.ufs_path));
+    }
+  }
+  const int64_t chunk_bytes = std::min(
+      request.chunk_size_bytes() > 0 ? request.chunk_size_bytes() : options_.default_chunk_size_bytes, kMaxChunkBytes);
+
+  absl::StatusOr<std::unique_ptr<BlockReader>> cached = store_->OpenReader(block_id);
+  if (cached.ok()) return ServeFromCache(cached->get(), request.offset(), request.length(), chunk_bytes, writer);
+  if (!absl::IsNotFound(cached.status())) return cached.status();
+  if (!has_source) {
+    return absl::NotFoundError(absl::StrCat("block ", block_id,
+                                            " is not cached on this worker and the request names no under-store source"));
+  }
+  CISTERN_ASSIGN_OR_RETURN(const int64_t length,
+                           ResolveRange(block_id, request.offset(), request.length(), source.block_length));
+
+  if (request.read_type() == proto::NO_CACHE) {
+    bool first = true;
+    absl::Status status = fetcher_->ReadUncached(
+        block_id, source, request.offset(), length, chunk_bytes, [&](std::string_view chunk) -> absl::Status {
+          proto::ReadBlockResponse response;
+          response.set_data(std::string(chunk));
+          first = false;
+          if (!writer->Write(response)) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+          return absl::OkStatus();
+        });
+    CISTERN_RETURN_IF_ERROR(status);
+    if (first) writer->Write(proto::ReadBlockResponse());  // empty range: one empty message
+    return absl::OkStatus();
+  }
+
+  CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
+  if (fetched.cached != nullptr) {
+    return ServeFromCache(fetched.cached.get(), request.offset(), request.length(), chunk_bytes, writer);
+  }
+  const std::string& data = *fetched.data;
+  const int64_t end = request.offset() + length;
+  int64_t pos = request.offset();
+  do {
+    const int64_t n = std::min(chunk_bytes, end - pos);
+    proto::ReadBlockResponse response;
+    response.set_data(data.data() + pos, static_cast<size_t>(n));
+    if (!writer->Write(response)) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+    pos += n;
+  } while (pos < end);
+  return absl::OkStatus();
+}
+
+absl::Status BlockWorkerService::ServeFromCache(BlockReader* reader, int64_t offset, int64_t length,
+                                                int64_t chunk_bytes,
+                                                grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
+  const uint64_t block_id = reader->block_id();
+  CISTERN_ASSIGN_OR_RETURN(length, ResolveRange(block_id, offset, length, reader->length()));
+  blocks_read_cache_->Add(1);
+  const int64_t end = offset + length;
+  int64_t pos = offset;
+  bool first = true;
+  do {
+    const int64_t want = std::min(chunk_bytes, end - pos);
+    proto::ReadBlockResponse response;
+    std::string* data = response.mutable_data();
+    data->resize(static_cast<size_t>(want));
+    CISTERN_ASSIGN_OR_RETURN(const int64_t n, reader->ReadAt(pos, want, data->data()));
+    data->resize(static_cast<size_t>(n));
+    if (first) response.set_from_cache(true);
+    first = false;
+    if (!writer->Write(response)) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+    bytes_read_cache_->Add(n);
+    pos += n;
+    if (n == 0) break;
+  } while (pos < end);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// WriteBlock
+
+grpc::Status BlockWorkerService::WriteBlock(grpc::ServerContext*, grpc::ServerReader<proto::WriteBlockRequest>* reader,
+                                            proto::WriteBlockResponse* response) {
+  return Reply(DoWriteBlock(reader, response), "WriteBlock");
+}
+
+absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader,
+                                              proto::WriteBlockResponse* response) {
+  proto::WriteBlockRequest message;
+  if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteBlock stream ended before its header");
+  if (!message.has_header()) return absl::InvalidArgumentError("WriteBlock: the first message must be a header");
+  const uint64_t block_id = message.header().block_id();
+  if (block_id == 0) return absl::InvalidArgumentError("WriteBlock: block id 0 is not a valid block id");
+  const int64_t length_hint = message.header().length_hint();
+  if (length_hint < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": negative length hint ", length_hint));
+  }
+  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer, store_->CreateWriter(block_id, length_hint));
+  bool committed = false;
+  while (!committed && reader->Read(&message)) {
+    switch (message.payload_case()) {
+      case proto::WriteBlockRequest::kData:
+        CISTERN_RETURN_IF_ERROR_CONTEXT(writer->Append(message.data()), absl::StrCat("WriteBlock ", block_id));
+        break;
+      case proto::WriteBlockRequest::kCommit:
+        committed = message.commit();
+        break;
+      case proto::WriteBlockRequest::kHeader:
+        return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": a second header in the stream"));
+      default:
+        break;
+    }
+  }
+  if (!committed) {
+    // The writer's destructor discards the partial block.
+    return absl::AbortedError(absl::StrCat("WriteBlock ", block_id, ": stream ended without commit; ",
+                                           writer->bytes_written(), " bytes discarded"));
+  }
+  CISTERN_ASSIGN_OR_RETURN(const int64_t length, writer->Commit());
+  absl::Status status = committer_->CommitBlock(block_id, length, kMemTierAlias);
+  if (!status.ok()) {
+    // The master does not know the block; a cached copy nobody can find would only take space.
+    absl::Status removed = store_->Remove(block_id);
+    if (!removed.ok()) spdlog::warn("drop uncommitted block {}: {}", block_id, removed.ToString());
+    return Annotate(status, absl::StrCat("WriteBlock ", block_id, ": commit to the master"));
+  }
+  bytes_written_cache_->Add(length);
+  response->set_length(length);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// WriteUfsFile
+
+grpc::Status BlockWorkerService::WriteUfsFile(grpc::ServerContext*,
+                                              grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
+                                              proto::WriteUfsFileResponse* response) {
+  return Reply(DoWriteUfsFile(reader, response), "WriteUfsFile");
+}
+
+absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
+                                                proto::WriteUfsFileResponse* response) {
+  proto::WriteUfsFileRequest message;
+  if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteUfsFile stream ended before its header");
+  if (!message.has_header()) return absl::InvalidArgumentError("WriteUfsFile: the first message must be a header");
+  const std::string path = message.header().ufs_path();
+  if (path.empty()) return absl::InvalidArgumentError("WriteUfsFile: empty under-store path");
+  ufs::CreateOptions options;
+  options.overwrite = message.header().overwrite();
+  options.create_parents = true;
+  if (message.header().mode() != 0) options.mode = message.header().mode();
+  const std::string what = absl::StrCat("WriteUfsFile ", path);
+
+  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path);
+  if (!store.ok()) return Annotate(store.status(), what);
+  absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
+  if (!out.ok()) return Annotate(out.status(), what);
+  int64_t written = 0;
+  bool committed = false;
+  while (!committed && reader->Read(&message)) {
+    switch (message.payload_case()) {
+      case proto::WriteUfsFileRequest::kData: {
+        absl::Status status = (*out)->Write(message.data());
+        if (!status.ok()) {
+          (*out)->Abort();
+          return Annotate(status, what);
+        }
+        written += static_cast<int64_t>(message.data().size());
+        break;
+      }
+      case proto::WriteUfsFileRequest::kCommit:
+        committed = message.commit();
+        break;
+      case proto::WriteUfsFileRequest::kHeader:
+        (*out)->Abort();
+        return absl::InvalidArgumentError(absl::StrCat(what, ": a second header in the stream"));
+      default:
+        break;
+    }
+  }
+  if (!committed) {
+    (*out)->Abort();
+    return absl::AbortedError(absl::StrCat(what, ": stream ended without commit; ", written, " bytes discarded"));
+  }
+  absl::StatusOr<ufs::UfsStatus> status = (*out)->Close();
+  if (!status.ok()) return Annotate(status.status(), what);
+  bytes_written_ufs_->Add(written);
+  response->set_length(written);
+  response->mutable_fingerprint()->set_length(status->length);
+  response->mutable_fingerprint()->set_mtime_ms(status->mtime_ms);
+  response->mutable_fingerprint()->set_etag(status->etag);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GetMetrics
+
+grpc::Status BlockWorkerService::GetMetrics(grpc::ServerContext*, const proto::GetMetricsRequest*,
+                                            proto::GetMetricsResponse* response) {
+  for (const auto& [name, value] : Metrics().Snapshot()) (*response->mutable_counters())[name] = value;
+  response->set_worker_id(options_.worker_id());
+  TierUsageInfo usage = store_->Usage();
+  proto::TierUsage* tier = response->add_tiers();
+  tier->set_alias(usage.alias);
+  tier->set_capacity_bytes(usage.capacity_bytes);
+  tier->set_used_bytes(usage.used_bytes);
+  return grpc::Status::OK;
+}
+
+}  // namespace cistern::worker

@@ -1,0 +1,76 @@
+// BlockWorkerService: the gRPC adapter of the worker's BlockWorker service (proto/worker.proto).
+//
+//  * ReadBlock serves a range of a cached block; on a miss with an under-store source it reads
+//    the whole block through UfsBlockFetcher (single-flight), caches it (not for NO_CACHE) and
+//    serves the range; a miss without a source is NOT_FOUND.
+//  * WriteBlock caches a block: nothing is visible until commit; on commit the block is
+//    published, reported through the BlockCommitter, and only then acknowledged. If the commit
+//    to the master fails the block is dropped again.
+//  * WriteUfsFile writes a whole under-store file, visible only on commit.
+//  * GetMetrics returns the process counters, the worker id and tier usage.
+//
+// Counters: worker.blocks_read.cache / worker.bytes_read.cache_bytes (per request served from
+// the cache / bytes sent from it), worker.bytes_written.cache_bytes and
+// worker.bytes_written.ufs_bytes (bytes of committed writes); the UFS read counters are kept
+// by UfsBlockFetcher.
+//
+// Thread safety: thread-safe (gRPC calls handlers concurrently).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "cistern/proto/worker.grpc.pb.h"
+#include "worker/block_committer.h"
+#include "worker/block_store.h"
+#include "worker/ufs_fetcher.h"
+
+namespace cistern {
+class Counter;
+}
+
+namespace cistern::worker {
+
+struct BlockWorkerServiceOptions {
+  // Chunk size of ReadBlock responses when the request leaves it 0.
+  int64_t default_chunk_size_bytes = 1 << 20;
+  // Returns the worker id the master assigned (0 = not yet registered).
+  std::function<uint64_t()> worker_id = [] { return uint64_t{0}; };
+};
+
+class BlockWorkerService final : public proto::BlockWorker::Service {
+ public:
+  // The pointers must outlive the service.
+  BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs, BlockCommitter* committer,
+                     BlockWorkerServiceOptions options);
+
+  grpc::Status ReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest* request,
+                         grpc::ServerWriter<proto::ReadBlockResponse>* writer) override;
+  grpc::Status WriteBlock(grpc::ServerContext* context, grpc::ServerReader<proto::WriteBlockRequest>* reader,
+                          proto::WriteBlockResponse* response) override;
+  grpc::Status WriteUfsFile(grpc::ServerContext* context, grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
+                            proto::WriteUfsFileResponse* response) override;
+  grpc::Status GetMetrics(grpc::ServerContext* context, const proto::GetMetricsRequest* request,
+                          proto::GetMetricsResponse* response) override;
+
+ private:
+  absl::Status DoReadBlock(const proto::ReadBlockRequest& request,
+                           grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+  absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
+                              grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+  absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
+  absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
+                              proto::WriteUfsFileResponse* response);
+
+  BlockStore* const store_;
+  UfsBlockFetcher* const fetcher_;
+  UfsRegistry* const ufs_;
+  BlockCommitter* const committer_;
+  const BlockWorkerServiceOptions options_;
+  Counter* const blocks_read_cache_;
+  Counter* const bytes_read_cache_;
+  Counter* const bytes_written_cache_;
+  Counter* const bytes_written_ufs_;
+};
+
+}  // namespace cistern::worker

@@ -1,0 +1,415 @@
+// In-process tests of the BlockWorker gRPC service: a real server on a loopback port, driven
+// through rpc::WorkerClient, with a recording BlockCommitter in place of the master.
+#include "worker/block_worker_service.h"
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "rpc/channel.h"
+#include "rpc/worker_client.h"
+
+namespace cistern::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+
+std::string Pattern(size_t n, int seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 37 + seed * 11 + i / 509) & 0xff);
+  return s;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+class RecordingCommitter : public BlockCommitter {
+ public:
+  struct Commit {
+    uint64_t block_id;
+    int64_t length;
+    std::string tier;
+  };
+  absl::Status CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) override {
+    absl::MutexLock lock(&mu_);
+    commits_.push_back({block_id, length, std::string(tier)});
+    return fail_;
+  }
+  std::vector<Commit> commits() {
+    absl::MutexLock lock(&mu_);
+    return commits_;
+  }
+  void set_fail(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_ = std::move(status);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Commit> commits_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_ ABSL_GUARDED_BY(mu_);
+};
+
+struct ReadResult {
+  absl::Status status;
+  std::string data;
+  bool from_cache = false;
+  int chunks = 0;
+};
+
+class BlockWorkerServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "block_worker_service_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    auto store = BlockStore::Open({root_ + "/mem", 16 << 20});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    fetcher_ = std::make_unique<UfsBlockFetcher>(store_.get(), &ufs_);
+    BlockWorkerServiceOptions options;
+    options.default_chunk_size_bytes = 64 << 10;
+    options.worker_id = [] { return uint64_t{17}; };
+    service_ = std::make_unique<BlockWorkerService>(store_.get(), fetcher_.get(), &ufs_, &committer_, options);
+
+    grpc::ServerBuilder builder;
+    rpc::ConfigureServerBuilder(&builder);
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port, 0);
+    address_ = absl::StrCat("127.0.0.1:", port);
+    client_ = std::make_unique<rpc::WorkerClient>(address_, rpc::WorkerClientOptions{10000, 30000});
+  }
+
+  void TearDown() override {
+    client_.reset();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_.reset();
+    service_.reset();
+    fetcher_.reset();
+    store_.reset();
+    fs::remove_all(root_);
+  }
+
+  ReadResult Read(const proto::ReadBlockRequest& request) {
+    ReadResult result;
+    result.status = client_->ReadBlock(request, [&](std::string_view data, bool from_cache) {
+      result.data.append(data);
+      result.from_cache = from_cache;
+      result.chunks++;
+      return absl::OkStatus();
+    });
+    return result;
+  }
+
+  static proto::ReadBlockRequest ReadRequest(uint64_t block_id, int64_t offset = 0, int64_t length = -1) {
+    proto::ReadBlockRequest request;
+    request.set_block_id(block_id);
+    request.set_offset(offset);
+    request.set_length(length);
+    return request;
+  }
+
+  absl::StatusOr<int64_t> WriteBlock(uint64_t block_id, const std::string& data, size_t chunk = 100'000) {
+    proto::WriteBlockHeader header;
+    header.set_block_id(block_id);
+    header.set_length_hint(static_cast<int64_t>(data.size()));
+    auto stream = client_->OpenBlockWriter(header);
+    if (!stream.ok()) return stream.status();
+    for (size_t pos = 0; pos < data.size(); pos += chunk) {
+      absl::Status status = (*stream)->Write(std::string_view(data).substr(pos, chunk));
+      if (!status.ok()) return status;
+    }
+    auto response = (*stream)->Commit();
+    if (!response.ok()) return response.status();
+    return response->length();
+  }
+
+  std::string WriteUnderStoreFile(const std::string& name, const std::string& content) {
+    std::string path = root_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    return "file://" + path;
+  }
+
+  // Polls (never sleeps blindly) until `done` holds or 10 s pass.
+  static bool WaitFor(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  std::string root_;
+  UfsRegistry ufs_;
+  RecordingCommitter committer_;
+  std::unique_ptr<BlockStore> store_;
+  std::unique_ptr<UfsBlockFetcher> fetcher_;
+  std::unique_ptr<BlockWorkerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::unique_ptr<rpc::WorkerClient> client_;
+};
+
+TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
+  const std::string data = Pattern(1'000'000, 1);
+  const int64_t written0 = CounterValue("worker.bytes_written.cache_bytes");
+  auto length = WriteBlock(0x500000003, data);
+  ASSERT_TRUE(length.ok()) << length.status();
+  EXPECT_EQ(*length, 1'000'000);
+  auto commits = committer_.commits();
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_EQ(commits[0].block_id, 0x500000003u);
+  EXPECT_EQ(commits[0].length, 1'000'000);
+  EXPECT_EQ(commits[0].tier, "MEM");
+  EXPECT_EQ(CounterValue("worker.bytes_written.cache_bytes") - written0, 1'000'000);
+  EXPECT_TRUE(store_->Contains(0x500000003));
+
+  const int64_t cache_blocks0 = CounterValue("worker.blocks_read.cache");
+  const int64_t cache_bytes0 = CounterValue("worker.bytes_read.cache_bytes");
+  ReadResult all = Read(ReadRequest(0x500000003));
+  ASSERT_TRUE(all.status.ok()) << all.status;
+  EXPECT_TRUE(all.data == data);
+  EXPECT_TRUE(all.from_cache);
+  EXPECT_EQ(all.chunks, (1'000'000 + (64 << 10) - 1) / (64 << 10));  // default chunk size
+
+  ReadResult range = Read(ReadRequest(0x500000003, 12345, 100'000));
+  ASSERT_TRUE(range.status.ok()) << range.status;
+  EXPECT_TRUE(range.data == data.substr(12345, 100'000));
+
+  proto::ReadBlockRequest small_chunks = ReadRequest(0x500000003, 999'000, -1);
+  small_chunks.set_chunk_size_bytes(100);
+  ReadResult tail = Read(small_chunks);
+  ASSERT_TRUE(tail.status.ok()) << tail.status;
+  EXPECT_TRUE(tail.data == data.substr(999'000));
+  EXPECT_EQ(tail.chunks, 10);
+
+  ReadResult past_end = Read(ReadRequest(0x500000003, 990'000, 50'000));  // clamped to the block
+  ASSERT_TRUE(past_end.status.ok());
+  EXPECT_EQ(past_end.data.size(), 10'000u);
+
+  ReadResult at_end = Read(ReadRequest(0x500000003, 1'000'000, -1));
+  ASSERT_TRUE(at_end.status.ok()) << at_end.status;
+  EXPECT_TRUE(at_end.data.empty());
+  EXPECT_TRUE(at_end.from_cache);
+
+  EXPECT_EQ(CounterValue("worker.blocks_read.cache") - cache_blocks0, 5);
+  EXPECT_EQ(CounterValue("worker.bytes_read.cache_bytes") - cache_bytes0,
+            1'000'000 + 100'000 + 1'000 + 10'000);
+}
+
+TEST_F(BlockWorkerServiceTest, FailedMasterCommitDropsTheBlock) {
+  committer_.set_fail(absl::UnavailableError("master unreachable"));
+  auto length = WriteBlock(21, Pattern(5000, 2));
+  EXPECT_TRUE(absl::IsUnavailable(length.status())) << length.status();
+  EXPECT_NE(length.status().message().find("master unreachable"), std::string::npos);
+  EXPECT_FALSE(store_->Contains(21));
+  EXPECT_EQ(store_->Usage().used_bytes, 0);
+  EXPECT_TRUE(absl::IsNotFound(Read(ReadRequest(21)).status));
+}
+
+TEST_F(BlockWorkerServiceTest, CancelledWriteLeavesNothing) {
+  proto::WriteBlockHeader header;
+  header.set_block_id(22);
+  header.set_length_hint(1 << 20);
+  auto stream = client_->OpenBlockWriter(header);
+  ASSERT_TRUE(stream.ok());
+  ASSERT_TRUE((*stream)->Write(Pattern(300'000, 3)).ok());
+  ASSERT_TRUE(WaitFor([&] { return store_->Usage().reserved_bytes > 0; }));
+  (*stream)->Cancel();
+  ASSERT_TRUE(WaitFor([&] { return store_->Usage().reserved_bytes == 0; }));
+  EXPECT_FALSE(store_->Contains(22));
+  EXPECT_TRUE(fs::is_empty(root_ + "/mem/tmp"));
+  EXPECT_TRUE(committer_.commits().empty());
+  EXPECT_TRUE(absl::IsNotFound(Read(ReadRequest(22)).status));
+}
+
+TEST_F(BlockWorkerServiceTest, ReadThroughFetchesTheBlockOnceForConcurrentReaders) {
+  const std::string content = Pattern(3 << 20, 4);
+  const std::string uri = WriteUnderStoreFile("file.bin", content);
+  proto::ReadBlockRequest request = ReadRequest(0x700000001);
+  request.mutable_ufs()->set_ufs_path(uri);
+  request.mutable_ufs()->set_offset_in_file(2 << 20);
+  request.mutable_ufs()->set_block_length(1 << 20);
+  const std::string block = content.substr(2 << 20, 1 << 20);
+  const int64_t ufs_blocks0 = CounterValue("worker.blocks_read.ufs");
+  const int64_t ufs_bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+
+  std::vector<ReadResult> results(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      proto::ReadBlockRequest mine = request;
+      mine.set_offset(i * 1000);
+      results[i] = Read(mine);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int from_ufs = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << results[i].status;
+    EXPECT_TRUE(results[i].data == block.substr(i * 1000)) << "reader " << i;
+    from_ufs += !results[i].from_cache;
+  }
+  EXPECT_EQ(from_ufs, 1);
+  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - ufs_blocks0, 1);
+  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - ufs_bytes0, 1 << 20);
+  EXPECT_TRUE(store_->Contains(0x700000001));
+  EXPECT_TRUE(committer_.commits().empty()) << "read-through blocks travel in heartbeats";
+
+  ReadResult again = Read(request);
+  ASSERT_TRUE(again.status.ok());
+  EXPECT_TRUE(again.from_cache);
+  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - ufs_blocks0, 1);
+}
+
+TEST_F(BlockWorkerServiceTest, NoCacheReadServesFromTheUnderStoreWithoutCaching) {
+  const std::string content = Pattern(200'000, 5);
+  proto::ReadBlockRequest request = ReadRequest(31, 1000, 5000);
+  request.set_read_type(proto::NO_CACHE);
+  request.mutable_ufs()->set_ufs_path(WriteUnderStoreFile("nc.bin", content));
+  request.mutable_ufs()->set_offset_in_file(0);
+  request.mutable_ufs()->set_block_length(200'000);
+  const int64_t ufs_bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  ReadResult result = Read(request);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_TRUE(result.data == content.substr(1000, 5000));
+  EXPECT_FALSE(result.from_cache);
+  EXPECT_FALSE(store_->Contains(31));
+  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - ufs_bytes0, 5000);
+}
+
+TEST_F(BlockWorkerServiceTest, MissWithoutSourceIsNotFound) {
+  ReadResult result = Read(ReadRequest(0xabc));
+  EXPECT_TRUE(absl::IsNotFound(result.status)) << result.status;
+  EXPECT_NE(result.status.message().find(std::to_string(0xabc)), std::string::npos) << result.status;
+}
+
+TEST_F(BlockWorkerServiceTest, WriteUfsFileIsVisibleOnlyAfterCommit) {
+  const std::string path = root_ + "/ufs/dir/out.bin";
+  const std::string data = Pattern(700'000, 6);
+  proto::WriteUfsFileHeader header;
+  header.set_ufs_path("file://" + path);
+  header.set_overwrite(true);
+  header.set_mode(0600);
+  const int64_t ufs_written0 = CounterValue("worker.bytes_written.ufs_bytes");
+  auto stream = client_->OpenUfsFileWriter(header);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  ASSERT_TRUE((*stream)->Write(std::string_view(data).substr(0, 400'000)).ok());
+  ASSERT_TRUE((*stream)->Write(std::string_view(data).substr(400'000)).ok());
+  EXPECT_FALSE(fs::exists(path));
+  auto response = (*stream)->Commit();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->length(), 700'000);
+  EXPECT_EQ(response->fingerprint().length(), 700'000);
+  EXPECT_GT(response->fingerprint().mtime_ms(), 0);
+  EXPECT_TRUE(ReadFile(path) == data);
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(CounterValue("worker.bytes_written.ufs_bytes") - ufs_written0, 700'000);
+
+  // A cancelled stream leaves nothing, not even a temporary file.
+  header.set_ufs_path("file://" + root_ + "/ufs/dir/cancelled.bin");
+  auto cancelled = client_->OpenUfsFileWriter(header);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_TRUE((*cancelled)->Write(data).ok());
+  (*cancelled)->Cancel();
+  ASSERT_TRUE(WaitFor([&] {
+    int entries = 0;
+    for (const auto& e : fs::directory_iterator(root_ + "/ufs/dir")) entries += e.path().filename() != "out.bin";
+    return entries == 0;
+  }));
+  EXPECT_EQ(CounterValue("worker.bytes_written.ufs_bytes") - ufs_written0, 700'000);
+}
+
+TEST_F(BlockWorkerServiceTest, BadFieldsAreInvalidArguments) {
+  ASSERT_TRUE(WriteBlock(41, Pattern(1000, 7)).ok());
+  struct Case {
+    proto::ReadBlockRequest request;
+    std::string names;
+  };
+  std::vector<Case> cases;
+  cases.push_back({ReadRequest(0), "block id 0"});
+  cases.push_back({ReadRequest(41, -5), "-5"});
+  cases.push_back({ReadRequest(41, 1001), "1001"});
+  cases.push_back({ReadRequest(41, 0, -2), "-2"});
+  proto::ReadBlockRequest bad_chunk = ReadRequest(41);
+  bad_chunk.set_chunk_size_bytes(-64);
+  cases.push_back({bad_chunk, "-64"});
+  proto::ReadBlockRequest beyond_source = ReadRequest(42, 5000);
+  beyond_source.mutable_ufs()->set_ufs_path(WriteUnderStoreFile("s.bin", Pattern(4000, 8)));
+  beyond_source.mutable_ufs()->set_block_length(4000);
+  cases.push_back({beyond_source, "5000"});
+  proto::ReadBlockRequest bad_source = ReadRequest(43);
+  bad_source.mutable_ufs()->set_ufs_path("file:///x");
+  bad_source.mutable_ufs()->set_block_length(-3);
+  cases.push_back({bad_source, "-3"});
+  for (const Case& c : cases) {
+    ReadResult result = Read(c.request);
+    EXPECT_TRUE(absl::IsInvalidArgument(result.status)) << c.request.ShortDebugString() << ": " << result.status;
+    EXPECT_NE(result.status.message().find(c.names), std::string::npos) << result.status;
+  }
+  EXPECT_FALSE(store_->Contains(42)) << "an invalid request must not fetch";
+
+  // WriteBlock with block id 0.
+  auto zero = WriteBlock(0, "abc");
+  EXPECT_TRUE(absl::IsInvalidArgument(zero.status())) << zero.status();
+  // WriteBlock whose first message is not a header.
+  auto stub = proto::BlockWorker::NewStub(rpc::GetChannel(address_));
+  grpc::ClientContext context;
+  rpc::SetDeadline(&context, 10000);
+  proto::WriteBlockResponse response;
+  auto writer = stub->WriteBlock(&context, &response);
+  proto::WriteBlockRequest data_first;
+  data_first.set_data("no header");
+  writer->Write(data_first);
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("header"), std::string::npos);
+  // WriteUfsFile without a path.
+  auto no_path = client_->OpenUfsFileWriter(proto::WriteUfsFileHeader());
+  absl::Status no_path_status = no_path.ok() ? (*no_path)->Commit().status() : no_path.status();
+  EXPECT_TRUE(absl::IsInvalidArgument(no_path_status)) << no_path_status;
+}
+
+TEST_F(BlockWorkerServiceTest, GetMetricsReportsCountersWorkerIdAndTiers) {
+  ASSERT_TRUE(WriteBlock(51, Pattern(4096, 9)).ok());
+  auto metrics = client_->GetMetrics();
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->worker_id(), 17u);
+  for (const char* name : {"worker.blocks_read.cache", "worker.blocks_read.ufs", "worker.bytes_read.cache_bytes",
+                           "worker.bytes_read.ufs_bytes", "worker.bytes_written.cache_bytes",
+                           "worker.bytes_written.ufs_bytes", "worker.blocks_evicted", "worker.blocks_cached"}) {
+    EXPECT_TRUE(metrics->counters().contains(name)) << name;
+  }
+  EXPECT_EQ(metrics->counters().at("worker.blocks_cached"), 1);
+  ASSERT_EQ(metrics->tiers_size(), 1);
+  EXPECT_EQ(metrics->tiers(0).alias(), "MEM");
+  EXPECT_EQ(metrics->tiers(0).capacity_bytes(), 16 << 20);
+  EXPECT_EQ(metrics->tiers(0).used_bytes(), 4096);
+}
+
+}  // namespace
+}  // namespace cistern::worker

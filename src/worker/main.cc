@@ -1,0 +1,96 @@
+// cistern-worker: the block cache daemon. Serves the BlockWorker gRPC service over its MEM tier
+// and keeps the master informed of the blocks it holds.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/config_keys.h"
+#include "common/daemon.h"
+#include "common/logging.h"
+#include "common/process.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/security/server_credentials.h"
+#include "rpc/channel.h"
+#include "spdlog/spdlog.h"
+#include "worker/block_master_connection.h"
+#include "worker/block_store.h"
+#include "worker/block_worker_service.h"
+#include "worker/master_sync.h"
+#include "worker/ufs_fetcher.h"
+
+namespace cistern::worker {
+namespace {
+
+// Heartbeats give up on an unreachable master quickly (the loop retries anyway), so that
+// shutdown never waits long for a call in progress.
+constexpr int64_t kHeartbeatRpcTimeoutMs = 5000;
+
+int Run(int argc, char** argv) {
+  BlockShutdownSignals();
+  Config config = LoadDaemonConfigOrExit(argc, argv, "cistern-worker");
+  const std::string hostname = config.GetString(conf::kWorkerHostname);
+  const int port = static_cast<int>(config.GetInt(conf::kWorkerRpcPort));
+  const std::string bind_address = absl::StrCat(config.GetString(conf::kWorkerBindHost), ":", port);
+  absl::Status logging = InitDaemonLogging(config, "worker", absl::StrCat("worker@", hostname, ":", port));
+  if (!logging.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", logging.ToString().c_str());
+    return kExitStartupFailed;
+  }
+
+  BlockStoreOptions store_options;
+  store_options.dir = config.GetString(conf::kWorkerTierMemDir);
+  store_options.capacity_bytes = config.GetSizeBytes(conf::kWorkerTierMemQuota);
+  absl::StatusOr<std::unique_ptr<BlockStore>> store = BlockStore::Open(store_options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "cistern-worker: cannot open the block store: %s\n", store.status().ToString().c_str());
+    return kExitStartupFailed;
+  }
+
+  const int64_t rpc_timeout_ms = config.GetDurationMs(conf::kUserRpcTimeout);
+  MasterSyncOptions sync_options;
+  sync_options.hostname = hostname;
+  sync_options.rpc_port = port;
+  sync_options.heartbeat_interval_ms = config.GetDurationMs(conf::kWorkerHeartbeatInterval);
+  MasterSync sync(store->get(),
+                  NewBlockMasterConnection(MasterAddresses(config), std::min(rpc_timeout_ms, kHeartbeatRpcTimeoutMs),
+                                           /*retry_window_ms=*/0),
+                  NewBlockMasterConnection(MasterAddresses(config), rpc_timeout_ms,
+                                           config.GetDurationMs(conf::kUserRpcRetryWindow)),
+                  sync_options);
+
+  UfsRegistry ufs;
+  UfsBlockFetcher fetcher(store->get(), &ufs);
+  BlockWorkerServiceOptions service_options;
+  service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
+  service_options.worker_id = [&sync] { return sync.worker_id(); };
+  BlockWorkerService service(store->get(), &fetcher, &ufs, &sync, service_options);
+
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServerBuilder(&builder);
+  int selected_port = 0;
+  builder.AddListeningPort(bind_address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    std::fprintf(stderr, "cistern-worker: cannot listen on %s: port in use or not permitted\n", bind_address.c_str());
+    return kExitStartupFailed;
+  }
+  spdlog::info("cistern-worker ready: serving on {} as {}:{}, MEM tier {} ({} bytes)", bind_address, hostname, port,
+               store_options.dir, store_options.capacity_bytes);
+  sync.Start();
+
+  const int signal = WaitForShutdownSignal();
+  spdlog::info("signal {} received, shutting down", signal);
+  sync.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  spdlog::info("cistern-worker stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace cistern::worker
+
+int main(int argc, char** argv) { return cistern::worker::Run(argc, argv); }

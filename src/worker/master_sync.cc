@@ -1,0 +1,132 @@
+#include "worker/master_sync.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::worker {
+
+namespace {
+
+void FillTiers(const BlockStore& store, google::protobuf::RepeatedPtrField<proto::TierUsage>* tiers) {
+  TierUsageInfo usage = store.Usage();
+  proto::TierUsage* tier = tiers->Add();
+  tier->set_alias(usage.alias);
+  tier->set_capacity_bytes(usage.capacity_bytes);
+  tier->set_used_bytes(usage.used_bytes);
+}
+
+void FillBlock(uint64_t block_id, int64_t length, proto::CachedBlock* block) {
+  block->set_block_id(block_id);
+  block->set_length(length);
+  block->set_tier(std::string(kMemTierAlias));
+}
+
+}  // namespace
+
+MasterSync::MasterSync(BlockStore* store, std::unique_ptr<BlockMasterConnection> heartbeats,
+                       std::unique_ptr<BlockMasterConnection> commits, MasterSyncOptions options)
+    : store_(store), heartbeats_(std::move(heartbeats)), commits_(std::move(commits)),
+      options_(std::move(options)) {}
+
+MasterSync::~MasterSync() { Stop(); }
+
+void MasterSync::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void MasterSync::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MasterSync::Run() {
+  // Register at once, then act every interval.
+  int64_t wait_ms = 0;
+  while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(wait_ms))) {
+    wait_ms = options_.heartbeat_interval_ms;
+    RunOnce();
+  }
+}
+
+void MasterSync::RunOnce() {
+  absl::Status status = worker_id_.load() == 0 ? Register() : Heartbeat();
+  if (!status.ok()) {
+    if (master_reachable_) spdlog::warn("master sync failed (retrying every {} ms): {}",
+                                        options_.heartbeat_interval_ms, status.ToString());
+    master_reachable_ = false;
+  } else if (!master_reachable_) {
+    spdlog::info("master reachable again");
+    master_reachable_ = true;
+  }
+}
+
+absl::Status MasterSync::Register() {
+  proto::RegisterWorkerRequest request;
+  request.mutable_address()->set_host(options_.hostname);
+  request.mutable_address()->set_rpc_port(options_.rpc_port);
+  FillTiers(*store_, request.mutable_tiers());
+  // The full list supersedes any pending delta.
+  for (const CachedBlockInfo& block : store_->ListBlocksAndClearDelta()) {
+    FillBlock(block.block_id, block.length, request.add_blocks());
+  }
+  absl::StatusOr<proto::RegisterWorkerResponse> response = heartbeats_->RegisterWorker(request);
+  if (!response.ok()) return response.status();
+  if (response->worker_id() == 0) return absl::InternalError("master assigned worker id 0");
+  worker_id_.store(response->worker_id());
+  const std::string node_id =
+      absl::StrCat("worker-", response->worker_id(), "@", options_.hostname, ":", options_.rpc_port);
+  if (options_.set_log_node_id) SetLogNodeId(node_id);
+  spdlog::info("registered with the master as {} with {} cached blocks", node_id, request.blocks_size());
+  return absl::OkStatus();
+}
+
+absl::Status MasterSync::Heartbeat() {
+  proto::WorkerHeartbeatRequest request;
+  request.set_worker_id(worker_id_.load());
+  FillTiers(*store_, request.mutable_tiers());
+  BlockDelta delta = store_->TakeDelta();
+  for (const auto& [block_id, length] : delta.added) FillBlock(block_id, length, request.add_added_blocks());
+  for (uint64_t block_id : delta.removed) request.add_removed_block_ids(block_id);
+  absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
+  if (!response.ok()) {
+    store_->RestoreDelta(std::move(delta));
+    return response.status();
+  }
+  switch (response->command()) {
+    case proto::REGISTER:
+      spdlog::info("master asked worker {} to register again", worker_id_.load());
+      worker_id_.store(0);
+      return Register();
+    case proto::FREE: {
+      int freed = 0;
+      for (uint64_t block_id : response->block_ids()) {
+        absl::Status status = store_->Remove(block_id);
+        if (status.ok()) {
+          ++freed;
+        } else {
+          spdlog::warn("free block {}: {}", block_id, status.ToString());
+        }
+      }
+      spdlog::info("freed {} blocks on the master's request", freed);
+      return absl::OkStatus();
+    }
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status MasterSync::CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) {
+  const uint64_t worker_id = worker_id_.load();
+  if (worker_id == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot commit block ", block_id, ": worker is not registered with the master yet"));
+  }
+  proto::CommitBlockRequest request;
+  request.set_worker_id(worker_id);
+  request.mutable_block()->set_block_id(block_id);
+  request.mutable_block()->set_length(length);
+  request.mutable_block()->set_tier(std::string(tier));
+  return commits_->CommitBlock(request).status();
+}
+
+}  // namespace cistern::worker

@@ -1,0 +1,73 @@
+// MasterSync: the worker's side of the block master protocol. A background thread registers the
+// worker (address, tier usage, every cached block), retrying each heartbeat interval until the
+// master answers, then heartbeats each interval with the blocks added and removed since the
+// last heartbeat. It obeys the master's commands: REGISTER (the master forgot this worker:
+// register again with the full block list) and FREE (drop the listed blocks). A failed
+// heartbeat keeps its delta for the next one.
+//
+// It is also the BlockCommitter that reports client-written blocks to the master.
+//
+// Thread safety: thread-safe. Start once; Stop (or the destructor) joins the thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "worker/block_committer.h"
+#include "worker/block_master_connection.h"
+#include "worker/block_store.h"
+
+namespace cistern::worker {
+
+struct MasterSyncOptions {
+  std::string hostname;  // how clients and the master reach this worker
+  int rpc_port = 0;
+  int64_t heartbeat_interval_ms = 1000;
+  // Whether to change the log prefix to "worker-<id>@host:port" once registered.
+  bool set_log_node_id = true;
+};
+
+class MasterSync : public BlockCommitter {
+ public:
+  // `store` must outlive this object. `heartbeats` carries registration and heartbeats (keep its
+  // retry window short so shutdown is prompt); `commits` carries CommitBlock calls.
+  MasterSync(BlockStore* store, std::unique_ptr<BlockMasterConnection> heartbeats,
+             std::unique_ptr<BlockMasterConnection> commits, MasterSyncOptions options);
+  ~MasterSync() override;
+
+  void Start();
+  // Stops the thread; waits for at most the call in progress.
+  void Stop();
+
+  // The id the master assigned; 0 until registered (and after a REGISTER command).
+  uint64_t worker_id() const { return worker_id_.load(); }
+
+  // UNAVAILABLE while the worker is not registered.
+  absl::Status CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) override;
+
+  // One step of the loop (register if needed, else heartbeat), for tests that drive it by hand.
+  void RunOnceForTest() { RunOnce(); }
+
+ private:
+  void Run();
+  void RunOnce();
+  absl::Status Register();
+  absl::Status Heartbeat();
+
+  BlockStore* const store_;
+  const std::unique_ptr<BlockMasterConnection> heartbeats_;
+  const std::unique_ptr<BlockMasterConnection> commits_;
+  const MasterSyncOptions options_;
+
+  std::atomic<uint64_t> worker_id_{0};
+  // Only the sync thread touches this: logs a master outage once, not every interval.
+  bool master_reachable_ = true;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace cistern::worker

@@ -1,0 +1,220 @@
+#include "worker/master_sync.h"
+
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+
+namespace cistern::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// An in-process block master: records every request and answers from a script.
+class FakeMaster : public BlockMasterConnection {
+ public:
+  absl::StatusOr<proto::RegisterWorkerResponse> RegisterWorker(const proto::RegisterWorkerRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    registrations.push_back(request);
+    if (!fail_status.ok()) return fail_status;
+    proto::RegisterWorkerResponse response;
+    response.set_worker_id(next_worker_id++);
+    return response;
+  }
+  absl::StatusOr<proto::WorkerHeartbeatResponse> WorkerHeartbeat(
+      const proto::WorkerHeartbeatRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    heartbeats.push_back(request);
+    if (!fail_status.ok()) return fail_status;
+    proto::WorkerHeartbeatResponse response = next_response;
+    next_response = proto::WorkerHeartbeatResponse();
+    return response;
+  }
+  absl::StatusOr<proto::CommitBlockResponse> CommitBlock(const proto::CommitBlockRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    commits.push_back(request);
+    return proto::CommitBlockResponse();
+  }
+
+  size_t registration_count() {
+    absl::MutexLock lock(&mu_);
+    return registrations.size();
+  }
+
+  absl::Mutex mu_;
+  std::vector<proto::RegisterWorkerRequest> registrations;
+  std::vector<proto::WorkerHeartbeatRequest> heartbeats;
+  std::vector<proto::CommitBlockRequest> commits;
+  absl::Status fail_status;
+  proto::WorkerHeartbeatResponse next_response;
+  uint64_t next_worker_id = 5;
+};
+
+// Forwards to a FakeMaster the test keeps.
+class ForwardingMaster : public BlockMasterConnection {
+ public:
+  explicit ForwardingMaster(FakeMaster* master) : master_(master) {}
+  absl::StatusOr<proto::RegisterWorkerResponse> RegisterWorker(const proto::RegisterWorkerRequest& r) override {
+    return master_->RegisterWorker(r);
+  }
+  absl::StatusOr<proto::WorkerHeartbeatResponse> WorkerHeartbeat(const proto::WorkerHeartbeatRequest& r) override {
+    return master_->WorkerHeartbeat(r);
+  }
+  absl::StatusOr<proto::CommitBlockResponse> CommitBlock(const proto::CommitBlockRequest& r) override {
+    return master_->CommitBlock(r);
+  }
+
+ private:
+  FakeMaster* const master_;
+};
+
+std::set<uint64_t> BlockIds(const google::protobuf::RepeatedPtrField<proto::CachedBlock>& blocks) {
+  std::set<uint64_t> ids;
+  for (const auto& b : blocks) ids.insert(b.block_id());
+  return ids;
+}
+
+class MasterSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "master_sync_test.XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    auto store = BlockStore::Open({root_ + "/mem", 1 << 20});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    MasterSyncOptions options;
+    options.hostname = "host1";
+    options.rpc_port = 7710;
+    options.heartbeat_interval_ms = 20;
+    options.set_log_node_id = false;
+    sync_ = std::make_unique<MasterSync>(store_.get(), std::make_unique<ForwardingMaster>(&master_),
+                                         std::make_unique<ForwardingMaster>(&master_), options);
+  }
+  void TearDown() override {
+    sync_.reset();
+    store_.reset();
+    fs::remove_all(root_);
+  }
+  void Write(uint64_t id, const std::string& data) {
+    auto writer = store_->CreateWriter(id, 0);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(data).ok());
+    ASSERT_TRUE((*writer)->Commit().ok());
+  }
+
+  std::string root_;
+  FakeMaster master_;
+  std::unique_ptr<BlockStore> store_;
+  std::unique_ptr<MasterSync> sync_;
+};
+
+TEST_F(MasterSyncTest, RegistersWithAllBlocksThenHeartbeatsDeltas) {
+  Write(1, "a");
+  Write(2, "bb");
+  EXPECT_TRUE(absl::IsUnavailable(sync_->CommitBlock(1, 1, "MEM")));
+
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.registrations.size(), 1u);
+  const auto& reg = master_.registrations[0];
+  EXPECT_EQ(reg.address().host(), "host1");
+  EXPECT_EQ(reg.address().rpc_port(), 7710);
+  EXPECT_EQ(BlockIds(reg.blocks()), (std::set<uint64_t>{1, 2}));
+  ASSERT_EQ(reg.tiers_size(), 1);
+  EXPECT_EQ(reg.tiers(0).alias(), "MEM");
+  EXPECT_EQ(reg.tiers(0).capacity_bytes(), 1 << 20);
+  EXPECT_EQ(reg.tiers(0).used_bytes(), 3);
+  EXPECT_EQ(sync_->worker_id(), 5u);
+
+  Write(3, "ccc");
+  ASSERT_TRUE(store_->Remove(1).ok());
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.heartbeats.size(), 1u);
+  EXPECT_EQ(master_.heartbeats[0].worker_id(), 5u);
+  EXPECT_EQ(BlockIds(master_.heartbeats[0].added_blocks()), (std::set<uint64_t>{3}));
+  ASSERT_EQ(master_.heartbeats[0].removed_block_ids_size(), 1);
+  EXPECT_EQ(master_.heartbeats[0].removed_block_ids(0), 1u);
+
+  sync_->RunOnceForTest();
+  EXPECT_EQ(master_.heartbeats[1].added_blocks_size(), 0);
+  EXPECT_EQ(master_.heartbeats[1].removed_block_ids_size(), 0);
+
+  ASSERT_TRUE(sync_->CommitBlock(3, 3, "MEM").ok());
+  ASSERT_EQ(master_.commits.size(), 1u);
+  EXPECT_EQ(master_.commits[0].worker_id(), 5u);
+  EXPECT_EQ(master_.commits[0].block().block_id(), 3u);
+  EXPECT_EQ(master_.commits[0].block().length(), 3);
+}
+
+TEST_F(MasterSyncTest, FailedHeartbeatKeepsItsDelta) {
+  sync_->RunOnceForTest();
+  Write(7, "x");
+  master_.fail_status = absl::UnavailableError("master down");
+  sync_->RunOnceForTest();
+  Write(8, "y");
+  master_.fail_status = absl::OkStatus();
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.heartbeats.size(), 2u);
+  EXPECT_EQ(BlockIds(master_.heartbeats[1].added_blocks()), (std::set<uint64_t>{7, 8}));
+}
+
+TEST_F(MasterSyncTest, RetriesRegistrationUntilTheMasterAnswers) {
+  master_.fail_status = absl::UnavailableError("master down");
+  sync_->RunOnceForTest();
+  sync_->RunOnceForTest();
+  EXPECT_EQ(sync_->worker_id(), 0u);
+  master_.fail_status = absl::OkStatus();
+  Write(9, "z");
+  sync_->RunOnceForTest();
+  EXPECT_EQ(sync_->worker_id(), 5u);
+  ASSERT_EQ(master_.registrations.size(), 3u);
+  EXPECT_EQ(BlockIds(master_.registrations[2].blocks()), (std::set<uint64_t>{9}));
+  EXPECT_TRUE(master_.heartbeats.empty());
+}
+
+TEST_F(MasterSyncTest, ObeysRegisterAndFreeCommands) {
+  Write(1, "a");
+  Write(2, "b");
+  sync_->RunOnceForTest();
+  Write(3, "c");
+
+  master_.next_response.set_command(proto::REGISTER);
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.registrations.size(), 2u);
+  EXPECT_EQ(BlockIds(master_.registrations[1].blocks()), (std::set<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(sync_->worker_id(), 6u);
+
+  master_.next_response.set_command(proto::FREE);
+  master_.next_response.add_block_ids(1);
+  master_.next_response.add_block_ids(3);
+  master_.next_response.add_block_ids(42);  // not cached: ignored
+  sync_->RunOnceForTest();
+  EXPECT_FALSE(store_->Contains(1));
+  EXPECT_TRUE(store_->Contains(2));
+  EXPECT_FALSE(store_->Contains(3));
+  sync_->RunOnceForTest();
+  const auto& last = master_.heartbeats.back();
+  EXPECT_EQ(std::set<uint64_t>(last.removed_block_ids().begin(), last.removed_block_ids().end()),
+            (std::set<uint64_t>{1, 3}));
+}
+
+TEST_F(MasterSyncTest, ThreadRegistersAndStopsPromptly) {
+  sync_->Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (master_.registration_count() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(master_.registration_count(), 1u);
+  const auto start = std::chrono::steady_clock::now();
+  sync_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace cistern::worker
