@@ -123,7 +123,8 @@ std::vector<proto::BlockLocation> BlockMaster::GetLocations(uint64_t block_id) c
   return out;
 }
 
-void BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {
+int64_t BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {
+  int64_t freed = 0;
   absl::MutexLock lock(&mu_);
   for (uint64_t file : file_ids) {
     auto begin = locations_.lower_bound(MakeBlockId(file, 0));
@@ -134,9 +135,11 @@ void BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {
         Worker& w = workers_.at(worker_id);
         RemoveBlockLocked(&w, block_id);
         w.to_free.insert(block_id);
+        ++freed;
       }
     }
   }
+  return freed;
 }
 
 void BlockMaster::DetectLostWorkers() {

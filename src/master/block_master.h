@@ -46,8 +46,9 @@ class BlockMaster {
   std::vector<proto::WorkerInfo> GetWorkers() const;
   // Locations of `block_id` on live workers, ordered by worker id.
   std::vector<proto::BlockLocation> GetLocations(uint64_t block_id) const;
-  // Forgets the blocks of these files and tells the workers holding them to free them.
-  void RemoveFiles(const std::vector<uint64_t>& file_ids);
+  // Forgets the blocks of these files and tells the workers holding them to free them. Returns
+  // how many block copies are to be freed.
+  int64_t RemoveFiles(const std::vector<uint64_t>& file_ids);
   // Marks workers past the timeout as LOST (called periodically by the master).
   void DetectLostWorkers();
 

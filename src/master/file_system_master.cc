@@ -1,11 +1,13 @@
 #include "master/file_system_master.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/block_id.h"
 #include "common/path.h"
 #include "common/status.h"
+#include "common/units.h"
 #include "spdlog/spdlog.h"
 #include "ufs/uri.h"
 
@@ -13,7 +15,41 @@ namespace cistern::master {
 
 FileSystemMaster::FileSystemMaster(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
                                    BlockMaster* blocks, Clock* clock, FileSystemMasterOptions options)
-    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), options_(std::move(options)) {}
+    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), options_(std::move(options)),
+      syncer_(store, journal, mounts, blocks, clock, &mutation_mu_,
+              MetadataSyncOptions{options_.default_sync_interval_ms, options_.sync_batch_size,
+                                  options_.default_block_size_bytes, options_.owner, options_.group}) {}
+
+absl::StatusOr<std::optional<proto::OperationRecord>> FileSystemMaster::EarlierOutcome(
+    const std::string& operation_id) const {
+  if (operation_id.empty()) return std::optional<proto::OperationRecord>();
+  return store_->GetOperation(operation_id);
+}
+
+absl::Status FileSystemMaster::CheckWritable(const std::string& path) const {
+  CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
+  if (resolved.mount.read_only()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("'", path, "' is under the read-only mount '", resolved.mount.path(), "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
+  return syncer_.SyncPath(path, std::nullopt, nullptr);
+}
+
+absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitLocked(const proto::JournalEntry& entry) {
+  return journal_->Submit(entry);
+}
+
+namespace {
+
+absl::Status RecordedStatus(const proto::OperationRecord& record) {
+  return absl::Status(static_cast<absl::StatusCode>(record.status_code()), record.status_message());
+}
+
+}  // namespace
 
 absl::Status FileSystemMaster::InitializeRootMount(const std::string& root_ufs_uri) {
   CISTERN_ASSIGN_OR_RETURN(ufs::Uri uri, ufs::ParseUri(root_ufs_uri));
@@ -27,6 +63,9 @@ absl::Status FileSystemMaster::InitializeRootMount(const std::string& root_ufs_u
     proto::MountInfo* mount = entry.mutable_add_mount()->mutable_mount();
     mount->set_path("/");
     mount->set_ufs_uri(canonical);
+    entry.mutable_add_mount()->set_time_ms(clock_->NowMs());
+    entry.mutable_add_mount()->set_owner(options_.owner);
+    entry.mutable_add_mount()->set_group(options_.group);
     CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
     CISTERN_RETURN_IF_ERROR(mounts_->Reload());
     spdlog::info("mounted '{}' at /", canonical);
@@ -65,6 +104,12 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_persistence_state(inode.persistence_state());
   info.set_pinned(inode.pinned());
   info.set_write_type(inode.write_type());
+  info.set_ttl_ms(inode.ttl_ms());
+  info.set_ttl_action(inode.ttl_action());
+  info.set_replication_min(inode.replication_min());
+  info.set_replication_max(inode.replication_max());
+  info.set_last_sync_ms(inode.last_sync_ms());
+  *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
   if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
     info.set_ufs_path(resolved->ufs_uri);
     info.set_mount_point(resolved->mount.path());
@@ -108,16 +153,20 @@ absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) 
   return path.empty() ? "/" : path;
 }
 
-absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) const {
+absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  std::optional<int64_t> interval;
+  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   return ToFileInfo(inode, path, request.include_block_locations());
 }
 
 absl::Status FileSystemMaster::ListRecursive(
-    const proto::Inode& dir, const std::string& dir_path, bool recursive, proto::ListStatusResponse* pending,
-    const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const {
+    const proto::Inode& dir, const std::string& dir_path, bool recursive, std::optional<int64_t> sync_interval,
+    proto::ListStatusResponse* pending, const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
   const int page_size = std::max(1, options_.listing_page_size);
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(dir_path, sync_interval, false, nullptr));
   return store_->ListChildren(dir.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
     const std::string child_path = JoinPath(dir_path, child.name());
     CISTERN_ASSIGN_OR_RETURN(*pending->add_infos(), ToFileInfo(child, child_path, false));
@@ -126,7 +175,7 @@ absl::Status FileSystemMaster::ListRecursive(
       pending->clear_infos();
     }
     if (recursive && child.kind() == proto::DIRECTORY) {
-      CISTERN_RETURN_IF_ERROR(ListRecursive(child, child_path, true, pending, page));
+      CISTERN_RETURN_IF_ERROR(ListRecursive(child, child_path, true, sync_interval, pending, page));
     }
     return true;
   });
@@ -134,21 +183,43 @@ absl::Status FileSystemMaster::ListRecursive(
 
 absl::Status FileSystemMaster::ListStatus(
     const proto::ListStatusRequest& request,
-    const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const {
+    const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  std::optional<int64_t> interval;
+  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   proto::ListStatusResponse pending;
   if (inode.kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
     return page(pending);
   }
-  CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), &pending, page));
+  CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), interval, &pending, page));
   if (pending.infos_size() > 0) return page(pending);
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  std::optional<int64_t> interval;
+  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
+  absl::StatusOr<std::optional<proto::Inode>> inode = store_->Lookup(path);
+  if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
+  if (!inode.ok()) return inode.status();
+  return inode->has_value();
+}
+
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) {
+    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+    CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+    return ToFileInfo(inode, path, false);
+  }
+  CISTERN_RETURN_IF_ERROR(CheckWritable(path));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
   absl::MutexLock lock(&mutation_mu_);
   // Checked before touching the under-store, so a refused request changes nothing there.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
@@ -175,7 +246,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   mkdir->set_group(options_.group);
   mkdir->set_time_ms(clock_->NowMs());
   mkdir->set_persistence_state(proto::PERSISTED);
-  CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
+  entry.set_operation_id(request.operation_id());
+  CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   return ToFileInfo(inode, path, false);
 }
@@ -194,6 +266,15 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
     return absl::InvalidArgumentError(absl::StrCat("unknown write type ", static_cast<int>(write_type)));
   }
   const int64_t block_size = request.block_size_bytes() > 0 ? request.block_size_bytes() : options_.default_block_size_bytes;
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) {
+    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(earlier->result().inode_id()));
+    if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file '", path, "' was removed since it was created"));
+    return ToFileInfo(*inode, path, false);
+  }
+  CISTERN_RETURN_IF_ERROR(CheckWritable(path));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
   absl::MutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
@@ -219,7 +300,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   create->set_owner(options_.owner);
   create->set_group(options_.group);
   create->set_time_ms(clock_->NowMs());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, journal_->Submit(entry));
+  entry.set_operation_id(request.operation_id());
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
   if (result.removed_file_ids_size() > 0) {
     blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   }
@@ -229,6 +311,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::CompleteFileRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
   absl::MutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(request.file_id()));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
@@ -252,7 +335,12 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
   complete->set_time_ms(clock_->NowMs());
   complete->set_persistence_state(through ? proto::PERSISTED : proto::NOT_PERSISTED);
   if (through) *complete->mutable_ufs_fingerprint() = request.ufs_fingerprint();
-  CISTERN_RETURN_IF_ERROR(journal_->Submit(entry).status());
+  entry.set_operation_id(request.operation_id());
+  if (earlier.has_value()) {
+    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+  } else {
+    CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+  }
   CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(request.file_id()));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " was deleted"));
   CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
@@ -262,6 +350,10 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
 absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   if (path == "/") return absl::InvalidArgumentError("the root directory '/' cannot be deleted");
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) return RecordedStatus(*earlier);
+  CISTERN_RETURN_IF_ERROR(CheckWritable(path));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
   absl::MutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   if (inode.kind() == proto::DIRECTORY && !request.recursive()) {
@@ -284,7 +376,8 @@ absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   entry.mutable_delete_()->set_path(path);
   entry.mutable_delete_()->set_recursive(request.recursive());
   entry.mutable_delete_()->set_time_ms(clock_->NowMs());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, journal_->Submit(entry));
+  entry.set_operation_id(request.operation_id());
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
   blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   return absl::OkStatus();
 }
@@ -296,6 +389,12 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   if (IsSameOrDescendant(dst, src)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot rename '", src, "' to '", dst, "', inside itself"));
   }
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) return RecordedStatus(*earlier);
+  CISTERN_RETURN_IF_ERROR(CheckWritable(src));
+  CISTERN_RETURN_IF_ERROR(CheckWritable(dst));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(src));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(dst));
   absl::MutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
@@ -320,7 +419,8 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   entry.mutable_rename()->set_src_path(src);
   entry.mutable_rename()->set_dst_path(dst);
   entry.mutable_rename()->set_time_ms(clock_->NowMs());
-  absl::Status status = journal_->Submit(entry).status();
+  entry.set_operation_id(request.operation_id());
+  absl::Status status = SubmitLocked(entry).status();
   if (!status.ok() && in_ufs) {
     // Put the under-store back as it was, so namespace and under-store agree.
     absl::Status undo = from.ufs->Rename(to.ufs_uri, from.ufs_uri);
@@ -330,5 +430,200 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
 }
 
 std::vector<proto::MountInfo> FileSystemMaster::GetMountTable() const { return mounts_->List(); }
+
+absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetAttributeRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (!earlier.has_value()) {
+    CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
+    proto::JournalEntry entry;
+    proto::SetAttributeEntry* set = entry.mutable_set_attribute();
+    set->set_path(path);
+    set->set_recursive(request.recursive());
+    if (request.has_mode()) set->set_mode(request.mode());
+    if (request.has_owner()) set->set_owner(request.owner());
+    if (request.has_group()) set->set_group(request.group());
+    if (request.has_pinned()) set->set_pinned(request.pinned());
+    if (request.has_ttl_ms()) set->set_ttl_ms(request.ttl_ms());
+    set->set_ttl_action(request.ttl_action());
+    if (request.has_replication_min()) set->set_replication_min(request.replication_min());
+    if (request.has_replication_max()) set->set_replication_max(request.replication_max());
+    set->set_time_ms(clock_->NowMs());
+    entry.set_operation_id(request.operation_id());
+    absl::MutexLock lock(&mutation_mu_);
+    CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+  } else {
+    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+  }
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  return ToFileInfo(inode, path, false);
+}
+
+absl::StatusOr<proto::FreeResponse> FileSystemMaster::Free(const proto::FreeRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
+  if (root.kind() == proto::DIRECTORY && !request.recursive()) {
+    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(root.id()));
+    if (has_children) {
+      return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a non-empty directory (free it recursively)"));
+    }
+  }
+  // Checked for every file first, so a refused free frees nothing.
+  std::vector<uint64_t> files;
+  std::function<absl::Status(const proto::Inode&, const std::string&)> collect =
+      [&](const proto::Inode& inode, const std::string& inode_path) -> absl::Status {
+    if (inode.kind() == proto::FILE) {
+      if (!request.forced() && inode.persistence_state() != proto::PERSISTED) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cannot free '", inode_path, "': it is not persisted, so its cached blocks are its only copy (force to drop them)"));
+      }
+      if (!request.forced() && inode.pinned()) {
+        return absl::FailedPreconditionError(absl::StrCat("cannot free '", inode_path, "': it is pinned"));
+      }
+      files.push_back(inode.id());
+      return absl::OkStatus();
+    }
+    return store_->ListChildren(inode.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
+      CISTERN_RETURN_IF_ERROR(collect(child, JoinPath(inode_path, child.name())));
+      return true;
+    });
+  };
+  CISTERN_RETURN_IF_ERROR(collect(root, path));
+  proto::FreeResponse response;
+  response.set_freed_files(static_cast<int64_t>(files.size()));
+  response.set_freed_blocks(blocks_->RemoveFiles(files));
+  return response;
+}
+
+absl::Status FileSystemMaster::Mount(const proto::MountRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  if (path == "/") return absl::InvalidArgumentError("'/' is the root mount; it cannot be mounted again");
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) return RecordedStatus(*earlier);
+  CISTERN_ASSIGN_OR_RETURN(ufs::Uri uri, ufs::ParseUri(request.ufs_uri()));
+  const std::string canonical = uri.ToString();
+  if (auto it = request.options().find("sync_interval"); it != request.options().end()) {
+    CISTERN_RETURN_IF_ERROR_CONTEXT(ParseDurationMs(it->second).status(), "mount option sync_interval");
+  }
+  for (const proto::MountInfo& m : mounts_->List()) {
+    if (m.path() == path) return absl::AlreadyExistsError(absl::StrCat("'", path, "' is already a mount point"));
+    CISTERN_ASSIGN_OR_RETURN(ufs::Uri other, ufs::ParseUri(m.ufs_uri()));
+    if (other.Root() == uri.Root() &&
+        (IsSameOrDescendant(uri.path, other.path) || IsSameOrDescendant(other.path, uri.path))) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot mount '", canonical, "' at '", path,
+                                                     "': it overlaps the under-store '", m.ufs_uri(),
+                                                     "' already mounted at '", m.path(), "'"));
+    }
+  }
+  std::map<std::string, std::string> options(request.options().begin(), request.options().end());
+  CISTERN_ASSIGN_OR_RETURN(auto adapter, ufs::CreateUnderFileSystem(canonical, options));
+  absl::StatusOr<ufs::UfsStatus> status = adapter->GetStatus(canonical);
+  if (!status.ok()) return Annotate(status.status(), absl::StrCat("cannot mount '", canonical, "' at '", path, "'"));
+  if (!status->is_directory) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot mount '", canonical, "': it is not a directory"));
+  }
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(ParentPath(path)));
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+  if (existing.has_value()) {
+    if (existing->kind() != proto::DIRECTORY) {
+      return absl::AlreadyExistsError(absl::StrCat("cannot mount at '", path, "': a file exists there"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(existing->id()));
+    if (has_children) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot mount at '", path, "': it is a non-empty directory"));
+    }
+  }
+  proto::JournalEntry entry;
+  proto::AddMountEntry* add = entry.mutable_add_mount();
+  proto::MountInfo* mount = add->mutable_mount();
+  mount->set_path(path);
+  mount->set_ufs_uri(canonical);
+  mount->set_read_only(request.read_only());
+  mount->set_shared(request.shared());
+  *mount->mutable_options() = request.options();
+  add->set_time_ms(clock_->NowMs());
+  add->set_owner(options_.owner);
+  add->set_group(options_.group);
+  entry.set_operation_id(request.operation_id());
+  CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+  spdlog::info("mounted '{}' at {}{}", canonical, path, request.read_only() ? " (read-only)" : "");
+  return absl::OkStatus();
+}
+
+absl::Status FileSystemMaster::Unmount(const proto::UnmountRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
+  if (earlier.has_value()) return RecordedStatus(*earlier);
+  proto::JournalEntry entry;
+  entry.mutable_remove_mount()->set_path(path);
+  entry.mutable_remove_mount()->set_time_ms(clock_->NowMs());
+  entry.set_operation_id(request.operation_id());
+  absl::MutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
+  blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
+  spdlog::info("unmounted {}", path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<proto::SyncMetadataResponse> FileSystemMaster::SyncMetadata(const proto::SyncMetadataRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  SyncStats stats;
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, 0, &stats));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  if (inode.kind() == proto::DIRECTORY) CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, 0, request.recursive(), &stats));
+  proto::SyncMetadataResponse response;
+  response.set_created(stats.created);
+  response.set_updated(stats.updated);
+  response.set_removed(stats.removed);
+  return response;
+}
+
+absl::Status FileSystemMaster::CheckTtls() {
+  std::vector<uint64_t> expired;
+  CISTERN_RETURN_IF_ERROR(store_->ForEachExpired(clock_->NowMs(), [&](int64_t, uint64_t id) -> absl::StatusOr<bool> {
+    expired.push_back(id);
+    return expired.size() < 1000;  // bounded per round
+  }));
+  for (uint64_t id : expired) {
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(id));
+    if (!inode.has_value() || inode->ttl_ms() <= 0) continue;
+    absl::StatusOr<std::string> path = PathOf(*inode);
+    if (!path.ok()) continue;
+    absl::Status status;
+    if (inode->ttl_action() == proto::TTL_FREE) {
+      proto::FreeRequest free;
+      free.set_path(*path);
+      free.set_recursive(true);
+      status = Free(free).status();
+      // Freed once; clear the TTL so it does not fire again.
+      proto::SetAttributeRequest clear;
+      clear.set_path(*path);
+      clear.set_ttl_ms(0);
+      absl::Status cleared = SetAttribute(clear).status();
+      if (status.ok()) status = cleared;
+    } else {
+      proto::DeleteRequest del;
+      del.set_path(*path);
+      del.set_recursive(true);
+      status = Delete(del);
+    }
+    if (status.ok()) {
+      spdlog::info("TTL expired: {} {}", inode->ttl_action() == proto::TTL_FREE ? "freed" : "deleted", *path);
+    } else {
+      spdlog::warn("TTL action on {} failed: {}", *path, status.ToString());
+      if (inode->ttl_action() != proto::TTL_FREE) {
+        // Do not retry a failing delete forever every round: clear the TTL and say so.
+        proto::SetAttributeRequest clear;
+        clear.set_path(*path);
+        clear.set_ttl_ms(0);
+        (void)SetAttribute(clear);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace cistern::master

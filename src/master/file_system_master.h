@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "common/clock.h"
 #include "journal/journal.h"
 #include "master/block_master.h"
+#include "master/metadata_sync.h"
 #include "master/mount_table.h"
 #include "master/namespace_store.h"
 
@@ -27,6 +29,8 @@ namespace cistern::master {
 
 struct FileSystemMasterOptions {
   int64_t default_block_size_bytes = 64 << 20;
+  int64_t default_sync_interval_ms = -1;  // master.metadata.sync.interval
+  int sync_batch_size = 1000;
   proto::WriteType default_write_type = proto::CACHE_THROUGH;
   int listing_page_size = 1000;
   std::string owner;  // owner and group of new inodes until clients carry identities (issue 9)
@@ -43,17 +47,27 @@ class FileSystemMaster {
   // URI is reported and the journaled one kept), and makes sure the root's UFS directory exists.
   absl::Status InitializeRootMount(const std::string& root_ufs_uri);
 
-  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request) const;
+  // Reads load paths from the under-store on first access and re-sync them per the interval.
+  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request);
   // Calls `page` with successive pages of the listing (name order; recursive listings are
   // depth-first, each directory followed by its contents).
   absl::Status ListStatus(const proto::ListStatusRequest& request,
-                          const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const;
+                          const std::function<absl::Status(const proto::ListStatusResponse&)>& page);
+  absl::StatusOr<bool> Exists(const proto::ExistsRequest& request);
   absl::StatusOr<proto::FileInfo> CreateDirectory(const proto::CreateDirectoryRequest& request);
   absl::StatusOr<proto::FileInfo> CreateFile(const proto::CreateFileRequest& request);
   absl::StatusOr<proto::FileInfo> CompleteFile(const proto::CompleteFileRequest& request);
   absl::Status Delete(const proto::DeleteRequest& request);
   absl::Status Rename(const proto::RenameRequest& request);
   std::vector<proto::MountInfo> GetMountTable() const;
+  absl::StatusOr<proto::FileInfo> SetAttribute(const proto::SetAttributeRequest& request);
+  absl::StatusOr<proto::FreeResponse> Free(const proto::FreeRequest& request);
+  absl::Status Mount(const proto::MountRequest& request);
+  absl::Status Unmount(const proto::UnmountRequest& request);
+  absl::StatusOr<proto::SyncMetadataResponse> SyncMetadata(const proto::SyncMetadataRequest& request);
+
+  // Frees or deletes every path whose TTL expired by now (called periodically).
+  absl::Status CheckTtls();
 
   bool FileExists(uint64_t file_id) const;
 
@@ -63,8 +77,16 @@ class FileSystemMaster {
   // Builds the path of an inode by walking parents (for CompleteFile replies).
   absl::StatusOr<std::string> PathOf(const proto::Inode& inode) const;
   absl::Status ListRecursive(const proto::Inode& dir, const std::string& dir_path, bool recursive,
-                             proto::ListStatusResponse* pending,
-                             const std::function<absl::Status(const proto::ListStatusResponse&)>& page) const;
+                             std::optional<int64_t> sync_interval, proto::ListStatusResponse* pending,
+                             const std::function<absl::Status(const proto::ListStatusResponse&)>& page);
+  // The recorded outcome of a retried operation, if `operation_id` was seen before.
+  absl::StatusOr<std::optional<proto::OperationRecord>> EarlierOutcome(const std::string& operation_id) const;
+  // PERMISSION_DENIED if `path` is under a read-only mount.
+  absl::Status CheckWritable(const std::string& path) const;
+  // Loads `path` from its under-store if the namespace does not have it yet.
+  absl::Status LoadIfMissing(const std::string& path);
+  absl::StatusOr<proto::JournalResult> SubmitLocked(const proto::JournalEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutation_mu_);
 
   NamespaceStore* const store_;
   journal::Journal* const journal_;
@@ -73,6 +95,7 @@ class FileSystemMaster {
   Clock* const clock_;
   const FileSystemMasterOptions options_;
   absl::Mutex mutation_mu_;
+  MetadataSyncer syncer_;
 };
 
 }  // namespace cistern::master

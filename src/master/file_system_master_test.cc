@@ -188,5 +188,208 @@ TEST_F(FileSystemMasterTest, DeletingAFileFreesItsCachedBlocks) {
   EXPECT_EQ(reply.block_ids(0), MakeBlockId(file->file_id(), 1));
 }
 
+void WriteUfsFile(const std::string& path, const std::string& content) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+TEST_F(FileSystemMasterTest, UnderStorePathsAppearOnFirstAccess) {
+  WriteUfsFile(ufs_ + "/pre/a.txt", "hello");
+  WriteUfsFile(ufs_ + "/pre/sub/b.txt", "world!");
+  proto::GetStatusRequest get;
+  get.set_path("/pre/sub/b.txt");
+  auto info = fsm_->GetStatus(get);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->length(), 6);
+  EXPECT_EQ(info->persistence_state(), proto::PERSISTED);
+  EXPECT_TRUE(info->completed());
+  EXPECT_EQ(List("/", true), (std::vector<std::string>{"/pre", "/pre/a.txt", "/pre/sub", "/pre/sub/b.txt"}));
+  proto::ExistsRequest exists;
+  exists.set_path("/pre/nothing");
+  EXPECT_FALSE(*fsm_->Exists(exists));
+  exists.set_path("/pre/a.txt");
+  EXPECT_TRUE(*fsm_->Exists(exists));
+}
+
+TEST_F(FileSystemMasterTest, SyncPicksUpOutsideChangesButKeepsCacheOnlyFiles) {
+  WriteUfsFile(ufs_ + "/d/changed", "v1");
+  WriteUfsFile(ufs_ + "/d/gone", "x");
+  ASSERT_EQ(List("/d", false), (std::vector<std::string>{"/d/changed", "/d/gone"}));
+  ASSERT_TRUE(WriteFile("/d/cache-only", 3, proto::MUST_CACHE).ok());
+  proto::GetStatusRequest get;
+  get.set_path("/d/changed");
+  const uint64_t old_id = fsm_->GetStatus(get)->file_id();
+  WriteUfsFile(ufs_ + "/d/changed", "version two");
+  fs::remove(ufs_ + "/d/gone");
+  WriteUfsFile(ufs_ + "/d/new", "n");
+  // Default interval -1: the loaded view is kept.
+  EXPECT_EQ(fsm_->GetStatus(get)->length(), 2);
+  EXPECT_EQ(List("/d", false).size(), 3u);
+  proto::SyncMetadataRequest sync;
+  sync.set_path("/d");
+  auto stats = fsm_->SyncMetadata(sync);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->created(), 1);
+  EXPECT_EQ(stats->updated(), 1);
+  EXPECT_EQ(stats->removed(), 1);
+  EXPECT_EQ(List("/d", false), (std::vector<std::string>{"/d/cache-only", "/d/changed", "/d/new"}));
+  auto changed = fsm_->GetStatus(get);
+  EXPECT_EQ(changed->length(), 11);
+  EXPECT_NE(changed->file_id(), old_id) << "a changed file must get new block ids";
+  // Per-request interval 0 re-checks a single file on access.
+  WriteUfsFile(ufs_ + "/d/changed", "3rd");
+  get.set_sync_interval_ms(0);
+  EXPECT_EQ(fsm_->GetStatus(get)->length(), 3);
+}
+
+TEST_F(FileSystemMasterTest, MountsNestAndRefuseOverlapsAndNonEmptyTargets) {
+  const std::string other = dir_ + "/other", inner = dir_ + "/inner";
+  WriteUfsFile(other + "/x.bin", "xx");
+  WriteUfsFile(inner + "/y.bin", "yyy");
+  proto::MountRequest mount;
+  mount.set_path("/mnt");
+  mount.set_ufs_uri(other);
+  ASSERT_TRUE(fsm_->Mount(mount).ok());
+  EXPECT_EQ(fsm_->Mount(mount).code(), absl::StatusCode::kAlreadyExists);
+  proto::GetStatusRequest get;
+  get.set_path("/mnt/x.bin");
+  auto x = fsm_->GetStatus(get);
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(x->ufs_path(), "file://" + other + "/x.bin");
+  EXPECT_EQ(x->mount_point(), "/mnt");
+  proto::MountRequest nested;
+  nested.set_path("/mnt/inner");
+  nested.set_ufs_uri(inner);
+  nested.set_read_only(true);
+  ASSERT_TRUE(fsm_->Mount(nested).ok());
+  EXPECT_EQ(List("/mnt", true), (std::vector<std::string>{"/mnt/inner", "/mnt/inner/y.bin", "/mnt/x.bin"}));
+  // The nested mount point survives a sync of its parent (it is not in the parent's store).
+  proto::SyncMetadataRequest sync;
+  sync.set_path("/mnt");
+  ASSERT_TRUE(fsm_->SyncMetadata(sync).ok());
+  EXPECT_EQ(List("/mnt", false), (std::vector<std::string>{"/mnt/inner", "/mnt/x.bin"}));
+  // Read-only: no changes through Cistern.
+  auto denied = Mkdir("/mnt/inner/z");
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(fs::exists(inner + "/z"));
+  // Overlapping under-stores and non-empty targets are refused.
+  proto::MountRequest overlap;
+  overlap.set_path("/o");
+  overlap.set_ufs_uri(other + "/sub");
+  EXPECT_EQ(fsm_->Mount(overlap).code(), absl::StatusCode::kInvalidArgument);
+  overlap.set_ufs_uri(ufs_ + "/deep");
+  EXPECT_EQ(fsm_->Mount(overlap).code(), absl::StatusCode::kInvalidArgument) << "inside the root's under-store";
+  ASSERT_TRUE(Mkdir("/full").ok());
+  ASSERT_TRUE(Mkdir("/full/child").ok());
+  proto::MountRequest onto_full;
+  onto_full.set_path("/full");
+  onto_full.set_ufs_uri(dir_ + "/third");
+  fs::create_directories(dir_ + "/third");
+  EXPECT_EQ(fsm_->Mount(onto_full).code(), absl::StatusCode::kFailedPrecondition);
+  proto::MountRequest missing;
+  missing.set_path("/m2");
+  missing.set_ufs_uri(dir_ + "/does-not-exist");
+  EXPECT_EQ(fsm_->Mount(missing).code(), absl::StatusCode::kNotFound);
+  // Unmount: nested first; the mount point cannot be deleted; under-stores keep their files.
+  proto::UnmountRequest unmount;
+  unmount.set_path("/mnt");
+  EXPECT_EQ(fsm_->Unmount(unmount).code(), absl::StatusCode::kFailedPrecondition);
+  proto::DeleteRequest del;
+  del.set_path("/mnt/inner");
+  del.set_recursive(true);
+  EXPECT_FALSE(fsm_->Delete(del).ok());
+  unmount.set_path("/mnt/inner");
+  ASSERT_TRUE(fsm_->Unmount(unmount).ok());
+  unmount.set_path("/mnt");
+  ASSERT_TRUE(fsm_->Unmount(unmount).ok());
+  EXPECT_EQ(List("/", false), (std::vector<std::string>{"/full"}));
+  EXPECT_TRUE(fs::exists(other + "/x.bin"));
+  EXPECT_EQ(fsm_->GetMountTable().size(), 1u);
+}
+
+TEST_F(FileSystemMasterTest, RetriedOperationsApplyOnce) {
+  proto::CreateDirectoryRequest mkdir;
+  mkdir.set_path("/once");
+  mkdir.set_operation_id("0123456789abcdef");
+  ASSERT_TRUE(fsm_->CreateDirectory(mkdir).ok());
+  EXPECT_TRUE(fsm_->CreateDirectory(mkdir).ok()) << "a retry must not fail with ALREADY_EXISTS";
+  mkdir.set_operation_id("fedcba9876543210");
+  EXPECT_EQ(fsm_->CreateDirectory(mkdir).status().code(), absl::StatusCode::kAlreadyExists);
+  proto::DeleteRequest del;
+  del.set_path("/once");
+  del.set_operation_id("delete-op-000001");
+  ASSERT_TRUE(fsm_->Delete(del).ok());
+  EXPECT_TRUE(fsm_->Delete(del).ok());
+  del.set_operation_id("delete-op-000002");
+  EXPECT_EQ(fsm_->Delete(del).code(), absl::StatusCode::kNotFound);
+  proto::CreateFileRequest create;
+  create.set_path("/f");
+  create.set_write_type(proto::MUST_CACHE);
+  create.set_operation_id("create-op-000001");
+  auto first = fsm_->CreateFile(create);
+  auto again = fsm_->CreateFile(create);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(first->file_id(), again->file_id());
+}
+
+TEST_F(FileSystemMasterTest, SetAttributeAndTtl) {
+  ASSERT_TRUE(Mkdir("/a/b", true).ok());
+  ASSERT_TRUE(WriteFile("/a/b/f", 10, proto::THROUGH).ok());
+  proto::SetAttributeRequest set;
+  set.set_path("/a");
+  set.set_recursive(true);
+  set.set_mode(0700);
+  set.set_owner("alice");
+  auto info = fsm_->SetAttribute(set);
+  ASSERT_TRUE(info.ok()) << info.status();
+  proto::GetStatusRequest get;
+  get.set_path("/a/b/f");
+  EXPECT_EQ(fsm_->GetStatus(get)->mode(), 0700u);
+  EXPECT_EQ(fsm_->GetStatus(get)->owner(), "alice");
+  set.clear_mode();
+  set.set_mode(010000);
+  EXPECT_EQ(fsm_->SetAttribute(set).status().code(), absl::StatusCode::kInvalidArgument);
+
+  proto::SetAttributeRequest ttl;
+  ttl.set_path("/a/b/f");
+  ttl.set_ttl_ms(60000);
+  ttl.set_ttl_action(proto::TTL_DELETE);
+  ASSERT_TRUE(fsm_->SetAttribute(ttl).ok());
+  EXPECT_EQ(fsm_->GetStatus(get)->ttl_ms(), 60000);
+  ASSERT_TRUE(fsm_->CheckTtls().ok());
+  EXPECT_TRUE(fsm_->GetStatus(get).ok()) << "not expired yet";
+  clock_.AdvanceMs(61000);
+  ASSERT_TRUE(fsm_->CheckTtls().ok());
+  EXPECT_EQ(fsm_->GetStatus(get).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(ufs_ + "/a/b/f")) << "TTL DELETE removes the under-store copy too";
+}
+
+TEST_F(FileSystemMasterTest, FreeKeepsNamespaceAndRefusesUnpersistedData) {
+  auto persisted = WriteFile("/p", 50, proto::CACHE_THROUGH);
+  auto cached = WriteFile("/c", 50, proto::MUST_CACHE);
+  ASSERT_TRUE(persisted.ok() && cached.ok());
+  proto::RegisterWorkerRequest reg;
+  reg.mutable_address()->set_host("w");
+  reg.mutable_address()->set_rpc_port(9);
+  for (uint64_t file : {persisted->file_id(), cached->file_id()}) {
+    proto::CachedBlock* block = reg.add_blocks();
+    block->set_block_id(MakeBlockId(file, 0));
+    block->set_length(50);
+  }
+  ASSERT_TRUE(blocks_->RegisterWorker(reg).ok());
+  proto::FreeRequest free;
+  free.set_path("/c");
+  EXPECT_EQ(fsm_->Free(free).status().code(), absl::StatusCode::kFailedPrecondition);
+  free.set_path("/p");
+  auto freed = fsm_->Free(free);
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_EQ(freed->freed_blocks(), 1);
+  proto::GetStatusRequest get;
+  get.set_path("/p");
+  EXPECT_EQ(fsm_->GetStatus(get)->in_cache_percentage(), 0);
+  get.set_path("/c");
+  EXPECT_EQ(fsm_->GetStatus(get)->in_cache_percentage(), 100);
+}
+
 }  // namespace
 }  // namespace cistern::master

@@ -63,6 +63,8 @@ absl::Status MasterProcess::Start() {
   proto::WriteType_Parse(config_.GetString(conf::kUserFileWriteTypeDefault), &write_type);
   fs_options.default_write_type = write_type;
   fs_options.listing_page_size = static_cast<int>(config_.GetInt(conf::kMasterListingPageSize));
+  fs_options.default_sync_interval_ms = config_.GetDurationMs(conf::kMasterMetadataSyncInterval);
+  fs_options.sync_batch_size = static_cast<int>(std::max<int64_t>(1, config_.GetInt(conf::kMasterMetadataSyncBatchSize)));
   fs_options.owner = UserName();
   fs_options.group = GroupName();
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
@@ -102,6 +104,13 @@ absl::Status MasterProcess::Start() {
   lost_worker_detector_ = std::thread([this, check_ms] {
     while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(check_ms))) blocks_->DetectLostWorkers();
   });
+  const int64_t ttl_check_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterTtlCheckInterval), 10);
+  ttl_checker_ = std::thread([this, ttl_check_ms] {
+    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(ttl_check_ms))) {
+      absl::Status status = fs_->CheckTtls();
+      if (!status.ok()) spdlog::warn("TTL check failed: {}", status.ToString());
+    }
+  });
   spdlog::info("master ready at {} (metastore {}, cluster {}, applied index {}, root mount {})", address_, dir,
                cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
   return absl::OkStatus();
@@ -110,6 +119,7 @@ absl::Status MasterProcess::Start() {
 void MasterProcess::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (lost_worker_detector_.joinable()) lost_worker_detector_.join();
+  if (ttl_checker_.joinable()) ttl_checker_.join();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();

@@ -66,6 +66,7 @@ class MasterProcess {
   std::unique_ptr<grpc::Server> server_;
   absl::Notification stop_;
   std::thread lost_worker_detector_;
+  std::thread ttl_checker_;
 };
 
 }  // namespace cistern::master

@@ -64,6 +64,48 @@ grpc::Status FileSystemMasterService::GetMountTable(grpc::ServerContext*, const 
   return grpc::Status::OK;
 }
 
+grpc::Status FileSystemMasterService::SetAttribute(grpc::ServerContext*, const proto::SetAttributeRequest* request,
+                                                   proto::SetAttributeResponse* response) {
+  auto info = fs_->SetAttribute(*request);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  *response->mutable_info() = *std::move(info);
+  return grpc::Status::OK;
+}
+
+grpc::Status FileSystemMasterService::Exists(grpc::ServerContext*, const proto::ExistsRequest* request,
+                                             proto::ExistsResponse* response) {
+  auto exists = fs_->Exists(*request);
+  if (!exists.ok()) return ToGrpcStatus(exists.status());
+  response->set_exists(*exists);
+  return grpc::Status::OK;
+}
+
+grpc::Status FileSystemMasterService::Free(grpc::ServerContext*, const proto::FreeRequest* request,
+                                           proto::FreeResponse* response) {
+  auto freed = fs_->Free(*request);
+  if (!freed.ok()) return ToGrpcStatus(freed.status());
+  *response = *std::move(freed);
+  return grpc::Status::OK;
+}
+
+grpc::Status FileSystemMasterService::Mount(grpc::ServerContext*, const proto::MountRequest* request,
+                                            proto::MountResponse*) {
+  return ToGrpcStatus(fs_->Mount(*request));
+}
+
+grpc::Status FileSystemMasterService::Unmount(grpc::ServerContext*, const proto::UnmountRequest* request,
+                                              proto::UnmountResponse*) {
+  return ToGrpcStatus(fs_->Unmount(*request));
+}
+
+grpc::Status FileSystemMasterService::SyncMetadata(grpc::ServerContext*, const proto::SyncMetadataRequest* request,
+                                                   proto::SyncMetadataResponse* response) {
+  auto synced = fs_->SyncMetadata(*request);
+  if (!synced.ok()) return ToGrpcStatus(synced.status());
+  *response = *std::move(synced);
+  return grpc::Status::OK;
+}
+
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
   auto id = blocks_->RegisterWorker(*request);

@@ -29,6 +29,14 @@ class FileSystemMasterService final : public proto::FileSystemMaster::Service {
   grpc::Status Rename(grpc::ServerContext*, const proto::RenameRequest*, proto::RenameResponse*) override;
   grpc::Status GetMountTable(grpc::ServerContext*, const proto::GetMountTableRequest*,
                              proto::GetMountTableResponse*) override;
+  grpc::Status SetAttribute(grpc::ServerContext*, const proto::SetAttributeRequest*,
+                            proto::SetAttributeResponse*) override;
+  grpc::Status Exists(grpc::ServerContext*, const proto::ExistsRequest*, proto::ExistsResponse*) override;
+  grpc::Status Free(grpc::ServerContext*, const proto::FreeRequest*, proto::FreeResponse*) override;
+  grpc::Status Mount(grpc::ServerContext*, const proto::MountRequest*, proto::MountResponse*) override;
+  grpc::Status Unmount(grpc::ServerContext*, const proto::UnmountRequest*, proto::UnmountResponse*) override;
+  grpc::Status SyncMetadata(grpc::ServerContext*, const proto::SyncMetadataRequest*,
+                            proto::SyncMetadataResponse*) override;
 
  private:
   FileSystemMaster* const fs_;

@@ -1,9 +1,11 @@
 #include "master/namespace_state_machine.h"
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/block_id.h"
 #include "common/path.h"
 #include "common/status.h"
@@ -53,40 +55,96 @@ uint64_t NamespaceStateMachine::last_applied_index() const {
   return applied_index_;
 }
 
+int64_t EntryTimeMs(const proto::JournalEntry& entry) {
+  switch (entry.entry_case()) {
+    case proto::JournalEntry::kMkdir: return entry.mkdir().time_ms();
+    case proto::JournalEntry::kCreateFile: return entry.create_file().time_ms();
+    case proto::JournalEntry::kCompleteFile: return entry.complete_file().time_ms();
+    case proto::JournalEntry::kDelete: return entry.delete_().time_ms();
+    case proto::JournalEntry::kRename: return entry.rename().time_ms();
+    case proto::JournalEntry::kAddMount: return entry.add_mount().time_ms();
+    case proto::JournalEntry::kSetAttribute: return entry.set_attribute().time_ms();
+    case proto::JournalEntry::kRemoveMount: return entry.remove_mount().time_ms();
+    case proto::JournalEntry::kUfsSync: return entry.ufs_sync().time_ms();
+    case proto::JournalEntry::ENTRY_NOT_SET: return 0;
+  }
+  return 0;
+}
+
+absl::Status NamespaceStateMachine::ApplyEntry(const proto::JournalEntry& entry, Txn* txn) {
+  switch (entry.entry_case()) {
+    case proto::JournalEntry::kMkdir: return ApplyMkdir(entry.mkdir(), txn);
+    case proto::JournalEntry::kCreateFile: return ApplyCreateFile(entry.create_file(), txn);
+    case proto::JournalEntry::kCompleteFile: return ApplyCompleteFile(entry.complete_file(), txn);
+    case proto::JournalEntry::kDelete: return ApplyDelete(entry.delete_(), txn);
+    case proto::JournalEntry::kRename: return ApplyRename(entry.rename(), txn);
+    case proto::JournalEntry::kAddMount: return ApplyAddMount(entry.add_mount(), txn);
+    case proto::JournalEntry::kSetAttribute: return ApplySetAttribute(entry.set_attribute(), txn);
+    case proto::JournalEntry::kRemoveMount: return ApplyRemoveMount(entry.remove_mount(), txn);
+    case proto::JournalEntry::kUfsSync: return ApplyUfsSync(entry.ufs_sync(), txn);
+    case proto::JournalEntry::ENTRY_NOT_SET: break;
+  }
+  return absl::InvalidArgumentError("journal entry is empty");
+}
+
+absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& entry,
+                                                    const journal::ApplyOutcome& outcome, kv::KvWriteBatch* batch) {
+  const int64_t time_ms = EntryTimeMs(entry);
+  proto::OperationRecord record;
+  record.set_time_ms(time_ms);
+  record.set_status_code(static_cast<int32_t>(outcome.status.code()));
+  record.set_status_message(std::string(outcome.status.message()));
+  *record.mutable_result() = outcome.result;
+  batch->Put(kOperationsCf, entry.operation_id(), record.SerializeAsString());
+  batch->Put(kOpExpiryCf, OpExpiryKey(time_ms, entry.operation_id()), "");
+  // Prune a bounded number of old records per entry, so pruning keeps pace with creation.
+  int pruned = 0;
+  const std::string limit = kv::EncodeUint64(static_cast<uint64_t>(std::max<int64_t>(time_ms - kOperationRetentionMs, 0)));
+  return store_->kv()->Scan(kOpExpiryCf, "", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    if (key.size() < 8 || key.substr(0, 8) >= limit || pruned >= 16) return false;
+    batch->Delete(kOpExpiryCf, key);
+    batch->Delete(kOperationsCf, key.substr(8));
+    ++pruned;
+    return true;
+  });
+}
+
 absl::StatusOr<journal::ApplyOutcome> NamespaceStateMachine::Apply(uint64_t index, const proto::JournalEntry& entry) {
   absl::MutexLock lock(&mu_);
   if (index != applied_index_ + 1) {
     return absl::InternalError(absl::StrCat("journal index ", index, " applied after ", applied_index_));
   }
-  Txn txn(next_inode_id_);
-  absl::Status status;
-  switch (entry.entry_case()) {
-    case proto::JournalEntry::kMkdir: status = ApplyMkdir(entry.mkdir(), &txn); break;
-    case proto::JournalEntry::kCreateFile: status = ApplyCreateFile(entry.create_file(), &txn); break;
-    case proto::JournalEntry::kCompleteFile: status = ApplyCompleteFile(entry.complete_file(), &txn); break;
-    case proto::JournalEntry::kDelete: status = ApplyDelete(entry.delete_(), &txn); break;
-    case proto::JournalEntry::kRename: status = ApplyRename(entry.rename(), &txn); break;
-    case proto::JournalEntry::kAddMount: status = ApplyAddMount(entry.add_mount(), &txn); break;
-    case proto::JournalEntry::ENTRY_NOT_SET:
-      status = absl::InvalidArgumentError(absl::StrCat("journal entry ", index, " is empty"));
-      break;
-  }
-  if (!status.ok() && !IsApplyOutcomeError(status)) return status;
   journal::ApplyOutcome outcome;
-  outcome.status = status;
   kv::KvWriteBatch batch;
-  if (status.ok()) {
-    batch = std::move(txn.batch);
-    outcome.result = std::move(txn.result);
+  Txn txn(next_inode_id_);
+  bool applied = false;
+  std::optional<proto::OperationRecord> earlier;
+  if (!entry.operation_id().empty()) {
+    CISTERN_ASSIGN_OR_RETURN(earlier, store_->GetOperation(entry.operation_id()));
+  }
+  if (earlier.has_value()) {
+    // A retry of an operation already applied: answer as the first time, change nothing.
+    outcome.status = absl::Status(static_cast<absl::StatusCode>(earlier->status_code()), earlier->status_message());
+    outcome.result = earlier->result();
+  } else {
+    absl::Status status = ApplyEntry(entry, &txn);
+    if (!status.ok() && !IsApplyOutcomeError(status)) return status;
+    outcome.status = status;
+    if (status.ok()) {
+      batch = std::move(txn.batch);
+      outcome.result = std::move(txn.result);
+      applied = true;
+    }
+    if (!entry.operation_id().empty()) CISTERN_RETURN_IF_ERROR(RecordOperation(entry, outcome, &batch));
   }
   batch.Put(kMetaCf, kMetaAppliedIndex, kv::EncodeUint64(index));
-  if (status.ok() && txn.next_inode_id != next_inode_id_) {
+  if (applied && txn.next_inode_id != next_inode_id_) {
     batch.Put(kMetaCf, kMetaNextInodeId, kv::EncodeUint64(txn.next_inode_id));
   }
   CISTERN_RETURN_IF_ERROR(store_->kv()->Write(batch));
   applied_index_ = index;
-  if (status.ok()) next_inode_id_ = txn.next_inode_id;
-  if (status.ok() && txn.mounts_changed && mounts_changed_) mounts_changed_();
+  if (applied) next_inode_id_ = txn.next_inode_id;
+  if (applied && txn.mounts_changed && mounts_changed_) mounts_changed_();
   return outcome;
 }
 
@@ -106,6 +164,8 @@ proto::Inode NewDirectory(uint64_t id, uint64_t parent, std::string_view name, u
   inode.set_modification_time_ms(time_ms);
   inode.set_completed(true);
   inode.set_persistence_state(persistence);
+  // Created here, so its (empty) contents are known; loaded directories reset this to 0.
+  inode.set_last_sync_ms(time_ms);
   return inode;
 }
 
@@ -205,6 +265,7 @@ static absl::Status RemoveSubtree(NamespaceStore* store, const proto::Inode& ino
   } else {
     result->add_removed_file_ids(inode.id());
   }
+  if (TtlExpiryMs(inode) > 0) batch->Delete(kTtlCf, TtlKey(TtlExpiryMs(inode), inode.id()));
   batch->Delete(kInodesCf, InodeKey(inode.id()));
   batch->Delete(kEdgesCf, EdgeKey(inode.parent_id(), inode.name()));
   return absl::OkStatus();
@@ -244,6 +305,7 @@ absl::Status NamespaceStateMachine::ApplyCreateFile(const proto::CreateFileEntry
   file.set_completed(false);
   file.set_persistence_state(proto::NOT_PERSISTED);
   file.set_write_type(e.write_type());
+  file.set_last_sync_ms(e.time_ms());
   txn->PutInode(file);
   txn->PutEdge(parent.id(), file.name(), file.id());
   txn->result.set_inode_id(file.id());
@@ -268,6 +330,7 @@ absl::Status NamespaceStateMachine::ApplyCompleteFile(const proto::CompleteFileE
   inode->set_modification_time_ms(e.time_ms());
   inode->set_persistence_state(e.persistence_state());
   *inode->mutable_ufs_fingerprint() = e.ufs_fingerprint();
+  inode->set_last_sync_ms(e.time_ms());
   txn->PutInode(*inode);
   txn->result.set_inode_id(inode->id());
   return absl::OkStatus();
@@ -332,8 +395,36 @@ absl::Status NamespaceStateMachine::ApplyRename(const proto::RenameEntry& e, Txn
 absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e, Txn* txn) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.mount().path()));
   CISTERN_ASSIGN_OR_RETURN(uint64_t next_mount_id, store_->GetMetaUint64(kMetaNextMountId));
-  for (const proto::MountInfo& m : store_->LoadMounts().value_or(std::vector<proto::MountInfo>{})) {
-    if (m.path() == std::string(path)) return absl::AlreadyExistsError(absl::StrCat("'", std::string(path), "' is already a mount point"));
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  for (const proto::MountInfo& m : mounts) {
+    if (m.path() == path) return absl::AlreadyExistsError(absl::StrCat("'", path, "' is already a mount point"));
+  }
+  if (path != "/") {
+    // The mount point becomes a directory whose children are loaded from the new under-store.
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+    if (existing.has_value()) {
+      if (existing->kind() != proto::DIRECTORY) {
+        return absl::AlreadyExistsError(absl::StrCat("mount point '", path, "' exists and is a file"));
+      }
+      CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(existing->id()));
+      if (has_children) {
+        return absl::FailedPreconditionError(absl::StrCat("mount point '", path, "' is a non-empty directory"));
+      }
+      existing->set_last_sync_ms(0);
+      existing->set_persistence_state(proto::PERSISTED);
+      txn->PutInode(*existing);
+    } else {
+      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->Lookup(ParentPath(path)));
+      if (!parent.has_value() || parent->kind() != proto::DIRECTORY) {
+        return absl::NotFoundError(absl::StrCat("parent directory '", ParentPath(path), "' of mount point '", path,
+                                                "' does not exist"));
+      }
+      proto::Inode dir = NewDirectory(txn->AllocateInodeId(), parent->id(), BaseName(path), 0755, e.owner(), e.group(),
+                                      e.time_ms(), proto::PERSISTED);
+      dir.set_last_sync_ms(0);
+      txn->PutInode(dir);
+      txn->PutEdge(parent->id(), dir.name(), dir.id());
+    }
   }
   proto::MountInfo mount = e.mount();
   mount.set_path(path);
@@ -342,6 +433,169 @@ absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e,
   txn->batch.Put(kMetaCf, kMetaNextMountId, kv::EncodeUint64(next_mount_id + 1));
   txn->result.set_inode_id(next_mount_id);
   txn->mounts_changed = true;
+  return absl::OkStatus();
+}
+
+absl::Status NamespaceStateMachine::ApplyRemoveMount(const proto::RemoveMountEntry& e, Txn* txn) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
+  if (path == "/") return absl::InvalidArgumentError("the root mount cannot be removed");
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  const proto::MountInfo* target = nullptr;
+  for (const proto::MountInfo& m : mounts) {
+    if (m.path() == path) target = &m;
+  }
+  if (target == nullptr) return absl::NotFoundError(absl::StrCat("'", path, "' is not a mount point"));
+  for (const proto::MountInfo& m : mounts) {
+    if (m.path() != path && IsSameOrDescendant(m.path(), path)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path, "' has a nested mount at '", m.path(), "'; unmount that first"));
+    }
+  }
+  txn->batch.Delete(kMountsCf, MountKey(target->mount_id()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
+  if (dir.has_value()) {
+    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *dir, &txn->batch, &txn->result));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(dir->parent_id()));
+    if (parent.has_value()) {
+      parent->set_modification_time_ms(e.time_ms());
+      txn->PutInode(*parent);
+    }
+  }
+  txn->mounts_changed = true;
+  return absl::OkStatus();
+}
+
+absl::Status NamespaceStateMachine::ApplySetAttribute(const proto::SetAttributeEntry& e, Txn* txn) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
+  if (e.has_mode() && e.mode() > 07777) {
+    return absl::InvalidArgumentError(absl::StrCat("mode ", absl::StrFormat("%o", e.mode()), " for '", path, "' is not a valid permission mode"));
+  }
+  if (e.has_owner() && e.owner().empty()) return absl::InvalidArgumentError(absl::StrCat("empty owner for '", path, "'"));
+  if (e.has_group() && e.group().empty()) return absl::InvalidArgumentError(absl::StrCat("empty group for '", path, "'"));
+  if (e.has_ttl_ms() && e.ttl_ms() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("TTL ", e.ttl_ms(), " ms for '", path, "' is negative"));
+  }
+  if ((e.has_replication_min() && e.replication_min() < 0) || (e.has_replication_max() && e.replication_max() < 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("negative replication for '", path, "'"));
+  }
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
+  std::function<absl::Status(proto::Inode)> update = [&](proto::Inode inode) -> absl::Status {
+    const int64_t old_expiry = TtlExpiryMs(inode);
+    if (e.has_mode()) inode.set_mode(e.mode());
+    if (e.has_owner()) inode.set_owner(e.owner());
+    if (e.has_group()) inode.set_group(e.group());
+    if (e.has_pinned()) inode.set_pinned(e.pinned());
+    if (e.has_ttl_ms()) {
+      inode.set_ttl_ms(e.ttl_ms());
+      inode.set_ttl_action(e.ttl_ms() > 0 ? e.ttl_action() : proto::TTL_ACTION_UNSPECIFIED);
+    }
+    const int32_t rmin = e.has_replication_min() ? e.replication_min() : inode.replication_min();
+    const int32_t rmax = e.has_replication_max() ? e.replication_max() : inode.replication_max();
+    if (rmax != 0 && rmin > rmax) {
+      return absl::InvalidArgumentError(absl::StrCat("replication min ", rmin, " exceeds max ", rmax, " for '", path, "'"));
+    }
+    inode.set_replication_min(rmin);
+    inode.set_replication_max(rmax);
+    const int64_t new_expiry = TtlExpiryMs(inode);
+    if (old_expiry != new_expiry) {
+      if (old_expiry > 0) txn->batch.Delete(kTtlCf, TtlKey(old_expiry, inode.id()));
+      if (new_expiry > 0) txn->batch.Put(kTtlCf, TtlKey(new_expiry, inode.id()), "");
+    }
+    txn->PutInode(inode);
+    if (e.recursive() && inode.kind() == proto::DIRECTORY) {
+      return store_->ListChildren(inode.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
+        CISTERN_RETURN_IF_ERROR(update(child));
+        return true;
+      });
+    }
+    return absl::OkStatus();
+  };
+  CISTERN_RETURN_IF_ERROR(update(root));
+  txn->result.set_inode_id(root.id());
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool SameFingerprint(const proto::Inode& inode, const proto::UfsChild& child) {
+  const proto::UfsFingerprint& f = inode.ufs_fingerprint();
+  if (f.length() != child.length()) return false;
+  if (!f.etag().empty() || !child.etag().empty()) return f.etag() == child.etag();
+  return f.mtime_ms() == child.mtime_ms();
+}
+
+}  // namespace
+
+absl::Status NamespaceStateMachine::ApplyUfsSync(const proto::UfsSyncEntry& e, Txn* txn) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
+  if (!dir.has_value() || dir->kind() != proto::DIRECTORY) {
+    return absl::NotFoundError(absl::StrCat("directory '", path, "' to sync no longer exists"));
+  }
+  if (e.block_size_bytes() <= 0) return absl::InvalidArgumentError("sync entry without a block size");
+  bool changed = false;
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  for (const std::string& name : e.removed()) {
+    const std::string child_path = JoinPath(path, name);
+    if (std::any_of(mounts.begin(), mounts.end(), [&](const proto::MountInfo& m) { return m.path() == child_path; })) {
+      continue;  // a mount point is not part of its parent's under-store
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), name));
+    if (!id.has_value()) continue;
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> child, store_->GetInode(*id));
+    // Only what the under-store holds may disappear with it: not cache-only or unfinished files.
+    if (!child.has_value() || child->persistence_state() != proto::PERSISTED || !child->completed()) continue;
+    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *child, &txn->batch, &txn->result));
+    changed = true;
+  }
+  for (const proto::UfsChild& u : e.upserts()) {
+    if (u.name().empty() || u.name().find('/') != std::string::npos || u.name().size() > kMaxNameLength) continue;
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), u.name()));
+    if (id.has_value()) {
+      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->GetInode(*id));
+      if (!existing.has_value()) continue;
+      if (existing->kind() == proto::DIRECTORY && u.is_directory()) continue;
+      if (existing->kind() == proto::FILE && !u.is_directory() && SameFingerprint(*existing, u)) continue;
+      if (existing->persistence_state() != proto::PERSISTED || !existing->completed()) continue;
+      // Changed behind Cistern's back: a new inode (and so new block ids) replaces the old one.
+      CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *existing, &txn->batch, &txn->result));
+    }
+    proto::Inode inode;
+    if (u.is_directory()) {
+      inode = NewDirectory(txn->AllocateInodeId(), dir->id(), u.name(), u.mode() != 0 ? u.mode() & 07777 : 0755,
+                           e.owner(), e.group(), u.mtime_ms(), proto::PERSISTED);
+      inode.set_last_sync_ms(0);
+    } else {
+      inode.set_id(txn->AllocateInodeId());
+      inode.set_parent_id(dir->id());
+      inode.set_name(u.name());
+      inode.set_kind(proto::FILE);
+      inode.set_length(u.length());
+      inode.set_block_size_bytes(e.block_size_bytes());
+      inode.set_mode(u.mode() != 0 ? u.mode() & 07777 : 0644);
+      inode.set_owner(e.owner());
+      inode.set_group(e.group());
+      inode.set_creation_time_ms(u.mtime_ms());
+      inode.set_modification_time_ms(u.mtime_ms());
+      inode.set_completed(true);
+      inode.set_persistence_state(proto::PERSISTED);
+      inode.set_write_type(proto::THROUGH);
+      inode.mutable_ufs_fingerprint()->set_length(u.length());
+      inode.mutable_ufs_fingerprint()->set_mtime_ms(u.mtime_ms());
+      inode.mutable_ufs_fingerprint()->set_etag(u.etag());
+      inode.set_last_sync_ms(e.time_ms());
+    }
+    txn->PutInode(inode);
+    txn->PutEdge(dir->id(), inode.name(), inode.id());
+    changed = true;
+  }
+  if (e.complete_listing() || changed) {
+    // Re-read: RemoveSubtree/PutEdge above never rewrite the directory inode itself.
+    if (e.complete_listing()) dir->set_last_sync_ms(e.time_ms());
+    if (changed) dir->set_modification_time_ms(std::max(dir->modification_time_ms(), e.time_ms()));
+    txn->PutInode(*dir);
+  }
+  txn->result.set_inode_id(dir->id());
   return absl::OkStatus();
 }
 

@@ -44,6 +44,13 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::Status ApplyDelete(const proto::DeleteEntry& e, Txn* txn);
   absl::Status ApplyRename(const proto::RenameEntry& e, Txn* txn);
   absl::Status ApplyAddMount(const proto::AddMountEntry& e, Txn* txn);
+  absl::Status ApplyRemoveMount(const proto::RemoveMountEntry& e, Txn* txn);
+  absl::Status ApplySetAttribute(const proto::SetAttributeEntry& e, Txn* txn);
+  absl::Status ApplyUfsSync(const proto::UfsSyncEntry& e, Txn* txn);
+  absl::Status ApplyEntry(const proto::JournalEntry& entry, Txn* txn);
+  // Records the outcome of `entry`'s operation id and prunes records past the retention.
+  absl::Status RecordOperation(const proto::JournalEntry& entry, const journal::ApplyOutcome& outcome,
+                               kv::KvWriteBatch* batch);
   absl::StatusOr<proto::Inode> CreateParents(std::string_view path, bool recursive, uint32_t dir_mode,
                                              std::string_view owner, std::string_view group, int64_t time_ms,
                                              proto::PersistenceState persistence, Txn* txn);
@@ -54,6 +61,12 @@ class NamespaceStateMachine : public journal::StateMachine {
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_inode_id_ ABSL_GUARDED_BY(mu_);
 };
+
+// How long the outcome of an operation id is kept for retries.
+inline constexpr int64_t kOperationRetentionMs = 3600 * 1000;
+
+// The time an entry carries (used to prune operation records deterministically).
+int64_t EntryTimeMs(const proto::JournalEntry& entry);
 
 // True for errors that are an entry's legitimate outcome rather than a storage failure.
 bool IsApplyOutcomeError(const absl::Status& status);

@@ -9,7 +9,9 @@
 
 namespace cistern::master {
 
-std::vector<std::string> NamespaceColumnFamilies() { return {"inodes", "edges", "mounts", "meta"}; }
+std::vector<std::string> NamespaceColumnFamilies() {
+  return {"inodes", "edges", "mounts", "meta", "operations", "op_expiry", "ttl"};
+}
 
 std::string InodeKey(uint64_t id) { return kv::EncodeUint64(id); }
 std::string EdgePrefix(uint64_t parent_id) { return kv::EncodeUint64(parent_id); }
@@ -19,6 +21,20 @@ std::string EdgeKey(uint64_t parent_id, std::string_view name) {
   return key;
 }
 std::string MountKey(uint64_t mount_id) { return kv::EncodeUint64(mount_id); }
+std::string TtlKey(int64_t expiry_ms, uint64_t inode_id) {
+  std::string key = kv::EncodeUint64(static_cast<uint64_t>(expiry_ms));
+  kv::AppendUint64(&key, inode_id);
+  return key;
+}
+std::string OpExpiryKey(int64_t time_ms, std::string_view operation_id) {
+  std::string key = kv::EncodeUint64(static_cast<uint64_t>(time_ms));
+  key.append(operation_id);
+  return key;
+}
+
+int64_t TtlExpiryMs(const proto::Inode& inode) {
+  return inode.ttl_ms() > 0 ? inode.creation_time_ms() + inode.ttl_ms() : 0;
+}
 
 NamespaceStore::NamespaceStore(kv::KvStore* kv) : kv_(kv) {}
 
@@ -157,6 +173,24 @@ absl::StatusOr<std::vector<proto::MountInfo>> NamespaceStore::LoadMounts() const
     return true;
   }));
   return mounts;
+}
+
+absl::StatusOr<std::optional<proto::OperationRecord>> NamespaceStore::GetOperation(std::string_view operation_id) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kOperationsCf, operation_id));
+  if (!value.has_value()) return std::optional<proto::OperationRecord>();
+  proto::OperationRecord record;
+  if (!record.ParseFromString(*value)) return absl::DataLossError("metastore: an operation record does not parse");
+  return std::optional<proto::OperationRecord>(std::move(record));
+}
+
+absl::Status NamespaceStore::ForEachExpired(
+    int64_t now_ms, const std::function<absl::StatusOr<bool>(int64_t, uint64_t)>& visit) const {
+  return kv_->Scan(kTtlCf, "", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    if (key.size() != 16) return absl::DataLossError("metastore: corrupt ttl key");
+    const int64_t expiry = static_cast<int64_t>(kv::DecodeUint64(key));
+    if (expiry > now_ms) return false;
+    return visit(expiry, kv::DecodeUint64(key.substr(8)));
+  });
 }
 
 }  // namespace cistern::master

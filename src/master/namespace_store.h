@@ -4,6 +4,9 @@
 //   inodes  InodeKey(id)            -> proto::Inode
 //   edges   EdgeKey(parent, name)   -> child inode id (8 bytes BE)   [a listing is a prefix scan]
 //   mounts  MountKey(mount id)      -> proto::MountInfo
+//   operations  operation id -> proto::OperationRecord
+//   op_expiry   time ++ operation id -> ""
+//   ttl         expiry time ++ inode id -> ""
 //   meta    "applied_index", "next_inode_id", "next_mount_id" (8 bytes BE), "cluster_id",
 //           "format_version"
 //
@@ -27,7 +30,15 @@
 
 namespace cistern::master {
 
-enum NamespaceColumnFamily : kv::ColumnFamily { kInodesCf = 0, kEdgesCf = 1, kMountsCf = 2, kMetaCf = 3 };
+enum NamespaceColumnFamily : kv::ColumnFamily {
+  kInodesCf = 0,
+  kEdgesCf = 1,
+  kMountsCf = 2,
+  kMetaCf = 3,
+  kOperationsCf = 4,  // operation id -> OperationRecord (outcome of a client mutation, for retries)
+  kOpExpiryCf = 5,    // record time (u64 BE) ++ operation id -> "" (oldest first, for pruning)
+  kTtlCf = 6,         // expiry time (u64 BE) ++ inode id (u64 BE) -> "" (paths with a TTL)
+};
 std::vector<std::string> NamespaceColumnFamilies();
 
 inline constexpr uint64_t kRootInodeId = 1;
@@ -44,6 +55,11 @@ std::string InodeKey(uint64_t id);
 std::string EdgePrefix(uint64_t parent_id);
 std::string EdgeKey(uint64_t parent_id, std::string_view name);
 std::string MountKey(uint64_t mount_id);
+std::string TtlKey(int64_t expiry_ms, uint64_t inode_id);
+std::string OpExpiryKey(int64_t time_ms, std::string_view operation_id);
+
+// When a path with a TTL expires (creation + ttl), or 0 if it has none.
+int64_t TtlExpiryMs(const proto::Inode& inode);
 
 class NamespaceStore {
  public:
@@ -73,6 +89,9 @@ class NamespaceStore {
   absl::StatusOr<uint64_t> GetMetaUint64(std::string_view key) const;
   absl::StatusOr<std::string> GetMetaString(std::string_view key) const;
   absl::StatusOr<std::vector<proto::MountInfo>> LoadMounts() const;
+  absl::StatusOr<std::optional<proto::OperationRecord>> GetOperation(std::string_view operation_id) const;
+  // Visits (expiry time, inode id) of paths whose TTL expired at or before `now_ms`, oldest first.
+  absl::Status ForEachExpired(int64_t now_ms, const std::function<absl::StatusOr<bool>(int64_t, uint64_t)>& visit) const;
 
  private:
   kv::KvStore* const kv_;

@@ -1,5 +1,8 @@
 #include "rpc/master_client.h"
 
+#include <cstring>
+#include <random>
+
 #include <algorithm>
 #include <thread>
 
@@ -41,8 +44,34 @@ absl::Status MasterClient::Invoke(
   }
 }
 
+namespace {
+
+// Mutating requests carry an operation id; one is chosen here when the caller did not, so every
+// retry below re-sends the same id and the master applies the operation at most once.
+template <typename Request>
+Request WithOperationId(const Request& request) {
+  Request copy = request;
+  if constexpr (requires { copy.operation_id(); }) {
+    if (copy.operation_id().empty()) copy.set_operation_id(NewOperationId());
+  }
+  return copy;
+}
+
+}  // namespace
+
+std::string NewOperationId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string id(16, '\0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t v = rng();
+    std::memcpy(id.data() + half * 8, &v, 8);
+  }
+  return id;
+}
+
 #define CISTERN_MASTER_UNARY(Service, Method)                                                    \
-  absl::StatusOr<proto::Method##Response> MasterClient::Method(const proto::Method##Request& request) { \
+  absl::StatusOr<proto::Method##Response> MasterClient::Method(const proto::Method##Request& original) { \
+    const proto::Method##Request request = WithOperationId(original);                            \
     proto::Method##Response response;                                                            \
     absl::Status status = Invoke(#Method, [&](const std::string& address, grpc::ClientContext* ctx) { \
       response.Clear();                                                                          \
@@ -59,6 +88,12 @@ CISTERN_MASTER_UNARY(FileSystemMaster, CompleteFile)
 CISTERN_MASTER_UNARY(FileSystemMaster, Delete)
 CISTERN_MASTER_UNARY(FileSystemMaster, Rename)
 CISTERN_MASTER_UNARY(FileSystemMaster, GetMountTable)
+CISTERN_MASTER_UNARY(FileSystemMaster, SetAttribute)
+CISTERN_MASTER_UNARY(FileSystemMaster, Exists)
+CISTERN_MASTER_UNARY(FileSystemMaster, Free)
+CISTERN_MASTER_UNARY(FileSystemMaster, Mount)
+CISTERN_MASTER_UNARY(FileSystemMaster, Unmount)
+CISTERN_MASTER_UNARY(FileSystemMaster, SyncMetadata)
 CISTERN_MASTER_UNARY(BlockMaster, RegisterWorker)
 CISTERN_MASTER_UNARY(BlockMaster, WorkerHeartbeat)
 CISTERN_MASTER_UNARY(BlockMaster, CommitBlock)

@@ -24,6 +24,9 @@ struct MasterClientOptions {
   int64_t retry_window_ms = 10000;
 };
 
+// 16 random bytes naming one logical mutation (see operation_id in master.proto).
+std::string NewOperationId();
+
 class MasterClient {
  public:
   explicit MasterClient(MasterClientOptions options);
@@ -39,6 +42,12 @@ class MasterClient {
   absl::StatusOr<proto::DeleteResponse> Delete(const proto::DeleteRequest& request);
   absl::StatusOr<proto::RenameResponse> Rename(const proto::RenameRequest& request);
   absl::StatusOr<proto::GetMountTableResponse> GetMountTable(const proto::GetMountTableRequest& request);
+  absl::StatusOr<proto::SetAttributeResponse> SetAttribute(const proto::SetAttributeRequest& request);
+  absl::StatusOr<proto::ExistsResponse> Exists(const proto::ExistsRequest& request);
+  absl::StatusOr<proto::FreeResponse> Free(const proto::FreeRequest& request);
+  absl::StatusOr<proto::MountResponse> Mount(const proto::MountRequest& request);
+  absl::StatusOr<proto::UnmountResponse> Unmount(const proto::UnmountRequest& request);
+  absl::StatusOr<proto::SyncMetadataResponse> SyncMetadata(const proto::SyncMetadataRequest& request);
 
   // Block master.
   absl::StatusOr<proto::RegisterWorkerResponse> RegisterWorker(const proto::RegisterWorkerRequest& request);

@@ -1,0 +1,228 @@
+#include "master/metadata_sync.h"
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/path.h"
+#include "common/status.h"
+#include "common/units.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::master {
+namespace {
+
+proto::UfsChild ToUfsChild(const ufs::UfsStatus& status, std::string_view name) {
+  proto::UfsChild child;
+  child.set_name(std::string(name));
+  child.set_is_directory(status.is_directory);
+  child.set_length(status.is_directory ? 0 : status.length);
+  child.set_mtime_ms(status.mtime_ms);
+  child.set_etag(status.etag);
+  child.set_mode(status.mode);
+  return child;
+}
+
+bool Differs(const proto::Inode& inode, const ufs::UfsStatus& status) {
+  if ((inode.kind() == proto::DIRECTORY) != status.is_directory) return true;
+  if (status.is_directory) return false;
+  const proto::UfsFingerprint& f = inode.ufs_fingerprint();
+  if (f.length() != status.length) return true;
+  if (!f.etag().empty() || !status.etag.empty()) return f.etag() != status.etag;
+  return f.mtime_ms() != status.mtime_ms;
+}
+
+// Only what Cistern knows to be in the under-store may be replaced or removed by a sync.
+bool Syncable(const proto::Inode& inode) {
+  return inode.persistence_state() == proto::PERSISTED && inode.completed();
+}
+
+}  // namespace
+
+MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
+                               BlockMaster* blocks, Clock* clock, absl::Mutex* mutation_mu,
+                               MetadataSyncOptions options)
+    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), mutation_mu_(mutation_mu),
+      options_(std::move(options)) {}
+
+int64_t MetadataSyncer::IntervalFor(std::string_view path, std::optional<int64_t> requested) const {
+  if (requested.has_value()) return *requested;
+  absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path);
+  if (resolved.ok()) {
+    auto it = resolved->mount.options().find("sync_interval");
+    if (it != resolved->mount.options().end()) {
+      absl::StatusOr<int64_t> ms = ParseDurationMs(it->second);
+      if (ms.ok()) return *ms;
+    }
+  }
+  return options_.default_interval_ms;
+}
+
+bool MetadataSyncer::Due(int64_t last_sync_ms, int64_t interval_ms) const {
+  if (last_sync_ms == 0) return true;  // never loaded
+  if (interval_ms < 0) return false;
+  return clock_->NowMs() - last_sync_ms >= interval_ms;
+}
+
+proto::JournalEntry MetadataSyncer::NewEntry(const std::string& dir_path) const {
+  proto::JournalEntry entry;
+  proto::UfsSyncEntry* sync = entry.mutable_ufs_sync();
+  sync->set_path(dir_path);
+  sync->set_time_ms(clock_->NowMs());
+  sync->set_owner(options_.owner);
+  sync->set_group(options_.group);
+  sync->set_block_size_bytes(options_.block_size_bytes);
+  return entry;
+}
+
+absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated,
+                                    int64_t removed) {
+  entry.mutable_ufs_sync()->set_time_ms(clock_->NowMs());
+  absl::StatusOr<proto::JournalResult> result;
+  {
+    absl::MutexLock lock(mutation_mu_);
+    result = journal_->Submit(entry);
+  }
+  if (!result.ok()) {
+    // The directory went away meanwhile: nothing left to sync there.
+    if (absl::IsNotFound(result.status())) return absl::OkStatus();
+    return result.status();
+  }
+  if (result->removed_file_ids_size() > 0) {
+    blocks_->RemoveFiles({result->removed_file_ids().begin(), result->removed_file_ids().end()});
+  }
+  if (stats != nullptr) {
+    stats->created += created;
+    stats->updated += updated;
+    stats->removed += removed;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MetadataSyncer::SyncPath(const std::string& path, std::optional<int64_t> requested_interval,
+                                      SyncStats* stats) {
+  const int64_t interval = IntervalFor(path, requested_interval);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
+  if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
+  std::string current_path = "/";
+  const std::vector<std::string> parts = SplitPath(path);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (current->kind() != proto::DIRECTORY) return absl::OkStatus();  // the caller reports it
+    const std::string& name = parts[i];
+    const std::string child_path = JoinPath(current_path, name);
+    const bool last = i + 1 == parts.size();
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child_id, store_->GetChildId(current->id(), name));
+    std::optional<proto::Inode> child;
+    if (child_id.has_value()) {
+      CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
+    }
+    const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
+                                interval >= 0 && Due(child->last_sync_ms(), interval);
+    const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval);
+    if (check_existing || check_missing) {
+      CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
+      absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
+      if (!status.ok() && !absl::IsNotFound(status.status())) {
+        return Annotate(status.status(), absl::StrCat("sync '", child_path, "' with its under-store"));
+      }
+      proto::JournalEntry entry = NewEntry(current_path);
+      if (status.ok() && (!child.has_value() || Differs(*child, *status))) {
+        *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(*status, name);
+        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, child.has_value() ? 0 : 1, child.has_value() ? 1 : 0, 0));
+      } else if (!status.ok() && child.has_value()) {
+        entry.mutable_ufs_sync()->add_removed(name);
+        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, 0, 0, 1));
+      }
+      CISTERN_ASSIGN_OR_RETURN(child_id, store_->GetChildId(current->id(), name));
+      child.reset();
+      if (child_id.has_value()) {
+        CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
+      }
+    }
+    if (!child.has_value()) return absl::OkStatus();
+    current = std::move(child);
+    current_path = child_path;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,
+                                          bool recursive, SyncStats* stats) {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
+  if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
+  const int64_t interval = IntervalFor(path, requested_interval);
+  if (Due(dir->last_sync_ms(), interval)) {
+    CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
+    // One directory's listing is held in memory to merge it with the (sorted) namespace side.
+    std::map<std::string, ufs::UfsStatus> listed;
+    absl::Status listing = resolved.ufs->ListDirectory(resolved.ufs_uri, [&](const ufs::UfsStatus& status) {
+      listed.emplace(status.name, status);
+      return absl::OkStatus();
+    });
+    if (absl::IsNotFound(listing)) {
+      listed.clear();  // the directory itself is gone from the under-store: its synced contents go too
+    } else if (!listing.ok()) {
+      return Annotate(listing, absl::StrCat("list '", path, "' in its under-store"));
+    }
+    proto::JournalEntry entry = NewEntry(path);
+    int64_t created = 0, updated = 0, removed = 0, pending = 0;
+    auto flush = [&](bool complete) -> absl::Status {
+      entry.mutable_ufs_sync()->set_complete_listing(complete);
+      absl::Status status = Submit(std::move(entry), stats, created, updated, removed);
+      entry = NewEntry(path);
+      created = updated = removed = pending = 0;
+      return status;
+    };
+    std::vector<proto::MountInfo> mount_list = mounts_->List();
+    auto is_mount_point = [&](const std::string& child_path) {
+      for (const auto& m : mount_list) {
+        if (m.path() == child_path) return true;
+      }
+      return false;
+    };
+    CISTERN_RETURN_IF_ERROR(store_->ListChildren(dir->id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
+      auto it = listed.find(child.name());
+      if (it == listed.end()) {
+        if (Syncable(child) && !is_mount_point(JoinPath(path, child.name()))) {
+          entry.mutable_ufs_sync()->add_removed(child.name());
+          ++removed;
+          ++pending;
+        }
+      } else {
+        if (Syncable(child) && Differs(child, it->second)) {
+          *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(it->second, child.name());
+          ++updated;
+          ++pending;
+        }
+        listed.erase(it);
+      }
+      if (pending >= options_.batch_size) CISTERN_RETURN_IF_ERROR(flush(false));
+      return true;
+    }));
+    for (const auto& [name, status] : listed) {
+      *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(status, name);
+      ++created;
+      if (++pending >= options_.batch_size) CISTERN_RETURN_IF_ERROR(flush(false));
+    }
+    CISTERN_RETURN_IF_ERROR(flush(true));
+  }
+  if (!recursive) return absl::OkStatus();
+  CISTERN_ASSIGN_OR_RETURN(dir, store_->Lookup(path));
+  if (!dir.has_value()) return absl::OkStatus();
+  std::vector<std::string> subdirs;
+  std::string after;
+  // Collected in pages so no iterator stays open across the (slow) under-store calls below.
+  while (true) {
+    size_t before = subdirs.size();
+    CISTERN_RETURN_IF_ERROR(store_->ListChildren(dir->id(), after, [&](const proto::Inode& child) -> absl::StatusOr<bool> {
+      after = child.name();
+      if (child.kind() == proto::DIRECTORY) subdirs.push_back(JoinPath(path, child.name()));
+      return subdirs.size() - before < 1000;
+    }));
+    if (subdirs.size() == before || subdirs.size() - before < 1000) break;
+  }
+  for (const std::string& sub : subdirs) CISTERN_RETURN_IF_ERROR(SyncChildren(sub, requested_interval, true, stats));
+  return absl::OkStatus();
+}
+
+}  // namespace cistern::master

@@ -1,0 +1,77 @@
+// MetadataSyncer: keeps the namespace in line with the under-stores it mounts. Paths that exist
+// in an under-store but not yet in the namespace are loaded on first access; paths the namespace
+// knows are re-checked when its view is older than the sync interval (-1 never, 0 always, N ms:
+// per request, else the mount's `sync_interval` option, else master.metadata.sync.interval).
+// Differences are journaled as UfsSyncEntry batches of bounded size: new children are created,
+// files whose fingerprint changed get a new inode (so stale cached blocks are never served, and
+// they are freed), and persisted children that disappeared are removed.
+//
+// Under-store calls happen without locks; each journal submit takes the mutation lock shared with
+// FileSystemMaster, and the apply step re-checks everything, so a sync racing a client change
+// cannot undo it.
+//
+// Thread safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "journal/journal.h"
+#include "master/block_master.h"
+#include "master/mount_table.h"
+#include "master/namespace_store.h"
+
+namespace cistern::master {
+
+struct MetadataSyncOptions {
+  int64_t default_interval_ms = -1;
+  int batch_size = 1000;
+  int64_t block_size_bytes = 64 << 20;  // of files loaded from an under-store
+  std::string owner;
+  std::string group;
+};
+
+struct SyncStats {
+  int64_t created = 0;
+  int64_t updated = 0;
+  int64_t removed = 0;
+};
+
+class MetadataSyncer {
+ public:
+  // All pointers must outlive this; `mutation_mu` serializes journal submits with other mutations.
+  MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts, BlockMaster* blocks,
+                 Clock* clock, absl::Mutex* mutation_mu, MetadataSyncOptions options);
+
+  // The interval that applies to `path`.
+  int64_t IntervalFor(std::string_view path, std::optional<int64_t> requested) const;
+
+  // Loads a normalized `path` and its missing ancestors from the under-store if the namespace
+  // lacks them, and re-checks an existing persisted file whose view is older than the interval.
+  // OK also when the path exists nowhere (the caller then reports NOT_FOUND).
+  absl::Status SyncPath(const std::string& path, std::optional<int64_t> requested_interval, SyncStats* stats);
+
+  // Syncs the children of directory `path` when they were never loaded or their view is older
+  // than the interval; with `recursive`, also every directory below.
+  absl::Status SyncChildren(const std::string& path, std::optional<int64_t> requested_interval, bool recursive,
+                            SyncStats* stats);
+
+ private:
+  bool Due(int64_t last_sync_ms, int64_t interval_ms) const;
+  absl::Status Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated, int64_t removed);
+  proto::JournalEntry NewEntry(const std::string& dir_path) const;
+
+  NamespaceStore* const store_;
+  journal::Journal* const journal_;
+  MountTable* const mounts_;
+  BlockMaster* const blocks_;
+  Clock* const clock_;
+  absl::Mutex* const mutation_mu_;
+  const MetadataSyncOptions options_;
+};
+
+}  // namespace cistern::master
