@@ -5,9 +5,20 @@
 
 namespace cistern::journal {
 
-LocalJournal::LocalJournal(StateMachine* state_machine) : state_machine_(state_machine) {}
+absl::StatusOr<proto::JournalResult> Journal::Submit(const proto::JournalEntry& entry) {
+  absl::StatusOr<Appended> appended = Append(entry);
+  if (!appended.ok()) return appended.status();
+  absl::Status durable = WaitDurable(appended->index);
+  if (!durable.ok()) return durable;
+  if (!appended->outcome.status.ok()) return appended->outcome.status;
+  return appended->outcome.result;
+}
 
-absl::StatusOr<proto::JournalResult> LocalJournal::Submit(const proto::JournalEntry& entry) {
+LocalJournal::LocalJournal(StateMachine* state_machine) : state_machine_(state_machine) {
+  durable_index_ = state_machine->last_applied_index();
+}
+
+absl::StatusOr<Appended> LocalJournal::Append(const proto::JournalEntry& entry) {
   absl::MutexLock lock(&mu_);
   if (!broken_.ok()) return broken_;
   const uint64_t index = state_machine_->last_applied_index() + 1;
@@ -18,8 +29,36 @@ absl::StatusOr<proto::JournalResult> LocalJournal::Submit(const proto::JournalEn
         absl::StrCat("journal stopped after a failed write at index ", index, ": ", outcome.status().message()));
     return broken_;
   }
-  if (!outcome->status.ok()) return outcome->status;
-  return outcome->result;
+  return Appended{index, *std::move(outcome)};
+}
+
+absl::Status LocalJournal::WaitDurable(uint64_t index) {
+  absl::MutexLock lock(&sync_mu_);
+  while (durable_index_ < index) {
+    if (!sync_error_.ok()) return sync_error_;
+    if (syncing_) {
+      // Another caller's sync is running; it may or may not cover `index`: wait and re-check.
+      sync_mu_.Await(absl::Condition(
+          +[](bool* syncing) { return !*syncing; }, &syncing_));
+      continue;
+    }
+    syncing_ = true;
+    sync_mu_.Unlock();
+    // Everything applied before this point is covered by the sync below.
+    const uint64_t target = state_machine_->last_applied_index();
+    absl::Status status = state_machine_->MakeDurable();
+    sync_mu_.Lock();
+    syncing_ = false;
+    if (!status.ok()) {
+      spdlog::error("journal: sync failed, journal stopped: {}", status.ToString());
+      sync_error_ = absl::UnavailableError(absl::StrCat("journal sync failed: ", status.message()));
+      absl::MutexLock broken_lock(&mu_);
+      broken_ = sync_error_;
+      return sync_error_;
+    }
+    durable_index_ = std::max(durable_index_, target);
+  }
+  return absl::OkStatus();
 }
 
 uint64_t LocalJournal::applied_index() const { return state_machine_->last_applied_index(); }

@@ -34,15 +34,31 @@ class StateMachine {
   // REQUIRES: index == last_applied_index() + 1.
   virtual absl::StatusOr<ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) = 0;
   virtual uint64_t last_applied_index() const = 0;
+  // Makes every applied entry durable. Apply may leave its writes unsynced, so that one sync can
+  // cover many entries (group commit).
+  virtual absl::Status MakeDurable() = 0;
+};
+
+// An entry that has been applied (its effects are visible to readers) but is not necessarily
+// durable yet.
+struct Appended {
+  uint64_t index = 0;
+  ApplyOutcome outcome;
 };
 
 class Journal {
  public:
   virtual ~Journal() = default;
-  // Appends `entry` and waits until it is applied. Returns the apply result, or the apply
-  // outcome's error status, or UNAVAILABLE if the journal cannot accept entries.
-  virtual absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry) = 0;
+  // Appends `entry` and waits until it is applied; its effects are then visible, but may not be
+  // durable: call WaitDurable(index) before acknowledging anything that depends on it.
+  // UNAVAILABLE if the journal cannot accept entries.
+  virtual absl::StatusOr<Appended> Append(const proto::JournalEntry& entry) = 0;
+  // Waits until entries up to `index` are durable. Concurrent waiters share one sync.
+  virtual absl::Status WaitDurable(uint64_t index) = 0;
   virtual uint64_t applied_index() const = 0;
+
+  // Append + WaitDurable. Returns the apply result, or the apply outcome's error status.
+  absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry);
 };
 
 // A single-node journal: the state machine's own durable write (entry and applied index in one
@@ -52,14 +68,21 @@ class LocalJournal : public Journal {
   // `state_machine` must outlive the journal.
   explicit LocalJournal(StateMachine* state_machine);
 
-  absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry) override;
+  absl::StatusOr<Appended> Append(const proto::JournalEntry& entry) override;
+  absl::Status WaitDurable(uint64_t index) override;
   uint64_t applied_index() const override;
 
  private:
   StateMachine* const state_machine_;
   mutable absl::Mutex mu_;
-  // Set after a failed durable write: every later Submit fails (fail-stop).
+  // Set after a failed write or sync: every later call fails (fail-stop).
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
+
+  // Lock order: mu_ is never taken while holding sync_mu_ for longer than a read of the index.
+  absl::Mutex sync_mu_;
+  uint64_t durable_index_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
+  absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
 };
 
 }  // namespace cistern::journal

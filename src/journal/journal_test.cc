@@ -1,5 +1,6 @@
 #include "journal/journal.h"
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -22,9 +23,15 @@ class RecordingStateMachine : public StateMachine {
     return outcome;
   }
   uint64_t last_applied_index() const override { return last_; }
+  absl::Status MakeDurable() override {
+    syncs.fetch_add(1);
+    return sync_error ? absl::InternalError("fsync failed") : absl::OkStatus();
+  }
 
   std::vector<uint64_t> indexes;
   uint64_t disk_error_at = 0;
+  std::atomic<int> syncs{0};
+  bool sync_error = false;
 
  private:
   uint64_t last_ = 0;
@@ -70,6 +77,37 @@ TEST(LocalJournalTest, DiskErrorStopsTheJournal) {
   EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable);
   sm.disk_error_at = 0;
   EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable) << "must stay stopped";
+}
+
+TEST(LocalJournalTest, EverySubmitIsDurableAndSyncsAreShared) {
+  RecordingStateMachine sm;
+  LocalJournal journal(&sm);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      proto::JournalEntry e;
+      e.mutable_mkdir()->set_path("/x");
+      for (int i = 0; i < 50; ++i) ASSERT_TRUE(journal.Submit(e).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(sm.syncs.load(), 1);
+  EXPECT_LE(sm.syncs.load(), 400);
+  // Nothing pending: waiting for what is applied needs no further sync.
+  const int before = sm.syncs.load();
+  ASSERT_TRUE(journal.WaitDurable(journal.applied_index()).ok());
+  EXPECT_EQ(sm.syncs.load(), before);
+}
+
+TEST(LocalJournalTest, FailedSyncStopsTheJournal) {
+  RecordingStateMachine sm;
+  LocalJournal journal(&sm);
+  sm.sync_error = true;
+  proto::JournalEntry e;
+  e.mutable_mkdir()->set_path("/x");
+  EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable);
+  sm.sync_error = false;
+  EXPECT_EQ(journal.Submit(e).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

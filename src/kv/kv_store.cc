@@ -114,6 +114,8 @@ absl::Status KvStore::Write(const KvWriteBatch& batch) {
   return FromRocks(impl_->db->Write(write_options, &wb), "metastore write");
 }
 
+absl::Status KvStore::SyncWal() { return FromRocks(impl_->db->SyncWAL(), "metastore sync"); }
+
 absl::Status KvStore::Scan(
     ColumnFamily cf, std::string_view prefix, std::string_view start,
     const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit) const {

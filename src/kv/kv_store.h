@@ -62,6 +62,9 @@ class KvStore {
   // std::nullopt if absent.
   absl::StatusOr<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key) const;
   absl::Status Write(const KvWriteBatch& batch);
+  // Makes every batch written so far durable (one WAL fsync, however many batches are pending):
+  // with sync_writes = false, callers get group commit by writing, then syncing once.
+  absl::Status SyncWal();
 
   // Visits keys with `prefix` in order, starting at the first key >= `start` (empty = the
   // prefix itself), until `visit` returns false or fails.

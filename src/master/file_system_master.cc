@@ -39,8 +39,21 @@ absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
   return syncer_.SyncPath(path, std::nullopt, nullptr);
 }
 
-absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitLocked(const proto::JournalEntry& entry) {
-  return journal_->Submit(entry);
+absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const proto::JournalEntry& entry,
+                                                                        absl::ReleasableMutexLock* lock) {
+  absl::StatusOr<journal::Appended> appended = journal_->Append(entry);
+  // The entry is applied: later mutations see it. Waiting for it to be durable happens without
+  // the lock, so concurrent mutations share one sync (group commit).
+  lock->Release();
+  if (!appended.ok()) return appended.status();
+  CISTERN_RETURN_IF_ERROR(journal_->WaitDurable(appended->index));
+  if (!appended->outcome.status.ok()) return appended->outcome.status;
+  return appended->outcome.result;
+}
+
+absl::Status FileSystemMaster::WaitReadDurable() const {
+  // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
+  return journal_->WaitDurable(journal_->applied_index());
 }
 
 namespace {
@@ -159,7 +172,9 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
   if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
   CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
-  return ToFileInfo(inode, path, request.include_block_locations());
+  CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(inode, path, request.include_block_locations()));
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
+  return info;
 }
 
 absl::Status FileSystemMaster::ListRecursive(
@@ -171,6 +186,7 @@ absl::Status FileSystemMaster::ListRecursive(
     const std::string child_path = JoinPath(dir_path, child.name());
     CISTERN_ASSIGN_OR_RETURN(*pending->add_infos(), ToFileInfo(child, child_path, false));
     if (pending->infos_size() >= page_size) {
+      CISTERN_RETURN_IF_ERROR(WaitReadDurable());
       CISTERN_RETURN_IF_ERROR(page(*pending));
       pending->clear_infos();
     }
@@ -192,9 +208,11 @@ absl::Status FileSystemMaster::ListStatus(
   proto::ListStatusResponse pending;
   if (inode.kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
+    CISTERN_RETURN_IF_ERROR(WaitReadDurable());
     return page(pending);
   }
   CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), interval, &pending, page));
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
   if (pending.infos_size() > 0) return page(pending);
   return absl::OkStatus();
 }
@@ -207,6 +225,7 @@ absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& reques
   absl::StatusOr<std::optional<proto::Inode>> inode = store_->Lookup(path);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
   return inode->has_value();
 }
 
@@ -220,7 +239,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   // Checked before touching the under-store, so a refused request changes nothing there.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value() && !(request.allow_exists() && existing->kind() == proto::DIRECTORY)) {
@@ -247,7 +266,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   mkdir->set_time_ms(clock_->NowMs());
   mkdir->set_persistence_state(proto::PERSISTED);
   entry.set_operation_id(request.operation_id());
-  CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   return ToFileInfo(inode, path, false);
 }
@@ -275,7 +294,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
   if (existing.has_value() && existing->kind() == proto::FILE && request.overwrite() &&
@@ -301,7 +320,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   create->set_group(options_.group);
   create->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
   if (result.removed_file_ids_size() > 0) {
     blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   }
@@ -312,7 +331,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::CompleteFileRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(request.file_id()));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
     return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " does not exist"));
@@ -339,7 +358,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
   if (earlier.has_value()) {
     CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   } else {
-    CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
   }
   CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(request.file_id()));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " was deleted"));
@@ -354,7 +373,7 @@ absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   if (earlier.has_value()) return RecordedStatus(*earlier);
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   if (inode.kind() == proto::DIRECTORY && !request.recursive()) {
     CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id()));
@@ -377,7 +396,7 @@ absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   entry.mutable_delete_()->set_recursive(request.recursive());
   entry.mutable_delete_()->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
   blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   return absl::OkStatus();
 }
@@ -395,7 +414,7 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   CISTERN_RETURN_IF_ERROR(CheckWritable(dst));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(src));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(dst));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
   if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat("rename destination '", dst, "' already exists"));
@@ -420,7 +439,7 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   entry.mutable_rename()->set_dst_path(dst);
   entry.mutable_rename()->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  absl::Status status = SubmitLocked(entry).status();
+  absl::Status status = SubmitAndRelease(entry, &lock).status();
   if (!status.ok() && in_ufs) {
     // Put the under-store back as it was, so namespace and under-store agree.
     absl::Status undo = from.ufs->Rename(to.ufs_uri, from.ufs_uri);
@@ -450,8 +469,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetA
     if (request.has_replication_max()) set->set_replication_max(request.replication_max());
     set->set_time_ms(clock_->NowMs());
     entry.set_operation_id(request.operation_id());
-    absl::MutexLock lock(&mutation_mu_);
-    CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+    absl::ReleasableMutexLock lock(&mutation_mu_);
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
   } else {
     CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   }
@@ -525,7 +544,7 @@ absl::Status FileSystemMaster::Mount(const proto::MountRequest& request) {
   }
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(ParentPath(path)));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::MutexLock lock(&mutation_mu_);
+  absl::ReleasableMutexLock lock(&mutation_mu_);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value()) {
     if (existing->kind() != proto::DIRECTORY) {
@@ -548,7 +567,7 @@ absl::Status FileSystemMaster::Mount(const proto::MountRequest& request) {
   add->set_owner(options_.owner);
   add->set_group(options_.group);
   entry.set_operation_id(request.operation_id());
-  CISTERN_RETURN_IF_ERROR(SubmitLocked(entry).status());
+  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
   spdlog::info("mounted '{}' at {}{}", canonical, path, request.read_only() ? " (read-only)" : "");
   return absl::OkStatus();
 }
@@ -561,8 +580,8 @@ absl::Status FileSystemMaster::Unmount(const proto::UnmountRequest& request) {
   entry.mutable_remove_mount()->set_path(path);
   entry.mutable_remove_mount()->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  absl::MutexLock lock(&mutation_mu_);
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitLocked(entry));
+  absl::ReleasableMutexLock lock(&mutation_mu_);
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
   blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   spdlog::info("unmounted {}", path);
   return absl::OkStatus();

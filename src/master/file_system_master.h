@@ -85,8 +85,10 @@ class FileSystemMaster {
   absl::Status CheckWritable(const std::string& path) const;
   // Loads `path` from its under-store if the namespace does not have it yet.
   absl::Status LoadIfMissing(const std::string& path);
-  absl::StatusOr<proto::JournalResult> SubmitLocked(const proto::JournalEntry& entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutation_mu_);
+  // Appends `entry`, releases `lock` (on mutation_mu_), then waits until the entry is durable.
+  absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry,
+                                                        absl::ReleasableMutexLock* lock);
+  absl::Status WaitReadDurable() const;
 
   NamespaceStore* const store_;
   journal::Journal* const journal_;

@@ -25,7 +25,7 @@ class FileSystemMasterTest : public ::testing::Test {
                .string();
     fs::remove_all(dir_);
     ufs_ = dir_ + "/ufs";
-    auto kv = kv::KvStore::Open(kv::KvStoreOptions{dir_ + "/meta", NamespaceColumnFamilies(), true});
+    auto kv = kv::KvStore::Open(kv::KvStoreOptions{dir_ + "/meta", NamespaceColumnFamilies(), false});
     ASSERT_TRUE(kv.ok()) << kv.status();
     kv_ = std::move(*kv);
     store_ = std::make_unique<NamespaceStore>(kv_.get());

@@ -47,7 +47,7 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
-  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), true}));
+  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), /*sync_writes=*/false}));
   store_ = std::make_unique<NamespaceStore>(kv_.get());
   CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
   CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));

@@ -78,10 +78,20 @@ proto::JournalEntry MetadataSyncer::NewEntry(const std::string& dir_path) const 
 absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated,
                                     int64_t removed) {
   entry.mutable_ufs_sync()->set_time_ms(clock_->NowMs());
-  absl::StatusOr<proto::JournalResult> result;
+  absl::StatusOr<journal::Appended> appended;
   {
     absl::MutexLock lock(mutation_mu_);
-    result = journal_->Submit(entry);
+    appended = journal_->Append(entry);
+  }
+  absl::StatusOr<proto::JournalResult> result;
+  if (!appended.ok()) {
+    result = appended.status();
+  } else if (absl::Status durable = journal_->WaitDurable(appended->index); !durable.ok()) {
+    result = durable;
+  } else if (!appended->outcome.status.ok()) {
+    result = appended->outcome.status;
+  } else {
+    result = appended->outcome.result;
   }
   if (!result.ok()) {
     // The directory went away meanwhile: nothing left to sync there.

@@ -55,6 +55,8 @@ uint64_t NamespaceStateMachine::last_applied_index() const {
   return applied_index_;
 }
 
+absl::Status NamespaceStateMachine::MakeDurable() { return store_->kv()->SyncWal(); }
+
 int64_t EntryTimeMs(const proto::JournalEntry& entry) {
   switch (entry.entry_case()) {
     case proto::JournalEntry::kMkdir: return entry.mkdir().time_ms();

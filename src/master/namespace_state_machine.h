@@ -28,6 +28,7 @@ class NamespaceStateMachine : public journal::StateMachine {
 
   absl::StatusOr<journal::ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override;
   uint64_t last_applied_index() const override;
+  absl::Status MakeDurable() override;
 
   // Called after an entry that changed the mount table was applied (under the apply order).
   void set_mounts_changed_callback(std::function<void()> callback) { mounts_changed_ = std::move(callback); }
