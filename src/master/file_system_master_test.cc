@@ -3,10 +3,15 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <map>
+#include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/block_id.h"
+#include "common/path.h"
 #include "gtest/gtest.h"
 #include "master/namespace_state_machine.h"
 
@@ -389,6 +394,264 @@ TEST_F(FileSystemMasterTest, FreeKeepsNamespaceAndRefusesUnpersistedData) {
   EXPECT_EQ(fsm_->GetStatus(get)->in_cache_percentage(), 0);
   get.set_path("/c");
   EXPECT_EQ(fsm_->GetStatus(get)->in_cache_percentage(), 100);
+}
+
+// A sequential model of one subtree: path -> is_directory.
+class NamespaceModel {
+ public:
+  explicit NamespaceModel(std::string root) : root_(std::move(root)) { nodes_[root_] = true; }
+  bool Exists(const std::string& p) const { return nodes_.count(p) > 0; }
+  bool IsDir(const std::string& p) const { auto it = nodes_.find(p); return it != nodes_.end() && it->second; }
+  bool CanCreate(const std::string& p) const { return !Exists(p) && IsDir(ParentPath(p)); }
+  bool HasChildren(const std::string& p) const {
+    auto it = nodes_.upper_bound(p + "/");
+    return it != nodes_.end() && it->first.rfind(p + "/", 0) == 0;
+  }
+  void Add(const std::string& p, bool dir) { nodes_[p] = dir; }
+  void RemoveTree(const std::string& p) {
+    nodes_.erase(p);
+    for (auto it = nodes_.lower_bound(p + "/"); it != nodes_.end() && it->first.rfind(p + "/", 0) == 0;) it = nodes_.erase(it);
+  }
+  void MoveTree(const std::string& from, const std::string& to) {
+    std::map<std::string, bool> moved;
+    for (auto& [k, v] : nodes_) {
+      if (k == from) moved[to] = v;
+      else if (k.rfind(from + "/", 0) == 0) moved[to + k.substr(from.size())] = v;
+    }
+    RemoveTree(from);
+    nodes_.insert(moved.begin(), moved.end());
+  }
+  std::vector<std::string> Listing() const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : nodes_) if (k != root_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::string root_;
+  std::map<std::string, bool> nodes_;
+};
+
+// Threads mutate their own subtrees concurrently (each checked op by op against a sequential
+// model) and race on shared paths (exactly one winner each); the final namespace must equal the
+// models.
+TEST_F(FileSystemMasterTest, ConcurrentMutationsMatchSequentialModel) {
+  constexpr int kThreads = 6, kOps = 250, kShared = 40;
+  std::atomic<int> shared_wins[kShared];
+  for (auto& w : shared_wins) w = 0;
+  ASSERT_TRUE(Mkdir("/shared").ok());
+  std::vector<NamespaceModel> models;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(Mkdir(absl::StrCat("/s", t)).ok());
+    models.emplace_back(absl::StrCat("/s", t));
+  }
+  std::vector<std::string> failures[kThreads];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(1000 + t);
+      NamespaceModel& model = models[t];
+      const std::string root = absl::StrCat("/s", t);
+      auto random_path = [&] {
+        static const char* kNames[] = {"a", "b", "c"};
+        std::string p = root + "/" + kNames[rng() % 3];
+        if (rng() % 2) p += std::string("/") + kNames[rng() % 3];
+        return p;
+      };
+      for (int i = 0; i < kOps; ++i) {
+        const std::string p = random_path();
+        bool ok = false, expect = false;
+        switch (rng() % 4) {
+          case 0: {
+            expect = model.CanCreate(p);
+            proto::CreateDirectoryRequest r;
+            r.set_path(p);
+            ok = fsm_->CreateDirectory(r).ok();
+            if (expect) model.Add(p, true);
+            break;
+          }
+          case 1: {
+            expect = model.CanCreate(p);
+            proto::CreateFileRequest r;
+            r.set_path(p);
+            r.set_write_type(proto::MUST_CACHE);
+            auto created = fsm_->CreateFile(r);
+            ok = created.ok();
+            if (ok) {
+              proto::CompleteFileRequest c;
+              c.set_file_id(created->file_id());
+              ok = fsm_->CompleteFile(c).ok();
+            }
+            if (expect) model.Add(p, false);
+            break;
+          }
+          case 2: {
+            const bool recursive = rng() % 2;
+            expect = model.Exists(p) && (recursive || !model.HasChildren(p));
+            proto::DeleteRequest r;
+            r.set_path(p);
+            r.set_recursive(recursive);
+            ok = fsm_->Delete(r).ok();
+            if (expect) model.RemoveTree(p);
+            break;
+          }
+          case 3: {
+            const std::string dst = random_path();
+            expect = model.Exists(p) && !IsSameOrDescendant(dst, p) && model.CanCreate(dst);
+            proto::RenameRequest r;
+            r.set_src_path(p);
+            r.set_dst_path(dst);
+            ok = fsm_->Rename(r).ok();
+            if (expect) model.MoveTree(p, dst);
+            break;
+          }
+        }
+        if (ok != expect) failures[t].push_back(absl::StrCat("op ", i, " on ", p, ": model says ", expect, ", master ", ok));
+        proto::CreateDirectoryRequest race;
+        race.set_path(absl::StrCat("/shared/x", i % kShared));
+        if (fsm_->CreateDirectory(race).ok()) shared_wins[i % kShared]++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_TRUE(failures[t].empty()) << failures[t].front();
+    EXPECT_EQ(List(absl::StrCat("/s", t), true), models[t].Listing()) << "subtree " << t;
+  }
+  for (int k = 0; k < kShared; ++k) EXPECT_EQ(shared_wins[k].load(), 1) << "/shared/x" << k;
+}
+
+// Every operation against each of its error cases, on one fixed tree:
+//   /dir/ (with /dir/file), /empty/, /file, /ro (read-only mount), /mnt (mount)
+TEST_F(FileSystemMasterTest, ErrorTable) {
+  ASSERT_TRUE(Mkdir("/dir").ok());
+  ASSERT_TRUE(Mkdir("/empty").ok());
+  ASSERT_TRUE(WriteFile("/dir/file", 3, proto::THROUGH).ok());
+  ASSERT_TRUE(WriteFile("/file", 3, proto::THROUGH).ok());
+  auto cache_only = WriteFile("/cache-only", 3, proto::MUST_CACHE);
+  ASSERT_TRUE(cache_only.ok());
+  fs::create_directories(dir_ + "/ro-store");
+  fs::create_directories(dir_ + "/mnt-store");
+  proto::MountRequest ro;
+  ro.set_path("/ro");
+  ro.set_ufs_uri(dir_ + "/ro-store");
+  ro.set_read_only(true);
+  ASSERT_TRUE(fsm_->Mount(ro).ok());
+  proto::MountRequest mnt;
+  mnt.set_path("/mnt");
+  mnt.set_ufs_uri(dir_ + "/mnt-store");
+  ASSERT_TRUE(fsm_->Mount(mnt).ok());
+
+  using Code = absl::StatusCode;
+  auto mkdir = [&](std::string p, bool recursive = false) {
+    proto::CreateDirectoryRequest r;
+    r.set_path(p);
+    r.set_recursive(recursive);
+    return fsm_->CreateDirectory(r).status();
+  };
+  auto create = [&](std::string p, bool overwrite = false, int64_t block = 0) {
+    proto::CreateFileRequest r;
+    r.set_path(p);
+    r.set_overwrite(overwrite);
+    r.set_block_size_bytes(block);
+    return fsm_->CreateFile(r).status();
+  };
+  auto complete = [&](uint64_t id, int64_t length) {
+    proto::CompleteFileRequest r;
+    r.set_file_id(id);
+    r.set_length(length);
+    return fsm_->CompleteFile(r).status();
+  };
+  auto stat = [&](std::string p) {
+    proto::GetStatusRequest r;
+    r.set_path(p);
+    return fsm_->GetStatus(r).status();
+  };
+  auto del = [&](std::string p, bool recursive = false) {
+    proto::DeleteRequest r;
+    r.set_path(p);
+    r.set_recursive(recursive);
+    return fsm_->Delete(r);
+  };
+  auto mv = [&](std::string a, std::string b) {
+    proto::RenameRequest r;
+    r.set_src_path(a);
+    r.set_dst_path(b);
+    return fsm_->Rename(r);
+  };
+  auto setattr = [&](std::string p, int mode, int64_t ttl) {
+    proto::SetAttributeRequest r;
+    r.set_path(p);
+    if (mode >= 0) r.set_mode(static_cast<uint32_t>(mode));
+    if (ttl != 0) r.set_ttl_ms(ttl);
+    return fsm_->SetAttribute(r).status();
+  };
+  auto free = [&](std::string p, bool recursive) {
+    proto::FreeRequest r;
+    r.set_path(p);
+    r.set_recursive(recursive);
+    return fsm_->Free(r).status();
+  };
+  auto unmount = [&](std::string p) {
+    proto::UnmountRequest r;
+    r.set_path(p);
+    return fsm_->Unmount(r);
+  };
+  struct Case {
+    const char* what;
+    absl::Status status;
+    Code expected;
+  };
+  const std::string long_name(300, 'n');
+  const std::vector<Case> cases = {
+      {"mkdir relative", mkdir("rel/x"), Code::kInvalidArgument},
+      {"mkdir empty", mkdir(""), Code::kInvalidArgument},
+      {"mkdir .. above root", mkdir("/../x"), Code::kInvalidArgument},
+      {"mkdir NUL", mkdir(std::string("/a\0b", 4)), Code::kInvalidArgument},
+      {"mkdir long name", mkdir("/" + long_name), Code::kInvalidArgument},
+      {"mkdir exists", mkdir("/dir"), Code::kAlreadyExists},
+      {"mkdir over file", mkdir("/file"), Code::kAlreadyExists},
+      {"mkdir no parent", mkdir("/nope/x"), Code::kNotFound},
+      {"mkdir under file", mkdir("/file/x", true), Code::kFailedPrecondition},
+      {"mkdir read-only", mkdir("/ro/x"), Code::kPermissionDenied},
+      {"create exists", create("/file"), Code::kAlreadyExists},
+      {"create over dir", create("/dir", true), Code::kAlreadyExists},
+      {"create no parent", create("/nope/f"), Code::kNotFound},
+      {"create under file", create("/file/f"), Code::kFailedPrecondition},
+      {"create negative block", create("/f2", false, -5), Code::kInvalidArgument},
+      {"create read-only", create("/ro/f"), Code::kPermissionDenied},
+      {"complete unknown id", complete(999999, 1), Code::kNotFound},
+      {"complete twice", complete(cache_only->file_id(), 3), Code::kFailedPrecondition},
+      {"stat missing", stat("/nope"), Code::kNotFound},
+      {"stat under file", stat("/file/x"), Code::kFailedPrecondition},
+      {"stat relative", stat("x"), Code::kInvalidArgument},
+      {"delete missing", del("/nope"), Code::kNotFound},
+      {"delete non-empty", del("/dir"), Code::kFailedPrecondition},
+      {"delete root", del("/", true), Code::kInvalidArgument},
+      {"delete mount point", del("/mnt", true), Code::kFailedPrecondition},
+      {"rename missing", mv("/nope", "/x"), Code::kNotFound},
+      {"rename onto existing", mv("/file", "/dir"), Code::kAlreadyExists},
+      {"rename into itself", mv("/dir", "/dir/sub"), Code::kInvalidArgument},
+      {"rename root", mv("/", "/x"), Code::kInvalidArgument},
+      {"rename no dst parent", mv("/file", "/nope/f"), Code::kNotFound},
+      {"rename across mounts", mv("/file", "/mnt/f"), Code::kInvalidArgument},
+      {"rename mount point", mv("/mnt", "/mnt2"), Code::kFailedPrecondition},
+      {"rename into read-only", mv("/file", "/ro/f"), Code::kPermissionDenied},
+      {"setattr bad mode", setattr("/file", 010000, 0), Code::kInvalidArgument},
+      {"setattr negative ttl", setattr("/file", -1, -5), Code::kInvalidArgument},
+      {"setattr missing", setattr("/nope", 0644, 0), Code::kNotFound},
+      {"free not persisted", free("/cache-only", false), Code::kFailedPrecondition},
+      {"free dir without recursive", free("/dir", false), Code::kFailedPrecondition},
+      {"free missing", free("/nope", false), Code::kNotFound},
+      {"unmount root", unmount("/"), Code::kInvalidArgument},
+      {"unmount non-mount", unmount("/dir"), Code::kNotFound},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(c.status.code(), c.expected) << c.what << ": " << c.status;
+    EXPECT_FALSE(c.status.message().empty()) << c.what;
+  }
+  // Nothing any refused operation did changed the tree.
+  EXPECT_EQ(List("/", true), (std::vector<std::string>{"/cache-only", "/dir", "/dir/file", "/empty", "/file", "/mnt", "/ro"}));
 }
 
 }  // namespace
