@@ -36,7 +36,10 @@ absl::Status FileSystemMaster::CheckWritable(const std::string& path) const {
 }
 
 absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
-  return syncer_.SyncPath(path, std::nullopt, nullptr);
+  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, std::nullopt, nullptr);
+  // A file in the middle of the path is reported by the operation itself, with its own wording.
+  if (absl::IsFailedPrecondition(inode.status())) return absl::OkStatus();
+  return inode.status();
 }
 
 absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const proto::JournalEntry& entry,
@@ -170,9 +173,9 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   std::optional<int64_t> interval;
   if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
-  CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(inode, path, request.include_block_locations()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, syncer_.SyncPath(path, interval, nullptr));
+  if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
   CISTERN_RETURN_IF_ERROR(WaitReadDurable());
   return info;
 }
@@ -203,8 +206,9 @@ absl::Status FileSystemMaster::ListStatus(
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   std::optional<int64_t> interval;
   if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found, syncer_.SyncPath(path, interval, nullptr));
+  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  const proto::Inode& inode = *found;
   proto::ListStatusResponse pending;
   if (inode.kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
@@ -221,8 +225,7 @@ absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& reques
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   std::optional<int64_t> interval;
   if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, interval, nullptr));
-  absl::StatusOr<std::optional<proto::Inode>> inode = store_->Lookup(path);
+  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
   CISTERN_RETURN_IF_ERROR(WaitReadDurable());
@@ -590,7 +593,7 @@ absl::Status FileSystemMaster::Unmount(const proto::UnmountRequest& request) {
 absl::StatusOr<proto::SyncMetadataResponse> FileSystemMaster::SyncMetadata(const proto::SyncMetadataRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   SyncStats stats;
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, 0, &stats));
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncPath(path, 0, &stats).status());
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   if (inode.kind() == proto::DIRECTORY) CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, 0, request.recursive(), &stats));
   proto::SyncMetadataResponse response;

@@ -109,15 +109,19 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
   return absl::OkStatus();
 }
 
-absl::Status MetadataSyncer::SyncPath(const std::string& path, std::optional<int64_t> requested_interval,
-                                      SyncStats* stats) {
+absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::string& path,
+                                                                     std::optional<int64_t> requested_interval,
+                                                                     SyncStats* stats) {
   const int64_t interval = IntervalFor(path, requested_interval);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   std::string current_path = "/";
   const std::vector<std::string> parts = SplitPath(path);
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (current->kind() != proto::DIRECTORY) return absl::OkStatus();  // the caller reports it
+    if (current->kind() != proto::DIRECTORY) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", current_path, "' is not a directory (in path '", path, "')"));
+    }
     const std::string& name = parts[i];
     const std::string child_path = JoinPath(current_path, name);
     const bool last = i + 1 == parts.size();
@@ -149,11 +153,11 @@ absl::Status MetadataSyncer::SyncPath(const std::string& path, std::optional<int
         CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
       }
     }
-    if (!child.has_value()) return absl::OkStatus();
+    if (!child.has_value()) return std::optional<proto::Inode>();
     current = std::move(child);
     current_path = child_path;
   }
-  return absl::OkStatus();
+  return current;
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,

@@ -52,8 +52,10 @@ class MetadataSyncer {
 
   // Loads a normalized `path` and its missing ancestors from the under-store if the namespace
   // lacks them, and re-checks an existing persisted file whose view is older than the interval.
-  // OK also when the path exists nowhere (the caller then reports NOT_FOUND).
-  absl::Status SyncPath(const std::string& path, std::optional<int64_t> requested_interval, SyncStats* stats);
+  // Returns the inode at `path` afterwards, or std::nullopt when it exists nowhere (the caller
+  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file.
+  absl::StatusOr<std::optional<proto::Inode>> SyncPath(const std::string& path,
+                                                       std::optional<int64_t> requested_interval, SyncStats* stats);
 
   // Syncs the children of directory `path` when they were never loaded or their view is older
   // than the interval; with `recursive`, also every directory below.
