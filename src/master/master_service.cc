@@ -7,12 +7,14 @@ namespace cistern::master {
 
 using rpc::ToGrpcStatus;
 
-grpc::Status FileSystemMasterService::GetStatus(grpc::ServerContext*, const proto::GetStatusRequest* request,
-                                                proto::GetStatusResponse* response) {
+grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServerContext* context,
+                                                             const proto::GetStatusRequest* request,
+                                                             proto::GetStatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto info = fs_->GetStatus(*request);
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  *response->mutable_info() = *std::move(info);
-  return grpc::Status::OK;
+  if (info.ok()) *response->mutable_info() = *std::move(info);
+  reactor->Finish(ToGrpcStatus(info.status()));
+  return reactor;
 }
 
 grpc::Status FileSystemMasterService::ListStatus(grpc::ServerContext* context, const proto::ListStatusRequest* request,
@@ -72,12 +74,14 @@ grpc::Status FileSystemMasterService::SetAttribute(grpc::ServerContext*, const p
   return grpc::Status::OK;
 }
 
-grpc::Status FileSystemMasterService::Exists(grpc::ServerContext*, const proto::ExistsRequest* request,
-                                             proto::ExistsResponse* response) {
+grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerContext* context,
+                                                          const proto::ExistsRequest* request,
+                                                          proto::ExistsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto exists = fs_->Exists(*request);
-  if (!exists.ok()) return ToGrpcStatus(exists.status());
-  response->set_exists(*exists);
-  return grpc::Status::OK;
+  if (exists.ok()) response->set_exists(*exists);
+  reactor->Finish(ToGrpcStatus(exists.status()));
+  return reactor;
 }
 
 grpc::Status FileSystemMasterService::Free(grpc::ServerContext*, const proto::FreeRequest* request,
