@@ -110,5 +110,67 @@ TEST(RaftTest, RestartedNodeCatchesUpFromItsPersistedLog) {
   EXPECT_TRUE(c.violations().empty()) << c.violations().front();
 }
 
+// Figure 8 of the Raft paper: an entry of an earlier term that is stored on a majority must not
+// be committed by counting replicas, or a later leader can overwrite it after it was applied.
+TEST(RaftTest, Figure8EntryOfEarlierTermIsNotCommittedByCounting) {
+  SimCluster::Options options{5, 51, /*pre_vote=*/false, /*check_quorum=*/false};
+  options.max_entries_per_message = 1;
+  SimCluster c(options);
+  auto between = [](std::set<NodeId> group) {
+    return [group](const Message& m) { return group.count(m.from) && group.count(m.to); };
+  };
+  // Ticks `id` until it starts an election (its term goes up).
+  auto campaign = [&](NodeId id) {
+    const Term start = c.node(id).term();
+    for (int i = 0; i < 50 && c.node(id).term() == start; ++i) c.Tick(id);
+  };
+  // Term 1: S1 leads; its no-op (index 1) reaches everyone.
+  campaign(1);
+  c.DeliverOnly([](const Message&) { return true; });
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  // S1 appends "a" at index 2 and only S2 gets it; then S1 crashes.
+  ASSERT_TRUE(c.Propose(1, "a"));
+  c.DeliverOnly(between({1, 2}));
+  c.Crash(1);
+  // S5 leads term 2 with votes of S3 and S4; its no-op (index 2, term 2) reaches nobody.
+  campaign(5);
+  c.DeliverOnly([](const Message& m) {
+    return (m.type == MessageType::kVote || m.type == MessageType::kVoteResponse) && m.from >= 3 && m.to >= 3;
+  });
+  ASSERT_EQ(c.node(5).role(), Role::kLeader);
+  c.DropAll();
+  c.Crash(5);
+  // S1 restarts and leads term 3 (votes of S2, S3, S4), then replicates index 2 (term 1) to S3:
+  // now on S1, S2, S3, a majority. S1 crashes right after S3's acknowledgement of index 2.
+  c.Restart(1);
+  for (int round = 0; round < 5 && c.node(1).role() != Role::kLeader; ++round) {
+    campaign(1);
+    c.DeliverOnly([](const Message& m) {
+      return (m.type == MessageType::kVote || m.type == MessageType::kVoteResponse) && m.from != 5 && m.to != 5;
+    });
+  }
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  c.DropAll();
+  c.Tick(1);  // heartbeats; their responses make S1 send the missing entries, one per message
+  c.DeliverOnly([](const Message& m) { return m.from == 2 || m.to == 2 || m.from == 3 || m.to == 3; },
+                [](const Message& m) { return m.type == MessageType::kAppendResponse && m.from == 3 && m.index == 2; });
+  ASSERT_EQ(c.node(1).term(), 3u);
+  EXPECT_LT(c.node(1).commit(), 2u) << "index 2 is from term 1: it must not commit by counting replicas";
+  c.Crash(1);
+  c.DropAll();
+  // S5 restarts and wins a later term with S3 and S4 (its last term 2 beats their term 1), then
+  // overwrites index 2 everywhere it can: safe only because index 2 was never committed.
+  c.Restart(5);
+  for (int round = 0; round < 5 && c.node(5).role() != Role::kLeader; ++round) {
+    campaign(5);
+    c.DeliverOnly(between({3, 4, 5}));
+  }
+  ASSERT_EQ(c.node(5).role(), Role::kLeader);
+  ASSERT_TRUE(c.Propose(5, "b"));
+  c.DeliverOnly(between({3, 4, 5}));
+  EXPECT_GE(c.node(3).commit(), 3u);
+  EXPECT_TRUE(c.violations().empty()) << c.violations().front();
+}
+
 }  // namespace
 }  // namespace cistern::raft

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -24,6 +25,7 @@ class SimCluster {
     uint64_t seed = 1;
     bool pre_vote = true;
     bool check_quorum = true;
+    size_t max_entries_per_message = 64;
   };
 
   explicit SimCluster(Options options) : options_(options), rng_(options.seed) {
@@ -59,6 +61,21 @@ class SimCluster {
     for (int i = 0; i < rounds && !network_.empty(); ++i) Deliver(0);
   }
   size_t in_flight() const { return network_.size(); }
+  // Delivers queued messages accepted by `keep` (including those they cause) until none is
+  // left; the others are dropped. `stop_after`, if it returns true for a delivered message,
+  // ends the loop right after it.
+  void DeliverOnly(const std::function<bool(const Message&)>& keep,
+                   const std::function<bool(const Message&)>& stop_after = nullptr) {
+    while (!network_.empty()) {
+      Message m = network_.front();
+      network_.pop_front();
+      if (!keep(m) || !alive(m.to)) continue;
+      node(m.to).Step(m);
+      Process(m.to);
+      if (stop_after && stop_after(m)) return;
+    }
+  }
+  void DropAll() { network_.clear(); }
   void DropMessage(size_t position) {
     if (position < network_.size()) network_.erase(network_.begin() + static_cast<std::ptrdiff_t>(position));
   }
@@ -80,6 +97,7 @@ class SimCluster {
     config.voters = ids_;
     config.pre_vote = options_.pre_vote;
     config.check_quorum = options_.check_quorum;
+    config.max_entries_per_message = options_.max_entries_per_message;
     config.seed = rng_();
     config.applied = disks_[id].applied;
     nodes_[id] = std::make_unique<RawNode>(config, disks_[id].hard_state, disks_[id].log);
