@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# Local servers for the under-store integration tests (npm); a failure here only makes those
+# tests skip, naming what is missing.
+./scripts/install-test-servers.sh || echo "test.sh: install-test-servers failed; S3 signature tests will skip"
 ./scripts/build.sh
 cd "${BUILD_DIR:-build}"
 exclude='soak|scale'

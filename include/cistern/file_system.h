@@ -57,6 +57,22 @@ absl::StatusOr<ReadType> ParseReadType(std::string_view name);
 // "NOT_PERSISTED", "TO_BE_PERSISTED", "PERSISTED", or "UNKNOWN".
 std::string_view PersistenceStateName(PersistenceState state);
 
+// What happens to a path when its time to live expires.
+enum class TtlAction {
+  kDelete,  // delete it from Cistern and the under-store
+  kFree,    // drop its cached blocks, keep the file
+};
+// "DELETE", "FREE" and back (case-insensitive when parsing).
+std::string_view TtlActionName(TtlAction action);
+absl::StatusOr<TtlAction> ParseTtlAction(std::string_view name);
+
+// What the master last saw of a file in its under-store.
+struct UfsFingerprint {
+  int64_t length = 0;
+  int64_t mtime_ms = 0;
+  std::string etag;
+};
+
 struct BlockLocation {
   uint64_t worker_id = 0;
   std::string address;  // host:port of the worker
@@ -90,11 +106,23 @@ struct FileStatus {
   int in_cache_percentage = 0;
   std::string mount_point;  // namespace path of the mount this path is under
   std::vector<uint64_t> block_ids;
+  int64_t ttl_ms = 0;  // time to live after creation; 0 = none
+  TtlAction ttl_action = TtlAction::kDelete;
+  int replication_min = 0;
+  int replication_max = 0;    // 0 = unlimited
+  int64_t last_sync_ms = 0;   // when the master last compared the path with its under-store; 0 = never
+  UfsFingerprint ufs_fingerprint;
   // Filled by GetStatus; empty in listings.
   std::vector<BlockStatus> blocks;
 };
 
 enum class WorkerState { kUnknown, kLive, kLost };
+
+struct TierCapacity {
+  std::string alias;  // MEM, SSD, HDD
+  int64_t capacity_bytes = 0;
+  int64_t used_bytes = 0;
+};
 
 struct WorkerSummary {
   uint64_t worker_id = 0;
@@ -107,6 +135,7 @@ struct WorkerSummary {
   int64_t block_count = 0;
   int64_t last_heartbeat_ms = 0;  // wall time of the last heartbeat the master received
   int64_t registered_ms = 0;
+  std::vector<TierCapacity> tiers;  // top tier first, as the worker reports them
 };
 
 struct MountPoint {
@@ -138,8 +167,51 @@ struct OpenOptions {
   std::optional<ReadType> read_type;  // unset = ClientOptions::default_read_type
 };
 
+struct GetStatusOptions {
+  // How stale the master's view of the path may be before it re-checks the under-store: -1
+  // never, 0 always, N ms. Unset = the mount's or the master's default.
+  std::optional<int64_t> sync_interval_ms;
+  bool include_block_locations = true;
+};
+
 struct ListOptions {
   bool recursive = false;  // the whole subtree, in the order the master streams it
+  std::optional<int64_t> sync_interval_ms;  // as in GetStatusOptions
+};
+
+// Attributes to change; unset fields stay as they are.
+struct SetAttributeOptions {
+  bool recursive = false;  // also everything below a directory
+  std::optional<uint32_t> mode;
+  std::optional<std::string> owner;
+  std::optional<std::string> group;
+  std::optional<bool> pinned;
+  std::optional<int64_t> ttl_ms;  // 0 removes the TTL
+  TtlAction ttl_action = TtlAction::kDelete;  // used when ttl_ms is set
+  std::optional<int> replication_min;
+  std::optional<int> replication_max;
+};
+
+struct FreeOptions {
+  bool recursive = false;  // free everything below a directory
+  bool forced = false;     // also pinned files and files not persisted (their data is then lost)
+};
+
+struct FreeResult {
+  int64_t freed_files = 0;
+  int64_t freed_blocks = 0;
+};
+
+struct MountOptions {
+  bool read_only = false;
+  bool shared = false;
+  std::map<std::string, std::string> options;  // adapter options; "sync_interval" sets the mount's default
+};
+
+struct SyncResult {
+  int64_t created = 0;
+  int64_t updated = 0;
+  int64_t removed = 0;
 };
 
 struct ClientOptions {
@@ -152,6 +224,14 @@ struct ClientOptions {
   WriteType default_write_type = WriteType::kCacheThrough;
   ReadType default_read_type = ReadType::kCache;
   int64_t worker_list_ttl_ms = 2000;  // how long a fetched worker list is reused
+  // When no worker can serve a block of a PERSISTED file, read it straight from the under-store.
+  bool ufs_fallback_enabled = true;
+  // How long a GetStatus answer is reused without asking the master; 0 = never. Any change made
+  // through this FileSystem clears the cache.
+  int64_t metadata_cache_ttl_ms = 0;
+  // Host names that mean "this host": workers there are preferred for reads. Empty = this
+  // host's name (gethostname), "localhost" and "127.0.0.1".
+  std::vector<std::string> local_hostnames;
 };
 
 // Writes one new file. Bytes are cut into blocks of the file's block size; each block streams
@@ -203,7 +283,10 @@ class FileSystem {
   virtual ~FileSystem() = default;
 
   // The file or directory at `path`, with its blocks and their locations.
-  virtual absl::StatusOr<FileStatus> GetStatus(std::string_view path) = 0;
+  virtual absl::StatusOr<FileStatus> GetStatus(std::string_view path, const GetStatusOptions& options) = 0;
+  absl::StatusOr<FileStatus> GetStatus(std::string_view path) { return GetStatus(path, GetStatusOptions{}); }
+  // Whether anything is at `path` (false, not NOT_FOUND, when nothing is).
+  virtual absl::StatusOr<bool> Exists(std::string_view path) = 0;
   // Calls `visit` for each entry under the directory `path` (for a file: the file itself) in
   // name order, as pages arrive from the master; the listing is never held whole. Stops at the
   // first error `visit` returns and returns it.
@@ -220,6 +303,19 @@ class FileSystem {
   virtual absl::Status Delete(std::string_view path, bool recursive) = 0;
   // Renames `src` to `dst`; `dst` must not exist and its parent must.
   virtual absl::Status Rename(std::string_view src, std::string_view dst) = 0;
+  // Changes the attributes set in `options` of `path` (and, if recursive, of everything below
+  // it); returns the path's new status.
+  virtual absl::StatusOr<FileStatus> SetAttribute(std::string_view path, const SetAttributeOptions& options) = 0;
+  // Drops the cached blocks of `path`; the namespace and the under-store are unchanged.
+  // FAILED_PRECONDITION for pinned or unpersisted files unless options.forced.
+  virtual absl::StatusOr<FreeResult> Free(std::string_view path, const FreeOptions& options) = 0;
+  // Mounts the under-store `ufs_uri` at the namespace path `path` (which must not exist).
+  virtual absl::Status Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) = 0;
+  // Removes the mount at `path` and the namespace below it; the under-store is untouched.
+  virtual absl::Status Unmount(std::string_view path) = 0;
+  // Compares `path` (and with `recursive` its subtree) with the under-store now and applies the
+  // differences to the namespace.
+  virtual absl::StatusOr<SyncResult> SyncMetadata(std::string_view path, bool recursive) = 0;
   virtual absl::StatusOr<std::vector<MountPoint>> GetMountTable() = 0;
   // Every worker the master knows, LIVE and LOST, sorted by worker id.
   virtual absl::StatusOr<std::vector<WorkerSummary>> GetWorkers() = 0;

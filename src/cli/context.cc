@@ -37,7 +37,10 @@ absl::StatusOr<const Config*> Context::config() {
     sources.conf_file = ChooseConfFile(*global_);
     sources.overrides = global_->conf;
     absl::StatusOr<Config> config = Config::Load(sources);
-    if (!config.ok()) return Annotate(config.status(), "invalid configuration");
+    if (!config.ok()) {
+      config_error_ = true;
+      return Annotate(config.status(), "invalid configuration");
+    }
     config_ = *std::move(config);
   }
   return &*config_;
@@ -46,8 +49,17 @@ absl::StatusOr<const Config*> Context::config() {
 absl::StatusOr<FileSystem*> Context::fs() {
   if (!fs_) {
     CISTERN_ASSIGN_OR_RETURN(const Config* config, this->config());
-    CISTERN_ASSIGN_OR_RETURN(ClientOptions options, client::ClientOptionsFromConfig(*config));
-    CISTERN_ASSIGN_OR_RETURN(fs_, FileSystem::Connect(options));
+    absl::StatusOr<ClientOptions> options = client::ClientOptionsFromConfig(*config);
+    if (!options.ok()) {
+      config_error_ = true;
+      return Annotate(options.status(), "invalid configuration");
+    }
+    absl::StatusOr<std::unique_ptr<FileSystem>> fs = FileSystem::Connect(*options);
+    if (!fs.ok()) {
+      config_error_ = true;
+      return Annotate(fs.status(), "invalid configuration");
+    }
+    fs_ = *std::move(fs);
   }
   return fs_.get();
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/units.h"
+#include "nlohmann/json.hpp"
 
 namespace cistern::cli {
 
@@ -38,7 +39,8 @@ std::string FormatLsLine(const FileStatus& status, bool human) {
   return absl::StrFormat("%-10s %-10s %-10s %12s %-15s %s %4s %s", ModeString(status.mode, status.is_directory),
                          status.owner.empty() ? "-" : status.owner, status.group.empty() ? "-" : status.group,
                          length, PersistenceStateName(status.persistence_state),
-                         FormatTimeMs(status.modification_time_ms), absl::StrCat(status.in_cache_percentage, "%"),
+                         FormatTimeMs(status.modification_time_ms),
+                         status.is_directory ? std::string("-") : absl::StrCat(status.in_cache_percentage, "%"),
                          status.path);
 }
 
@@ -61,9 +63,20 @@ std::string FormatStat(const FileStatus& s) {
   if (!s.is_directory) line("Write type", s.write_type ? WriteTypeName(*s.write_type) : "-");
   line("UFS path", s.ufs_path.empty() ? "-" : s.ufs_path);
   line("Mount point", s.mount_point.empty() ? "-" : s.mount_point);
-  if (s.is_directory) return out;
-  line("In cache", absl::StrCat(s.in_cache_percentage, "%"));
   line("Pinned", s.pinned ? "yes" : "no");
+  line("TTL", s.ttl_ms > 0 ? absl::StrCat(FormatTtl(s.ttl_ms), " (", std::string(TtlActionName(s.ttl_action)), ", expires ",
+                                          FormatTimeMs(s.creation_time_ms + s.ttl_ms), ")")
+                           : "-");
+  line("Replication", absl::StrCat("min ", s.replication_min, ", max ",
+                                   s.replication_max > 0 ? absl::StrCat(s.replication_max) : "unlimited"));
+  line("Last sync", FormatTimeMs(s.last_sync_ms));
+  if (s.is_directory) return out;
+  if (s.ufs_fingerprint.length > 0 || s.ufs_fingerprint.mtime_ms > 0 || !s.ufs_fingerprint.etag.empty()) {
+    line("UFS fingerprint", absl::StrCat("length ", s.ufs_fingerprint.length, ", mtime ",
+                                         FormatTimeMs(s.ufs_fingerprint.mtime_ms),
+                                         s.ufs_fingerprint.etag.empty() ? "" : ", etag ", s.ufs_fingerprint.etag));
+  }
+  line("In cache", absl::StrCat(s.in_cache_percentage, "%"));
   line("Blocks", absl::StrCat(s.is_directory ? 0 : std::max(s.blocks.size(), s.block_ids.size())));
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const BlockStatus& b = s.blocks[i];
@@ -92,7 +105,8 @@ std::string WorkerStateName(WorkerState state) {
   return "UNKNOWN";
 }
 
-std::string FormatReport(const MasterInfo& master, const std::vector<WorkerSummary>& workers, int64_t now_ms) {
+std::string FormatReport(const MasterInfo& master, const std::vector<WorkerSummary>& workers,
+                         const std::vector<MountPoint>& mounts, int64_t now_ms) {
   std::string out;
   int live = 0;
   int64_t capacity = 0, used = 0, blocks = 0;
@@ -125,7 +139,140 @@ std::string FormatReport(const MasterInfo& master, const std::vector<WorkerSumma
                                           WorkerStateName(w.state), FormatBytes(w.capacity_bytes),
                                           FormatBytes(w.used_bytes), w.block_count, age));
   }
+  bool any_tier = false;
+  for (const WorkerSummary& w : workers) any_tier |= !w.tiers.empty();
+  if (any_tier) {
+    absl::StrAppend(&out, "\n", absl::StrFormat("%-14s %-6s %10s %10s %6s\n", "WORKER", "TIER", "CAPACITY", "USED", "USED%"));
+    for (const WorkerSummary& w : workers) {
+      for (const TierCapacity& t : w.tiers) {
+        absl::StrAppend(&out, absl::StrFormat("%-14d %-6s %10s %10s %5d%%\n", w.worker_id, t.alias,
+                                              FormatBytes(t.capacity_bytes), FormatBytes(t.used_bytes),
+                                              t.capacity_bytes > 0 ? t.used_bytes * 100 / t.capacity_bytes : 0));
+      }
+    }
+  }
+  if (!mounts.empty()) absl::StrAppend(&out, "\n", FormatMountTable(mounts));
   return out;
+}
+
+std::string FormatMountTable(const std::vector<MountPoint>& mounts) {
+  std::string out = absl::StrFormat("%-24s %-48s %-10s %-7s %s\n", "MOUNT POINT", "UFS URI", "ACCESS", "SHARED", "OPTIONS");
+  for (const MountPoint& m : mounts) {
+    std::string options;
+    for (const auto& [key, value] : m.options) absl::StrAppend(&options, options.empty() ? "" : ",", key, "=", value);
+    absl::StrAppend(&out, absl::StrFormat("%-24s %-48s %-10s %-7s %s\n", m.path, m.ufs_uri,
+                                          m.read_only ? "read-only" : "read-write", m.shared ? "yes" : "no",
+                                          options.empty() ? "-" : options));
+  }
+  return out;
+}
+
+std::string FormatTtl(int64_t ttl_ms) {
+  if (ttl_ms <= 0) return "-";
+  struct Unit {
+    const char* name;
+    int64_t ms;
+  };
+  static constexpr Unit kUnits[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  std::string out;
+  int64_t left = ttl_ms;
+  for (const Unit& u : kUnits) {
+    if (left >= u.ms) {
+      absl::StrAppend(&out, out.empty() ? "" : " ", left / u.ms, u.name);
+      left %= u.ms;
+    }
+  }
+  return out;
+}
+
+std::string FormatDuLine(const std::string& path, int64_t bytes, int64_t cached_bytes, bool human) {
+  const int percent = bytes > 0 ? static_cast<int>(cached_bytes * 100 / bytes) : 100;
+  return absl::StrFormat("%14s %14s %5s %s", human ? FormatBytes(bytes) : absl::StrCat(bytes),
+                         human ? FormatBytes(cached_bytes) : absl::StrCat(cached_bytes), absl::StrCat("(", percent, "%)"),
+                         path);
+}
+
+namespace {
+
+nlohmann::json StatusToJson(const FileStatus& s) {
+  nlohmann::json j = {
+      {"path", s.path},
+      {"name", s.name},
+      {"file_id", s.file_id},
+      {"type", s.is_directory ? "directory" : "file"},
+      {"length", s.length},
+      {"mode", absl::StrFormat("%04o", s.mode)},
+      {"owner", s.owner},
+      {"group", s.group},
+      {"creation_time_ms", s.creation_time_ms},
+      {"modification_time_ms", s.modification_time_ms},
+      {"persistence_state", std::string(PersistenceStateName(s.persistence_state))},
+      {"ufs_path", s.ufs_path},
+      {"mount_point", s.mount_point},
+      {"pinned", s.pinned},
+      {"ttl_ms", s.ttl_ms},
+      {"ttl_action", std::string(TtlActionName(s.ttl_action))},
+      {"replication_min", s.replication_min},
+      {"replication_max", s.replication_max},
+      {"last_sync_ms", s.last_sync_ms},
+  };
+  if (!s.is_directory) {
+    j["block_size_bytes"] = s.block_size_bytes;
+    j["completed"] = s.completed;
+    j["write_type"] = s.write_type ? std::string(WriteTypeName(*s.write_type)) : std::string();
+    j["in_cache_percentage"] = s.in_cache_percentage;
+    j["block_ids"] = s.block_ids;
+    if (!s.blocks.empty()) {
+      nlohmann::json blocks = nlohmann::json::array();
+      for (const BlockStatus& b : s.blocks) {
+        nlohmann::json locations = nlohmann::json::array();
+        for (const BlockLocation& l : b.locations) {
+          locations.push_back({{"worker_id", l.worker_id}, {"address", l.address}, {"tier", l.tier}});
+        }
+        blocks.push_back({{"block_id", b.block_id}, {"offset", b.offset}, {"length", b.length}, {"locations", locations}});
+      }
+      j["blocks"] = blocks;
+    }
+  }
+  return j;
+}
+
+nlohmann::json MountsToJson(const std::vector<MountPoint>& mounts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const MountPoint& m : mounts) {
+    out.push_back({{"path", m.path}, {"ufs_uri", m.ufs_uri}, {"read_only", m.read_only}, {"shared", m.shared},
+                   {"options", m.options}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FileStatusJson(const FileStatus& status) { return StatusToJson(status).dump(); }
+
+std::string MountTableJson(const std::vector<MountPoint>& mounts) { return MountsToJson(mounts).dump(); }
+
+std::string ReportJson(const MasterInfo& master, const std::vector<WorkerSummary>& workers,
+                       const std::vector<MountPoint>& mounts) {
+  nlohmann::json ws = nlohmann::json::array();
+  for (const WorkerSummary& w : workers) {
+    nlohmann::json tiers = nlohmann::json::array();
+    for (const TierCapacity& t : w.tiers) {
+      tiers.push_back({{"alias", t.alias}, {"capacity_bytes", t.capacity_bytes}, {"used_bytes", t.used_bytes}});
+    }
+    ws.push_back({{"worker_id", w.worker_id}, {"address", w.address}, {"state", WorkerStateName(w.state)},
+                  {"capacity_bytes", w.capacity_bytes}, {"used_bytes", w.used_bytes}, {"block_count", w.block_count},
+                  {"last_heartbeat_ms", w.last_heartbeat_ms}, {"registered_ms", w.registered_ms}, {"tiers", tiers}});
+  }
+  nlohmann::json j = {
+      {"master",
+       {{"address", master.address}, {"version", master.version}, {"cluster_id", master.cluster_id},
+        {"start_time_ms", master.start_time_ms}, {"applied_index", master.applied_index},
+        {"inode_count", master.inode_count}}},
+      {"workers", ws},
+      {"mounts", MountsToJson(mounts)},
+  };
+  return j.dump();
 }
 
 }  // namespace cistern::cli

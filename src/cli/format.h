@@ -16,16 +16,33 @@ std::string ModeString(uint32_t mode, bool is_directory);
 // "2026-11-24 13:05:09" in local time; "-" for 0.
 std::string FormatTimeMs(int64_t ms_since_epoch);
 
-// One `fs ls` line (no newline): mode owner group length persistence mtime in-cache% path.
-// `human` prints the length as "1.5GiB" instead of bytes.
+// One `fs ls` line (no newline): mode owner group length persistence mtime in-cache% path
+// (in-cache is "-" for directories). `human` prints the length as "1.5GiB" instead of bytes.
 std::string FormatLsLine(const FileStatus& status, bool human);
 
 // The multi-line `fs stat` text (ends with a newline).
 std::string FormatStat(const FileStatus& status);
 
-// The `admin report` text (ends with a newline). `now_ms` is the current wall time, for the
-// age of each worker's last heartbeat.
-std::string FormatReport(const MasterInfo& master, const std::vector<WorkerSummary>& workers, int64_t now_ms);
+// The `admin report` text (ends with a newline): the master, the totals, every worker with its
+// capacity per tier, and the mount table. `now_ms` is the current wall time, for the age of
+// each worker's last heartbeat.
+std::string FormatReport(const MasterInfo& master, const std::vector<WorkerSummary>& workers,
+                         const std::vector<MountPoint>& mounts, int64_t now_ms);
+
+// The `fs mount` (no arguments) table (ends with a newline).
+std::string FormatMountTable(const std::vector<MountPoint>& mounts);
+
+// "1h", "90s", "2d 3h": a duration for humans; "-" for 0.
+std::string FormatTtl(int64_t ttl_ms);
+
+// One `fs du` line: bytes, cached bytes, cached percent, path. `human` as in FormatLsLine.
+std::string FormatDuLine(const std::string& path, int64_t bytes, int64_t cached_bytes, bool human);
+
+// JSON documents (one line, no trailing newline) of the --json outputs.
+std::string FileStatusJson(const FileStatus& status);
+std::string ReportJson(const MasterInfo& master, const std::vector<WorkerSummary>& workers,
+                       const std::vector<MountPoint>& mounts);
+std::string MountTableJson(const std::vector<MountPoint>& mounts);
 
 // "LIVE", "LOST" or "UNKNOWN".
 std::string WorkerStateName(WorkerState state);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace cistern::cli {
 namespace {
@@ -67,7 +68,7 @@ TEST_F(FormatTest, LsLine) {
   dir.modification_time_ms = 1700000001000;
   dir.persistence_state = PersistenceState::kNotPersisted;
   EXPECT_EQ(FormatLsLine(dir, false),
-            "drwxr-xr-x root       root                  0 NOT_PERSISTED   2023-11-14 22:13:21   0% /data");
+            "drwxr-xr-x root       root                  0 NOT_PERSISTED   2023-11-14 22:13:21    - /data");
   // Same input, same line: listings are comparable across runs.
   EXPECT_EQ(FormatLsLine(File(), true), FormatLsLine(File(), true));
 }
@@ -108,7 +109,23 @@ TEST_F(FormatTest, Report) {
   lost.worker_id = 2;
   lost.address = "10.0.0.2:7710";
   lost.state = WorkerState::kLost;
-  const std::string text = FormatReport(master, {live, lost}, 1'000'000);
+  live.tiers.push_back(TierCapacity{"MEM", 512 << 20, 100 << 20});
+  MountPoint root;
+  root.path = "/";
+  root.ufs_uri = "file:///u";
+  MountPoint ro;
+  ro.path = "/ro";
+  ro.ufs_uri = "file:///other";
+  ro.read_only = true;
+  ro.options = {{"sync_interval", "1m"}};
+  const std::string text = FormatReport(master, {live, lost}, {root, ro}, 1'000'000);
+  EXPECT_TRUE(absl::StrContains(text, "1              MEM        512MiB     100MiB    19%\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "/ro ")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "read-only")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "sync_interval=1m")) << text;
+  auto json = nlohmann::json::parse(ReportJson(master, {live, lost}, {root, ro}));
+  EXPECT_EQ(json["workers"][0]["tiers"][0]["alias"], "MEM");
+  EXPECT_EQ(json["mounts"][1]["read_only"], true);
   for (const char* expected : {"Master:          127.0.0.1:7700\n", "Version:         0.1.0\n", "Cluster id:      abc\n",
                                "Inodes:          12\n", "Applied index:   40\n", "Workers:         1 live, 1 lost\n",
                                "Capacity:        512MiB (live workers)\n", "Cached blocks:   2\n"}) {
@@ -117,6 +134,38 @@ TEST_F(FormatTest, Report) {
   EXPECT_TRUE(absl::StrContains(text, "1              127.0.0.1:7710           LIVE       512MiB     100MiB        2 200ms ago"))
       << text;
   EXPECT_TRUE(absl::StrContains(text, "10.0.0.2:7710            LOST")) << text;
+}
+
+TEST_F(FormatTest, StatShowsTtlPinnedReplicationAndSync) {
+  FileStatus f = File();
+  f.ttl_ms = 3600 * 1000 + 1000;
+  f.ttl_action = TtlAction::kFree;
+  f.pinned = true;
+  f.replication_min = 1;
+  const std::string text = FormatStat(f);
+  EXPECT_TRUE(absl::StrContains(text, "TTL:                1h 1s (FREE, expires ")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "Pinned:             yes\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "Replication:        min 1, max unlimited\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "Last sync:          -\n")) << text;
+  EXPECT_TRUE(absl::StrContains(FormatStat(File()), "TTL:                -\n"));
+}
+
+TEST_F(FormatTest, TtlAndDu) {
+  EXPECT_EQ(FormatTtl(0), "-");
+  EXPECT_EQ(FormatTtl(90 * 1000), "1m 30s");
+  EXPECT_EQ(FormatTtl(2 * 86400000LL + 3 * 3600000LL), "2d 3h");
+  EXPECT_EQ(FormatDuLine("/a", 1000, 250, false), "          1000            250 (25%) /a");
+  EXPECT_EQ(FormatDuLine("/empty", 0, 0, false), "             0              0 (100%) /empty");
+}
+
+TEST_F(FormatTest, FileStatusJsonHasFieldsAndBlocks) {
+  auto j = nlohmann::json::parse(FileStatusJson(File()));
+  EXPECT_EQ(j["path"], "/data/sets/big.bin");
+  EXPECT_EQ(j["type"], "file");
+  EXPECT_EQ(j["length"], 104857600);
+  EXPECT_EQ(j["mode"], "0644");
+  EXPECT_EQ(j["persistence_state"], "PERSISTED");
+  EXPECT_EQ(j["blocks"][0]["locations"][0]["tier"], "MEM");
 }
 
 }  // namespace

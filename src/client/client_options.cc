@@ -13,6 +13,8 @@ absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
   options.retry_window_ms = config.GetDurationMs(conf::kUserRpcRetryWindow);
   options.chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   options.default_block_size_bytes = config.GetSizeBytes(conf::kUserBlockSizeDefault);
+  options.ufs_fallback_enabled = config.GetBool(conf::kUserUfsFallbackEnabled);
+  options.metadata_cache_ttl_ms = config.GetDurationMs(conf::kUserMetadataCacheTtl);
   CISTERN_ASSIGN_OR_RETURN(options.default_write_type,
                            ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
   CISTERN_ASSIGN_OR_RETURN(options.default_read_type,

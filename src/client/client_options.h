@@ -10,7 +10,8 @@ namespace cistern::client {
 
 // Master addresses (MasterAddresses), user.rpc.timeout, user.data.timeout,
 // user.rpc.retry_window, user.network.chunk.size, user.block.size.default,
-// user.file.write.type.default and user.file.read.type.default.
+// user.file.write.type.default, user.file.read.type.default, user.ufs.fallback.enabled and
+// user.metadata.cache.ttl.
 absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config);
 
 }  // namespace cistern::client

@@ -1,5 +1,7 @@
 #include "client/convert.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 
 namespace cistern {
@@ -49,7 +51,28 @@ std::string_view PersistenceStateName(PersistenceState state) {
   return "UNKNOWN";
 }
 
+std::string_view TtlActionName(TtlAction action) {
+  return action == TtlAction::kFree ? "FREE" : "DELETE";
+}
+
+absl::StatusOr<TtlAction> ParseTtlAction(std::string_view name) {
+  std::string upper(name);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "DELETE") return TtlAction::kDelete;
+  if (upper == "FREE") return TtlAction::kFree;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown TTL action '", absl::string_view(name.data(), name.size()), "' (expected DELETE or FREE)"));
+}
+
 namespace client {
+
+proto::TtlAction ToProto(TtlAction action) {
+  return action == TtlAction::kFree ? proto::TTL_FREE : proto::TTL_DELETE;
+}
+
+TtlAction FromProto(proto::TtlAction action) {
+  return action == proto::TTL_FREE ? TtlAction::kFree : TtlAction::kDelete;
+}
 
 proto::WriteType ToProto(WriteType type) {
   switch (type) {
@@ -122,6 +145,14 @@ FileStatus ToFileStatus(const proto::FileInfo& info) {
   s.in_cache_percentage = info.in_cache_percentage();
   s.mount_point = info.mount_point();
   s.block_ids.assign(info.block_ids().begin(), info.block_ids().end());
+  s.ttl_ms = info.ttl_ms();
+  s.ttl_action = FromProto(info.ttl_action());
+  s.replication_min = info.replication_min();
+  s.replication_max = info.replication_max();
+  s.last_sync_ms = info.last_sync_ms();
+  s.ufs_fingerprint.length = info.ufs_fingerprint().length();
+  s.ufs_fingerprint.mtime_ms = info.ufs_fingerprint().mtime_ms();
+  s.ufs_fingerprint.etag = info.ufs_fingerprint().etag();
   for (const proto::BlockInfo& b : info.blocks()) {
     BlockStatus block;
     block.block_id = b.block_id();
@@ -147,6 +178,9 @@ WorkerSummary ToWorkerSummary(const proto::WorkerInfo& info) {
   w.block_count = info.block_count();
   w.last_heartbeat_ms = info.last_heartbeat_ms();
   w.registered_ms = info.registered_ms();
+  for (const proto::TierUsage& t : info.tiers()) {
+    w.tiers.push_back(TierCapacity{t.alias(), t.capacity_bytes(), t.used_bytes()});
+  }
   return w;
 }
 

@@ -10,6 +10,8 @@ namespace cistern::client {
 
 proto::WriteType ToProto(WriteType type);
 proto::ReadType ToProto(ReadType type);
+proto::TtlAction ToProto(TtlAction action);
+TtlAction FromProto(proto::TtlAction action);
 // Unset for WRITE_TYPE_UNSPECIFIED.
 std::optional<WriteType> FromProto(proto::WriteType type);
 PersistenceState FromProto(proto::PersistenceState state);

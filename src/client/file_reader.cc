@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/convert.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
 
@@ -66,20 +67,97 @@ absl::StatusOr<FileReaderImpl::Stream> FileReaderImpl::OpenStream(size_t index, 
   return stream;
 }
 
+bool FileReaderImpl::CanRetry(size_t index, const std::vector<uint64_t>& exclude) const {
+  if (status_.persistence_state == PersistenceState::kPersisted) return true;
+  for (const BlockLocation& l : blocks_[index].locations) {
+    if (std::find(exclude.begin(), exclude.end(), l.worker_id) == exclude.end()) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64_t n) {
+  if (!ufs_reader_) {
+    CISTERN_ASSIGN_OR_RETURN(ufs_, ufs::CreateUnderFileSystem(status_.ufs_path));
+    absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> reader = ufs_->Open(status_.ufs_path);
+    if (!reader.ok()) return Annotate(reader.status(), absl::StrCat("reading ", status_.path, " from the under-store"));
+    ufs_reader_ = *std::move(reader);
+  }
+  int64_t done = 0;
+  while (done < n) {
+    CISTERN_ASSIGN_OR_RETURN(int64_t got, ufs_reader_->ReadAt(offset + done, n - done, buf + done));
+    if (got == 0) {
+      return absl::DataLossError(absl::StrCat("under-store copy ", status_.ufs_path, " of ", status_.path,
+                                              " ended at ", offset + done, ", expected ", status_.length, " bytes"));
+    }
+    done += got;
+  }
+  return done;
+}
+
+absl::Status FileReaderImpl::Failover(size_t index, const absl::Status& error) {
+  const uint64_t failed = stream_.worker_id;
+  CloseStream();
+  fs_->Selector(/*refresh=*/true).IgnoreError();
+  if (std::find(failed_workers_.begin(), failed_workers_.end(), failed) == failed_workers_.end()) {
+    failed_workers_.push_back(failed);
+  }
+  const int64_t now_ms = RealClock()->MonotonicMs();
+  if (failover_deadline_ms_ == 0) failover_deadline_ms_ = now_ms + fs_->options().retry_window_ms;
+  // Another worker is always tried once; more only within the retry window.
+  const bool first_failover = failed_workers_.size() == 1;
+  if (!CanRetry(index, failed_workers_) || (!first_failover && now_ms > failover_deadline_ms_)) {
+    if (CanReadUfsDirectly()) {
+      spdlog::warn("reading {}: {}; reading from the under-store", status_.path, error.ToString());
+      ufs_direct_ = true;
+      return absl::OkStatus();
+    }
+    return error;
+  }
+  absl::StatusOr<Stream> stream = OpenStream(index, pos_, -1, failed_workers_, /*refresh=*/false);
+  if (!stream.ok()) {
+    if (CanReadUfsDirectly()) {
+      spdlog::warn("reading {}: {}; no other worker ({}), reading from the under-store", status_.path,
+                   error.ToString(), stream.status().ToString());
+      ufs_direct_ = true;
+      return absl::OkStatus();
+    }
+    return error;
+  }
+  spdlog::warn("reading {}: {}; continuing on worker {}", status_.path, error.ToString(), stream->worker_id);
+  stream_ = *std::move(stream);
+  stream_block_ = index;
+  stream_pos_ = pos_;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
   if (n <= 0 || pos_ >= status_.length) return 0;
+  failover_deadline_ms_ = 0;
   const size_t index = BlockAt(pos_);
   const BlockStatus& block = blocks_[index];
   const int64_t block_end = block.offset + block.length;
-  if (stream_pos_ != pos_ || stream_block_ != index || !stream_.reader) {
+  if (!ufs_direct_ && (stream_pos_ != pos_ || stream_block_ != index || !stream_.reader)) {
     CloseStream();
-    CISTERN_ASSIGN_OR_RETURN(stream_, OpenStream(index, pos_, -1, {}, /*refresh=*/false));
-    stream_block_ = index;
-    stream_pos_ = pos_;
-    stream_retried_ = false;
+    absl::StatusOr<Stream> stream = OpenStream(index, pos_, -1, failed_workers_, /*refresh=*/false);
+    if (stream.ok()) {
+      stream_ = *std::move(stream);
+      stream_block_ = index;
+      stream_pos_ = pos_;
+    } else if (CanReadUfsDirectly()) {
+      spdlog::warn("reading {}: {}; reading from the under-store", status_.path, stream.status().ToString());
+      ufs_direct_ = true;
+    } else {
+      return stream.status();
+    }
   }
   int64_t copied = 0;
   while (copied < n && pos_ < block_end) {
+    if (ufs_direct_) {
+      CISTERN_ASSIGN_OR_RETURN(int64_t got, ReadUfs(pos_, buf + copied, std::min(n - copied, block_end - pos_)));
+      copied += got;
+      pos_ += got;
+      continue;
+    }
     if (chunk_offset_ == chunk_.size()) {
       chunk_offset_ = 0;
       chunk_.clear();
@@ -93,17 +171,7 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
       }
       if (!error.ok()) {
         chunk_.clear();
-        if (CanRetry() && !stream_retried_) {
-          spdlog::warn("reading {}: {}; retrying on another worker", status_.path, error.ToString());
-          const uint64_t failed = stream_.worker_id;
-          stream_.reader.reset();
-          CISTERN_ASSIGN_OR_RETURN(stream_, OpenStream(index, pos_, -1, {failed}, /*refresh=*/true));
-          stream_retried_ = true;
-          continue;
-        }
-        CloseStream();
-        fs_->Selector(/*refresh=*/true).IgnoreError();
-        return error;
+        CISTERN_RETURN_IF_ERROR(Failover(index, error));
       }
       continue;
     }
@@ -114,6 +182,7 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
     copied += take;
     pos_ += take;
   }
+  if (ufs_direct_) return copied;
   stream_pos_ = pos_;
   if (pos_ == block_end) {
     // Collect the end of the call so the worker sees a completed read, not a cancellation.
@@ -128,21 +197,29 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
 absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_t n) {
   if (offset < 0) return absl::InvalidArgumentError(absl::StrCat("negative read offset ", offset, " in ", status_.path));
   n = std::min(n, status_.length - offset);
+  if (n <= 0) return 0;
+  if (ufs_direct_) return ReadUfs(offset, buf, n);
   int64_t copied = 0;
+  const int64_t deadline_ms = RealClock()->MonotonicMs() + fs_->options().retry_window_ms;
   while (copied < n) {
     const int64_t at = offset + copied;
     const size_t index = BlockAt(at);
     const BlockStatus& block = blocks_[index];
     const int64_t want = std::min(n - copied, block.offset + block.length - at);
-    std::vector<uint64_t> exclude;
     absl::Status error;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      CISTERN_ASSIGN_OR_RETURN(Stream stream, OpenStream(index, at, want, exclude, /*refresh=*/attempt > 0));
+    bool from_ufs = false;
+    for (int attempt = 0;; ++attempt) {
+      absl::StatusOr<Stream> stream = OpenStream(index, at, want, failed_workers_, /*refresh=*/attempt > 0);
+      if (!stream.ok()) {
+        if (error.ok()) error = stream.status();
+        from_ufs = CanReadUfsDirectly();
+        break;
+      }
       int64_t got = 0;
       std::string chunk;
       error = absl::OkStatus();
       while (true) {
-        absl::StatusOr<bool> more = stream.reader->Next(&chunk);
+        absl::StatusOr<bool> more = stream->reader->Next(&chunk);
         if (!more.ok()) {
           error = more.status();
           break;
@@ -156,13 +233,22 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
         error = absl::DataLossError(absl::StrCat("block ", block.block_id, " of ", status_.path, ": got ", got,
                                                  " bytes at offset ", at - block.offset, ", expected ", want));
       }
-      if (error.ok() || !CanRetry()) break;
-      exclude.push_back(stream.worker_id);
-    }
-    if (!error.ok()) {
+      if (error.ok()) break;
+      failed_workers_.push_back(stream->worker_id);
       fs_->Selector(/*refresh=*/true).IgnoreError();
-      return error;
+      if (!CanRetry(index, failed_workers_) || (attempt > 0 && RealClock()->MonotonicMs() > deadline_ms)) {
+        from_ufs = CanReadUfsDirectly();
+        break;
+      }
+      spdlog::warn("reading {}: {}; retrying on another worker", status_.path, error.ToString());
     }
+    if (from_ufs) {
+      spdlog::warn("reading {}: {}; reading from the under-store", status_.path, error.ToString());
+      ufs_direct_ = true;
+      CISTERN_ASSIGN_OR_RETURN(int64_t got, ReadUfs(at, buf + copied, n - copied));
+      return copied + got;
+    }
+    if (!error.ok()) return error;
     copied += want;
   }
   return copied;

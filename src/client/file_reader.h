@@ -1,6 +1,12 @@
 // FileReader over workers. A sequential read keeps one ReadBlock stream open per block, from
 // the position where reading started to the end of the block, handing out its chunks as the
 // caller asks; a positioned read uses a ranged ReadBlock of just the bytes asked for.
+//
+// Failures: when a worker fails mid-read and another can serve the block (the file is
+// persisted, or another worker caches the block), the read resumes on another worker, skipping
+// every worker that failed this reader, until ClientOptions::retry_window_ms has passed. When no
+// worker is left and the file is PERSISTED, the reader reads straight from the under-store
+// (ClientOptions::ufs_fallback_enabled) for the rest of its life.
 #pragma once
 
 #include <memory>
@@ -10,6 +16,7 @@
 #include "cistern/file_system.h"
 #include "client/file_system_impl.h"
 #include "rpc/worker_client.h"
+#include "ufs/under_file_system.h"
 
 namespace cistern::client {
 
@@ -42,9 +49,18 @@ class FileReaderImpl : public FileReader {
   // block's end) on a worker not in `exclude`.
   absl::StatusOr<Stream> OpenStream(size_t index, int64_t offset, int64_t length,
                                     const std::vector<uint64_t>& exclude, bool refresh);
-  // Whether a failed worker may be replaced by another: only the under-store can give another
-  // worker the bytes.
-  bool CanRetry() const { return status_.persistence_state == PersistenceState::kPersisted; }
+  // Whether a failed worker may be replaced by another: the under-store can give another worker
+  // the bytes, or another worker caches the block.
+  bool CanRetry(size_t index, const std::vector<uint64_t>& exclude) const;
+  bool CanReadUfsDirectly() const {
+    return fs_->options().ufs_fallback_enabled && status_.persistence_state == PersistenceState::kPersisted &&
+           !status_.ufs_path.empty();
+  }
+  // After the sequential stream failed with `error`: opens a stream on another worker at pos_,
+  // or switches to the under-store, or returns the error to give up.
+  absl::Status Failover(size_t index, const absl::Status& error);
+  // Reads [offset, offset + n) straight from the under-store; REQUIRES CanReadUfsDirectly().
+  absl::StatusOr<int64_t> ReadUfs(int64_t offset, char* buf, int64_t n);
   void CloseStream();
 
   FileSystemImpl* const fs_;
@@ -58,7 +74,11 @@ class FileReaderImpl : public FileReader {
   Stream stream_;
   size_t stream_block_ = 0;
   int64_t stream_pos_ = -1;  // file offset of chunk_[chunk_offset_]; -1 = no stream
-  bool stream_retried_ = false;
+  std::vector<uint64_t> failed_workers_;  // workers that failed this reader; never asked again
+  int64_t failover_deadline_ms_ = 0;      // monotonic; 0 = no failure in the current call
+  bool ufs_direct_ = false;               // no worker could serve: reading from the under-store
+  std::unique_ptr<ufs::UnderFileSystem> ufs_;
+  std::unique_ptr<ufs::RandomAccessReader> ufs_reader_;
   std::string chunk_;
   size_t chunk_offset_ = 0;
 };

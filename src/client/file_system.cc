@@ -1,6 +1,9 @@
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/convert.h"
 #include "client/file_reader.h"
 #include "client/file_system_impl.h"
@@ -23,6 +26,25 @@ absl::StatusOr<std::unique_ptr<FileSystem>> FileSystem::Connect(const ClientOpti
 namespace client {
 namespace {
 
+std::vector<std::string> LocalHostnames(const ClientOptions& options) {
+  if (!options.local_hostnames.empty()) return options.local_hostnames;
+  std::vector<std::string> names = {"localhost", "127.0.0.1"};
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') names.push_back(host);
+  return names;
+}
+
+// A master older than this client answers new RPCs with an empty UNIMPLEMENTED; say what it is.
+absl::Status Explain(const absl::Status& status, std::string_view rpc, std::string_view path) {
+  if (status.code() != absl::StatusCode::kUnimplemented) return status;
+  return absl::UnimplementedError(absl::StrCat("the master does not implement ", absl::string_view(rpc.data(), rpc.size()),
+                                               " (needed for ", absl::string_view(path.data(), path.size()),
+                                               "); upgrade cistern-master"));
+}
+
+// Bounds the metadata cache so a long-running client that stats many paths stays small.
+constexpr size_t kMaxCachedStatuses = 10000;
+
 rpc::MasterClientOptions MasterOptions(const ClientOptions& options) {
   rpc::MasterClientOptions m;
   m.addresses = options.master_addresses;
@@ -33,7 +55,14 @@ rpc::MasterClientOptions MasterOptions(const ClientOptions& options) {
 
 }  // namespace
 
-FileSystemImpl::FileSystemImpl(const ClientOptions& options) : options_(options), master_(MasterOptions(options)) {}
+FileSystemImpl::FileSystemImpl(const ClientOptions& options)
+    : options_(options), local_hostnames_(LocalHostnames(options)), master_(MasterOptions(options)) {}
+
+void FileSystemImpl::InvalidateMetadataCache() {
+  if (options_.metadata_cache_ttl_ms <= 0) return;
+  absl::MutexLock lock(&mu_);
+  metadata_cache_.clear();
+}
 
 std::shared_ptr<rpc::WorkerClient> FileSystemImpl::Worker(const std::string& address) {
   absl::MutexLock lock(&mu_);
@@ -57,20 +86,129 @@ absl::StatusOr<std::shared_ptr<const WorkerSelector>> FileSystemImpl::Selector(b
   }
   // Fetched outside the lock: a slow master must not block readers that have a selector.
   CISTERN_ASSIGN_OR_RETURN(std::vector<WorkerSummary> workers, GetWorkers());
-  auto selector = std::make_shared<const WorkerSelector>(workers);
+  auto selector = std::make_shared<const WorkerSelector>(workers, local_hostnames_);
   absl::MutexLock lock(&mu_);
   selector_ = selector;
   selector_fetched_ms_ = now_ms;
   return selector;
 }
 
-absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path) {
+absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path, const GetStatusOptions& options) {
   CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  // An explicit sync interval asks for the master's judgement, so it bypasses the cache.
+  const bool cacheable = options_.metadata_cache_ttl_ms > 0 && !options.sync_interval_ms.has_value() &&
+                         options.include_block_locations;
+  if (cacheable) {
+    const int64_t now_ms = RealClock()->MonotonicMs();
+    absl::MutexLock lock(&mu_);
+    auto it = metadata_cache_.find(normalized);
+    if (it != metadata_cache_.end() && now_ms - it->second.fetched_ms < options_.metadata_cache_ttl_ms) {
+      return it->second.status;
+    }
+  }
   proto::GetStatusRequest request;
   request.set_path(normalized);
-  request.set_include_block_locations(true);
+  request.set_include_block_locations(options.include_block_locations);
+  if (options.sync_interval_ms) request.set_sync_interval_ms(*options.sync_interval_ms);
   CISTERN_ASSIGN_OR_RETURN(proto::GetStatusResponse response, master_.GetStatus(request));
-  return ToFileStatus(response.info());
+  FileStatus status = ToFileStatus(response.info());
+  if (cacheable) {
+    absl::MutexLock lock(&mu_);
+    if (metadata_cache_.size() >= kMaxCachedStatuses) metadata_cache_.clear();
+    metadata_cache_[normalized] = CachedStatus{status, RealClock()->MonotonicMs()};
+  }
+  return status;
+}
+
+absl::StatusOr<bool> FileSystemImpl::Exists(std::string_view path) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::ExistsRequest request;
+  request.set_path(normalized);
+  absl::StatusOr<proto::ExistsResponse> response = master_.Exists(request);
+  if (response.ok()) return response->exists();
+  if (response.status().code() != absl::StatusCode::kUnimplemented) return response.status();
+  // A master without Exists still answers GetStatus.
+  proto::GetStatusRequest get;
+  get.set_path(normalized);
+  absl::StatusOr<proto::GetStatusResponse> status = master_.GetStatus(get);
+  if (status.ok()) return true;
+  if (status.status().code() == absl::StatusCode::kNotFound) return false;
+  return status.status();
+}
+
+absl::StatusOr<FileStatus> FileSystemImpl::SetAttribute(std::string_view path, const SetAttributeOptions& options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::SetAttributeRequest request;
+  request.set_path(normalized);
+  request.set_recursive(options.recursive);
+  if (options.mode) {
+    if (*options.mode > 07777) {
+      return absl::InvalidArgumentError(absl::StrFormat("mode %o of %s has bits beyond 07777", *options.mode, normalized));
+    }
+    request.set_mode(*options.mode);
+  }
+  if (options.owner) request.set_owner(*options.owner);
+  if (options.group) request.set_group(*options.group);
+  if (options.pinned) request.set_pinned(*options.pinned);
+  if (options.ttl_ms) {
+    if (*options.ttl_ms < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("negative TTL ", *options.ttl_ms, " ms for ", normalized));
+    }
+    request.set_ttl_ms(*options.ttl_ms);
+    request.set_ttl_action(ToProto(options.ttl_action));
+  }
+  if (options.replication_min) request.set_replication_min(*options.replication_min);
+  if (options.replication_max) request.set_replication_max(*options.replication_max);
+  absl::StatusOr<proto::SetAttributeResponse> response = master_.SetAttribute(request);
+  InvalidateMetadataCache();
+  if (!response.ok()) return Explain(response.status(), "SetAttribute", normalized);
+  return ToFileStatus(response->info());
+}
+
+absl::StatusOr<FreeResult> FileSystemImpl::Free(std::string_view path, const FreeOptions& options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::FreeRequest request;
+  request.set_path(normalized);
+  request.set_recursive(options.recursive);
+  request.set_forced(options.forced);
+  absl::StatusOr<proto::FreeResponse> response = master_.Free(request);
+  InvalidateMetadataCache();
+  if (!response.ok()) return Explain(response.status(), "Free", normalized);
+  return FreeResult{response->freed_files(), response->freed_blocks()};
+}
+
+absl::Status FileSystemImpl::Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  if (ufs_uri.empty()) return absl::InvalidArgumentError(absl::StrCat("empty under-store URI for mount ", normalized));
+  proto::MountRequest request;
+  request.set_path(normalized);
+  request.set_ufs_uri(std::string(ufs_uri));
+  request.set_read_only(options.read_only);
+  request.set_shared(options.shared);
+  for (const auto& [key, value] : options.options) (*request.mutable_options())[key] = value;
+  absl::Status status = master_.Mount(request).status();
+  InvalidateMetadataCache();
+  return Explain(status, "Mount", normalized);
+}
+
+absl::Status FileSystemImpl::Unmount(std::string_view path) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::UnmountRequest request;
+  request.set_path(normalized);
+  absl::Status status = master_.Unmount(request).status();
+  InvalidateMetadataCache();
+  return Explain(status, "Unmount", normalized);
+}
+
+absl::StatusOr<SyncResult> FileSystemImpl::SyncMetadata(std::string_view path, bool recursive) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::SyncMetadataRequest request;
+  request.set_path(normalized);
+  request.set_recursive(recursive);
+  absl::StatusOr<proto::SyncMetadataResponse> response = master_.SyncMetadata(request);
+  InvalidateMetadataCache();
+  if (!response.ok()) return Explain(response.status(), "SyncMetadata", normalized);
+  return SyncResult{response->created(), response->updated(), response->removed()};
 }
 
 absl::Status FileSystemImpl::ListStatus(std::string_view path, const ListOptions& options,
@@ -79,6 +217,7 @@ absl::Status FileSystemImpl::ListStatus(std::string_view path, const ListOptions
   proto::ListStatusRequest request;
   request.set_path(normalized);
   request.set_recursive(options.recursive);
+  if (options.sync_interval_ms) request.set_sync_interval_ms(*options.sync_interval_ms);
   return master_.ListStatus(request, [&](const proto::ListStatusResponse& page) {
     for (const proto::FileInfo& info : page.infos()) CISTERN_RETURN_IF_ERROR(visit(ToFileStatus(info)));
     return absl::OkStatus();
@@ -91,7 +230,9 @@ absl::Status FileSystemImpl::CreateDirectory(std::string_view path, bool recursi
   request.set_path(normalized);
   request.set_recursive(recursive);
   request.set_allow_exists(recursive);
-  return master_.CreateDirectory(request).status();
+  absl::Status status = master_.CreateDirectory(request).status();
+  InvalidateMetadataCache();
+  return status;
 }
 
 absl::StatusOr<std::unique_ptr<FileWriter>> FileSystemImpl::Create(std::string_view path,
@@ -109,6 +250,7 @@ absl::StatusOr<std::unique_ptr<FileWriter>> FileSystemImpl::Create(std::string_v
                                                             : options_.default_block_size_bytes);
   request.set_write_type(ToProto(requested));
   request.set_mode(options.mode);
+  InvalidateMetadataCache();
   CISTERN_ASSIGN_OR_RETURN(proto::CreateFileResponse response, master_.CreateFile(request));
   const proto::FileInfo& info = response.info();
   if (info.block_size_bytes() <= 0) {
@@ -145,7 +287,9 @@ absl::Status FileSystemImpl::Delete(std::string_view path, bool recursive) {
   proto::DeleteRequest request;
   request.set_path(normalized);
   request.set_recursive(recursive);
-  return master_.Delete(request).status();
+  absl::Status status = master_.Delete(request).status();
+  InvalidateMetadataCache();
+  return status;
 }
 
 absl::Status FileSystemImpl::Rename(std::string_view src, std::string_view dst) {
@@ -154,7 +298,9 @@ absl::Status FileSystemImpl::Rename(std::string_view src, std::string_view dst) 
   proto::RenameRequest request;
   request.set_src_path(normalized_src);
   request.set_dst_path(normalized_dst);
-  return master_.Rename(request).status();
+  absl::Status status = master_.Rename(request).status();
+  InvalidateMetadataCache();
+  return status;
 }
 
 absl::StatusOr<std::vector<MountPoint>> FileSystemImpl::GetMountTable() {

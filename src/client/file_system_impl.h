@@ -20,7 +20,9 @@ class FileSystemImpl : public FileSystem {
  public:
   explicit FileSystemImpl(const ClientOptions& options);
 
-  absl::StatusOr<FileStatus> GetStatus(std::string_view path) override;
+  using FileSystem::GetStatus;
+  absl::StatusOr<FileStatus> GetStatus(std::string_view path, const GetStatusOptions& options) override;
+  absl::StatusOr<bool> Exists(std::string_view path) override;
   absl::Status ListStatus(std::string_view path, const ListOptions& options,
                           const std::function<absl::Status(const FileStatus&)>& visit) override;
   absl::Status CreateDirectory(std::string_view path, bool recursive) override;
@@ -28,6 +30,11 @@ class FileSystemImpl : public FileSystem {
   absl::StatusOr<std::unique_ptr<FileReader>> Open(std::string_view path, const OpenOptions& options) override;
   absl::Status Delete(std::string_view path, bool recursive) override;
   absl::Status Rename(std::string_view src, std::string_view dst) override;
+  absl::StatusOr<FileStatus> SetAttribute(std::string_view path, const SetAttributeOptions& options) override;
+  absl::StatusOr<FreeResult> Free(std::string_view path, const FreeOptions& options) override;
+  absl::Status Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) override;
+  absl::Status Unmount(std::string_view path) override;
+  absl::StatusOr<SyncResult> SyncMetadata(std::string_view path, bool recursive) override;
   absl::StatusOr<std::vector<MountPoint>> GetMountTable() override;
   absl::StatusOr<std::vector<WorkerSummary>> GetWorkers() override;
   absl::StatusOr<MasterInfo> GetMasterInfo() override;
@@ -40,15 +47,24 @@ class FileSystemImpl : public FileSystem {
   // The selector over the current LIVE workers; refetched when older than
   // options().worker_list_ttl_ms or when `refresh` (after a worker failed).
   absl::StatusOr<std::shared_ptr<const WorkerSelector>> Selector(bool refresh);
+  // Forgets every cached GetStatus answer; called after each change made through this client.
+  void InvalidateMetadataCache();
 
  private:
+  struct CachedStatus {
+    FileStatus status;
+    int64_t fetched_ms = 0;
+  };
+
   const ClientOptions options_;
+  const std::vector<std::string> local_hostnames_;
   rpc::MasterClient master_;
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<rpc::WorkerClient>> workers_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const WorkerSelector> selector_ ABSL_GUARDED_BY(mu_);
   int64_t selector_fetched_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, CachedStatus> metadata_cache_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cistern::client

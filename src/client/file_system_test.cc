@@ -56,6 +56,10 @@ class FakeMaster final : public proto::FileSystemMaster::Service,
     l.mutable_address()->set_rpc_port(port);
     locations_[block_id].push_back(l);
   }
+  int get_status_calls() {
+    absl::MutexLock lock(&mu_);
+    return get_status_calls_;
+  }
   bool Exists(const std::string& path) {
     absl::MutexLock lock(&mu_);
     return files_.count(path) > 0;
@@ -63,6 +67,7 @@ class FakeMaster final : public proto::FileSystemMaster::Service,
 
   Status GetStatus(ServerContext*, const proto::GetStatusRequest* req, proto::GetStatusResponse* resp) override {
     absl::MutexLock lock(&mu_);
+    ++get_status_calls_;
     auto it = files_.find(req->path());
     if (it == files_.end()) return Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("path ", req->path(), " does not exist"));
     *resp->mutable_info() = it->second;
@@ -133,6 +138,7 @@ class FakeMaster final : public proto::FileSystemMaster::Service,
   }
 
  private:
+  int get_status_calls_ = 0;
   absl::Mutex mu_;
   std::map<std::string, proto::FileInfo> files_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::vector<proto::BlockLocation>> locations_ ABSL_GUARDED_BY(mu_);
@@ -278,6 +284,7 @@ class FileSystemTest : public ::testing::Test {
     options.retry_window_ms = 0;
     options.chunk_size_bytes = kChunk;
     options.default_block_size_bytes = kBlock;
+    options_ = options;
     auto fs = FileSystem::Connect(options);
     ASSERT_TRUE(fs.ok()) << fs.status();
     fs_ = *std::move(fs);
@@ -334,6 +341,7 @@ class FileSystemTest : public ::testing::Test {
   std::vector<std::unique_ptr<FakeWorker>> workers_;
   std::vector<std::unique_ptr<grpc::Server>> worker_servers_;
   std::unique_ptr<FileSystem> fs_;
+  ClientOptions options_;
 };
 
 TEST_F(FileSystemTest, CacheThroughWritesBlocksAndUfsAndReadsOneRequestPerBlock) {
@@ -485,6 +493,29 @@ TEST_F(FileSystemTest, WorkersSortedById) {
   ASSERT_EQ(workers->size(), 2u);
   EXPECT_EQ((*workers)[0].worker_id, 1u);
   EXPECT_EQ((*workers)[1].state, WorkerState::kLive);
+}
+
+TEST_F(FileSystemTest, MetadataCacheReusesStatusUntilAChange) {
+  WriteFile("/c.bin", RandomBytes(100, 8), WriteType::kMustCache);
+  ClientOptions cached = options_;
+  cached.metadata_cache_ttl_ms = 60000;
+  auto fs = FileSystem::Connect(cached);
+  ASSERT_TRUE(fs.ok());
+  const int before = master_.get_status_calls();
+  ASSERT_TRUE((*fs)->GetStatus("/c.bin").ok());
+  ASSERT_TRUE((*fs)->GetStatus("/c.bin").ok());
+  EXPECT_EQ(master_.get_status_calls() - before, 1) << "the second GetStatus should come from the cache";
+  // An explicit sync interval asks the master.
+  ASSERT_TRUE((*fs)->GetStatus("/c.bin", GetStatusOptions{.sync_interval_ms = 0}).ok());
+  EXPECT_EQ(master_.get_status_calls() - before, 2);
+  // A change made through this client clears the cache.
+  ASSERT_TRUE((*fs)->Delete("/c.bin", false).ok());
+  EXPECT_FALSE((*fs)->GetStatus("/c.bin").ok());
+  // Off by default: every call asks.
+  const int plain = master_.get_status_calls();
+  ASSERT_FALSE(fs_->GetStatus("/c.bin").ok());
+  ASSERT_FALSE(fs_->GetStatus("/c.bin").ok());
+  EXPECT_EQ(master_.get_status_calls() - plain, 2);
 }
 
 }  // namespace

@@ -37,8 +37,9 @@ absl::Status FileWriterImpl::Init() {
 
 absl::Status FileWriterImpl::Fail(absl::Status status) {
   failed_ = true;
-  if (block_stream_) block_stream_->Cancel();
-  if (ufs_stream_) ufs_stream_->Cancel();
+  // Abort at once rather than when the caller gets to it, so the incomplete file disappears
+  // from the namespace and the worker drops its uncommitted streams.
+  Abort();
   return Annotate(status, absl::StrCat("writing ", status_.path));
 }
 
@@ -109,6 +110,7 @@ absl::Status FileWriterImpl::Close() {
     *request.mutable_ufs_fingerprint() = ufs->fingerprint();
   }
   absl::StatusOr<proto::CompleteFileResponse> response = fs_->master().CompleteFile(request);
+  fs_->InvalidateMetadataCache();
   if (!response.ok()) return Fail(response.status());
   status_ = ToFileStatus(response->info());
   closed_ = true;
@@ -125,6 +127,7 @@ void FileWriterImpl::Abort() {
   proto::GetStatusRequest get;
   get.set_path(status_.path);
   absl::StatusOr<proto::GetStatusResponse> current = fs_->master().GetStatus(get);
+  fs_->InvalidateMetadataCache();
   if (current.ok() && current->info().file_id() == file_id_ && !current->info().completed()) {
     proto::DeleteRequest del;
     del.set_path(status_.path);

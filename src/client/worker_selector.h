@@ -1,5 +1,6 @@
-// Which worker serves a block: one that already caches it, else the worker the block id hashes
-// to on a consistent-hash ring of the LIVE workers. Every client builds the same ring from the
+// Which worker serves a block: one that already caches it (one on this host first), else a
+// worker on this host, else the worker the block id hashes to on a consistent-hash ring of the
+// LIVE workers. Every client builds the same ring from the
 // same worker list, so a block missing from every cache is fetched into one worker's cache, and
 // a worker joining or leaving moves only about 1/N of the blocks.
 //
@@ -20,6 +21,7 @@ namespace cistern::client {
 struct WorkerEndpoint {
   uint64_t worker_id = 0;
   std::string address;  // host:port
+  bool local = false;   // on this client's host
 
   bool operator==(const WorkerEndpoint&) const = default;
 };
@@ -29,8 +31,10 @@ class WorkerSelector {
   // Ring points per worker; more points even out the share of each worker.
   static constexpr int kVirtualNodes = 100;
 
-  // Keeps only LIVE workers of `workers`.
-  explicit WorkerSelector(const std::vector<WorkerSummary>& workers);
+  // Keeps only LIVE workers of `workers`. A worker whose host is one of `local_hostnames` is
+  // on this client's host and preferred by ForBlock.
+  explicit WorkerSelector(const std::vector<WorkerSummary>& workers,
+                          const std::vector<std::string>& local_hostnames = {});
 
   // The LIVE workers, sorted by worker id.
   const std::vector<WorkerEndpoint>& live_workers() const { return workers_; }
@@ -39,13 +43,22 @@ class WorkerSelector {
   // workers whose id is in `exclude`. UNAVAILABLE if no LIVE worker is left.
   absl::StatusOr<WorkerEndpoint> ForKey(uint64_t key, const std::vector<uint64_t>& exclude = {}) const;
 
-  // The first of `locations` (workers caching the block) not in `exclude`, else ForKey.
+  // The first of `locations` (workers caching the block) not in `exclude`, those on this host
+  // before the others; else a LIVE worker on this host (by the ring of the local workers when
+  // there are several); else ForKey.
   absl::StatusOr<WorkerEndpoint> ForBlock(uint64_t block_id, const std::vector<BlockLocation>& locations,
                                           const std::vector<uint64_t>& exclude = {}) const;
 
  private:
+  using Ring = std::vector<std::pair<uint64_t, size_t>>;  // (point, index into workers_), sorted
+
+  Ring MakeRing(bool local_only) const;
+  absl::StatusOr<WorkerEndpoint> Walk(const Ring& ring, uint64_t key, const std::vector<uint64_t>& exclude) const;
+
+  std::vector<std::string> local_hostnames_;
   std::vector<WorkerEndpoint> workers_;
-  std::vector<std::pair<uint64_t, size_t>> ring_;  // (point, index into workers_), sorted
+  Ring ring_;
+  Ring local_ring_;  // of the workers on this host only
 };
 
 // A 64-bit mix (splitmix64 finalizer): fixed across processes and builds, unlike std::hash.

@@ -10,7 +10,8 @@ namespace {
 WorkerSummary Worker(uint64_t id, WorkerState state = WorkerState::kLive) {
   WorkerSummary w;
   w.worker_id = id;
-  w.address = "host" + std::to_string(id) + ":7710";
+  w.host = "host" + std::to_string(id);
+  w.address = w.host + ":7710";
   w.state = state;
   return w;
 }
@@ -95,6 +96,34 @@ TEST(WorkerSelectorTest, PrefersBlockLocations) {
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(w->worker_id, selector.ForKey(123, {9, 2})->worker_id);
   EXPECT_EQ(selector.ForBlock(55, {})->worker_id, selector.ForKey(55)->worker_id);
+}
+
+TEST(WorkerSelectorTest, PrefersWorkersOnThisHost) {
+  const std::vector<WorkerSummary> workers = {Worker(1), Worker(2), Worker(3), Worker(4)};
+  WorkerSelector selector(workers, {"localhost", "host2"});
+  for (uint64_t block = 0; block < 200; ++block) {
+    auto w = selector.ForBlock(block, {});
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(w->worker_id, 2u) << "an uncached block goes to the local worker";
+    EXPECT_TRUE(w->local);
+  }
+  // A local cached copy beats a remote one listed first; a remote cached copy beats an uncached
+  // local worker.
+  const std::vector<BlockLocation> both = {{3, "host3:7710", "MEM"}, {2, "host2:7710", "MEM"}};
+  EXPECT_EQ(selector.ForBlock(7, both)->worker_id, 2u);
+  EXPECT_EQ(selector.ForBlock(7, {{3, "host3:7710", "MEM"}})->worker_id, 3u);
+  // Without the local worker, the ring of all workers decides, as for any client.
+  WorkerSelector remote_only(workers);
+  for (uint64_t block = 0; block < 50; ++block) {
+    EXPECT_EQ(selector.ForBlock(block, {}, {2})->worker_id, remote_only.ForKey(block, {2})->worker_id);
+  }
+  // Several local workers share the uncached blocks by their own ring.
+  WorkerSelector two_local(workers, {"host1", "host4"});
+  std::map<uint64_t, int> count;
+  for (uint64_t block = 0; block < 1000; ++block) ++count[two_local.ForBlock(block, {})->worker_id];
+  EXPECT_EQ(count.size(), 2u);
+  EXPECT_GT(count[1], 300);
+  EXPECT_GT(count[4], 300);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "ufs/local_ufs.h"
+#include "ufs/mem_ufs.h"
+#include "ufs/s3_ufs.h"
 #include "ufs/under_file_system.h"
 #include "ufs/uri.h"
 
@@ -10,8 +12,10 @@ absl::StatusOr<std::unique_ptr<UnderFileSystem>> CreateUnderFileSystem(
     std::string_view uri, const std::map<std::string, std::string>& options) {
   CISTERN_ASSIGN_OR_RETURN(Uri parsed, ParseUri(uri));
   if (parsed.scheme == "file") return NewLocalUnderFileSystem();
+  if (parsed.scheme == "mem") return NewMemUnderFileSystem();
+  if (parsed.scheme == "s3") return NewS3UnderFileSystem(options);
   return absl::InvalidArgumentError(absl::StrCat("unsupported under-store scheme '", parsed.scheme,
-                                                 "' in URI '", std::string(uri), "' (supported: file)"));
+                                                 "' in URI '", std::string(uri), "' (supported: file, mem, s3)"));
 }
 
 }  // namespace cistern::ufs

@@ -24,7 +24,8 @@ absl::Status ErrnoStatus(int err, std::string_view op, std::string_view path) {
                                  absl::string_view(path.data(), path.size()), "': ", std::strerror(err));
   switch (err) {
     case ENOENT: case ENOTDIR: return absl::NotFoundError(msg);
-    case EEXIST: case ENOTEMPTY: return absl::AlreadyExistsError(msg);
+    case EEXIST: return absl::AlreadyExistsError(msg);
+    case ENOTEMPTY: return absl::FailedPreconditionError(msg);
     case EACCES: case EPERM: return absl::PermissionDeniedError(msg);
     case ENOSPC: case EDQUOT: return absl::ResourceExhaustedError(msg);
     case EISDIR: case EINVAL: case ENAMETOOLONG: return absl::InvalidArgumentError(msg);

@@ -93,7 +93,7 @@ TEST_F(LocalUfsTest, ListMkdirsRenameDelete) {
   ASSERT_TRUE(ufs_->Rename(Uri("/p/f"), Uri("/r/g")).ok());
   EXPECT_TRUE(ufs_->GetStatus(Uri("/r/g")).ok());
   EXPECT_EQ(ufs_->Rename(Uri("/p/f"), Uri("/r/h")).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(ufs_->Delete(Uri("/p"), false).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ufs_->Delete(Uri("/p"), false).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(ufs_->Delete(Uri("/p"), true).ok());
   EXPECT_EQ(ufs_->GetStatus(Uri("/p")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ufs_->Delete(Uri("/p"), true).code(), absl::StatusCode::kNotFound);

@@ -1,94 +1,40 @@
 #include "worker/block_store.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/units.h"
 #include "spdlog/spdlog.h"
+#include "worker/block_store_internal.h"
 
 namespace cistern::worker {
 
-namespace fs = std::filesystem;
-
-namespace internal {
-
-// One committed block. Fields other than the constants are guarded by BlockStore::mu_.
-struct BlockEntry {
-  BlockEntry(uint64_t id, int64_t len) : block_id(id), length(len) {}
-  const uint64_t block_id;
-  const int64_t length;
-  int readers = 0;
-  bool attached = true;  // still in the index (not removed, evicted or replaced)
-  std::list<uint64_t>::iterator lru_pos;
-};
-
-}  // namespace internal
-
 using internal::BlockEntry;
-
-namespace {
-
-constexpr const char* kLockFileName = ".lock";
-
-absl::Status ErrnoStatus(int err, const std::string& what, const std::string& path) {
-  std::string message = absl::StrCat(what, " '", path, "': ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(message);
-  return absl::InternalError(message);
-}
-
-}  // namespace
-
-std::string BlockFileName(uint64_t block_id) { return absl::StrFormat("%016x", block_id); }
-
-bool ParseBlockFileName(std::string_view name, uint64_t* block_id) {
-  if (name.size() != 16) return false;
-  uint64_t value = 0;
-  for (char c : name) {
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else {
-      return false;
-    }
-    value = (value << 4) | static_cast<uint64_t>(digit);
-  }
-  if (value == 0) return false;
-  *block_id = value;
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // BlockReader
 
 BlockReader::BlockReader(BlockStore* store, std::shared_ptr<BlockEntry> entry, int fd)
-    : store_(store), entry_(std::move(entry)), block_id_(entry_->block_id), length_(entry_->length),
-      fd_(fd) {}
+    : store_(store), entry_(std::move(entry)), block_id_(entry_->block_id), length_(entry_->length), fd_(fd) {}
 
 BlockReader::~BlockReader() {
   ::close(fd_);
   store_->ReleaseReader(entry_);
 }
 
+const std::string& BlockReader::tier() const { return entry_->dir->alias(); }
+
 absl::StatusOr<int64_t> BlockReader::ReadAt(int64_t offset, int64_t n, char* buf) {
   if (offset < 0 || n < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("block ", block_id_, ": bad read offset ", offset,
-                                                   " or length ", n));
+    return absl::InvalidArgumentError(absl::StrCat("block ", block_id_, ": bad read offset ", offset, " or length ", n));
   }
   if (offset >= length_) return 0;
   n = std::min(n, length_ - offset);
@@ -97,10 +43,10 @@ absl::StatusOr<int64_t> BlockReader::ReadAt(int64_t offset, int64_t n, char* buf
     ssize_t r = ::pread(fd_, buf + done, static_cast<size_t>(n - done), offset + done);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("read block ", block_id_, " from"), store_->BlockPath(block_id_));
+      return ErrnoStatus(errno, absl::StrCat("read block ", block_id_, " from"), entry_->dir->BlockPath(block_id_));
     }
     if (r == 0) {
-      return absl::DataLossError(absl::StrCat("block ", block_id_, " file ", store_->BlockPath(block_id_),
+      return absl::DataLossError(absl::StrCat("block ", block_id_, " file ", entry_->dir->BlockPath(block_id_),
                                               " is shorter than its length ", length_));
     }
     done += r;
@@ -111,19 +57,19 @@ absl::StatusOr<int64_t> BlockReader::ReadAt(int64_t offset, int64_t n, char* buf
 // ---------------------------------------------------------------------------------------------
 // BlockWriter
 
-BlockWriter::BlockWriter(BlockStore* store, uint64_t block_id, std::string tmp_path, int fd, int64_t reserved)
-    : store_(store), block_id_(block_id), tmp_path_(std::move(tmp_path)), fd_(fd), reserved_(reserved) {}
+BlockWriter::BlockWriter(BlockStore* store, StorageDir* dir, uint64_t block_id, std::string tmp_path, int fd,
+                         int64_t reserved)
+    : store_(store), dir_(dir), block_id_(block_id), tmp_path_(std::move(tmp_path)),
+      tmp_meta_path_(tmp_path_ + std::string(kBlockMetaSuffix)), fd_(fd), reserved_(reserved) {}
 
 BlockWriter::~BlockWriter() { Abort(); }
 
 absl::Status BlockWriter::Append(std::string_view data) {
-  if (done_) {
-    return absl::FailedPreconditionError(absl::StrCat("block ", block_id_, ": writer already finished"));
-  }
+  if (done_) return absl::FailedPreconditionError(absl::StrCat("block ", block_id_, ": writer already finished"));
   const int64_t size = static_cast<int64_t>(data.size());
   if (written_ + size > reserved_) {
     const int64_t more = written_ + size - reserved_;
-    CISTERN_RETURN_IF_ERROR(store_->Reserve(block_id_, more));
+    CISTERN_RETURN_IF_ERROR(store_->Reserve(dir_, block_id_, more));
     reserved_ += more;
   }
   size_t done = 0;
@@ -135,22 +81,27 @@ absl::Status BlockWriter::Append(std::string_view data) {
     }
     done += static_cast<size_t>(w);
   }
+  hasher_.Update(data);
   written_ += size;
   return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> BlockWriter::Commit() {
-  if (done_) {
-    return absl::FailedPreconditionError(absl::StrCat("block ", block_id_, ": writer already finished"));
-  }
-  if (::close(fd_) != 0) {
-    fd_ = -1;
+  if (done_) return absl::FailedPreconditionError(absl::StrCat("block ", block_id_, ": writer already finished"));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
     absl::Status status = ErrnoStatus(errno, absl::StrCat("close block ", block_id_), tmp_path_);
     Abort();
     return status;
   }
-  fd_ = -1;
-  absl::StatusOr<int64_t> length = store_->Publish(this);
+  const uint64_t checksum = hasher_.Digest();
+  absl::Status status = WriteNewFile(tmp_meta_path_, EncodeBlockMeta({written_, checksum}));
+  if (!status.ok()) {
+    Abort();
+    return status;
+  }
+  absl::StatusOr<int64_t> length = store_->Publish(this, checksum);
   if (!length.ok()) {
     Abort();
     return length.status();
@@ -165,229 +116,299 @@ void BlockWriter::Abort() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   ::unlink(tmp_path_.c_str());
-  store_->Unreserve(reserved_);
+  ::unlink(tmp_meta_path_.c_str());
+  store_->Unreserve(dir_, reserved_);
   reserved_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
-// BlockStore
+// BlockStore: opening and recovery
 
-BlockStore::BlockStore(BlockStoreOptions options)
-    : options_(std::move(options)), tmp_dir_(options_.dir + "/tmp"),
+BlockStore::BlockStore(BlockStoreOptions options, std::unique_ptr<EvictionPolicy> policy)
+    : options_(std::move(options)), policy_(std::move(policy)),
       blocks_cached_(Metrics().GetCounter("worker.blocks_cached")),
-      blocks_evicted_(Metrics().GetCounter("worker.blocks_evicted")) {}
+      blocks_evicted_(Metrics().GetCounter("worker.blocks_evicted")),
+      blocks_corrupt_(Metrics().GetCounter("worker.blocks_corrupt")),
+      blocks_promoted_(Metrics().GetCounter("worker.blocks_promoted")),
+      blocks_demoted_(Metrics().GetCounter("worker.blocks_demoted")) {}
 
 BlockStore::~BlockStore() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (evictor_.joinable()) evictor_.join();
 }
 
-absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(const BlockStoreOptions& options) {
-  if (options.dir.empty()) return absl::InvalidArgumentError("MEM tier directory is empty");
-  if (options.capacity_bytes <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MEM tier quota must be positive, got ", options.capacity_bytes, " bytes"));
+absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(BlockStoreOptions options) {
+  if (options.tiers.empty()) return absl::InvalidArgumentError("the block store needs at least one tier");
+  for (const TierOptions& tier : options.tiers) {
+    if (tier.dirs.empty()) return absl::InvalidArgumentError(absl::StrCat("tier ", tier.alias, " has no directory"));
   }
-  std::unique_ptr<BlockStore> store(new BlockStore(options));
-  CISTERN_RETURN_IF_ERROR_CONTEXT(store->Load(), absl::StrCat("open MEM tier ", options.dir));
+  if (!(options.low_watermark > 0 && options.low_watermark < options.high_watermark && options.high_watermark <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("bad eviction watermarks: low ", options.low_watermark, ", high ",
+                                                   options.high_watermark, " (need 0 < low < high <= 1)"));
+  }
+  if (options.clock == nullptr) options.clock = RealClock();
+  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy,
+                           NewEvictionPolicy(options.eviction_policy, options.lrfu_half_life_ms));
+  std::unique_ptr<BlockStore> store(new BlockStore(std::move(options), std::move(policy)));
+  CISTERN_RETURN_IF_ERROR(store->Load());
+  if (store->options_.eviction_interval_ms > 0) {
+    store->evictor_ = std::thread([s = store.get()] { s->EvictorLoop(); });
+  }
   return store;
 }
 
 absl::Status BlockStore::Load() {
-  std::error_code ec;
-  fs::create_directories(options_.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("create directory '", options_.dir, "': ", ec.message()));
-  const std::string lock_path = options_.dir + "/" + kLockFileName;
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) return ErrnoStatus(errno, "create lock file", lock_path);
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("directory '", options_.dir, "' is in use by another worker (", lock_path, " is locked)"));
-  }
-  // Temporary files are writes that never committed (a crash or an aborted stream).
-  fs::remove_all(tmp_dir_, ec);
-  if (ec) return absl::InternalError(absl::StrCat("remove '", tmp_dir_, "': ", ec.message()));
-  fs::create_directory(tmp_dir_, ec);
-  if (ec) return absl::InternalError(absl::StrCat("create directory '", tmp_dir_, "': ", ec.message()));
-
   struct Found {
-    int64_t mtime_ns;
-    uint64_t block_id;
-    int64_t length;
+    StorageDir* dir;
+    StorageDir::FoundBlock block;
   };
   std::vector<Found> found;
-  fs::directory_iterator it(options_.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("list '", options_.dir, "': ", ec.message()));
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    const fs::path& path = it->path();
-    const std::string name = path.filename().string();
-    if (name == "tmp" || name == kLockFileName) continue;
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) continue;
-    uint64_t block_id = 0;
-    if (S_ISREG(st.st_mode) && ParseBlockFileName(name, &block_id)) {
-      found.push_back({static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                       block_id, static_cast<int64_t>(st.st_size)});
-    } else if (S_ISDIR(st.st_mode)) {
-      spdlog::warn("MEM tier {}: ignoring directory {}", options_.dir, path.string());
-    } else {
-      spdlog::warn("MEM tier {}: removing {} (not a block file)", options_.dir, path.string());
-      ::unlink(path.c_str());
+  for (size_t t = 0; t < options_.tiers.size(); ++t) {
+    const TierOptions& tier = options_.tiers[t];
+    tier_aliases_.push_back(tier.alias);
+    tiers_.emplace_back();
+    for (const TierDirOptions& dir_options : tier.dirs) {
+      absl::StatusOr<std::unique_ptr<StorageDir>> dir =
+          StorageDir::Open(tier.alias, static_cast<int>(t), dir_options.path, dir_options.capacity_bytes);
+      if (!dir.ok()) return Annotate(dir.status(), absl::StrCat("open ", tier.alias, " tier directory ", dir_options.path));
+      int removed = 0;
+      absl::StatusOr<std::vector<StorageDir::FoundBlock>> blocks = (*dir)->Recover(&removed);
+      if (!blocks.ok()) return Annotate(blocks.status(), absl::StrCat("recover ", tier.alias, " tier directory ", dir_options.path));
+      for (StorageDir::FoundBlock& block : *blocks) found.push_back({dir->get(), block});
+      tiers_.back().push_back(dir->get());
+      dirs_.push_back(std::move(*dir));
     }
   }
-  if (ec) return absl::InternalError(absl::StrCat("list '", options_.dir, "': ", ec.message()));
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
-    return std::tie(a.mtime_ns, a.block_id) < std::tie(b.mtime_ns, b.block_id);
+    return std::tie(a.block.mtime_ns, a.block.block_id) < std::tie(b.block.mtime_ns, b.block.block_id);
   });
 
   absl::MutexLock lock(&mu_);
   for (const Found& f : found) {
-    auto entry = std::make_shared<BlockEntry>(f.block_id, f.length);
-    entry->lru_pos = lru_.insert(lru_.end(), f.block_id);
-    index_.emplace(f.block_id, std::move(entry));
-    used_bytes_ += f.length;
+    auto it = index_.find(f.block.block_id);
+    if (it != index_.end()) {
+      // A crash during a move or a replacement left two copies: the newer one wins.
+      EntryPtr older = it->second;
+      DetachLocked(older);
+      older->dir->DeleteBlockFiles(older->block_id).IgnoreError();
+    }
+    auto entry = std::make_shared<BlockEntry>(f.block.block_id, f.block.meta.length, f.block.meta.checksum, f.dir);
+    f.dir->used_bytes += entry->length;
+    InsertLocked(entry);
   }
-  // The quota may have shrunk since these blocks were written.
-  while (used_bytes_ > options_.capacity_bytes && !lru_.empty()) {
-    EvictLocked(index_.at(lru_.front()));
+  // Quotas may have shrunk since these blocks were written.
+  for (const auto& dir : dirs_) {
+    for (const EntryPtr& entry : EvictionOrderLocked(dir.get())) {
+      if (dir->used_bytes <= dir->capacity_bytes()) break;
+      DropLocked(entry);
+    }
   }
   delta_ = BlockDelta();
   blocks_cached_->Set(static_cast<int64_t>(index_.size()));
-  spdlog::info("MEM tier {}: {} cached blocks, {} of {} used", options_.dir, index_.size(),
-               FormatBytes(used_bytes_), FormatBytes(options_.capacity_bytes));
+  for (const auto& dir : dirs_) {
+    spdlog::info("{} tier {}: {} cached blocks, {} of {} used", dir->alias(), dir->path(),
+                 dir_blocks_[dir.get()].size(), FormatBytes(dir->used_bytes), FormatBytes(dir->capacity_bytes()));
+  }
   return absl::OkStatus();
 }
 
-std::string BlockStore::BlockPath(uint64_t block_id) const {
-  return absl::StrCat(options_.dir, "/", BlockFileName(block_id));
-}
+// ---------------------------------------------------------------------------------------------
+// Reading
 
 absl::StatusOr<std::unique_ptr<BlockReader>> BlockStore::OpenReader(uint64_t block_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = index_.find(block_id);
-  if (it == index_.end()) return absl::NotFoundError(absl::StrCat("block ", block_id, " is not cached"));
-  const std::string path = BlockPath(block_id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open block ", block_id), path);
-  std::shared_ptr<BlockEntry> entry = it->second;
-  entry->readers++;
-  lru_.splice(lru_.end(), lru_, entry->lru_pos);
-  return std::unique_ptr<BlockReader>(new BlockReader(this, std::move(entry), fd));
+  EntryPtr entry;
+  int fd = -1;
+  bool verify = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = index_.find(block_id);
+    if (it == index_.end()) return absl::NotFoundError(absl::StrCat("block ", block_id, " is not cached"));
+    entry = it->second;
+    const std::string path = entry->dir->BlockPath(block_id);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err != ENOENT) return ErrnoStatus(err, absl::StrCat("open block ", block_id), path);
+      // Deleted behind our back: the cache no longer has it.
+      DropLocked(entry);
+      blocks_corrupt_->Add(1);
+      return absl::NotFoundError(absl::StrCat("block ", block_id, " file ", path, " vanished; dropped"));
+    }
+    entry->readers++;
+    TouchLocked(entry.get());
+    verify = options_.checksum_verify == ChecksumVerify::kAlways ||
+             (options_.checksum_verify == ChecksumVerify::kFirstRead && !entry->verified);
+  }
+  std::unique_ptr<BlockReader> reader(new BlockReader(this, entry, fd));
+  if (verify) {
+    const std::string path = entry->dir->BlockPath(block_id);
+    absl::StatusOr<uint64_t> checksum = HashFile(fd, entry->length, path);
+    if (!checksum.ok() || *checksum != entry->checksum) {
+      const std::string why = checksum.ok() ? absl::StrCat("checksum ", *checksum, " != recorded ", entry->checksum)
+                                            : std::string(checksum.status().message());
+      reader.reset();
+      return DropCorrupt(entry, why);
+    }
+    absl::MutexLock lock(&mu_);
+    entry->verified = true;
+  }
+  return reader;
 }
 
-void BlockStore::ReleaseReader(const std::shared_ptr<BlockEntry>& entry) {
-  absl::MutexLock lock(&mu_);
-  entry->readers--;
-  if (entry->readers == 0 && !entry->attached) used_bytes_ -= entry->length;
+absl::Status BlockStore::DropCorrupt(const EntryPtr& entry, std::string_view why) {
+  const std::string path = entry->dir->BlockPath(entry->block_id);
+  spdlog::warn("block {} in {} is corrupt ({}); dropping it", entry->block_id, path, why);
+  {
+    absl::MutexLock lock(&mu_);
+    if (entry->attached) DropLocked(entry);
+  }
+  blocks_corrupt_->Add(1);
+  return absl::DataLossError(absl::StrCat("block ", entry->block_id, " in ", path, " is corrupt (", std::string(why), "); dropped"));
 }
+
+void BlockStore::ReleaseReader(const EntryPtr& entry) {
+  absl::MutexLock lock(&mu_);
+  ReleaseReaderLocked(entry);
+}
+
+void BlockStore::ReleaseReaderLocked(const EntryPtr& entry) {
+  entry->readers--;
+  if (entry->readers == 0 && !entry->attached) entry->dir->used_bytes -= entry->length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
 
 absl::StatusOr<std::unique_ptr<BlockWriter>> BlockStore::CreateWriter(uint64_t block_id, int64_t length_hint) {
   if (block_id == 0) return absl::InvalidArgumentError("block id 0 is not a valid block id");
   if (length_hint < 0) {
     return absl::InvalidArgumentError(absl::StrCat("block ", block_id, ": negative length hint ", length_hint));
   }
-  std::string tmp_path;
+  const int last_tier = static_cast<int>(tiers_.size()) - 1;
+  StorageDir* dir = nullptr;
+  int64_t reserved = 0;
   {
     absl::MutexLock lock(&mu_);
-    tmp_path = absl::StrCat(tmp_dir_, "/", BlockFileName(block_id), ".", next_tmp_++);
+    if (length_hint > 0) {
+      dir = ChooseDirLocked(length_hint, 0, last_tier);
+      if (dir != nullptr) {
+        dir->reserved_bytes += length_hint;
+        reserved = length_hint;
+      } else {
+        // Nowhere has room without eviction: make room in the first directory that can.
+        for (const auto& candidate : dirs_) {
+          if (ReserveLocked(candidate.get(), block_id, length_hint).ok()) {
+            dir = candidate.get();
+            reserved = length_hint;
+            break;
+          }
+        }
+      }
+    }
+    if (dir == nullptr) dir = ChooseDirLocked(1, 0, last_tier);
+    if (dir == nullptr) dir = tiers_[0][0];
   }
+  std::string tmp_path = dir->NewTempPath(block_id);
   int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create block ", block_id), tmp_path);
-  int64_t reserved = 0;
-  if (length_hint > 0) {
-    absl::MutexLock lock(&mu_);
-    if (ReserveLocked(block_id, length_hint).ok()) reserved = length_hint;
+  if (fd < 0) {
+    absl::Status status = ErrnoStatus(errno, absl::StrCat("create block ", block_id), tmp_path);
+    Unreserve(dir, reserved);
+    return status;
   }
-  return std::unique_ptr<BlockWriter>(new BlockWriter(this, block_id, std::move(tmp_path), fd, reserved));
+  return std::unique_ptr<BlockWriter>(new BlockWriter(this, dir, block_id, std::move(tmp_path), fd, reserved));
 }
 
-absl::Status BlockStore::Reserve(uint64_t block_id, int64_t bytes) {
+absl::Status BlockStore::Reserve(StorageDir* dir, uint64_t block_id, int64_t bytes) {
   absl::MutexLock lock(&mu_);
-  return ReserveLocked(block_id, bytes);
+  return ReserveLocked(dir, block_id, bytes);
 }
 
-absl::Status BlockStore::ReserveLocked(uint64_t block_id, int64_t bytes) {
-  const int64_t capacity = options_.capacity_bytes;
-  if (used_bytes_ + reserved_bytes_ + bytes > capacity) {
-    int64_t evictable = 0;
-    for (uint64_t id : lru_) {
-      const auto& entry = index_.at(id);
-      if (entry->readers == 0) evictable += entry->length;
-    }
-    // Fail before evicting anything if eviction cannot make enough room.
-    if (used_bytes_ - evictable + reserved_bytes_ + bytes > capacity) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "MEM tier ", options_.dir, " has no room for ", bytes, " more bytes of block ", block_id,
-          ": capacity ", capacity, " bytes, ", used_bytes_, " used (", evictable, " evictable, the rest being read), ",
-          reserved_bytes_, " reserved by writes in progress"));
-    }
-    auto it = lru_.begin();
-    while (used_bytes_ + reserved_bytes_ + bytes > capacity) {
-      std::shared_ptr<BlockEntry> entry = index_.at(*it);
-      ++it;
-      if (entry->readers == 0) EvictLocked(entry);
-    }
-  }
-  reserved_bytes_ += bytes;
-  return absl::OkStatus();
-}
-
-void BlockStore::Unreserve(int64_t bytes) {
+void BlockStore::Unreserve(StorageDir* dir, int64_t bytes) {
   absl::MutexLock lock(&mu_);
-  reserved_bytes_ -= bytes;
+  dir->reserved_bytes -= bytes;
 }
 
-absl::StatusOr<int64_t> BlockStore::Publish(BlockWriter* writer) {
+absl::StatusOr<int64_t> BlockStore::Publish(BlockWriter* writer, uint64_t checksum) {
   const uint64_t block_id = writer->block_id_;
   const int64_t length = writer->written_;
-  const std::string path = BlockPath(block_id);
+  StorageDir* dir = writer->dir_;
+  const std::string path = dir->BlockPath(block_id);
+  const std::string meta_path = dir->MetaPath(block_id);
   absl::MutexLock lock(&mu_);
-  // Renaming under mu_ orders it with Remove's unlink of the same path.
-  if (::rename(writer->tmp_path_.c_str(), path.c_str()) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("publish block ", block_id, " as"), path);
-  }
   auto it = index_.find(block_id);
-  if (it != index_.end()) DetachLocked(it->second);  // replaced; the rename dropped its file
-  reserved_bytes_ -= writer->reserved_;
+  if (it != index_.end()) {
+    // Replaced: the old copy's files go first, so a crash never pairs new data with an old record.
+    EntryPtr old = it->second;
+    DetachLocked(old);
+    old->dir->DeleteBlockFiles(block_id).IgnoreError();
+  }
+  // Renaming under mu_ orders it with Remove's unlink of the same paths. The block file goes
+  // first: a crash between the renames leaves an orphan block, which recovery deletes.
+  if (::rename(writer->tmp_path_.c_str(), path.c_str()) != 0) {
+    absl::Status status = ErrnoStatus(errno, absl::StrCat("publish block ", block_id, " as"), path);
+    if (it != index_.end()) NoteRemovedLocked(block_id);
+    return status;
+  }
+  if (::rename(writer->tmp_meta_path_.c_str(), meta_path.c_str()) != 0) {
+    absl::Status status = ErrnoStatus(errno, absl::StrCat("publish checksum record of block ", block_id, " as"), meta_path);
+    ::unlink(path.c_str());
+    if (it != index_.end()) NoteRemovedLocked(block_id);
+    return status;
+  }
+  dir->reserved_bytes -= writer->reserved_;
   writer->reserved_ = 0;
-  used_bytes_ += length;
-  auto entry = std::make_shared<BlockEntry>(block_id, length);
-  entry->lru_pos = lru_.insert(lru_.end(), block_id);
-  index_.emplace(block_id, std::move(entry));
-  NoteAddedLocked(block_id, length);
+  dir->used_bytes += length;
+  auto entry = std::make_shared<BlockEntry>(block_id, length, checksum, dir);
+  entry->verified = true;
+  InsertLocked(entry);
+  NoteAddedLocked(*entry);
   blocks_cached_->Set(static_cast<int64_t>(index_.size()));
+  MaybeWakeEvictorLocked(dir);
   return length;
-}
-
-void BlockStore::DetachLocked(const std::shared_ptr<BlockEntry>& entry) {
-  index_.erase(entry->block_id);
-  lru_.erase(entry->lru_pos);
-  entry->attached = false;
-  if (entry->readers == 0) used_bytes_ -= entry->length;
-}
-
-void BlockStore::EvictLocked(const std::shared_ptr<BlockEntry>& entry) {
-  const uint64_t block_id = entry->block_id;
-  DetachLocked(entry);
-  ::unlink(BlockPath(block_id).c_str());
-  NoteRemovedLocked(block_id);
-  blocks_evicted_->Add(1);
-  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
-  spdlog::debug("evicted block {} ({} bytes)", block_id, entry->length);
 }
 
 absl::Status BlockStore::Remove(uint64_t block_id) {
   absl::MutexLock lock(&mu_);
   auto it = index_.find(block_id);
   if (it == index_.end()) return absl::OkStatus();
-  std::shared_ptr<BlockEntry> entry = it->second;
+  EntryPtr entry = it->second;
   DetachLocked(entry);
   // Readers keep their open descriptors; the space is counted until they close.
-  const std::string path = BlockPath(block_id);
-  absl::Status status;
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) status = ErrnoStatus(errno, "remove block file", path);
+  absl::Status status = entry->dir->DeleteBlockFiles(block_id);
   NoteRemovedLocked(block_id);
   blocks_cached_->Set(static_cast<int64_t>(index_.size()));
   return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index helpers
+
+void BlockStore::TouchLocked(BlockEntry* entry) {
+  policy_->RecordAccess(&entry->stats, ++access_seq_, options_.clock->MonotonicMs());
+}
+
+void BlockStore::InsertLocked(const EntryPtr& entry) {
+  if (entry->stats.last_access_seq == 0) TouchLocked(entry.get());
+  index_[entry->block_id] = entry;
+  dir_blocks_[entry->dir].insert(entry->block_id);
+}
+
+void BlockStore::DetachLocked(const EntryPtr& entry) {
+  auto it = index_.find(entry->block_id);
+  if (it != index_.end() && it->second == entry) index_.erase(it);
+  dir_blocks_[entry->dir].erase(entry->block_id);
+  entry->attached = false;
+  if (entry->readers == 0) entry->dir->used_bytes -= entry->length;
+}
+
+void BlockStore::DropLocked(const EntryPtr& entry) {
+  DetachLocked(entry);
+  entry->dir->DeleteBlockFiles(entry->block_id).IgnoreError();
+  NoteRemovedLocked(entry->block_id);
+  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
 }
 
 bool BlockStore::Contains(uint64_t block_id) const {
@@ -395,36 +416,73 @@ bool BlockStore::Contains(uint64_t block_id) const {
   return index_.contains(block_id);
 }
 
-std::vector<CachedBlockInfo> BlockStore::ListBlocks() const {
+std::string BlockStore::TierOf(uint64_t block_id) const {
   absl::MutexLock lock(&mu_);
+  auto it = index_.find(block_id);
+  return it == index_.end() ? std::string() : it->second->dir->alias();
+}
+
+std::vector<CachedBlockInfo> BlockStore::ListBlocksLocked() const {
   std::vector<CachedBlockInfo> blocks;
   blocks.reserve(index_.size());
-  for (uint64_t id : lru_) blocks.push_back({id, index_.at(id)->length});
+  for (const auto& [id, entry] : index_) blocks.push_back({id, entry->length, entry->dir->alias()});
+  std::sort(blocks.begin(), blocks.end(), [](const auto& a, const auto& b) { return a.block_id < b.block_id; });
   return blocks;
+}
+
+std::vector<CachedBlockInfo> BlockStore::ListBlocks() const {
+  absl::MutexLock lock(&mu_);
+  return ListBlocksLocked();
 }
 
 std::vector<CachedBlockInfo> BlockStore::ListBlocksAndClearDelta() {
   absl::MutexLock lock(&mu_);
   delta_ = BlockDelta();
-  std::vector<CachedBlockInfo> blocks;
-  blocks.reserve(index_.size());
-  for (uint64_t id : lru_) blocks.push_back({id, index_.at(id)->length});
-  return blocks;
+  return ListBlocksLocked();
 }
 
 TierUsageInfo BlockStore::Usage() const {
-  absl::MutexLock lock(&mu_);
-  return TierUsageInfo{std::string(kMemTierAlias), options_.capacity_bytes, used_bytes_, reserved_bytes_};
+  TierUsageInfo total;
+  total.alias = absl::StrJoin(tier_aliases_, ",");
+  for (const TierUsageInfo& tier : TierUsages()) {
+    total.capacity_bytes += tier.capacity_bytes;
+    total.used_bytes += tier.used_bytes;
+    total.reserved_bytes += tier.reserved_bytes;
+  }
+  return total;
 }
 
-int64_t BlockStore::reserved_bytes() const {
+std::vector<TierUsageInfo> BlockStore::TierUsages() const {
   absl::MutexLock lock(&mu_);
-  return reserved_bytes_;
+  std::vector<TierUsageInfo> out;
+  for (size_t t = 0; t < tiers_.size(); ++t) {
+    TierUsageInfo usage;
+    usage.alias = tier_aliases_[t];
+    for (const StorageDir* dir : tiers_[t]) {
+      usage.capacity_bytes += dir->capacity_bytes();
+      usage.used_bytes += dir->used_bytes;
+      usage.reserved_bytes += dir->reserved_bytes;
+    }
+    out.push_back(std::move(usage));
+  }
+  return out;
 }
 
-void BlockStore::NoteAddedLocked(uint64_t block_id, int64_t length) {
-  delta_.removed.erase(block_id);
-  delta_.added[block_id] = length;
+std::vector<DirUsageInfo> BlockStore::DirUsages() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<DirUsageInfo> out;
+  for (const auto& dir : dirs_) {
+    out.push_back({dir->alias(), dir->path(), dir->capacity_bytes(), dir->used_bytes, dir->reserved_bytes});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deltas for the master
+
+void BlockStore::NoteAddedLocked(const BlockEntry& entry) {
+  delta_.removed.erase(entry.block_id);
+  delta_.added[entry.block_id] = CachedBlockInfo{entry.block_id, entry.length, entry.dir->alias()};
 }
 
 void BlockStore::NoteRemovedLocked(uint64_t block_id) {
@@ -441,8 +499,8 @@ BlockDelta BlockStore::TakeDelta() {
 
 void BlockStore::RestoreDelta(BlockDelta delta) {
   absl::MutexLock lock(&mu_);
-  for (const auto& [id, length] : delta.added) {
-    if (!delta_.added.contains(id) && !delta_.removed.contains(id)) delta_.added[id] = length;
+  for (auto& [id, info] : delta.added) {
+    if (!delta_.added.contains(id) && !delta_.removed.contains(id)) delta_.added[id] = std::move(info);
   }
   for (uint64_t id : delta.removed) {
     if (!delta_.added.contains(id) && !delta_.removed.contains(id)) delta_.removed.insert(id);

@@ -1,34 +1,59 @@
-// BlockStore: the worker's MEM tier, one directory with a byte quota, holding one file per
-// cached block (`<dir>/<block id as 16 lowercase hex digits>`, file size = block length).
+// BlockStore: the worker's tiered block cache. Tiers (MEM, SSD, HDD; fastest first) each have one
+// or more StorageDirs with a byte quota; a cached block is a file plus a checksum record in one
+// directory (docs/formats.md, "Worker block files").
 //
-// Writes go to `<dir>/tmp/<id>.<n>` and are renamed into place on Commit, so a crash leaves
-// only temporary files, which Open deletes. The quota is a hard bound: a writer reserves space
-// before it writes bytes, evicting least-recently-used blocks nobody is reading when it must,
-// and fails with RESOURCE_EXHAUSTED when even that cannot make room. A BlockReader pins its
-// block: a pinned block is never evicted, and a removed pinned block keeps its space counted
-// until its last reader closes (the file itself is unlinked at once; open readers keep its
-// data).
+// Placement and capacity. A new block goes to the first tier with a directory that has room for
+// its length hint (the directory with the most free space in that tier). Each directory's quota
+// is a hard bound: a writer reserves space before it writes bytes; when no tier has room the
+// writer evicts synchronously (dropping blocks) from the first directory where eviction can make
+// room, and fails with RESOURCE_EXHAUSTED when none can. Space a writer needs beyond its hint is
+// reserved in its directory as data arrives, evicting there if needed.
 //
-// The store also records which blocks were added and removed since the last TakeDelta, for
-// heartbeats to the master.
+// Eviction. Blocks that are being read, being moved, or pinned (PinBlock, SetPinnedFiles) are
+// never evicted. Otherwise blocks leave in the order of the EvictionPolicy (LRU or LRFU). A
+// background pass (RunEvictionPass, run every eviction_interval_ms and whenever a commit crosses
+// the high watermark) frees every directory above high_watermark down to low_watermark: an
+// evicted block moves to the first lower tier with room, else it is dropped. Synchronous
+// eviction by writers always drops (it never copies while a writer waits). Promote moves a block
+// to the first higher tier with room.
+//
+// Integrity. Writers checksum (XXH64) what they write; readers verify a block before serving it
+// according to options.checksum_verify. A block that fails is dropped, counted in
+// worker.blocks_corrupt and reported as DATA_LOSS. Open recovers every directory (StorageDir).
+//
+// Visibility. Nothing a writer writes is visible until Commit. A BlockReader keeps its block's
+// file open: a block removed or moved while being read keeps its space counted in its old
+// directory until the last reader closes (the file is unlinked at once; open readers keep it).
+//
+// The store records blocks added (with their tier) and removed since the last TakeDelta, for
+// heartbeats to the master; a block that moves between tiers is reported as added again with
+// its new tier.
+//
+// Counters: worker.blocks_cached (gauge), worker.blocks_evicted (dropped by eviction),
+// worker.blocks_corrupt, worker.blocks_promoted, worker.blocks_demoted.
 //
 // Thread safety: BlockStore is thread-safe. A BlockReader or BlockWriter is used by one thread
 // at a time and must not outlive its store.
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "worker/block_meta.h"
+#include "worker/eviction_policy.h"
+#include "worker/storage_dir.h"
+#include "worker/tier_config.h"
 
 namespace cistern {
 class Counter;
@@ -36,37 +61,34 @@ class Counter;
 
 namespace cistern::worker {
 
-inline constexpr std::string_view kMemTierAlias = "MEM";
-
 struct CachedBlockInfo {
   uint64_t block_id = 0;
   int64_t length = 0;
+  std::string tier;
+  bool operator==(const CachedBlockInfo&) const = default;
 };
 
 struct TierUsageInfo {
   std::string alias;
   int64_t capacity_bytes = 0;
   int64_t used_bytes = 0;
-  int64_t reserved_bytes = 0;  // by writes in progress; used + reserved <= capacity
+  int64_t reserved_bytes = 0;  // by writes and moves in progress; used + reserved <= capacity
+};
+
+struct DirUsageInfo {
+  std::string alias;
+  std::string path;
+  int64_t capacity_bytes = 0;
+  int64_t used_bytes = 0;
+  int64_t reserved_bytes = 0;
 };
 
 // Changes to the set of cached blocks since the previous TakeDelta.
 struct BlockDelta {
-  std::map<uint64_t, int64_t> added;  // block id -> length
+  std::map<uint64_t, CachedBlockInfo> added;
   std::set<uint64_t> removed;
   bool empty() const { return added.empty() && removed.empty(); }
 };
-
-struct BlockStoreOptions {
-  std::string dir;
-  int64_t capacity_bytes = 0;
-};
-
-// "000000000000002a" for 42: the block's file name.
-std::string BlockFileName(uint64_t block_id);
-// Inverse of BlockFileName; false for names that are not exactly 16 lowercase hex digits or
-// name block 0.
-bool ParseBlockFileName(std::string_view name, uint64_t* block_id);
 
 class BlockStore;
 
@@ -74,7 +96,7 @@ namespace internal {
 struct BlockEntry;
 }
 
-// A pinned, committed block open for reading.
+// A committed block open for reading; it cannot be evicted while open.
 class BlockReader {
  public:
   ~BlockReader();
@@ -83,6 +105,8 @@ class BlockReader {
 
   uint64_t block_id() const { return block_id_; }
   int64_t length() const { return length_; }
+  // The tier the block was in when it was opened.
+  const std::string& tier() const;
   // Reads up to `n` bytes at `offset`; returns the count (0 at the end of the block).
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf);
 
@@ -107,48 +131,77 @@ class BlockWriter {
 
   uint64_t block_id() const { return block_id_; }
   int64_t bytes_written() const { return written_; }
-  // Reserves space for `data` (evicting if needed) and appends it.
+  // The tier the block is being written to.
+  const std::string& tier() const { return dir_->alias(); }
+  // Reserves space for `data` (evicting in this writer's directory if needed) and appends it.
   absl::Status Append(std::string_view data);
-  // Publishes the block (replacing any cached block with the same id) and returns its length.
+  // Publishes the block with its checksum record (replacing any cached block with the same id)
+  // and returns its length.
   absl::StatusOr<int64_t> Commit();
   void Abort();
 
  private:
   friend class BlockStore;
-  BlockWriter(BlockStore* store, uint64_t block_id, std::string tmp_path, int fd, int64_t reserved);
+  BlockWriter(BlockStore* store, StorageDir* dir, uint64_t block_id, std::string tmp_path, int fd, int64_t reserved);
 
   BlockStore* const store_;
+  StorageDir* const dir_;
   const uint64_t block_id_;
   const std::string tmp_path_;
+  const std::string tmp_meta_path_;
   int fd_;
   int64_t reserved_;
   int64_t written_ = 0;
   bool done_ = false;
+  BlockHasher hasher_;
 };
 
 class BlockStore {
  public:
-  // Creates `options.dir` if needed, locks it (FAILED_PRECONDITION if another worker holds
-  // it: a second instance would delete the first one's writes), deletes leftover temporary files and files whose names
-  // are not block ids, and indexes the block files found (oldest modification first in the
-  // LRU order). Blocks beyond the quota are evicted.
-  static absl::StatusOr<std::unique_ptr<BlockStore>> Open(const BlockStoreOptions& options);
+  // Opens and recovers every tier directory (see StorageDir), indexes the blocks found (oldest
+  // modification first in the eviction order; of two copies of one block, the newer is kept),
+  // evicts down to the quotas, and starts the background evictor when
+  // options.eviction_interval_ms > 0.
+  static absl::StatusOr<std::unique_ptr<BlockStore>> Open(BlockStoreOptions options);
   ~BlockStore();
 
-  // NOT_FOUND (naming the block) if the block is not cached. Marks the block recently used.
+  // NOT_FOUND (naming the block) if the block is not cached; DATA_LOSS if it failed its checksum
+  // (it is then dropped). Counts as an access for the eviction policy.
   absl::StatusOr<std::unique_ptr<BlockReader>> OpenReader(uint64_t block_id);
-  // Starts writing `block_id`; tries to reserve `length_hint` bytes up front (a hint that
-  // does not fit is ignored: space is then reserved as data arrives).
-  // INVALID_ARGUMENT for block id 0 or a negative hint.
+  // Starts writing `block_id` where `length_hint` bytes fit (see the placement rules above); a
+  // hint that fits nowhere is ignored and space is reserved as data arrives. INVALID_ARGUMENT
+  // for block id 0 or a negative hint.
   absl::StatusOr<std::unique_ptr<BlockWriter>> CreateWriter(uint64_t block_id, int64_t length_hint);
-  // Drops a cached block; OK (no-op) if it is not cached.
+  // Drops a cached block, pinned or not; OK (no-op) if it is not cached.
   absl::Status Remove(uint64_t block_id);
 
+  // Moves a cached block to the first tier above its own with room. OK if it moved or is in the
+  // first tier already; RESOURCE_EXHAUSTED if no higher tier has room; NOT_FOUND if not cached;
+  // UNAVAILABLE if it is being moved already.
+  absl::Status Promote(uint64_t block_id);
+  // Moves a cached block to tier `tier_index` (into the directory with the most room there).
+  absl::Status MoveBlock(uint64_t block_id, int tier_index);
+
+  // Pinned blocks (by block id, or by the id of the file they belong to) are never evicted or
+  // moved by eviction. SetPinnedFiles replaces the whole pinned file set (the master's list).
+  void PinBlock(uint64_t block_id);
+  void UnpinBlock(uint64_t block_id);
+  void SetPinnedFiles(absl::flat_hash_set<uint64_t> file_ids);
+  bool IsPinned(uint64_t block_id) const;
+
+  // One background eviction pass (see above). Returns the number of blocks moved or dropped.
+  int RunEvictionPass();
+
   bool Contains(uint64_t block_id) const;
+  // The tier alias holding `block_id`, or "" if it is not cached.
+  std::string TierOf(uint64_t block_id) const;
   std::vector<CachedBlockInfo> ListBlocks() const;
+  // Sums over all directories; alias is the tier list ("MEM" or "MEM,SSD").
   TierUsageInfo Usage() const;
-  // Bytes reserved by writers that have not committed yet.
-  int64_t reserved_bytes() const;
+  std::vector<TierUsageInfo> TierUsages() const;
+  std::vector<DirUsageInfo> DirUsages() const;
+  int64_t reserved_bytes() const { return Usage().reserved_bytes; }
+  const std::vector<std::string>& tier_aliases() const { return tier_aliases_; }
 
   BlockDelta TakeDelta();
   // Puts back a delta that could not be delivered; changes recorded since take precedence.
@@ -157,46 +210,70 @@ class BlockStore {
   // supersedes it).
   std::vector<CachedBlockInfo> ListBlocksAndClearDelta();
 
-  const std::string& dir() const { return options_.dir; }
-
  private:
   friend class BlockReader;
   friend class BlockWriter;
+  using EntryPtr = std::shared_ptr<internal::BlockEntry>;
 
-  explicit BlockStore(BlockStoreOptions options);
+  BlockStore(BlockStoreOptions options, std::unique_ptr<EvictionPolicy> policy);
   absl::Status Load();
+  void EvictorLoop();
 
-  // Grows a writer's reservation by `bytes`, evicting unpinned blocks in LRU order.
-  absl::Status Reserve(uint64_t block_id, int64_t bytes);
-  void Unreserve(int64_t bytes);
-  absl::StatusOr<int64_t> Publish(BlockWriter* writer);
-  void ReleaseReader(const std::shared_ptr<internal::BlockEntry>& entry);
+  // Writer support.
+  absl::Status Reserve(StorageDir* dir, uint64_t block_id, int64_t bytes);
+  void Unreserve(StorageDir* dir, int64_t bytes);
+  absl::StatusOr<int64_t> Publish(BlockWriter* writer, uint64_t checksum);
+  void ReleaseReader(const EntryPtr& entry);
 
-  absl::Status ReserveLocked(uint64_t block_id, int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes `entry` out of the index and LRU; its bytes are released now, or when its last
-  // reader closes.
-  void DetachLocked(const std::shared_ptr<internal::BlockEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictLocked(const std::shared_ptr<internal::BlockEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteAddedLocked(uint64_t block_id, int64_t length) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves `entry`, which the caller has marked moving, to `tier_index`. Leaves it marked.
+  absl::Status MoveClaimed(const EntryPtr& entry, int tier_index);
+  absl::Status DropCorrupt(const EntryPtr& entry, std::string_view why);
+
+  // The directory with the most free space in the first of tiers [first, last] where `bytes`
+  // fit without eviction; nullptr if none.
+  StorageDir* ChooseDirLocked(int64_t bytes, int first_tier, int last_tier) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reserves `bytes` in `dir`, dropping evictable blocks there in policy order if needed; fails
+  // without dropping anything when that cannot make room.
+  absl::Status ReserveLocked(StorageDir* dir, uint64_t block_id, int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EvictableLocked(const internal::BlockEntry& entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IsPinnedLocked(uint64_t block_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evictable blocks of `dir`, first to go first.
+  std::vector<EntryPtr> EvictionOrderLocked(const StorageDir* dir) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TouchLocked(internal::BlockEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void InsertLocked(const EntryPtr& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `entry` out of the index; its bytes are released now, or when its last reader closes.
+  void DetachLocked(const EntryPtr& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Detaches, deletes the files and records the removal.
+  void DropLocked(const EntryPtr& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseReaderLocked(const EntryPtr& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteAddedLocked(const internal::BlockEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteRemovedLocked(uint64_t block_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string BlockPath(uint64_t block_id) const;
+  void MaybeWakeEvictorLocked(const StorageDir* dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<CachedBlockInfo> ListBlocksLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Constant after construction.
+  // Constant after Open.
   const BlockStoreOptions options_;
-  const std::string tmp_dir_;
-  int lock_fd_ = -1;  // flock on <dir>/.lock, set by Load
+  const std::unique_ptr<EvictionPolicy> policy_;
+  std::vector<std::string> tier_aliases_;
+  std::vector<std::unique_ptr<StorageDir>> dirs_;   // all directories, tier order
+  std::vector<std::vector<StorageDir*>> tiers_;     // tiers_[i] = directories of tier i
   Counter* const blocks_cached_;
   Counter* const blocks_evicted_;
+  Counter* const blocks_corrupt_;
+  Counter* const blocks_promoted_;
+  Counter* const blocks_demoted_;
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<internal::BlockEntry>> index_ ABSL_GUARDED_BY(mu_);
-  // Least recently used first.
-  std::list<uint64_t> lru_ ABSL_GUARDED_BY(mu_);
-  // Bytes of committed block files, including removed ones still open by readers.
-  int64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_tmp_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, EntryPtr> index_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<const StorageDir*, absl::flat_hash_set<uint64_t>> dir_blocks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> pinned_blocks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> pinned_files_ ABSL_GUARDED_BY(mu_);
+  uint64_t access_seq_ ABSL_GUARDED_BY(mu_) = 0;
   BlockDelta delta_ ABSL_GUARDED_BY(mu_);
+  bool evict_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread evictor_;
 };
 
 }  // namespace cistern::worker

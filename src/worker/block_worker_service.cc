@@ -40,6 +40,29 @@ grpc::Status Reply(const absl::Status& status, std::string_view what) {
   return rpc::ToGrpcStatus(status);
 }
 
+// One chunk-sized buffer reused for every response of a stream, moved into the response and
+// back, so a chunk is not zero-filled before it is read into (that memset cost ~10% of a warm
+// read).
+class ChunkBuffer {
+ public:
+  char* Get(int64_t n) {
+    if (static_cast<int64_t>(buffer_.size()) < n) buffer_.resize(static_cast<size_t>(n));
+    return buffer_.data();
+  }
+  // Moves the first `n` bytes into `data` (shrinking a string never writes its bytes).
+  void Lend(int64_t n, std::string* data) {
+    buffer_.resize(static_cast<size_t>(n));
+    data->swap(buffer_);
+  }
+  void Return(std::string* data) {
+    buffer_.swap(*data);
+    buffer_.resize(buffer_.capacity());
+  }
+
+ private:
+  std::string buffer_;
+};
+
 absl::Status ClientGone(const std::string& what) {
   return absl::CancelledError(absl::StrCat(what, ": client went away"));
 }
@@ -55,7 +78,8 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
       bytes_written_ufs_(Metrics().GetCounter("worker.bytes_written.ufs_bytes")) {
   // Every worker counter shows up in GetMetrics from the start, at zero.
   for (const char* name : {"worker.blocks_read.ufs", "worker.bytes_read.ufs_bytes", "worker.blocks_evicted",
-                           "worker.blocks_cached"}) {
+                           "worker.blocks_cached", "worker.blocks_corrupt", "worker.blocks_promoted",
+                           "worker.blocks_demoted"}) {
     Metrics().GetCounter(name);
   }
 }
@@ -63,12 +87,12 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
 // ---------------------------------------------------------------------------------------------
 // ReadBlock
 
-grpc::Status BlockWorkerService::ReadBlock(grpc::ServerContext*, const proto::ReadBlockRequest* request,
+grpc::Status BlockWorkerService::ReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest* request,
                                            grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
-  return Reply(DoReadBlock(*request, writer), absl::StrCat("ReadBlock ", request->block_id()));
+  return Reply(DoReadBlock(context, *request, writer), absl::StrCat("ReadBlock ", request->block_id()));
 }
 
-absl::Status BlockWorkerService::DoReadBlock(const proto::ReadBlockRequest& request,
+absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
   const uint64_t block_id = request.block_id();
   if (block_id == 0) return absl::InvalidArgumentError("ReadBlock: block id 0 is not a valid block id");
@@ -106,9 +130,17 @@ absl::Status BlockWorkerService::DoReadBlock(const proto::ReadBlockRequest& requ
       request.chunk_size_bytes() > 0 ? request.chunk_size_bytes() : options_.default_chunk_size_bytes, kMaxChunkBytes);
 
   absl::StatusOr<std::unique_ptr<BlockReader>> cached = store_->OpenReader(block_id);
-  if (cached.ok()) return ServeFromCache(cached->get(), request.offset(), request.length(), chunk_bytes, writer);
-  if (!absl::IsNotFound(cached.status())) return cached.status();
+  if (cached.ok()) {
+    if (request.read_type() == proto::CACHE_PROMOTE) {
+      // The open reader keeps serving the old copy; the next read finds the block higher up.
+      absl::Status promoted = store_->Promote(block_id);
+      if (!promoted.ok()) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
+    }
+    return ServeFromCache(cached->get(), request.offset(), request.length(), chunk_bytes, writer);
+  }
+  if (!absl::IsNotFound(cached.status()) && !absl::IsDataLoss(cached.status())) return cached.status();
   if (!has_source) {
+    if (absl::IsDataLoss(cached.status())) return cached.status();
     return absl::NotFoundError(absl::StrCat("block ", block_id,
                                             " is not cached on this worker and the request names no under-store source"));
   }
@@ -134,16 +166,31 @@ absl::Status BlockWorkerService::DoReadBlock(const proto::ReadBlockRequest& requ
   if (fetched.cached != nullptr) {
     return ServeFromCache(fetched.cached.get(), request.offset(), request.length(), chunk_bytes, writer);
   }
-  const std::string& data = *fetched.data;
-  const int64_t end = request.offset() + length;
-  int64_t pos = request.offset();
+  return ServeStreaming(context, fetched.streaming.get(), request.offset(), length, chunk_bytes, writer);
+}
+
+absl::Status BlockWorkerService::ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset,
+                                                int64_t length, int64_t chunk_bytes,
+                                                grpc::ServerWriter<proto::ReadBlockResponse>* writer) {
+  const auto cancelled = [context] { return context != nullptr && context->IsCancelled(); };
+  const int64_t end = offset + length;
+  int64_t pos = offset;
+  ChunkBuffer buffer;
   do {
-    const int64_t n = std::min(chunk_bytes, end - pos);
+    const int64_t want = std::min(chunk_bytes, end - pos);
+    // Sends what has arrived, up to a chunk, rather than waiting for a full chunk.
+    CISTERN_ASSIGN_OR_RETURN(const int64_t n, block->ReadAt(pos, want, buffer.Get(want), cancelled));
     proto::ReadBlockResponse response;
-    response.set_data(data.data() + pos, static_cast<size_t>(n));
-    if (!writer->Write(response)) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+    buffer.Lend(n, response.mutable_data());
+    const bool sent = writer->Write(response);
+    buffer.Return(response.mutable_data());
+    if (!sent) return ClientGone(absl::StrCat("ReadBlock ", block->block_id()));
     pos += n;
+    if (n == 0) break;
   } while (pos < end);
+  // A reader that got the whole rest of the block finishes when the block is cached (a moment
+  // later), so a read that follows is served from the cache.
+  if (end == block->length()) block->WaitForCompletion().IgnoreError();
   return absl::OkStatus();
 }
 
@@ -156,16 +203,17 @@ absl::Status BlockWorkerService::ServeFromCache(BlockReader* reader, int64_t off
   const int64_t end = offset + length;
   int64_t pos = offset;
   bool first = true;
+  ChunkBuffer buffer;
   do {
     const int64_t want = std::min(chunk_bytes, end - pos);
+    CISTERN_ASSIGN_OR_RETURN(const int64_t n, reader->ReadAt(pos, want, buffer.Get(want)));
     proto::ReadBlockResponse response;
-    std::string* data = response.mutable_data();
-    data->resize(static_cast<size_t>(want));
-    CISTERN_ASSIGN_OR_RETURN(const int64_t n, reader->ReadAt(pos, want, data->data()));
-    data->resize(static_cast<size_t>(n));
+    buffer.Lend(n, response.mutable_data());
     if (first) response.set_from_cache(true);
     first = false;
-    if (!writer->Write(response)) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+    const bool sent = writer->Write(response);
+    buffer.Return(response.mutable_data());
+    if (!sent) return ClientGone(absl::StrCat("ReadBlock ", block_id));
     bytes_read_cache_->Add(n);
     pos += n;
     if (n == 0) break;
@@ -214,7 +262,7 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
                                            writer->bytes_written(), " bytes discarded"));
   }
   CISTERN_ASSIGN_OR_RETURN(const int64_t length, writer->Commit());
-  absl::Status status = committer_->CommitBlock(block_id, length, kMemTierAlias);
+  absl::Status status = committer_->CommitBlock(block_id, length, writer->tier());
   if (!status.ok()) {
     // The master does not know the block; a cached copy nobody can find would only take space.
     absl::Status removed = store_->Remove(block_id);
@@ -296,11 +344,12 @@ grpc::Status BlockWorkerService::GetMetrics(grpc::ServerContext*, const proto::G
                                             proto::GetMetricsResponse* response) {
   for (const auto& [name, value] : Metrics().Snapshot()) (*response->mutable_counters())[name] = value;
   response->set_worker_id(options_.worker_id());
-  TierUsageInfo usage = store_->Usage();
-  proto::TierUsage* tier = response->add_tiers();
-  tier->set_alias(usage.alias);
-  tier->set_capacity_bytes(usage.capacity_bytes);
-  tier->set_used_bytes(usage.used_bytes);
+  for (const TierUsageInfo& usage : store_->TierUsages()) {
+    proto::TierUsage* tier = response->add_tiers();
+    tier->set_alias(usage.alias);
+    tier->set_capacity_bytes(usage.capacity_bytes);
+    tier->set_used_bytes(usage.used_bytes);
+  }
   return grpc::Status::OK;
 }
 

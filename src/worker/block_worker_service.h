@@ -1,8 +1,11 @@
 // BlockWorkerService: the gRPC adapter of the worker's BlockWorker service (proto/worker.proto).
 //
-//  * ReadBlock serves a range of a cached block; on a miss with an under-store source it reads
-//    the whole block through UfsBlockFetcher (single-flight), caches it (not for NO_CACHE) and
-//    serves the range; a miss without a source is NOT_FOUND.
+//  * ReadBlock serves a range of a cached block (after moving it to a higher tier first for
+//    CACHE_PROMOTE). On a miss with an under-store source it streams the block through
+//    UfsBlockFetcher as it arrives (one under-store read for concurrent readers), which caches it
+//    (NO_CACHE reads only the range, uncached); a miss without a source is NOT_FOUND. A cached
+//    block that fails its checksum is dropped and read from the under-store when the request
+//    names one, else the read fails with DATA_LOSS.
 //  * WriteBlock caches a block: nothing is visible until commit; on commit the block is
 //    published, reported through the BlockCommitter, and only then acknowledged. If the commit
 //    to the master fails the block is dropped again.
@@ -54,10 +57,12 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                           proto::GetMetricsResponse* response) override;
 
  private:
-  absl::Status DoReadBlock(const proto::ReadBlockRequest& request,
+  absl::Status DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                            grpc::ServerWriter<proto::ReadBlockResponse>* writer);
   absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
                               grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+  absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
+                              int64_t chunk_bytes, grpc::ServerWriter<proto::ReadBlockResponse>* writer);
   absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
   absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
                               proto::WriteUfsFileResponse* response);

@@ -1,5 +1,5 @@
-// cistern-worker: the block cache daemon. Serves the BlockWorker gRPC service over its MEM tier
-// and keeps the master informed of the blocks it holds.
+// cistern-worker: the block cache daemon. Serves the BlockWorker gRPC service over its cache
+// tiers and keeps the master informed of the blocks it holds.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -10,6 +10,7 @@
 #include "common/daemon.h"
 #include "common/logging.h"
 #include "common/process.h"
+#include "common/units.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/security/server_credentials.h"
@@ -19,6 +20,7 @@
 #include "worker/block_store.h"
 #include "worker/block_worker_service.h"
 #include "worker/master_sync.h"
+#include "worker/tier_config.h"
 #include "worker/ufs_fetcher.h"
 
 namespace cistern::worker {
@@ -40,10 +42,20 @@ int Run(int argc, char** argv) {
     return kExitStartupFailed;
   }
 
-  BlockStoreOptions store_options;
-  store_options.dir = config.GetString(conf::kWorkerTierMemDir);
-  store_options.capacity_bytes = config.GetSizeBytes(conf::kWorkerTierMemQuota);
-  absl::StatusOr<std::unique_ptr<BlockStore>> store = BlockStore::Open(store_options);
+  absl::StatusOr<BlockStoreOptions> store_options = BlockStoreOptionsFromConfig(config);
+  if (!store_options.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", std::string(store_options.status().message()).c_str());
+    return kExitBadConfig;
+  }
+  UfsFetcherOptions fetcher_options;
+  fetcher_options.max_concurrent_fetches = static_cast<int>(config.GetInt(conf::kWorkerUfsFetchMaxConcurrent));
+  fetcher_options.cache_partial = config.GetBool(conf::kWorkerUfsReadCachePartial);
+  if (fetcher_options.max_concurrent_fetches <= 0) {
+    std::fprintf(stderr, "cistern-worker: %s=%d: must be positive\n", std::string(conf::kWorkerUfsFetchMaxConcurrent.name).c_str(),
+                 fetcher_options.max_concurrent_fetches);
+    return kExitBadConfig;
+  }
+  absl::StatusOr<std::unique_ptr<BlockStore>> store = BlockStore::Open(*store_options);
   if (!store.ok()) {
     std::fprintf(stderr, "cistern-worker: cannot open the block store: %s\n", store.status().ToString().c_str());
     return kExitStartupFailed;
@@ -62,7 +74,7 @@ int Run(int argc, char** argv) {
                   sync_options);
 
   UfsRegistry ufs;
-  UfsBlockFetcher fetcher(store->get(), &ufs);
+  UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   BlockWorkerServiceOptions service_options;
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
@@ -78,8 +90,13 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "cistern-worker: cannot listen on %s: port in use or not permitted\n", bind_address.c_str());
     return kExitStartupFailed;
   }
-  spdlog::info("cistern-worker ready: serving on {} as {}:{}, MEM tier {} ({} bytes)", bind_address, hostname, port,
-               store_options.dir, store_options.capacity_bytes);
+  std::string tiers;
+  for (const TierOptions& tier : store_options->tiers) {
+    for (const TierDirOptions& dir : tier.dirs) {
+      absl::StrAppend(&tiers, tiers.empty() ? "" : ", ", tier.alias, " ", dir.path, " (", FormatBytes(dir.capacity_bytes), ")");
+    }
+  }
+  spdlog::info("cistern-worker ready: serving on {} as {}:{}, tiers: {}", bind_address, hostname, port, tiers);
   sync.Start();
 
   const int signal = WaitForShutdownSignal();

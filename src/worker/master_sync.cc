@@ -10,17 +10,18 @@ namespace cistern::worker {
 namespace {
 
 void FillTiers(const BlockStore& store, google::protobuf::RepeatedPtrField<proto::TierUsage>* tiers) {
-  TierUsageInfo usage = store.Usage();
-  proto::TierUsage* tier = tiers->Add();
-  tier->set_alias(usage.alias);
-  tier->set_capacity_bytes(usage.capacity_bytes);
-  tier->set_used_bytes(usage.used_bytes);
+  for (const TierUsageInfo& usage : store.TierUsages()) {
+    proto::TierUsage* tier = tiers->Add();
+    tier->set_alias(usage.alias);
+    tier->set_capacity_bytes(usage.capacity_bytes);
+    tier->set_used_bytes(usage.used_bytes);
+  }
 }
 
-void FillBlock(uint64_t block_id, int64_t length, proto::CachedBlock* block) {
-  block->set_block_id(block_id);
-  block->set_length(length);
-  block->set_tier(std::string(kMemTierAlias));
+void FillBlock(const CachedBlockInfo& info, proto::CachedBlock* block) {
+  block->set_block_id(info.block_id);
+  block->set_length(info.length);
+  block->set_tier(info.tier);
 }
 
 }  // namespace
@@ -67,7 +68,7 @@ absl::Status MasterSync::Register() {
   FillTiers(*store_, request.mutable_tiers());
   // The full list supersedes any pending delta.
   for (const CachedBlockInfo& block : store_->ListBlocksAndClearDelta()) {
-    FillBlock(block.block_id, block.length, request.add_blocks());
+    FillBlock(block, request.add_blocks());
   }
   absl::StatusOr<proto::RegisterWorkerResponse> response = heartbeats_->RegisterWorker(request);
   if (!response.ok()) return response.status();
@@ -85,7 +86,7 @@ absl::Status MasterSync::Heartbeat() {
   request.set_worker_id(worker_id_.load());
   FillTiers(*store_, request.mutable_tiers());
   BlockDelta delta = store_->TakeDelta();
-  for (const auto& [block_id, length] : delta.added) FillBlock(block_id, length, request.add_added_blocks());
+  for (const auto& [block_id, info] : delta.added) FillBlock(info, request.add_added_blocks());
   for (uint64_t block_id : delta.removed) request.add_removed_block_ids(block_id);
   absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
   if (!response.ok()) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -86,7 +87,7 @@ class MasterSyncTest : public ::testing::Test {
     std::string pattern = (fs::temp_directory_path() / "master_sync_test.XXXXXX").string();
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     root_ = pattern;
-    auto store = BlockStore::Open({root_ + "/mem", 1 << 20});
+    auto store = BlockStore::Open(BlockStoreOptions::SingleDir(root_ + "/mem", 1 << 20));
     ASSERT_TRUE(store.ok());
     store_ = std::move(*store);
     MasterSyncOptions options;
@@ -214,6 +215,46 @@ TEST_F(MasterSyncTest, ThreadRegistersAndStopsPromptly) {
   const auto start = std::chrono::steady_clock::now();
   sync_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST_F(MasterSyncTest, ReportsEveryTierAndTheTierOfEachBlock) {
+  sync_.reset();
+  store_.reset();
+  BlockStoreOptions options;
+  options.tiers = {{"MEM", {{root_ + "/mem", 1 << 20}}}, {"SSD", {{root_ + "/ssd0", 1 << 20}, {root_ + "/ssd1", 2 << 20}}}};
+  auto store = BlockStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
+  MasterSyncOptions sync_options;
+  sync_options.hostname = "host1";
+  sync_options.rpc_port = 7710;
+  sync_options.set_log_node_id = false;
+  sync_ = std::make_unique<MasterSync>(store_.get(), std::make_unique<ForwardingMaster>(&master_),
+                                       std::make_unique<ForwardingMaster>(&master_), sync_options);
+  Write(1, "a");
+  Write(2, "bb");
+  ASSERT_TRUE(store_->MoveBlock(2, 1).ok());
+
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.registrations.size(), 1u);
+  const auto& reg = master_.registrations[0];
+  ASSERT_EQ(reg.tiers_size(), 2);
+  EXPECT_EQ(reg.tiers(0).alias(), "MEM");
+  EXPECT_EQ(reg.tiers(1).alias(), "SSD");
+  EXPECT_EQ(reg.tiers(1).capacity_bytes(), 3 << 20);
+  EXPECT_EQ(reg.tiers(1).used_bytes(), 2);
+  std::map<uint64_t, std::string> tiers;
+  for (const auto& block : reg.blocks()) tiers[block.block_id()] = block.tier();
+  EXPECT_EQ(tiers, (std::map<uint64_t, std::string>{{1, "MEM"}, {2, "SSD"}}));
+
+  // A block that moves between tiers is reported again with its new tier.
+  ASSERT_TRUE(store_->MoveBlock(1, 1).ok());
+  sync_->RunOnceForTest();
+  ASSERT_EQ(master_.heartbeats.size(), 1u);
+  ASSERT_EQ(master_.heartbeats[0].added_blocks_size(), 1);
+  EXPECT_EQ(master_.heartbeats[0].added_blocks(0).block_id(), 1u);
+  EXPECT_EQ(master_.heartbeats[0].added_blocks(0).tier(), "SSD");
+  EXPECT_EQ(master_.heartbeats[0].removed_block_ids_size(), 0);
 }
 
 }  // namespace

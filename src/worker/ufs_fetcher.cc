@@ -1,20 +1,16 @@
 #include "worker/ufs_fetcher.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
 #include "ufs/uri.h"
 
 namespace cistern::worker {
-
-namespace {
-// Granularity of under-store reads.
-constexpr int64_t kUfsReadBytes = 4 << 20;
-}  // namespace
 
 absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri) {
   CISTERN_ASSIGN_OR_RETURN(ufs::Uri parsed, ufs::ParseUri(uri));
@@ -28,87 +24,253 @@ absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri) {
   return raw;
 }
 
-struct UfsBlockFetcher::Flight {
-  absl::Notification done;
-  // Written by the leader before `done` is notified, read-only afterwards.
-  absl::Status status;
-  std::shared_ptr<const std::string> data;
+void UfsRegistry::SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store) {
+  absl::MutexLock lock(&mu_);
+  stores_[std::move(root)] = std::move(store);
+}
+
+// One under-store read of a block, shared by its readers.
+struct StreamingBlock::Flight {
+  Flight(uint64_t id, UfsBlockSource src) : block_id(id), source(std::move(src)) {}
+  const uint64_t block_id;
+  const UfsBlockSource source;
+
+  absl::Mutex mu;
+  absl::CondVar changed;
+  // Allocated (uninitialized: zero-filling a block costs more than reading it from a fast
+  // store) by the fetch thread before `available` first grows; bytes [0, available) are final,
+  // so readers copy them while the fetch thread writes later bytes.
+  std::unique_ptr<char[]> data;
+  int64_t available ABSL_GUARDED_BY(mu) = 0;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Status status ABSL_GUARDED_BY(mu);
+  int readers ABSL_GUARDED_BY(mu) = 0;
+  // Every reader let go and partial blocks are not cached: stop reading.
+  bool abandoned ABSL_GUARDED_BY(mu) = false;
 };
 
-UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry)
-    : store_(store), registry_(registry), blocks_read_ufs_(Metrics().GetCounter("worker.blocks_read.ufs")),
-      bytes_read_ufs_(Metrics().GetCounter("worker.bytes_read.ufs_bytes")) {}
+// ---------------------------------------------------------------------------------------------
+// StreamingBlock
+
+StreamingBlock::StreamingBlock(UfsBlockFetcher* fetcher, std::shared_ptr<Flight> flight)
+    : fetcher_(fetcher), flight_(std::move(flight)) {}
+
+StreamingBlock::~StreamingBlock() { fetcher_->Release(flight_); }
+
+uint64_t StreamingBlock::block_id() const { return flight_->block_id; }
+int64_t StreamingBlock::length() const { return flight_->source.block_length; }
+
+absl::StatusOr<int64_t> StreamingBlock::ReadAt(int64_t offset, int64_t n, char* buf,
+                                                const std::function<bool()>& cancelled) {
+  if (offset < 0 || n < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("block ", block_id(), ": bad read offset ", offset, " or length ", n));
+  }
+  if (offset >= length() || n == 0) return 0;
+  Flight& f = *flight_;
+  absl::MutexLock lock(&f.mu);
+  while (f.available <= offset && !f.done) {
+    if (cancelled && cancelled()) {
+      return absl::CancelledError(absl::StrCat("read of block ", block_id(), " cancelled while waiting for the under-store"));
+    }
+    f.changed.WaitWithTimeout(&f.mu, absl::Milliseconds(50));
+  }
+  if (f.available > offset) {
+    const int64_t take = std::min(n, f.available - offset);
+    std::memcpy(buf, f.data.get() + offset, static_cast<size_t>(take));
+    return take;
+  }
+  if (!f.status.ok()) return f.status;
+  return absl::InternalError(absl::StrCat("fetch of block ", block_id(), " ended at ", f.available, " of ", length(), " bytes"));
+}
+
+absl::Status StreamingBlock::WaitForCompletion() {
+  Flight& f = *flight_;
+  absl::MutexLock lock(&f.mu);
+  while (!f.done) f.changed.Wait(&f.mu);
+  return f.status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// UfsBlockFetcher
+
+UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFetcherOptions options)
+    : store_(store), registry_(registry), options_(options),
+      blocks_read_ufs_(Metrics().GetCounter("worker.blocks_read.ufs")),
+      bytes_read_ufs_(Metrics().GetCounter("worker.bytes_read.ufs_bytes")),
+      free_slots_(std::max(1, options.max_concurrent_fetches)) {
+  for (int i = 0; i < std::max(1, options_.max_concurrent_fetches); ++i) {
+    threads_.emplace_back([this] { FetchLoop(); });
+  }
+}
+
+UfsBlockFetcher::~UfsBlockFetcher() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+  std::deque<std::shared_ptr<Flight>> queued;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(queue_);
+    flights_.clear();
+  }
+  for (const auto& flight : queued) {
+    absl::MutexLock lock(&flight->mu);
+    flight->status = absl::UnavailableError(absl::StrCat("worker shutting down before fetching block ", flight->block_id));
+    flight->done = true;
+    flight->changed.SignalAll();
+  }
+}
+
+int UfsBlockFetcher::flights_in_progress() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(flights_.size());
+}
 
 absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const UfsBlockSource& source) {
-  // A waiter may find the block gone again (evicted right after the fetch); it then starts over.
+  // A block found cached may be evicted (or found corrupt) before it is opened: look again.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    std::shared_ptr<Flight> flight;
-    bool leader = false;
     {
       absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::UnavailableError(absl::StrCat("worker shutting down; block ", block_id, " not fetched"));
       auto it = flights_.find(block_id);
       if (it != flights_.end()) {
-        flight = it->second;
-      } else {
-        flight = std::make_shared<Flight>();
-        flights_.emplace(block_id, flight);
-        leader = true;
+        std::shared_ptr<Flight> flight = it->second;
+        absl::MutexLock flight_lock(&flight->mu);
+        if (!flight->abandoned) {
+          flight->readers++;
+          return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
+        }
+      }
+      // A fetch commits the block before it leaves flights_, so here the block is either
+      // cached or nobody is fetching it.
+      if (!store_->Contains(block_id)) {
+        auto flight = std::make_shared<Flight>(block_id, source);
+        {
+          absl::MutexLock flight_lock(&flight->mu);
+          flight->readers = 1;
+        }
+        flights_[block_id] = flight;
+        queue_.push_back(flight);
+        return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
       }
     }
-
-    if (!leader) {
-      flight->done.WaitForNotification();
-      absl::StatusOr<std::unique_ptr<BlockReader>> reader = store_->OpenReader(block_id);
-      if (reader.ok()) return FetchedBlock{std::move(*reader), nullptr};
-      if (!flight->status.ok()) return flight->status;
-      if (flight->data != nullptr) return FetchedBlock{nullptr, flight->data};
-      continue;
-    }
-
-    FetchedBlock result;
-    // A fetch that finished just before this flight began has already cached the block.
     absl::StatusOr<std::unique_ptr<BlockReader>> reader = store_->OpenReader(block_id);
-    if (reader.ok()) {
-      result.cached = std::move(*reader);
-    } else {
-      absl::StatusOr<std::shared_ptr<const std::string>> data = ReadWholeBlock(block_id, source);
-      if (data.ok()) {
-        CacheBlock(block_id, **data);
-        flight->data = *data;
-        result.data = *data;
-      } else {
-        flight->status = data.status();
-      }
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      flights_.erase(block_id);
-    }
-    flight->done.Notify();
-    if (!flight->status.ok()) return flight->status;
-    return result;
+    if (reader.ok()) return FetchedBlock{std::move(*reader), nullptr};
+    if (!absl::IsNotFound(reader.status()) && !absl::IsDataLoss(reader.status())) return reader.status();
   }
   return absl::UnavailableError(
       absl::StrCat("block ", block_id, " was evicted repeatedly while being fetched from ", source.ufs_path));
 }
 
-absl::StatusOr<std::shared_ptr<const std::string>> UfsBlockFetcher::ReadWholeBlock(uint64_t block_id,
-                                                                                   const UfsBlockSource& source) {
-  auto data = std::make_shared<std::string>();
-  data->resize(static_cast<size_t>(source.block_length));
-  absl::Status status = ReadUncached(block_id, source, 0, source.block_length, kUfsReadBytes,
-                                     [&, pos = size_t{0}](std::string_view chunk) mutable {
-                                       std::copy(chunk.begin(), chunk.end(), data->begin() + pos);
-                                       pos += chunk.size();
-                                       return absl::OkStatus();
-                                     });
-  if (!status.ok()) return status;
-  return std::shared_ptr<const std::string>(std::move(data));
+void UfsBlockFetcher::Release(const std::shared_ptr<Flight>& flight) {
+  absl::MutexLock lock(&flight->mu);
+  flight->readers--;
+  if (flight->readers == 0 && !flight->done && !options_.cache_partial) flight->abandoned = true;
+}
+
+void UfsBlockFetcher::FetchLoop() {
+  while (true) {
+    std::shared_ptr<Flight> flight;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      flight = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    RunFlight(flight);
+  }
+}
+
+void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
+  const uint64_t block_id = flight->block_id;
+  const int64_t length = flight->source.block_length;
+  absl::Status status;
+  std::unique_ptr<BlockWriter> writer;
+  {
+    absl::MutexLock lock(&flight->mu);
+    if (flight->abandoned) status = absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
+  }
+  if (status.ok()) {
+    {
+      absl::MutexLock lock(&flight->mu);
+      flight->data.reset(new char[static_cast<size_t>(length)]);
+    }
+    absl::StatusOr<std::unique_ptr<BlockWriter>> created = store_->CreateWriter(block_id, length);
+    if (created.ok()) {
+      writer = std::move(*created);
+    } else {
+      spdlog::warn("block {} will not be cached after read-through: {}", block_id, created.status().ToString());
+    }
+    AcquireSlot();
+    int64_t pos = 0;
+    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes,
+                       [&](std::string_view chunk) -> absl::Status {
+                         std::memcpy(flight->data.get() + pos, chunk.data(), chunk.size());
+                         if (writer != nullptr) {
+                           absl::Status cached = writer->Append(chunk);
+                           if (!cached.ok()) {
+                             spdlog::warn("block {} will not be cached after read-through: {}", block_id,
+                                          cached.ToString());
+                             writer.reset();
+                           }
+                         }
+                         pos += static_cast<int64_t>(chunk.size());
+                         absl::MutexLock lock(&flight->mu);
+                         flight->available = pos;
+                         flight->changed.SignalAll();
+                         if (flight->abandoned) {
+                           return absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
+                         }
+                         return absl::OkStatus();
+                       });
+    ReleaseSlot();
+    if (status.ok() && writer != nullptr) {
+      absl::StatusOr<int64_t> committed = writer->Commit();
+      if (!committed.ok()) {
+        spdlog::warn("block {} not cached after read-through: {}", block_id, committed.status().ToString());
+      }
+    }
+    writer.reset();  // aborts an unfinished write
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = flights_.find(block_id);
+    if (it != flights_.end() && it->second == flight) flights_.erase(it);
+  }
+  absl::MutexLock lock(&flight->mu);
+  flight->status = status;
+  flight->done = true;
+  flight->changed.SignalAll();
+}
+
+void UfsBlockFetcher::AcquireSlot() {
+  absl::MutexLock lock(&slots_mu_);
+  auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(slots_mu_) { return free_slots_ > 0; };
+  slots_mu_.Await(absl::Condition(&free));
+  free_slots_--;
+}
+
+void UfsBlockFetcher::ReleaseSlot() {
+  absl::MutexLock lock(&slots_mu_);
+  free_slots_++;
 }
 
 absl::Status UfsBlockFetcher::ReadUncached(uint64_t block_id, const UfsBlockSource& source, int64_t offset,
                                            int64_t length, int64_t chunk_bytes,
                                            const std::function<absl::Status(std::string_view)>& sink) {
+  AcquireSlot();
+  absl::Status status = ReadRange(block_id, source, offset, length, chunk_bytes, sink);
+  ReleaseSlot();
+  return status;
+}
+
+absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset,
+                                        int64_t length, int64_t chunk_bytes,
+                                        const std::function<absl::Status(std::string_view)>& sink) {
   const std::string context = absl::StrCat("read block ", block_id, " from ", source.ufs_path);
   absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path);
   if (!store.ok()) return Annotate(store.status(), context);
@@ -133,18 +295,6 @@ absl::Status UfsBlockFetcher::ReadUncached(uint64_t block_id, const UfsBlockSour
   }
   blocks_read_ufs_->Add(1);
   return absl::OkStatus();
-}
-
-void UfsBlockFetcher::CacheBlock(uint64_t block_id, const std::string& data) {
-  auto cache = [&]() -> absl::Status {
-    CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer,
-                             store_->CreateWriter(block_id, static_cast<int64_t>(data.size())));
-    CISTERN_RETURN_IF_ERROR(writer->Append(data));
-    return writer->Commit().status();
-  };
-  absl::Status status = cache();
-  // Readers are served from the fetched bytes either way.
-  if (!status.ok()) spdlog::warn("block {} not cached after read-through: {}", block_id, status.ToString());
 }
 
 }  // namespace cistern::worker

@@ -1,23 +1,38 @@
 // Read-through from under-stores.
 //
 // UfsRegistry keeps one UnderFileSystem per store root ("scheme://authority"), created on first
-// use. UfsBlockFetcher reads whole blocks from their under-store into the BlockStore with
-// single-flight: concurrent fetches of the same block share one under-store read; the caller
-// that performed it gets the bytes, the others then read the cached block (or, if it could not
-// be cached, the same bytes).
+// use.
 //
-// Counters: worker.blocks_read.ufs (+1 per block read from an under-store) and
+// UfsBlockFetcher brings missing blocks into the BlockStore. Fetch returns either the cached
+// block or a StreamingBlock: a view of the block as it arrives from the under-store, so a reader
+// is served bytes as soon as they are read, not after the whole block. Concurrent fetches of one
+// block share one under-store read (single-flight). The read runs on one of
+// `max_concurrent_fetches` fetch threads (further fetches queue), reads the whole block
+// sequentially into memory and into a BlockWriter, and commits it to the cache at the end. If
+// every reader lets go before the end, the fetch goes on and caches the whole block when
+// `cache_partial` is set, and stops (caching nothing) otherwise. A block that cannot be cached
+// (no room) is still served from memory.
+//
+// ReadUncached (NO_CACHE reads) bypasses the cache but takes a fetch slot too, so under-store
+// reads in flight never exceed max_concurrent_fetches.
+//
+// Counters: worker.blocks_read.ufs (+1 per whole block read from an under-store) and
 // worker.bytes_read.ufs_bytes (bytes read from under-stores).
 //
-// Thread safety: both classes are thread-safe.
+// Thread safety: all classes are thread-safe, except that a StreamingBlock is used by one thread
+// at a time. The fetcher's destructor fails queued fetches and joins its threads; StreamingBlocks
+// must be destroyed before it.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -36,6 +51,8 @@ class UfsRegistry {
  public:
   // The adapter for `uri`'s store. The pointer stays valid for the registry's lifetime.
   absl::StatusOr<ufs::UnderFileSystem*> Get(std::string_view uri);
+  // Uses `store` for every URI under `root` ("scheme://authority"), e.g. a slow or failing fake.
+  void SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store);
 
  private:
   absl::Mutex mu_;
@@ -49,19 +66,54 @@ struct UfsBlockSource {
   int64_t block_length = 0;
 };
 
+struct UfsFetcherOptions {
+  int max_concurrent_fetches = 16;
+  bool cache_partial = true;
+  int64_t read_chunk_bytes = 4 << 20;  // granularity of under-store reads
+};
+
+class UfsBlockFetcher;
+
+// A block being read from its under-store, as seen by one reader. Destroying it lets go of the
+// fetch.
+class StreamingBlock {
+ public:
+  ~StreamingBlock();
+  StreamingBlock(const StreamingBlock&) = delete;
+  StreamingBlock& operator=(const StreamingBlock&) = delete;
+
+  uint64_t block_id() const;
+  int64_t length() const;
+  // Waits until the bytes at `offset` have arrived (or the fetch failed), then copies up to `n`
+  // of the bytes available; 0 at the end of the block. `cancelled`, if given, is polled while
+  // waiting: CANCELLED once it returns true.
+  absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf, const std::function<bool()>& cancelled = {});
+  // Waits for the whole fetch and returns its outcome (for tests).
+  absl::Status WaitForCompletion();
+
+ private:
+  friend class UfsBlockFetcher;
+  struct Flight;
+  StreamingBlock(UfsBlockFetcher* fetcher, std::shared_ptr<Flight> flight);
+
+  UfsBlockFetcher* const fetcher_;
+  const std::shared_ptr<Flight> flight_;
+};
+
 // What a fetch produced: exactly one of the two is set.
 struct FetchedBlock {
-  std::unique_ptr<BlockReader> cached;         // the block is in the cache (pinned)
-  std::shared_ptr<const std::string> data;     // the whole block as read from the under-store
+  std::unique_ptr<BlockReader> cached;      // the block is in the cache (open, so not evictable)
+  std::unique_ptr<StreamingBlock> streaming;  // the block is arriving from the under-store
 };
 
 class UfsBlockFetcher {
  public:
   // `store` and `registry` must outlive the fetcher.
-  UfsBlockFetcher(BlockStore* store, UfsRegistry* registry);
+  UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFetcherOptions options = {});
+  ~UfsBlockFetcher();
 
   // Makes block `block_id` available, reading it from `source` unless it is cached or being
-  // fetched by another caller. REQUIRES: source.block_length > 0, source.offset_in_file >= 0.
+  // fetched already. REQUIRES: source.block_length > 0, source.offset_in_file >= 0.
   absl::StatusOr<FetchedBlock> Fetch(uint64_t block_id, const UfsBlockSource& source);
 
   // Reads [offset, offset + length) of the block straight from the under-store without caching
@@ -69,19 +121,37 @@ class UfsBlockFetcher {
   absl::Status ReadUncached(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
                             int64_t chunk_bytes, const std::function<absl::Status(std::string_view)>& sink);
 
- private:
-  struct Flight;
+  // Fetches in progress or queued (for tests and metrics).
+  int flights_in_progress() const;
 
-  absl::StatusOr<std::shared_ptr<const std::string>> ReadWholeBlock(uint64_t block_id, const UfsBlockSource& source);
-  void CacheBlock(uint64_t block_id, const std::string& data);
+ private:
+  friend class StreamingBlock;
+  using Flight = StreamingBlock::Flight;
+
+  void FetchLoop();
+  void RunFlight(const std::shared_ptr<Flight>& flight);
+  absl::Status ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
+                         int64_t chunk_bytes, const std::function<absl::Status(std::string_view)>& sink);
+  void Release(const std::shared_ptr<Flight>& flight);
+  void AcquireSlot();
+  void ReleaseSlot();
 
   BlockStore* const store_;
   UfsRegistry* const registry_;
+  const UfsFetcherOptions options_;
   Counter* const blocks_read_ufs_;
   Counter* const bytes_read_ufs_;
 
-  absl::Mutex mu_;
+  // Lock order: mu_ before a Flight's mutex before the store's.
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Flight>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  absl::Mutex slots_mu_;
+  int free_slots_ ABSL_GUARDED_BY(slots_mu_);
+
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace cistern::worker

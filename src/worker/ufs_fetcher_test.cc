@@ -2,13 +2,17 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
+#include "worker/gated_ufs_for_test.h"
 
 namespace cistern::worker {
 namespace {
@@ -29,36 +33,63 @@ class UfsFetcherTest : public ::testing::Test {
     std::string pattern = (fs::temp_directory_path() / "ufs_fetcher_test.XXXXXX").string();
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     root_ = pattern;
+    gated_ = std::make_shared<GatedUfs::State>();
+    registry_.SetForTest(GatedUfs::kRoot, std::make_unique<GatedUfs>(gated_));
     OpenStore(64 << 20);
   }
   void TearDown() override {
+    gated_->SetGate(INT64_MAX);
     fetcher_.reset();
     store_.reset();
     fs::remove_all(root_);
   }
-  void OpenStore(int64_t capacity) {
+  void OpenStore(int64_t capacity, UfsFetcherOptions options = {}) {
     fetcher_.reset();
     store_.reset();
-    auto store = BlockStore::Open({root_ + "/mem", capacity});
+    auto store = BlockStore::Open(BlockStoreOptions::SingleDir(root_ + "/mem", capacity));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    fetcher_ = std::make_unique<UfsBlockFetcher>(store_.get(), &registry_);
+    fetcher_ = std::make_unique<UfsBlockFetcher>(store_.get(), &registry_, options);
   }
   std::string WriteUfsFile(const std::string& name, const std::string& content) {
     std::string path = root_ + "/" + name;
     std::ofstream(path, std::ios::binary) << content;
     return "file://" + path;
   }
+  std::string AddGatedFile(const std::string& name, const std::string& content) {
+    absl::MutexLock lock(&gated_->mu);
+    gated_->files[GatedUfs::Uri(name)] = content;
+    return GatedUfs::Uri(name);
+  }
   // The bytes a FetchedBlock gives access to.
   static std::string Bytes(FetchedBlock& fetched) {
-    if (fetched.data != nullptr) return *fetched.data;
+    if (fetched.streaming != nullptr) {
+      std::string out;
+      char buf[70000];
+      while (true) {
+        auto n = fetched.streaming->ReadAt(static_cast<int64_t>(out.size()), sizeof(buf), buf);
+        EXPECT_TRUE(n.ok()) << n.status();
+        if (!n.ok() || *n == 0) break;
+        out.append(buf, static_cast<size_t>(*n));
+      }
+      return out;
+    }
     std::string out(fetched.cached->length(), '\0');
     auto n = fetched.cached->ReadAt(0, out.size(), out.data());
     EXPECT_TRUE(n.ok());
     return out;
   }
+  static bool WaitFor(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
 
   std::string root_;
+  std::shared_ptr<GatedUfs::State> gated_;
   UfsRegistry registry_;
   std::unique_ptr<BlockStore> store_;
   std::unique_ptr<UfsBlockFetcher> fetcher_;
@@ -82,6 +113,7 @@ TEST_F(UfsFetcherTest, ConcurrentFetchesOfOneBlockReadTheUnderStoreOnce) {
   }
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_TRUE(r == content.substr(1 << 20, 2 << 20));
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
   EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - blocks0, 1);
   EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - bytes0, 2 << 20);
   EXPECT_TRUE(store_->Contains(11));
@@ -99,8 +131,9 @@ TEST_F(UfsFetcherTest, ServesTheDataWhenTheBlockCannotBeCached) {
   const UfsBlockSource source{WriteUfsFile("big", content), 0, 5000};
   auto fetched = fetcher_->Fetch(12, source);
   ASSERT_TRUE(fetched.ok()) << fetched.status();
-  ASSERT_NE(fetched->data, nullptr);
-  EXPECT_TRUE(*fetched->data == content);
+  ASSERT_NE(fetched->streaming, nullptr);
+  EXPECT_TRUE(Bytes(*fetched) == content);
+  EXPECT_TRUE(fetched->streaming->WaitForCompletion().ok());
   EXPECT_FALSE(store_->Contains(12));
   EXPECT_EQ(store_->Usage().reserved_bytes, 0);
 }
@@ -108,13 +141,136 @@ TEST_F(UfsFetcherTest, ServesTheDataWhenTheBlockCannotBeCached) {
 TEST_F(UfsFetcherTest, ShortUnderStoreFileIsAnErrorAndNothingIsCached) {
   const UfsBlockSource source{WriteUfsFile("short", "0123456789"), 4, 100};
   auto fetched = fetcher_->Fetch(13, source);
-  EXPECT_TRUE(absl::IsFailedPrecondition(fetched.status())) << fetched.status();
-  EXPECT_NE(fetched.status().message().find("short"), std::string::npos);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  ASSERT_NE(fetched->streaming, nullptr);
+  absl::Status status = fetched->streaming->WaitForCompletion();
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_NE(status.message().find("short"), std::string::npos);
+  // The six bytes that exist are served, then the error.
+  char buf[100];
+  auto n = fetched->streaming->ReadAt(0, 100, buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "456789");
+  EXPECT_TRUE(absl::IsFailedPrecondition(fetched->streaming->ReadAt(6, 10, buf).status()));
   EXPECT_FALSE(store_->Contains(13));
+  EXPECT_EQ(store_->Usage().reserved_bytes, 0);
 
   auto missing = fetcher_->Fetch(14, UfsBlockSource{"file://" + root_ + "/nope", 0, 10});
-  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  ASSERT_TRUE(missing.ok());
+  auto read = missing->streaming->ReadAt(0, 10, buf);
+  EXPECT_TRUE(absl::IsNotFound(read.status())) << read.status();
   EXPECT_FALSE(store_->Contains(14));
+}
+
+TEST_F(UfsFetcherTest, ReadersGetBytesBeforeTheFetchCompletes) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 64 << 10;
+  OpenStore(64 << 20, options);
+  const std::string content = Pattern(1 << 20, 4);
+  const UfsBlockSource source{AddGatedFile("stream", content), 0, 1 << 20};
+  gated_->SetGate(64 << 10);  // only the first chunk can be read
+
+  auto first = fetcher_->Fetch(21, source);
+  auto second = fetcher_->Fetch(21, source);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_NE(first->streaming, nullptr);
+  ASSERT_NE(second->streaming, nullptr);
+  std::string buf(64 << 10, '\0');
+  auto n = first->streaming->ReadAt(0, buf.size(), buf.data());
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 64 << 10);
+  EXPECT_TRUE(buf == content.substr(0, 64 << 10));
+  n = second->streaming->ReadAt(1000, 100, buf.data());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf.data(), 100), content.substr(1000, 100));
+  // The fetch is stuck at the gate: the block is neither complete nor cached.
+  EXPECT_EQ(gated_->BytesRead(), 64 << 10);
+  EXPECT_FALSE(store_->Contains(21));
+  EXPECT_EQ(fetcher_->flights_in_progress(), 1);
+  // A reader waiting for bytes that have not arrived can give up.
+  auto waiting = first->streaming->ReadAt(200 << 10, 10, buf.data(), [] { return true; });
+  EXPECT_TRUE(absl::IsCancelled(waiting.status())) << waiting.status();
+
+  gated_->SetGate(INT64_MAX);
+  EXPECT_TRUE(Bytes(*second) == content);
+  EXPECT_TRUE(first->streaming->WaitForCompletion().ok());
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_TRUE(store_->Contains(21));
+  EXPECT_EQ(gated_->BytesRead(), 1 << 20);
+}
+
+TEST_F(UfsFetcherTest, AbandonedFetchIsCachedInFullOnlyWithCachePartial) {
+  for (bool cache_partial : {true, false}) {
+    SCOPED_TRACE(cache_partial ? "cache_partial" : "no cache_partial");
+    UfsFetcherOptions options;
+    options.read_chunk_bytes = 64 << 10;
+    options.cache_partial = cache_partial;
+    OpenStore(64 << 20, options);
+    const uint64_t block_id = cache_partial ? 31 : 32;
+    const std::string content = Pattern(1 << 20, 5);
+    const UfsBlockSource source{AddGatedFile(absl::StrCat("partial", block_id), content), 0, 1 << 20};
+    {
+      absl::MutexLock lock(&gated_->mu);
+      gated_->bytes_read = 0;
+      gated_->gate = 128 << 10;
+    }
+    {
+      auto fetched = fetcher_->Fetch(block_id, source);
+      ASSERT_TRUE(fetched.ok());
+      char buf[100];
+      auto n = fetched->streaming->ReadAt(0, 100, buf);
+      ASSERT_TRUE(n.ok());
+    }  // the only reader lets go after 100 bytes
+    gated_->SetGate(INT64_MAX);
+    ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+    EXPECT_EQ(store_->Contains(block_id), cache_partial);
+    if (cache_partial) {
+      EXPECT_EQ(gated_->BytesRead(), 1 << 20);
+      auto reader = store_->OpenReader(block_id);
+      ASSERT_TRUE(reader.ok()) << reader.status();
+      EXPECT_EQ((*reader)->length(), 1 << 20);
+    } else {
+      EXPECT_LT(gated_->BytesRead(), 1 << 20);
+      EXPECT_EQ(store_->Usage().reserved_bytes, 0);
+      // A later reader starts a new fetch and gets the whole block.
+      auto again = fetcher_->Fetch(block_id, source);
+      ASSERT_TRUE(again.ok());
+      EXPECT_TRUE(Bytes(*again) == content);
+    }
+  }
+}
+
+TEST_F(UfsFetcherTest, ConcurrentUnderStoreReadsAreBounded) {
+  UfsFetcherOptions options;
+  options.max_concurrent_fetches = 2;
+  options.read_chunk_bytes = 4096;
+  OpenStore(64 << 20, options);
+  gated_->SetGate(0);  // every read waits
+  std::vector<UfsBlockSource> sources;
+  for (int i = 0; i < 5; ++i) {
+    sources.push_back({AddGatedFile(absl::StrCat("bounded", i), Pattern(8192, i)), 0, 8192});
+  }
+  std::vector<std::unique_ptr<StreamingBlock>> streams;
+  for (int i = 0; i < 4; ++i) {
+    auto fetched = fetcher_->Fetch(100 + i, sources[i]);
+    ASSERT_TRUE(fetched.ok());
+    streams.push_back(std::move(fetched->streaming));
+  }
+  std::thread uncached([&] {
+    EXPECT_TRUE(fetcher_->ReadUncached(200, sources[4], 0, 8192, 4096, [](std::string_view) {
+      return absl::OkStatus();
+    }).ok());
+  });
+  ASSERT_TRUE(WaitFor([&] { return gated_->ReadsInProgress() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // give a third read the chance to start
+  EXPECT_EQ(gated_->ReadsInProgress(), 2);
+  gated_->SetGate(INT64_MAX);
+  uncached.join();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(streams[i]->WaitForCompletion().ok());
+    EXPECT_TRUE(store_->Contains(100 + i));
+  }
+  EXPECT_EQ(gated_->MaxReadsInProgress(), 2);
 }
 
 TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {

@@ -1,174 +1,20 @@
 // End-to-end tests of a real cluster: one cistern-master and one cistern-worker process on free
 // loopback ports over a local under-store directory, used through the `cistern` CLI exactly as
-// a user would. Every process is killed and every directory removed in TearDown, also when an
-// assertion fails (and the daemons die with the test process via PR_SET_PDEATHSIG).
-#include <signal.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <memory>
-#include <random>
-#include <sstream>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "cistern/proto/master.pb.h"
-#include "gtest/gtest.h"
-#include "rpc/master_client.h"
-#include "rpc/worker_client.h"
-#include "testing/subprocess.h"
+// a user would (the fixture is in cluster_fixture.h).
+#include "cluster_fixture.h"
 
 namespace cistern {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::BinDir;
 using testing::CommandResult;
-using testing::PickUnusedPort;
+using testing::DiffFiles;
+using testing::kMiB;
 using testing::RunCommand;
-using testing::Subprocess;
-using testing::WaitFor;
+using testing::WriteRandomFile;
+namespace fs = std::filesystem;
 
-constexpr int64_t kMiB = 1 << 20;
-
-std::string BinDir() {
-  const char* build = std::getenv("CISTERN_BUILD_DIR");
-  return std::string(build != nullptr ? build : ".") + "/bin";
-}
-
-// Writes `size` pseudo-random bytes (seeded, so failures reproduce) to `path`.
-void WriteRandomFile(const std::string& path, int64_t size, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::ofstream out(path, std::ios::binary);
-  std::vector<uint64_t> buf(kMiB / 8);
-  for (int64_t done = 0; done < size; done += kMiB) {
-    for (auto& w : buf) w = rng();
-    out.write(reinterpret_cast<const char*>(buf.data()), std::min<int64_t>(kMiB, size - done));
-  }
-}
-
-// Compares two files byte for byte; returns "" if identical, else where they differ.
-std::string DiffFiles(const std::string& a, const std::string& b) {
-  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
-  if (!fa || !fb) return absl::StrCat("cannot open ", a, " or ", b);
-  std::vector<char> ba(kMiB), bb(kMiB);
-  int64_t offset = 0;
-  while (true) {
-    fa.read(ba.data(), kMiB);
-    fb.read(bb.data(), kMiB);
-    if (fa.gcount() != fb.gcount()) return absl::StrCat("lengths differ near offset ", offset);
-    if (fa.gcount() == 0) return "";
-    if (std::memcmp(ba.data(), bb.data(), fa.gcount()) != 0) return absl::StrCat("bytes differ in MiB at ", offset);
-    offset += fa.gcount();
-  }
-}
-
-class ClusterTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = absl::StrCat(::testing::TempDir(), "/cistern-cluster-", ::getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ + "/conf");
-    fs::create_directories(dir_ + "/underfs");
-    mem_dir_ = absl::StrCat("/dev/shm/cistern-it-", ::getpid());
-    master_port_ = PickUnusedPort();
-    worker_port_ = PickUnusedPort();
-    std::ofstream conf(dir_ + "/conf/cistern.properties");
-    conf << "cistern.home=" << dir_ << "/home\n"
-         << "master.hostname=127.0.0.1\n"
-         << "master.rpc.port=" << master_port_ << "\n"
-         << "master.mount.root.ufs=file://" << dir_ << "/underfs\n"
-         << "master.worker.timeout=10s\n"
-         << "worker.hostname=127.0.0.1\n"
-         << "worker.rpc.port=" << worker_port_ << "\n"
-         << "worker.tier.mem.dir=" << mem_dir_ << "\n"
-         << "worker.tier.mem.quota=512MiB\n"
-         << "worker.heartbeat.interval=200ms\n"
-         << "user.rpc.retry_window=20s\n";
-    conf.close();
-    env_ = {{"CISTERN_CONF_DIR", dir_ + "/conf"}};
-    rpc::MasterClientOptions options;
-    options.addresses = {absl::StrCat("127.0.0.1:", master_port_)};
-    options.rpc_timeout_ms = 5000;
-    options.retry_window_ms = 0;
-    master_client_ = std::make_unique<rpc::MasterClient>(options);
-    worker_client_ = std::make_unique<rpc::WorkerClient>(absl::StrCat("127.0.0.1:", worker_port_),
-                                                         rpc::WorkerClientOptions{});
-    StartMaster();
-    StartWorker();
-    WaitForLiveWorkers(1);
-  }
-
-  void TearDown() override {
-    if (HasFailure()) {
-      if (master_) std::cerr << "--- master output ---\n" << master_->OutputTail() << "\n";
-      if (worker_) std::cerr << "--- worker output ---\n" << worker_->OutputTail() << "\n";
-    }
-    master_.reset();
-    worker_.reset();
-    fs::remove_all(mem_dir_);
-    fs::remove_all(dir_);
-  }
-
-  void StartMaster() {
-    master_ = std::make_unique<Subprocess>(std::vector<std::string>{BinDir() + "/cistern-master"},
-                                           dir_ + "/master.out", env_);
-    ASSERT_TRUE(master_->Start().ok());
-    ASSERT_TRUE(WaitFor([&] { return master_client_->GetMasterInfo({}).ok() || !master_->running(); }, 30000));
-    ASSERT_TRUE(master_->running()) << master_->OutputTail();
-  }
-
-  void StartWorker() {
-    worker_ = std::make_unique<Subprocess>(std::vector<std::string>{BinDir() + "/cistern-worker"},
-                                           dir_ + "/worker.out", env_);
-    ASSERT_TRUE(worker_->Start().ok());
-  }
-
-  void WaitForLiveWorkers(int n) {
-    bool ok = WaitFor([&] {
-      auto workers = master_client_->GetWorkerInfoList({});
-      if (!workers.ok()) return false;
-      int live = 0;
-      for (const auto& w : workers->workers()) live += w.state() == proto::LIVE;
-      return live == n;
-    }, 30000);
-    ASSERT_TRUE(ok) << "worker did not register\n" << worker_->OutputTail();
-  }
-
-  CommandResult Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), BinDir() + "/cistern");
-    CommandResult r = RunCommand(args, 120000, env_);
-    return r;
-  }
-
-  // Runs the CLI and requires success; returns its output.
-  std::string CliOk(std::vector<std::string> args) {
-    std::string shown = absl::StrJoin(args, " ");
-    CommandResult r = Cli(std::move(args));
-    EXPECT_EQ(r.exit_code, 0) << "cistern " << shown << "\n" << r.output;
-    return r.output;
-  }
-
-  int64_t Counter(const std::string& name) {
-    auto metrics = worker_client_->GetMetrics();
-    EXPECT_TRUE(metrics.ok()) << metrics.status();
-    if (!metrics.ok()) return -1;
-    auto it = metrics->counters().find(name);
-    return it == metrics->counters().end() ? 0 : it->second;
-  }
-
-  std::string dir_;
-  std::string mem_dir_;
-  int master_port_ = 0;
-  int worker_port_ = 0;
-  std::map<std::string, std::string> env_;
-  std::unique_ptr<rpc::MasterClient> master_client_;
-  std::unique_ptr<rpc::WorkerClient> worker_client_;
-  std::unique_ptr<Subprocess> master_;
-  std::unique_ptr<Subprocess> worker_;
-};
+using ClusterTest = testing::ClusterFixture;
 
 // The acceptance scenario: 100 MiB through the under-store, read back twice, the second time
 // from the worker's cache; then the master is killed with SIGKILL and the namespace survives.

@@ -1,0 +1,326 @@
+// cistern-cache-read-bench: what the worker's read path costs compared with the plain transport
+// and the plain under-store, measured in one run on this machine.
+//
+//   warm:  ReadBlock over gRPC (loopback) of blocks cached in the MEM tier, against a plain TCP
+//          loopback stream of the same bytes read from the same block files (same chunk size).
+//   cold:  ReadBlock of blocks missing from the cache (read-through from a file:// under-store,
+//          with the file's page cache dropped first), against reading the same ranges straight
+//          from the under-store with the same adapter (page cache dropped too).
+//
+// Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--runs R]
+//                                  [--mem_dir DIR] [--ufs_dir DIR]
+// Prints a Markdown table of the best of R runs (MiB/s) and the ratios.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "rpc/channel.h"
+#include "rpc/worker_client.h"
+#include "spdlog/spdlog.h"
+#include "ufs/under_file_system.h"
+#include "worker/block_committer.h"
+#include "worker/block_store.h"
+#include "worker/block_worker_service.h"
+#include "worker/ufs_fetcher.h"
+
+namespace cistern::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Flags {
+  int blocks = 4;
+  int64_t block_bytes = 64 << 20;
+  int64_t chunk_bytes = 1 << 20;
+  int runs = 3;
+  std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
+  std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
+};
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "cistern-cache-read-bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void Check(const absl::Status& status, const std::string& what) {
+  if (!status.ok()) Die(absl::StrCat(what, ": ", status.ToString()));
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die(absl::StrCat(arg, " needs a value"));
+      return argv[++i];
+    };
+    if (arg == "--blocks") {
+      flags.blocks = std::atoi(value().c_str());
+    } else if (arg == "--block_mb") {
+      flags.block_bytes = int64_t{std::atoi(value().c_str())} << 20;
+    } else if (arg == "--chunk_kb") {
+      flags.chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
+    } else if (arg == "--runs") {
+      flags.runs = std::atoi(value().c_str());
+    } else if (arg == "--mem_dir") {
+      flags.mem_dir = value();
+    } else if (arg == "--ufs_dir") {
+      flags.ufs_dir = value();
+    } else {
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --runs --mem_dir --ufs_dir)"));
+    }
+  }
+  if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
+  return flags;
+}
+
+class NoMaster : public worker::BlockCommitter {
+ public:
+  absl::Status CommitBlock(uint64_t, int64_t, std::string_view) override { return absl::OkStatus(); }
+};
+
+// Drops the page cache of `path` so the next read comes from the device.
+void DropPageCache(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+// MiB/s of the best of `runs` calls of `body`, which must move `bytes` bytes.
+double BestMibPerSecond(int runs, int64_t bytes, const std::function<void()>& before, const std::function<int64_t()>& body) {
+  double best = 0;
+  for (int r = 0; r < runs; ++r) {
+    if (before) before();
+    const auto start = Clock::now();
+    const int64_t moved = body();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
+    best = std::max(best, static_cast<double>(bytes) / (1 << 20) / seconds);
+  }
+  return best;
+}
+
+// A TCP loopback server that streams whole files in chunks; the client asks for a file by
+// sending its index as 4 bytes.
+class TcpFileServer {
+ public:
+  TcpFileServer(std::vector<std::string> files, int64_t chunk_bytes) : files_(std::move(files)), chunk_bytes_(chunk_bytes) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 4) != 0) {
+      Die(absl::StrCat("tcp listen: ", std::strerror(errno)));
+    }
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TcpFileServer() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    std::string buffer(static_cast<size_t>(chunk_bytes_), '\0');
+    uint32_t index = 0;
+    while (::recv(conn, &index, sizeof(index), MSG_WAITALL) == sizeof(index)) {
+      int fd = ::open(files_.at(index).c_str(), O_RDONLY | O_CLOEXEC);
+      int64_t offset = 0;
+      ssize_t n;
+      while ((n = ::pread(fd, buffer.data(), buffer.size(), offset)) > 0) {
+        for (ssize_t sent = 0; sent < n;) {
+          ssize_t w = ::send(conn, buffer.data() + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          if (w <= 0) break;
+          sent += w;
+        }
+        offset += n;
+      }
+      ::close(fd);
+    }
+    ::close(conn);
+  }
+
+  const std::vector<std::string> files_;
+  const int64_t chunk_bytes_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+int Run(int argc, char** argv) {
+  const Flags flags = ParseFlags(argc, argv);
+  spdlog::set_level(spdlog::level::warn);
+  const int64_t total = flags.blocks * flags.block_bytes;
+  fs::remove_all(flags.mem_dir);
+  fs::create_directories(flags.ufs_dir);
+
+  // The under-store file: `blocks` blocks of pseudo-random bytes.
+  const std::string ufs_file = flags.ufs_dir + "/data.bin";
+  {
+    std::string block(static_cast<size_t>(flags.block_bytes), '\0');
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i + 8 <= block.size(); i += 8) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      std::memcpy(block.data() + i, &x, 8);
+    }
+    int fd = ::open(ufs_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    for (int b = 0; b < flags.blocks; ++b) {
+      block[0] = static_cast<char>(b);
+      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) Die("write under-store file");
+    }
+    ::fsync(fd);
+    ::close(fd);
+  }
+  const std::string ufs_uri = "file://" + ufs_file;
+
+  auto store = worker::BlockStore::Open(worker::BlockStoreOptions::SingleDir(flags.mem_dir, total + (64 << 20)));
+  Check(store.status(), "open MEM tier");
+  worker::UfsRegistry ufs;
+  worker::UfsBlockFetcher fetcher(store->get(), &ufs);
+  NoMaster master;
+  worker::BlockWorkerServiceOptions service_options;
+  service_options.default_chunk_size_bytes = flags.chunk_bytes;
+  worker::BlockWorkerService service(store->get(), &fetcher, &ufs, &master, service_options);
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServerBuilder(&builder);
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) Die("cannot start the gRPC server");
+  rpc::WorkerClient client(absl::StrCat("127.0.0.1:", port), rpc::WorkerClientOptions{30000, 600000});
+
+  auto block_id = [](int b) { return (uint64_t{1} << 24) | static_cast<uint64_t>(b); };
+  auto request = [&](int b, bool with_source) {
+    proto::ReadBlockRequest r;
+    r.set_block_id(block_id(b));
+    r.set_offset(0);
+    r.set_length(-1);
+    r.set_chunk_size_bytes(static_cast<int32_t>(flags.chunk_bytes));
+    if (with_source) {
+      r.mutable_ufs()->set_ufs_path(ufs_uri);
+      r.mutable_ufs()->set_offset_in_file(b * flags.block_bytes);
+      r.mutable_ufs()->set_block_length(flags.block_bytes);
+    }
+    return r;
+  };
+  auto read_all_blocks = [&](bool with_source, bool expect_cached) {
+    int64_t bytes = 0;
+    for (int b = 0; b < flags.blocks; ++b) {
+      absl::Status status = client.ReadBlock(request(b, with_source), [&](std::string_view data, bool from_cache) {
+        if (bytes % flags.block_bytes == 0 && from_cache != expect_cached) {
+          return absl::InternalError(absl::StrCat("block ", b, ": from_cache=", from_cache));
+        }
+        bytes += static_cast<int64_t>(data.size());
+        return absl::OkStatus();
+      });
+      Check(status, absl::StrCat("ReadBlock ", b));
+    }
+    return bytes;
+  };
+  auto drop_cached_blocks = [&] {
+    for (int b = 0; b < flags.blocks; ++b) Check((*store)->Remove(block_id(b)), "remove block");
+    DropPageCache(ufs_file);
+  };
+
+  // Cold: read-through of missing blocks vs the under-store adapter directly.
+  const double cold_cache = BestMibPerSecond(flags.runs, total, drop_cached_blocks, [&] { return read_all_blocks(true, false); });
+  auto adapter = ufs::CreateUnderFileSystem(ufs_uri);
+  Check(adapter.status(), "under-store adapter");
+  const double cold_direct = BestMibPerSecond(flags.runs, total, [&] { DropPageCache(ufs_file); }, [&] {
+    auto file = (*adapter)->Open(ufs_uri);
+    Check(file.status(), "open under-store file");
+    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+    int64_t bytes = 0;
+    while (bytes < total) {
+      auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
+      Check(n.status(), "read under-store file");
+      if (*n == 0) break;
+      bytes += *n;
+    }
+    return bytes;
+  });
+
+  // Warm: the blocks are cached now (the last cold run cached them).
+  for (int b = 0; b < flags.blocks; ++b) {
+    if (!(*store)->Contains(block_id(b))) Die(absl::StrCat("block ", b, " was not cached by the read-through"));
+  }
+  read_all_blocks(false, true);  // also verifies checksums once
+  const double warm_grpc = BestMibPerSecond(flags.runs, total, nullptr, [&] { return read_all_blocks(false, true); });
+  std::vector<std::string> files;
+  for (int b = 0; b < flags.blocks; ++b) files.push_back(flags.mem_dir + "/" + worker::BlockFileName(block_id(b)));
+  TcpFileServer tcp(files, flags.chunk_bytes);
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(tcp.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("tcp connect");
+  const double warm_tcp = BestMibPerSecond(flags.runs, total, nullptr, [&] {
+    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+    int64_t bytes = 0;
+    for (uint32_t b = 0; b < static_cast<uint32_t>(flags.blocks); ++b) {
+      if (::send(sock, &b, sizeof(b), MSG_NOSIGNAL) != sizeof(b)) Die("tcp send");
+      int64_t got = 0;
+      while (got < flags.block_bytes) {
+        ssize_t n = ::recv(sock, buffer.data(), static_cast<size_t>(std::min<int64_t>(buffer.size(), flags.block_bytes - got)), 0);
+        if (n <= 0) Die("tcp recv");
+        got += n;
+      }
+      bytes += got;
+    }
+    return bytes;
+  });
+  ::close(sock);
+
+  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, best of %d runs; MEM tier %s, under-store %s\n\n", flags.blocks,
+              static_cast<long long>(flags.block_bytes >> 20), static_cast<long long>(flags.chunk_bytes >> 10), flags.runs,
+              flags.mem_dir.c_str(), ufs_file.c_str());
+  std::printf("| read | MiB/s | baseline | baseline MiB/s | ratio |\n|---|---:|---|---:|---:|\n");
+  std::printf("| warm: ReadBlock over gRPC from MEM | %.0f | plain TCP loopback, same bytes | %.0f | %.2f |\n", warm_grpc,
+              warm_tcp, warm_grpc / warm_tcp);
+  std::printf("| cold: ReadBlock read-through (caches) | %.0f | direct under-store read | %.0f | %.2f |\n", cold_cache,
+              cold_direct, cold_cache / cold_direct);
+
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  store->reset();
+  fs::remove_all(flags.mem_dir);
+  fs::remove_all(flags.ufs_dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace cistern::bench
+
+int main(int argc, char** argv) { return cistern::bench::Run(argc, argv); }

@@ -1,0 +1,49 @@
+// S3Config: everything an s3:// adapter needs, resolved from the mount options, the process
+// environment and the AWS shared files the way the AWS CLI and SDKs resolve them:
+//
+//   credentials: s3.access_key + s3.secret_key (+ s3.session_token) mount options, then
+//                AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), then the profile
+//                s3.profile / AWS_PROFILE / "default" of AWS_SHARED_CREDENTIALS_FILE
+//                (~/.aws/credentials), then no credentials (anonymous, unsigned requests).
+//   region:      s3.region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in
+//                AWS_CONFIG_FILE (~/.aws/config), else us-east-1.
+//   endpoint:    s3.endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else https://s3.REGION.amazonaws.com.
+//   path style:  s3.path_style; default true when the endpoint host is an IP address or localhost
+//                (no DNS name per bucket can exist there), false otherwise.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ufs/http_client.h"
+
+namespace cistern::ufs {
+
+struct S3Config {
+  std::string endpoint;  // "scheme://host[:port]", no trailing slash
+  std::string region;
+  bool path_style = false;
+  std::string access_key;
+  std::string secret_key;
+  std::string session_token;
+  std::string credentials_source;  // for logs and errors: "mount options", "environment", "profile 'x' in FILE", "none"
+  int64_t part_size_bytes = 64LL << 20;
+  int64_t list_page_size = 1000;
+  HttpOptions http;
+};
+
+// Reads an environment variable; nullptr when unset. Tests pass their own.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Unknown "s3.*" options are INVALID_ARGUMENT (a typo must not silently fall back to defaults);
+// other options (for the master, e.g. "sync_interval") are ignored.
+absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string>& options,
+                                         const EnvLookup& env = nullptr);
+
+// The keys ResolveS3Config understands, for docs and error messages.
+const std::vector<std::string>& S3OptionKeys();
+
+}  // namespace cistern::ufs
