@@ -57,6 +57,9 @@ absl::StatusOr<uint64_t> BlockMaster::RegisterWorker(const proto::RegisterWorker
 
 proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbeatRequest& request) {
   proto::WorkerHeartbeatResponse response;
+  if (pinned_files_) {
+    for (uint64_t id : pinned_files_()) response.add_pinned_file_ids(id);
+  }
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(request.worker_id());
   if (it == workers_.end() || it->second.info.state() != proto::LIVE) {

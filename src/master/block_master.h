@@ -33,6 +33,8 @@ class BlockMaster {
   // Answers whether a file id still exists, so blocks of deleted files are freed rather than
   // recorded. Called without BlockMaster locks held.
   using FileExistsFn = std::function<bool(uint64_t file_id)>;
+  // Ids of pinned files, sent to workers with every heartbeat reply. Called without locks held.
+  using PinnedFilesFn = std::function<std::vector<uint64_t>()>;
 
   // `clock` must outlive this.
   BlockMaster(Clock* clock, BlockMasterOptions options, FileExistsFn file_exists);
@@ -40,6 +42,8 @@ class BlockMaster {
   // Registers (or re-registers) the worker at `address`, replacing its block list. Returns its id.
   absl::StatusOr<uint64_t> RegisterWorker(const proto::RegisterWorkerRequest& request);
   proto::WorkerHeartbeatResponse Heartbeat(const proto::WorkerHeartbeatRequest& request);
+  // REQUIRES: called before the master serves requests.
+  void set_pinned_files_fn(PinnedFilesFn fn) { pinned_files_ = std::move(fn); }
   // NOT_FOUND if the worker is unknown or the block's file no longer exists.
   absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block);
 
@@ -68,6 +72,7 @@ class BlockMaster {
   Clock* const clock_;
   const BlockMasterOptions options_;
   const FileExistsFn file_exists_;
+  PinnedFilesFn pinned_files_;
   // Worker ids of this master process start from its start time, so an id a worker kept from an
   // earlier master process never names a different worker here.
   const uint64_t worker_id_base_;

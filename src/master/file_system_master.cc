@@ -97,6 +97,15 @@ absl::Status FileSystemMaster::InitializeRootMount(const std::string& root_ufs_u
   return absl::OkStatus();
 }
 
+std::vector<uint64_t> FileSystemMaster::PinnedFiles() const {
+  absl::StatusOr<std::vector<uint64_t>> ids = store_->PinnedFiles();
+  if (!ids.ok()) {
+    spdlog::warn("reading pinned files failed: {}", ids.status().ToString());
+    return {};
+  }
+  return *std::move(ids);
+}
+
 bool FileSystemMaster::FileExists(uint64_t file_id) const {
   auto inode = store_->GetInode(file_id);
   return inode.ok() && inode->has_value() && (*inode)->kind() == proto::FILE;

@@ -70,6 +70,7 @@ class FileSystemMaster {
   absl::Status CheckTtls();
 
   bool FileExists(uint64_t file_id) const;
+  std::vector<uint64_t> PinnedFiles() const;
 
  private:
   absl::StatusOr<proto::FileInfo> ToFileInfo(const proto::Inode& inode, const std::string& path,

@@ -654,5 +654,36 @@ TEST_F(FileSystemMasterTest, ErrorTable) {
   EXPECT_EQ(List("/", true), (std::vector<std::string>{"/cache-only", "/dir", "/dir/file", "/empty", "/file", "/mnt", "/ro"}));
 }
 
+TEST_F(FileSystemMasterTest, PinnedFilesReachWorkersInHeartbeats) {
+  ASSERT_TRUE(Mkdir("/p").ok());
+  auto a = WriteFile("/p/a", 5, proto::THROUGH);
+  auto b = WriteFile("/p/b", 5, proto::THROUGH);
+  ASSERT_TRUE(a.ok() && b.ok());
+  blocks_->set_pinned_files_fn([this] { return fsm_->PinnedFiles(); });
+  proto::RegisterWorkerRequest reg;
+  reg.mutable_address()->set_host("w");
+  reg.mutable_address()->set_rpc_port(9);
+  auto worker = blocks_->RegisterWorker(reg);
+  ASSERT_TRUE(worker.ok());
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*worker);
+  EXPECT_EQ(blocks_->Heartbeat(hb).pinned_file_ids_size(), 0);
+  proto::SetAttributeRequest pin;
+  pin.set_path("/p");
+  pin.set_recursive(true);
+  pin.set_pinned(true);
+  ASSERT_TRUE(fsm_->SetAttribute(pin).ok());
+  auto reply = blocks_->Heartbeat(hb);
+  ASSERT_EQ(reply.pinned_file_ids_size(), 2) << "the directory itself is not indexed, its files are";
+  EXPECT_EQ(reply.pinned_file_ids(0), a->file_id());
+  proto::DeleteRequest del;
+  del.set_path("/p/a");
+  ASSERT_TRUE(fsm_->Delete(del).ok());
+  pin.set_path("/p/b");
+  pin.set_pinned(false);
+  ASSERT_TRUE(fsm_->SetAttribute(pin).ok());
+  EXPECT_EQ(blocks_->Heartbeat(hb).pinned_file_ids_size(), 0);
+}
+
 }  // namespace
 }  // namespace cistern::master

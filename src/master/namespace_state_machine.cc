@@ -268,6 +268,7 @@ static absl::Status RemoveSubtree(NamespaceStore* store, const proto::Inode& ino
     result->add_removed_file_ids(inode.id());
   }
   if (TtlExpiryMs(inode) > 0) batch->Delete(kTtlCf, TtlKey(TtlExpiryMs(inode), inode.id()));
+  if (inode.pinned()) batch->Delete(kPinnedCf, InodeKey(inode.id()));
   batch->Delete(kInodesCf, InodeKey(inode.id()));
   batch->Delete(kEdgesCf, EdgeKey(inode.parent_id(), inode.name()));
   return absl::OkStatus();
@@ -486,7 +487,17 @@ absl::Status NamespaceStateMachine::ApplySetAttribute(const proto::SetAttributeE
     if (e.has_mode()) inode.set_mode(e.mode());
     if (e.has_owner()) inode.set_owner(e.owner());
     if (e.has_group()) inode.set_group(e.group());
-    if (e.has_pinned()) inode.set_pinned(e.pinned());
+    if (e.has_pinned() && inode.pinned() != e.pinned()) {
+      inode.set_pinned(e.pinned());
+      // Only files are indexed: workers pin blocks, and blocks belong to files.
+      if (inode.kind() == proto::FILE) {
+        if (e.pinned()) {
+          txn->batch.Put(kPinnedCf, InodeKey(inode.id()), "");
+        } else {
+          txn->batch.Delete(kPinnedCf, InodeKey(inode.id()));
+        }
+      }
+    }
     if (e.has_ttl_ms()) {
       inode.set_ttl_ms(e.ttl_ms());
       inode.set_ttl_action(e.ttl_ms() > 0 ? e.ttl_action() : proto::TTL_ACTION_UNSPECIFIED);

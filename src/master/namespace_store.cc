@@ -10,7 +10,7 @@
 namespace cistern::master {
 
 std::vector<std::string> NamespaceColumnFamilies() {
-  return {"inodes", "edges", "mounts", "meta", "operations", "op_expiry", "ttl"};
+  return {"inodes", "edges", "mounts", "meta", "operations", "op_expiry", "ttl", "pinned"};
 }
 
 std::string InodeKey(uint64_t id) { return kv::EncodeUint64(id); }
@@ -181,6 +181,16 @@ absl::StatusOr<std::optional<proto::OperationRecord>> NamespaceStore::GetOperati
   proto::OperationRecord record;
   if (!record.ParseFromString(*value)) return absl::DataLossError("metastore: an operation record does not parse");
   return std::optional<proto::OperationRecord>(std::move(record));
+}
+
+absl::StatusOr<std::vector<uint64_t>> NamespaceStore::PinnedFiles() const {
+  std::vector<uint64_t> ids;
+  CISTERN_RETURN_IF_ERROR(kv_->Scan(kPinnedCf, "", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    if (key.size() != 8) return absl::DataLossError("metastore: corrupt pinned key");
+    ids.push_back(kv::DecodeUint64(key));
+    return true;
+  }));
+  return ids;
 }
 
 absl::Status NamespaceStore::ForEachExpired(

@@ -38,6 +38,7 @@ enum NamespaceColumnFamily : kv::ColumnFamily {
   kOperationsCf = 4,  // operation id -> OperationRecord (outcome of a client mutation, for retries)
   kOpExpiryCf = 5,    // record time (u64 BE) ++ operation id -> "" (oldest first, for pruning)
   kTtlCf = 6,         // expiry time (u64 BE) ++ inode id (u64 BE) -> "" (paths with a TTL)
+  kPinnedCf = 7,      // file id (u64 BE) -> "" (pinned files, fed to workers)
 };
 std::vector<std::string> NamespaceColumnFamilies();
 
@@ -89,6 +90,8 @@ class NamespaceStore {
   absl::StatusOr<uint64_t> GetMetaUint64(std::string_view key) const;
   absl::StatusOr<std::string> GetMetaString(std::string_view key) const;
   absl::StatusOr<std::vector<proto::MountInfo>> LoadMounts() const;
+  // Ids of every pinned file, in order.
+  absl::StatusOr<std::vector<uint64_t>> PinnedFiles() const;
   absl::StatusOr<std::optional<proto::OperationRecord>> GetOperation(std::string_view operation_id) const;
   // Visits (expiry time, inode id) of paths whose TTL expired at or before `now_ms`, oldest first.
   absl::Status ForEachExpired(int64_t now_ms, const std::function<absl::StatusOr<bool>(int64_t, uint64_t)>& visit) const;

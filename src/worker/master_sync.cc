@@ -93,6 +93,8 @@ absl::Status MasterSync::Heartbeat() {
     store_->RestoreDelta(std::move(delta));
     return response.status();
   }
+  store_->SetPinnedFiles(absl::flat_hash_set<uint64_t>(response->pinned_file_ids().begin(),
+                                                      response->pinned_file_ids().end()));
   switch (response->command()) {
     case proto::REGISTER:
       spdlog::info("master asked worker {} to register again", worker_id_.load());

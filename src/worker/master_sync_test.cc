@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/block_id.h"
 #include "gtest/gtest.h"
 
 namespace cistern::worker {
@@ -255,6 +256,21 @@ TEST_F(MasterSyncTest, ReportsEveryTierAndTheTierOfEachBlock) {
   EXPECT_EQ(master_.heartbeats[0].added_blocks(0).block_id(), 1u);
   EXPECT_EQ(master_.heartbeats[0].added_blocks(0).tier(), "SSD");
   EXPECT_EQ(master_.heartbeats[0].removed_block_ids_size(), 0);
+}
+
+TEST_F(MasterSyncTest, PinnedFilesFromHeartbeatRepliesProtectTheirBlocks) {
+  const uint64_t block = MakeBlockId(7, 0);
+  Write(block, "pinned");
+  sync_->RunOnceForTest();  // registers
+  {
+    absl::MutexLock lock(&master_.mu_);
+    master_.next_response.set_command(proto::NOTHING);
+    master_.next_response.add_pinned_file_ids(7);
+  }
+  sync_->RunOnceForTest();
+  EXPECT_TRUE(store_->IsPinned(block));
+  sync_->RunOnceForTest();  // the next reply no longer lists file 7
+  EXPECT_FALSE(store_->IsPinned(block));
 }
 
 }  // namespace
