@@ -37,6 +37,19 @@ class RecordingStateMachine : public StateMachine {
   uint64_t last_ = 0;
 };
 
+// `threads` threads each submit `per_thread` entries; every submit must succeed.
+void SubmitConcurrently(Journal* journal, int threads, int per_thread) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      proto::JournalEntry e;
+      e.mutable_mkdir()->set_path("/x");
+      for (int i = 0; i < per_thread; ++i) ASSERT_TRUE(journal->Submit(e).ok());
+    });
+  }
+  for (auto& t : pool) t.join();
+}
+
 TEST(LocalJournalTest, AppliesInOrderAndFailedPreconditionStillConsumesIndex) {
   RecordingStateMachine sm;
   LocalJournal journal(&sm);
@@ -54,15 +67,7 @@ TEST(LocalJournalTest, AppliesInOrderAndFailedPreconditionStillConsumesIndex) {
 TEST(LocalJournalTest, ConcurrentSubmitsGetDistinctConsecutiveIndexes) {
   RecordingStateMachine sm;
   LocalJournal journal(&sm);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
-      proto::JournalEntry e;
-      e.mutable_mkdir()->set_path("/x");
-      for (int i = 0; i < 50; ++i) ASSERT_TRUE(journal.Submit(e).ok());
-    });
-  }
-  for (auto& t : threads) t.join();
+  SubmitConcurrently(&journal, 8, 50);
   ASSERT_EQ(sm.indexes.size(), 400u);
   for (size_t i = 0; i < sm.indexes.size(); ++i) EXPECT_EQ(sm.indexes[i], i + 1);
 }
@@ -82,15 +87,7 @@ TEST(LocalJournalTest, DiskErrorStopsTheJournal) {
 TEST(LocalJournalTest, EverySubmitIsDurableAndSyncsAreShared) {
   RecordingStateMachine sm;
   LocalJournal journal(&sm);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
-      proto::JournalEntry e;
-      e.mutable_mkdir()->set_path("/x");
-      for (int i = 0; i < 50; ++i) ASSERT_TRUE(journal.Submit(e).ok());
-    });
-  }
-  for (auto& t : threads) t.join();
+  SubmitConcurrently(&journal, 8, 50);
   EXPECT_GE(sm.syncs.load(), 1);
   EXPECT_LE(sm.syncs.load(), 400);
   // Nothing pending: waiting for what is applied needs no further sync.

@@ -61,6 +61,13 @@ absl::Status FileSystemMaster::WaitReadDurable() const {
 
 namespace {
 
+// The sync interval a read request asks for, if any (else the mount's or the master's default).
+template <typename Request>
+std::optional<int64_t> RequestedSyncInterval(const Request& request) {
+  if (!request.has_sync_interval_ms()) return std::nullopt;
+  return request.sync_interval_ms();
+}
+
 absl::Status RecordedStatus(const proto::OperationRecord& record) {
   return absl::Status(static_cast<absl::StatusCode>(record.status_code()), record.status_message());
 }
@@ -180,8 +187,7 @@ absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) 
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  std::optional<int64_t> interval;
-  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  const std::optional<int64_t> interval = RequestedSyncInterval(request);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, syncer_.SyncPath(path, interval, nullptr));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
@@ -213,8 +219,7 @@ absl::Status FileSystemMaster::ListStatus(
     const proto::ListStatusRequest& request,
     const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  std::optional<int64_t> interval;
-  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  const std::optional<int64_t> interval = RequestedSyncInterval(request);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found, syncer_.SyncPath(path, interval, nullptr));
   if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   const proto::Inode& inode = *found;
@@ -232,8 +237,7 @@ absl::Status FileSystemMaster::ListStatus(
 
 absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  std::optional<int64_t> interval;
-  if (request.has_sync_interval_ms()) interval = request.sync_interval_ms();
+  const std::optional<int64_t> interval = RequestedSyncInterval(request);
   absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
