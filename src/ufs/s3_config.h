@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "ufs/http_client.h"
+#include "ufs/ufs_options.h"
 
 namespace cistern::ufs {
 
@@ -35,15 +36,12 @@ struct S3Config {
   HttpOptions http;
 };
 
-// Reads an environment variable; nullptr when unset. Tests pass their own.
-using EnvLookup = std::function<const char*(const char*)>;
-
 // Unknown "s3.*" options are INVALID_ARGUMENT (a typo must not silently fall back to defaults);
 // other options (for the master, e.g. "sync_interval") are ignored.
 absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string>& options,
                                          const EnvLookup& env = nullptr);
 
-// The keys ResolveS3Config understands, for docs and error messages.
+// The s3.* keys ResolveS3Config understands besides the HTTP ones (HttpOptionSuffixes()).
 const std::vector<std::string>& S3OptionKeys();
 
 }  // namespace cistern::ufs

@@ -1,7 +1,5 @@
 #include "ufs/s3_ufs.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <optional>
 #include <vector>
@@ -11,6 +9,7 @@
 #include "common/path.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
+#include "ufs/crypto.h"
 #include "ufs/http_client.h"
 #include "ufs/s3_xml.h"
 #include "ufs/uri.h"
@@ -20,32 +19,6 @@ namespace {
 
 constexpr int kMaxParts = 10'000;
 constexpr int64_t kMaxSingleCopyBytes = 5LL << 30;
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return Hex(md, len);
-}
-
-std::string Md5Base64(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  unsigned char out[64];
-  int n = EVP_EncodeBlock(out, md, static_cast<int>(len));
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-}
 
 struct Location {
   std::string bucket;
@@ -87,17 +60,7 @@ absl::Status ErrorFor(const HttpResponse& r, std::string_view op, std::string_vi
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable") {
     return absl::UnavailableError(msg);
   }
-  switch (r.status) {
-    case 400: return absl::InvalidArgumentError(msg);
-    case 401: case 403: return absl::PermissionDeniedError(msg);
-    case 404: return absl::NotFoundError(msg);
-    case 405: case 501: return absl::UnimplementedError(msg);
-    case 409: return absl::AbortedError(msg);
-    case 412: return absl::FailedPreconditionError(msg);
-    case 416: return absl::OutOfRangeError(msg);
-    case 429: case 500: case 502: case 503: case 504: return absl::UnavailableError(msg);
-    default: return absl::UnknownError(msg);
-  }
+  return absl::Status(HttpStatusToCode(r.status), msg);
 }
 
 // Some S3 calls (CompleteMultipartUpload, CopyObject) can fail after "200 OK" with an <Error> body.
