@@ -15,29 +15,6 @@
 namespace cistern::ufs {
 namespace {
 
-using Ini = std::map<std::string, std::map<std::string, std::string>>;
-
-// AWS shared-file INI: "[section]", "key = value", comments starting with '#' or ';'.
-std::optional<Ini> ReadIni(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  Ini ini;
-  std::string section, line;
-  while (std::getline(in, line)) {
-    absl::string_view s = absl::StripAsciiWhitespace(line);
-    if (s.empty() || s[0] == '#' || s[0] == ';') continue;
-    if (s.front() == '[' && s.back() == ']') {
-      section = std::string(absl::StripAsciiWhitespace(s.substr(1, s.size() - 2)));
-      continue;
-    }
-    size_t eq = s.find('=');
-    if (eq == absl::string_view::npos) continue;
-    ini[section][absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(0, eq)))] =
-        std::string(absl::StripAsciiWhitespace(s.substr(eq + 1)));
-  }
-  return ini;
-}
-
 bool IsIpOrLocalhost(std::string_view host) {
   if (host == "localhost" || host.empty() || host[0] == '[') return true;
   for (char c : host) {
@@ -82,7 +59,7 @@ absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string
     config.session_token = getenv("AWS_SESSION_TOKEN").value_or("");
     config.credentials_source = "environment";
   } else {
-    std::optional<Ini> creds = credentials_file.empty() ? std::nullopt : ReadIni(credentials_file);
+    std::optional<Ini> creds = credentials_file.empty() ? std::nullopt : ReadIniFile(credentials_file);
     if (creds && creds->count(profile) > 0) {
       const auto& section = creds->at(profile);
       auto pk = GetOption(section, "aws_access_key_id");
@@ -111,7 +88,7 @@ absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string
   } else if (auto r = getenv("AWS_DEFAULT_REGION")) {
     config.region = *r;
   } else {
-    std::optional<Ini> cfg = config_file.empty() ? std::nullopt : ReadIni(config_file);
+    std::optional<Ini> cfg = config_file.empty() ? std::nullopt : ReadIniFile(config_file);
     const std::string section = profile == "default" ? "default" : "profile " + profile;
     if (cfg && cfg->count(section) > 0 && GetOption(cfg->at(section), "region")) {
       config.region = *GetOption(cfg->at(section), "region");

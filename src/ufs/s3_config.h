@@ -23,7 +23,14 @@
 
 namespace cistern::ufs {
 
+// The S3 REST dialect: AWS S3 and compatibles, or Google Cloud Storage's XML API (same
+// documents; x-goog- headers, GOOG4 signing or a bearer token, no multi-object delete).
+enum class S3Dialect { kS3, kGcs };
+
 struct S3Config {
+  S3Dialect dialect = S3Dialect::kS3;
+  std::string scheme = "s3";  // of the URIs the adapter accepts
+  std::string bearer_token;   // GCS: OAuth 2.0 access token instead of HMAC signing
   std::string endpoint;  // "scheme://host[:port]", no trailing slash
   std::string region;
   bool path_style = false;

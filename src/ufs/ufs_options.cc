@@ -1,6 +1,7 @@
 #include "ufs/ufs_options.h"
 
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -90,6 +91,26 @@ absl::Status ApplyHttpOptions(const MountOptions& options, std::string_view pref
     }
   }
   return absl::OkStatus();
+}
+
+std::optional<Ini> ReadIniFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  Ini ini;
+  std::string section, line;
+  while (std::getline(in, line)) {
+    absl::string_view s = absl::StripAsciiWhitespace(line);
+    if (s.empty() || s[0] == '#' || s[0] == ';') continue;
+    if (s.front() == '[' && s.back() == ']') {
+      section = std::string(absl::StripAsciiWhitespace(s.substr(1, s.size() - 2)));
+      continue;
+    }
+    size_t eq = s.find('=');
+    if (eq == absl::string_view::npos) continue;
+    ini[section][absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(0, eq)))] =
+        std::string(absl::StripAsciiWhitespace(s.substr(eq + 1)));
+  }
+  return ini;
 }
 
 absl::StatusOr<Endpoint> ParseEndpoint(std::string_view url_in, std::string_view what) {

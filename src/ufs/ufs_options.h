@@ -44,6 +44,11 @@ absl::StatusOr<int64_t> ParseIntOption(const std::string& key, const std::string
 // Applies PREFIX + HttpOptionSuffixes() options to `http`.
 absl::Status ApplyHttpOptions(const MountOptions& options, std::string_view prefix, HttpOptions* http);
 
+// An INI file as the AWS and Google tools write them ("[section]", "key = value", comments
+// starting with '#' or ';'): section -> lower-case key -> value. nullopt if it cannot be read.
+using Ini = std::map<std::string, std::map<std::string, std::string>>;
+std::optional<Ini> ReadIniFile(const std::string& path);
+
 // Splits "http(s)://host[:port][/path]" into its scheme+authority and path ("" or "/..."), with
 // the trailing '/' removed; INVALID_ARGUMENT naming `what` otherwise.
 struct Endpoint {

@@ -375,7 +375,8 @@ TYPED_TEST_P(UfsConformanceTest, NamesThatNeedEncoding) {
     EXPECT_EQ(*this->ReadAll(this->U("names/" + names[i])), bodies[i]) << names[i];
   }
   EXPECT_EQ(*this->List(this->U("names/dir with space+%#?")), Names({"inner file"}));
-  ASSERT_TRUE(this->ufs_->Rename(this->U("names/a+b"), this->U("names/c+d %")).ok());
+  absl::Status renamed = this->ufs_->Rename(this->U("names/a+b"), this->U("names/c+d %"));
+  ASSERT_TRUE(renamed.ok()) << renamed;
   EXPECT_EQ(*this->ReadAll(this->U("names/c+d %")), "body of a+b");
   ASSERT_TRUE(this->ufs_->Delete(this->U("names/dir with space+%#?"), true).ok());
   EXPECT_EQ(this->Code(this->U("names/dir with space+%#?/inner file")), absl::StatusCode::kNotFound);
