@@ -216,17 +216,19 @@ void RaftJournal::Run() {
     if (next_tick_ms < now_ms) next_tick_ms = now_ms + tick_ms;
     ObserveRole();
     for (Proposal& p : proposals) {
-      absl::Status status = node_->Propose(std::move(p.data));
-      if (!status.ok()) {
+      absl::StatusOr<raft::EntryId> id = node_->Propose(std::move(p.data));
+      if (!id.ok()) {
         p.waiter->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
         continue;
       }
       ++entries_appended_;
-      in_flight_[node_->last_index()] = InFlight{node_->term(), std::move(p.waiter), {}};
+      in_flight_[id->index] = InFlight{id->term, std::move(p.waiter), {}};
     }
     if (!reads.empty()) {
-      if (serving_ && node_->Propose(std::string()).ok()) {
-        in_flight_[node_->last_index()] = InFlight{node_->term(), nullptr, std::move(reads)};
+      absl::StatusOr<raft::EntryId> id =
+          serving_ ? node_->Propose(std::string()) : absl::StatusOr<raft::EntryId>(absl::UnavailableError("not serving"));
+      if (id.ok()) {
+        in_flight_[id->index] = InFlight{id->term, nullptr, std::move(reads)};
       } else {
         for (auto& r : reads) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
       }
