@@ -56,7 +56,7 @@ absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const pr
 
 absl::Status FileSystemMaster::WaitReadDurable(ReadOptions options) const {
   // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
-  const uint64_t index = journal_->applied_index();
+  const uint64_t index = store_->commit_index();
   if (!options.may_block && !journal_->IsDurable(index)) return WouldBlockError();
   return journal_->WaitDurable(index);
 }
@@ -235,32 +235,27 @@ absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatus
     cursor->single_.reset();
     return absl::OkStatus();
   }
-  const int page_size = std::max(1, options_.listing_page_size);
-  while (!cursor->stack_.empty() && page->infos_size() < page_size) {
+  const size_t page_size = static_cast<size_t>(std::max(1, options_.listing_page_size));
+  while (!cursor->stack_.empty() && static_cast<size_t>(page->infos_size()) < page_size) {
     ListingCursor::Frame& frame = cursor->stack_.back();
-    std::optional<proto::Inode> descend;
-    bool stopped = false;
-    CISTERN_RETURN_IF_ERROR(store_->ListChildren(frame.dir_id, frame.after, [&](const proto::Inode& child) -> absl::StatusOr<bool> {
-      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(child, JoinPath(frame.path, child.name()), false));
-      frame.after = child.name();
-      if (cursor->recursive_ && child.kind() == proto::DIRECTORY) {
-        descend = child;  // its contents come next, before the rest of this directory
-        stopped = true;
-        return false;
-      }
-      stopped = page->infos_size() >= page_size;
-      return !stopped;
-    }));
-    if (!stopped) {
-      cursor->stack_.pop_back();  // this directory is listed to the end
+    const size_t room = page_size - static_cast<size_t>(page->infos_size());
+    // With a recursive listing, a directory's contents come right after it, before the rest
+    // of its parent: the page part ends at the first directory.
+    CISTERN_ASSIGN_OR_RETURN(std::vector<NamespaceCache::InodePtr> children,
+                             store_->ListChildrenPage(frame.dir_id, frame.after, room, cursor->recursive_));
+    for (const NamespaceCache::InodePtr& child : children) {
+      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(*child, JoinPath(frame.path, child->name()), false));
+    }
+    if (!children.empty()) frame.after = children.back()->name();
+    const bool descend = cursor->recursive_ && !children.empty() && children.back()->kind() == proto::DIRECTORY;
+    if (!descend) {
+      if (children.size() < room) cursor->stack_.pop_back();  // this directory is listed to the end
       continue;
     }
-    if (descend.has_value()) {
-      const std::string child_path = JoinPath(frame.path, descend->name());
-      CISTERN_RETURN_IF_ERROR(
-          syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
-      cursor->stack_.push_back(ListingCursor::Frame{descend->id(), child_path, ""});
-    }
+    const std::string child_path = JoinPath(frame.path, children.back()->name());
+    const uint64_t child_id = children.back()->id();
+    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
+    cursor->stack_.push_back(ListingCursor::Frame{child_id, child_path, ""});
   }
   return absl::OkStatus();
 }

@@ -48,8 +48,13 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
-  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), /*sync_writes=*/false}));
-  store_ = std::make_unique<NamespaceStore>(kv_.get());
+  kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
+  kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
+  kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
+  AddNamespaceKvOptions(&kv_options);
+  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv_options));
+  store_ = std::make_unique<NamespaceStore>(
+      kv_.get(), static_cast<size_t>(std::max<int64_t>(0, config_.GetInt(conf::kMasterMetastoreCacheEntries))));
   CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
   CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));
   journal_ = std::make_unique<journal::LocalJournal>(state_machine_.get());

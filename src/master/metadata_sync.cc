@@ -124,10 +124,28 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
                                                                      std::optional<int64_t> requested_interval,
                                                                      SyncStats* stats, bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
+  const std::vector<std::string> parts = SplitPath(path);
+  {
+    // The common case: one consistent walk, and nothing is due for a check.
+    CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
+    if (walk.blocked_by_file) {
+      std::string walked;
+      for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
+      return absl::FailedPreconditionError(absl::StrCat("'", walked, "' is not a directory (in path '", path, "')"));
+    }
+    const proto::Inode& deepest = walk.last();
+    if (walk.found()) {
+      const bool check = !parts.empty() && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
+                         Due(deepest.last_sync_ms(), interval);
+      if (!check) return std::optional<proto::Inode>(deepest);
+    } else if (!Due(deepest.last_sync_ms(), interval)) {
+      return std::optional<proto::Inode>();  // missing, and its parent's listing is fresh enough
+    }
+    if (!may_block) return WouldBlockError();
+  }
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   std::string current_path = "/";
-  const std::vector<std::string> parts = SplitPath(path);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (current->kind() != proto::DIRECTORY) {
       return absl::FailedPreconditionError(
