@@ -7,6 +7,8 @@
 #include "grpcpp/server_builder.h"
 #include "journal/raft_wire.h"
 #include "rpc/channel.h"
+#include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
@@ -127,6 +129,10 @@ class RaftTransportServiceImpl final : public proto::RaftTransportService::Servi
   explicit RaftTransportServiceImpl(RaftMessageHandler* handler) : handler_(handler) {}
 
   grpc::Status Send(grpc::ServerContext*, const proto::RaftMessageBatch* request, proto::RaftSendResponse*) override {
+    if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) {
+      spdlog::warn("raft transport: rejected a batch: {}", invalid.ToString());
+      return rpc::ToGrpcStatus(invalid);
+    }
     std::vector<raft::Message> messages;
     messages.reserve(request->messages_size());
     for (const proto::RaftMessage& m : request->messages()) {

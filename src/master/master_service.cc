@@ -5,12 +5,24 @@
 #include "common/version.h"
 #include "master/metadata_sync.h"
 #include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
 
 namespace cistern::master {
 
 using rpc::ToGrpcStatus;
 
 namespace {
+
+// Finishes the call with INVALID_ARGUMENT when `request` fails rpc::ValidateRequest; nullptr if
+// it passes.
+template <typename Request>
+grpc::ServerUnaryReactor* RejectInvalid(grpc::CallbackServerContext* context, const Request& request) {
+  absl::Status status = rpc::ValidateRequest(request);
+  if (status.ok()) return nullptr;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
 
 grpc::Status Overloaded() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master overloaded: too many requests are waiting; retry later");
@@ -42,6 +54,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::ReadHereOrOnPool(grpc::Callba
 grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServerContext* context,
                                                              const proto::GetStatusRequest* request,
                                                              proto::GetStatusResponse* response) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
     auto info = fs_->GetStatus(*request, options);
     if (!info.ok()) return info.status();
@@ -53,6 +66,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServe
 grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerContext* context,
                                                           const proto::ExistsRequest* request,
                                                           proto::ExistsResponse* response) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
     auto exists = fs_->Exists(*request, options);
     if (!exists.ok()) return exists.status();
@@ -68,6 +82,10 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
  public:
   ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request)
       : service_(service), request_(request) {
+    if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) {
+      Finish(ToGrpcStatus(invalid));
+      return;
+    }
     Step(false);
   }
 
@@ -124,6 +142,7 @@ grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::Li
   grpc::ServerUnaryReactor* FileSystemMasterService::Method(                                              \
       grpc::CallbackServerContext* context, const proto::Method##Request* request,                        \
       proto::Method##Response* response) {                                                                \
+    if (auto* rejected = RejectInvalid(context, *request)) return rejected;                               \
     return OnBlockingPool(context, [this, request, response] {                                            \
       auto info = fs_->Method(*request);                                                                  \
       if (!info.ok()) return ToGrpcStatus(info.status());                                                 \
@@ -141,12 +160,14 @@ CISTERN_FS_INFO_MUTATION(SetAttribute)
 grpc::ServerUnaryReactor* FileSystemMasterService::Delete(grpc::CallbackServerContext* context,
                                                           const proto::DeleteRequest* request,
                                                           proto::DeleteResponse*) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Delete(*request)); });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerContext* context,
                                                           const proto::RenameRequest* request,
                                                           proto::RenameResponse*) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Rename(*request)); });
 }
 
@@ -162,6 +183,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackS
 grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerContext* context,
                                                         const proto::FreeRequest* request,
                                                         proto::FreeResponse* response) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request, response] {
     auto freed = fs_->Free(*request);
     if (!freed.ok()) return ToGrpcStatus(freed.status());
@@ -172,18 +194,21 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerCont
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Mount(grpc::CallbackServerContext* context,
                                                          const proto::MountRequest* request, proto::MountResponse*) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Mount(*request)); });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Unmount(grpc::CallbackServerContext* context,
                                                            const proto::UnmountRequest* request,
                                                            proto::UnmountResponse*) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Unmount(*request)); });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackServerContext* context,
                                                                 const proto::SyncMetadataRequest* request,
                                                                 proto::SyncMetadataResponse* response) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
   return OnBlockingPool(context, [this, request, response] {
     auto synced = fs_->SyncMetadata(*request);
     if (!synced.ok()) return ToGrpcStatus(synced.status());
@@ -194,6 +219,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackSe
 
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   auto id = blocks_->RegisterWorker(*request);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_worker_id(*id);
@@ -202,12 +228,14 @@ grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const prot
 
 grpc::Status BlockMasterService::WorkerHeartbeat(grpc::ServerContext*, const proto::WorkerHeartbeatRequest* request,
                                                  proto::WorkerHeartbeatResponse* response) {
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   *response = blocks_->Heartbeat(*request);
   return grpc::Status::OK;
 }
 
 grpc::Status BlockMasterService::CommitBlock(grpc::ServerContext*, const proto::CommitBlockRequest* request,
                                              proto::CommitBlockResponse*) {
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   return ToGrpcStatus(blocks_->CommitBlock(request->worker_id(), request->block()));
 }
 

@@ -10,6 +10,7 @@
 #include "rpc/block_chunk.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::worker {
@@ -92,37 +93,14 @@ grpc::Status BlockWorkerService::StreamReadBlock(grpc::ServerContext* context, R
 
 absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              ReadBlockStream* writer) {
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
   const uint64_t block_id = request.block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("ReadBlock: block id 0 is not a valid block id");
-  if (request.offset() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": negative offset ", request.offset()));
-  }
-  if (request.length() < -1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": bad length ", request.length(), " (-1 = to the end of the block)"));
-  }
-  if (request.chunk_size_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": negative chunk size ", request.chunk_size_bytes()));
-  }
   const bool has_source = request.has_ufs();
   UfsBlockSource source;
   if (has_source) {
     source.ufs_path = request.ufs().ufs_path();
     source.offset_in_file = request.ufs().offset_in_file();
     source.block_length = request.ufs().block_length();
-    if (source.ufs_path.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": under-store source has no path"));
-    }
-    if (source.offset_in_file < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": negative under-store offset ",
-                                                     source.offset_in_file, " in ", source.ufs_path));
-    }
-    if (source.block_length <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": bad under-store block length ",
-                                                     source.block_length, " for ", source.ufs_path));
-    }
   }
   const int64_t chunk_bytes = std::min(
       request.chunk_size_bytes() > 0 ? request.chunk_size_bytes() : options_.default_chunk_size_bytes, kMaxChunkBytes);
@@ -225,17 +203,18 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   proto::WriteBlockRequest message;
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteBlock stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteBlock: the first message must be a header");
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
   const uint64_t block_id = message.header().block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("WriteBlock: block id 0 is not a valid block id");
   const int64_t length_hint = message.header().length_hint();
-  if (length_hint < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": negative length hint ", length_hint));
-  }
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer, store_->CreateWriter(block_id, length_hint));
   bool committed = false;
   while (!committed && reader->Read(&message)) {
     switch (message.payload_case()) {
       case proto::WriteBlockRequest::kData:
+        if (writer->bytes_written() + static_cast<int64_t>(message.data().size()) > rpc::kMaxBlockSizeBytes) {
+          return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": more than ",
+                                                         rpc::kMaxBlockSizeBytes, " bytes (the largest block)"));
+        }
         CISTERN_RETURN_IF_ERROR_CONTEXT(writer->Append(message.data()), absl::StrCat("WriteBlock ", block_id));
         break;
       case proto::WriteBlockRequest::kCommit:
@@ -279,8 +258,8 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   proto::WriteUfsFileRequest message;
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteUfsFile stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteUfsFile: the first message must be a header");
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
   const std::string path = message.header().ufs_path();
-  if (path.empty()) return absl::InvalidArgumentError("WriteUfsFile: empty under-store path");
   ufs::CreateOptions options;
   options.overwrite = message.header().overwrite();
   options.create_parents = true;
