@@ -17,22 +17,20 @@ absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri, uin
   const std::string root = parsed.Root();
   absl::MutexLock lock(&mu_);
   if (auto o = overrides_.find(root); o != overrides_.end()) return o->second.get();
-  {
-    if (const ufs::UfsMount* mount = ufs::FindMount(mounts_, uri, mount_id)) {
-      auto made = by_mount_.find(mount->mount_id);
-      if (made != by_mount_.end() && made->second.first.uri == mount->uri &&
-          made->second.first.options == mount->options) {
-        return made->second.second;
-      }
-      absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> store = ufs::CreateUnderFileSystem(mount->uri, mount->options);
-      if (!store.ok()) {
-        return Annotate(store.status(), absl::StrCat("under-store of mount ", mount->mount_id, " (", mount->uri, ")"));
-      }
-      ufs::UnderFileSystem* raw = store->get();
-      mount_stores_.push_back(*std::move(store));
-      by_mount_[mount->mount_id] = {*mount, raw};
-      return raw;
+  if (const ufs::UfsMount* mount = ufs::FindMount(mounts_, uri, mount_id)) {
+    auto made = by_mount_.find(mount->mount_id);
+    if (made != by_mount_.end() && made->second.first.uri == mount->uri &&
+        made->second.first.options == mount->options) {
+      return made->second.second;
     }
+    absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> store = ufs::CreateUnderFileSystem(mount->uri, mount->options);
+    if (!store.ok()) {
+      return Annotate(store.status(), absl::StrCat("under-store of mount ", mount->mount_id, " (", mount->uri, ")"));
+    }
+    ufs::UnderFileSystem* raw = store->get();
+    mount_stores_.push_back(*std::move(store));
+    by_mount_[mount->mount_id] = {*mount, raw};
+    return raw;
   }
   auto it = stores_.find(root);
   if (it != stores_.end()) return it->second.get();
