@@ -147,6 +147,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
     info.set_ufs_path(resolved->ufs_uri);
     info.set_mount_point(resolved->mount.path());
+    info.set_mount_id(resolved->mount.mount_id());
   }
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
