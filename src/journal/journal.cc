@@ -1,9 +1,18 @@
 #include "journal/journal.h"
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
+
+absl::Status OutcomeUnknownError(absl::StatusCode code, const std::string& message) {
+  absl::Status status(code, message);
+  status.SetPayload(kOutcomeUnknownPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsOutcomeUnknown(const absl::Status& status) { return status.GetPayload(kOutcomeUnknownPayload).has_value(); }
 
 absl::StatusOr<proto::JournalResult> Journal::Submit(const proto::JournalEntry& entry) {
   absl::StatusOr<Appended> appended = Append(entry);

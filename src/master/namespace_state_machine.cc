@@ -84,9 +84,11 @@ absl::Status NamespaceStateMachine::ApplyEntry(const proto::JournalEntry& entry,
     case proto::JournalEntry::kSetAttribute: return ApplySetAttribute(entry.set_attribute(), txn);
     case proto::JournalEntry::kRemoveMount: return ApplyRemoveMount(entry.remove_mount(), txn);
     case proto::JournalEntry::kUfsSync: return ApplyUfsSync(entry.ufs_sync(), txn);
-    case proto::JournalEntry::ENTRY_NOT_SET: break;
+    // A Raft no-op: a new leader's first entry of its term, or a read barrier. It only
+    // consumes its index.
+    case proto::JournalEntry::ENTRY_NOT_SET: return absl::OkStatus();
   }
-  return absl::InvalidArgumentError("journal entry is empty");
+  return absl::InvalidArgumentError("journal entry of an unknown kind");
 }
 
 absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& entry,

@@ -16,8 +16,10 @@
 // ReadUncached (NO_CACHE reads) bypasses the cache but takes a fetch slot too, so under-store
 // reads in flight never exceed max_concurrent_fetches.
 //
-// Counters: worker.blocks_read.ufs (+1 per whole block read from an under-store) and
-// worker.bytes_read.ufs_bytes (bytes read from under-stores).
+// Counters: cistern_worker_ufs_block_reads_total (+1 per whole block read from an under-store) and
+// cistern_worker_ufs_read_bytes_total (bytes read from under-stores); single-flight:
+// cistern_worker_ufs_fetches_total (fetches started) and cistern_worker_ufs_fetch_joins_total
+// (readers served by a fetch another reader started).
 //
 // Thread safety: all classes are thread-safe, except that a StreamingBlock is used by one thread
 // at a time. The fetcher's destructor fails queued fetches and joins its threads; StreamingBlocks
@@ -88,6 +90,11 @@ class StreamingBlock {
   // of the bytes available; 0 at the end of the block. `cancelled`, if given, is polled while
   // waiting: CANCELLED once it returns true.
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf, const std::function<bool()>& cancelled = {});
+  // Like ReadAt, but returns a view of up to `n` arrived bytes instead of copying them. The view
+  // stays valid while this StreamingBlock, or a KeepAlive() reference, exists.
+  absl::StatusOr<std::string_view> Peek(int64_t offset, int64_t n, const std::function<bool()>& cancelled = {});
+  // Keeps the block's bytes in memory (for views handed to gRPC, which may outlive this).
+  std::shared_ptr<const void> KeepAlive() const { return flight_; }
   // Waits for the whole fetch and returns its outcome (for tests).
   absl::Status WaitForCompletion();
 
@@ -130,8 +137,10 @@ class UfsBlockFetcher {
 
   void FetchLoop();
   void RunFlight(const std::shared_ptr<Flight>& flight);
+  // Reads [offset, offset + length) of the block in pieces of chunk_bytes, into `dest` if given
+  // (else into a buffer of its own), and passes each piece to `sink`.
   absl::Status ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
-                         int64_t chunk_bytes, const std::function<absl::Status(std::string_view)>& sink);
+                         int64_t chunk_bytes, char* dest, const std::function<absl::Status(std::string_view)>& sink);
   void Release(const std::shared_ptr<Flight>& flight);
   void AcquireSlot();
   void ReleaseSlot();
@@ -141,6 +150,8 @@ class UfsBlockFetcher {
   const UfsFetcherOptions options_;
   Counter* const blocks_read_ufs_;
   Counter* const bytes_read_ufs_;
+  Counter* const fetches_started_;  // single-flight: one per under-store fetch of a block
+  Counter* const fetch_joins_;      // readers that joined a fetch already in flight
 
   // Lock order: mu_ before a Flight's mutex before the store's.
   mutable absl::Mutex mu_;
