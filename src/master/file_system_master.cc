@@ -60,10 +60,11 @@ absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const pr
 }
 
 absl::Status FileSystemMaster::WaitReadDurable(ReadOptions options) const {
-  // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
+  // What a read saw must not be lost by a crash (nor, replicated, be answered by a deposed
+  // leader): confirm up to the last entry it may have seen.
   const uint64_t index = store_->commit_index();
   if (!options.may_block && !journal_->IsDurable(index)) return WouldBlockError();
-  return journal_->WaitDurable(index);
+  return journal_->ConfirmRead(index);
 }
 
 namespace {
