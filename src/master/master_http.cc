@@ -160,7 +160,7 @@ class Api {
     return JsonOk({{"version", kVersion},
                    {"cluster_id", c_.cluster_id},
                    {"address", c_.address},
-                   {"http_port", c_.http_port},
+                   {"http_port", c_.http != nullptr ? c_.http->port() : 0},
                    {"leader", c_.address},
                    {"masters", masters},
                    {"start_time_ms", c_.start_time_ms},

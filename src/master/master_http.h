@@ -39,7 +39,7 @@ struct MasterHttpContext {
   const CacheUsageScanner* scanner = nullptr;
   std::string cluster_id;
   std::string address;  // host:rpc_port of this master
-  int http_port = 0;
+  const http::HttpServer* http = nullptr;  // for its port
   int64_t start_time_ms = 0;
 };
 
