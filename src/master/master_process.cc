@@ -81,6 +81,8 @@ absl::Status MasterProcess::Start() {
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
                                            fs_options);
   blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
+  blocks_->set_mount_table_fn(
+      [this] { return fs_ != nullptr ? fs_->GetMountTable() : std::vector<proto::MountInfo>(); });
   state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
     absl::Status status = mounts->Reload();
     if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());

@@ -113,6 +113,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
     source.ufs_path = request.ufs().ufs_path();
     source.offset_in_file = request.ufs().offset_in_file();
     source.block_length = request.ufs().block_length();
+    source.mount_id = request.ufs().mount_id();
     if (source.ufs_path.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": under-store source has no path"));
     }
@@ -288,7 +289,7 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   if (message.header().mode() != 0) options.mode = message.header().mode();
   const std::string what = absl::StrCat("WriteUfsFile ", path);
 
-  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path);
+  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path, message.header().mount_id());
   if (!store.ok()) return Annotate(store.status(), what);
   absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
   if (!out.ok()) return Annotate(out.status(), what);
