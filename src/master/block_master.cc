@@ -111,6 +111,8 @@ proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbe
   Worker& worker = it->second;
   worker.last_heartbeat_mono_ms = clock_->MonotonicMs();
   worker.info.set_last_heartbeat_ms(clock_->NowMs());
+  worker.info.set_cache_read_bytes(request.cache_read_bytes());
+  worker.info.set_ufs_read_bytes(request.ufs_read_bytes());
   UpdateUsageLocked(&worker, request.tiers());
   for (uint64_t block_id : request.removed_block_ids()) {
     RemoveBlockLocked(&worker, block_id);
@@ -166,6 +168,19 @@ std::vector<proto::BlockLocation> BlockMaster::GetLocations(uint64_t block_id) c
     out.push_back(std::move(location));
   }
   return out;
+}
+
+int64_t BlockMaster::CachedBytes(uint64_t file_id, int64_t length, int64_t block_size_bytes) const {
+  const int64_t block_size = std::max<int64_t>(block_size_bytes, 1);
+  int64_t cached = 0;
+  absl::MutexLock lock(&mu_);
+  for (auto it = locations_.lower_bound(MakeBlockId(file_id, 0));
+       it != locations_.end() && BlockFileId(it->first) == file_id; ++it) {
+    if (it->second.empty()) continue;
+    const int64_t offset = static_cast<int64_t>(BlockIndex(it->first)) * block_size;
+    cached += std::clamp<int64_t>(length - offset, 0, block_size);
+  }
+  return cached;
 }
 
 int64_t BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {

@@ -59,6 +59,9 @@ class BlockMaster {
   std::vector<proto::WorkerInfo> GetWorkers() const;
   // Locations of `block_id` on live workers, ordered by worker id.
   std::vector<proto::BlockLocation> GetLocations(uint64_t block_id) const;
+  // Bytes of file `file_id` (of `length`, in blocks of `block_size_bytes`) cached on at least one
+  // worker: one range lookup over the file's blocks.
+  int64_t CachedBytes(uint64_t file_id, int64_t length, int64_t block_size_bytes) const;
   // Forgets the blocks of these files and tells the workers holding them to free them. Returns
   // how many block copies are to be freed.
   int64_t RemoveFiles(const std::vector<uint64_t>& file_ids);

@@ -175,6 +175,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
       }
     }
     info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
+    info.set_cached_bytes(cached_bytes);
   }
   return info;
 }

@@ -264,6 +264,7 @@ grpc::Status MetaMasterService::GetMasterInfo(grpc::ServerContext*, const proto:
   response->set_version(kVersion);
   response->set_cluster_id(identity_.cluster_id);
   *response->mutable_address() = identity_.address;
+  response->mutable_address()->set_http_port(http_port_);
   response->set_start_time_ms(identity_.start_time_ms);
   response->set_applied_index(journal_->applied_index());
   response->set_inode_count(store_->kv()->ApproximateCount(kInodesCf));

@@ -1,3 +1,4 @@
+#include "worker/worker_metrics.h"
 #include "worker/block_worker_service.h"
 
 #include <algorithm>
@@ -69,7 +70,7 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
     : store_(store), fetcher_(fetcher), ufs_(ufs), committer_(committer), options_(std::move(options)),
       blocks_read_cache_(Metrics().GetCounter("cistern_worker_cache_block_reads_total",
                                               "Block read requests served from the cache")),
-      bytes_read_cache_(Metrics().GetCounter("cistern_worker_cache_read_bytes_total", "Bytes served from the cache")),
+      bytes_read_cache_(Metrics().GetCounter(kCacheReadBytesTotal, "Bytes served from the cache")),
       bytes_written_cache_(Metrics().GetCounter("cistern_worker_cache_written_bytes_total",
                                                 "Bytes of client-written blocks committed to the cache")),
       bytes_written_ufs_(Metrics().GetCounter("cistern_worker_ufs_written_bytes_total",

@@ -1,3 +1,4 @@
+#include "worker/worker_metrics.h"
 #include "worker/ufs_fetcher.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
+#include "ufs/metered_ufs.h"
 #include "ufs/uri.h"
 
 namespace cistern::worker {
@@ -34,7 +36,8 @@ absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri, uin
   }
   auto it = stores_.find(root);
   if (it != stores_.end()) return it->second.get();
-  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<ufs::UnderFileSystem> store, ufs::CreateUnderFileSystem(uri));
+  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<ufs::UnderFileSystem> created, ufs::CreateUnderFileSystem(uri));
+  std::unique_ptr<ufs::UnderFileSystem> store = ufs::NewMeteredUnderFileSystem(std::move(created), root);
   ufs::UnderFileSystem* raw = store.get();
   stores_.emplace(root, std::move(store));
   return raw;
@@ -131,7 +134,7 @@ UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFe
     : store_(store), registry_(registry), options_(options),
       blocks_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_block_reads_total",
                                             "Whole blocks read from under-stores (read-through fetches)")),
-      bytes_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_read_bytes_total",
+      bytes_read_ufs_(Metrics().GetCounter(kUfsReadBytesTotal,
                                            "Bytes read from under-stores (read-through and NO_CACHE reads)")),
       fetches_started_(Metrics().GetCounter("cistern_worker_ufs_fetches_total",
                                             "Block fetches from under-stores started (single-flight: one per block)")),
