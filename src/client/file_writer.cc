@@ -10,7 +10,7 @@ namespace cistern::client {
 
 FileWriterImpl::FileWriterImpl(FileSystemImpl* fs, const proto::FileInfo& info, WriteType write_type, uint32_t mode)
     : fs_(fs), file_id_(info.file_id()), write_type_(write_type), mode_(mode), ufs_path_(info.ufs_path()),
-      status_(ToFileStatus(info)), splitter_(info.block_size_bytes(), fs->options().chunk_size_bytes) {
+      status_(ToFileStatus(info)), capability_(info.capability()), splitter_(info.block_size_bytes(), fs->options().chunk_size_bytes) {
   sink_.on_chunk = [this](int64_t index, std::string_view chunk) { return OnChunk(index, chunk); };
   sink_.on_block_end = [this](int64_t index, int64_t length) { return OnBlockEnd(index, length); };
 }
@@ -32,6 +32,7 @@ absl::Status FileWriterImpl::Init() {
   header.set_mount_id(status_.mount_id);
   header.set_overwrite(true);
   header.set_mode(mode_);
+  if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(ufs_stream_, fs_->Worker(worker->address)->OpenUfsFileWriter(header));
   return absl::OkStatus();
 }
@@ -53,6 +54,7 @@ absl::Status FileWriterImpl::OnChunk(int64_t index, std::string_view chunk) {
       proto::WriteBlockHeader header;
       header.set_block_id(block_id);
       header.set_length_hint(0);
+      if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
       absl::StatusOr<std::unique_ptr<rpc::BlockWriteStream>> stream = fs_->Worker(worker.address)->OpenBlockWriter(header);
       if (!stream.ok()) {
         fs_->Selector(/*refresh=*/true).IgnoreError();

@@ -9,6 +9,7 @@
 #include "rpc/channel.h"
 #include "rpc/grpc_status.h"
 #include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
@@ -153,7 +154,7 @@ absl::StatusOr<std::unique_ptr<GrpcRaftServer>> GrpcRaftServer::Start(const std:
   server->service_ = std::make_unique<RaftTransportServiceImpl>(handler);
   grpc::ServerBuilder builder;
   rpc::ConfigureServerBuilder(&builder);
-  builder.AddListeningPort(bind_address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(bind_address, rpc::ServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -23,11 +23,13 @@
 #include "master/master_http.h"
 #include "master/master_metrics.h"
 #include "master/file_system_master.h"
+#include "master/master_security.h"
 #include "master/master_service.h"
 #include "master/mount_table.h"
 #include "master/namespace_state_machine.h"
 #include "master/namespace_store.h"
 #include "rpc/channel.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::master {
@@ -53,6 +55,7 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
+  CISTERN_ASSIGN_OR_RETURN(security_, MasterSecurity::Start(config_));
   kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
   kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
   kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
@@ -78,6 +81,8 @@ absl::Status MasterProcess::Start() {
   fs_options.sync_batch_size = static_cast<int>(std::max<int64_t>(1, config_.GetInt(conf::kMasterMetadataSyncBatchSize)));
   fs_options.owner = UserName();
   fs_options.group = GroupName();
+  fs_options.permissions = security_->config().permissions;
+  fs_options.capabilities = security_->capabilities();
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
                                            fs_options);
   blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
@@ -104,8 +109,8 @@ absl::Status MasterProcess::Start() {
                                                       journal_.get(), fs_.get());
   const std::string bind = absl::StrCat(config_.GetString(conf::kMasterBindHost), ":", port);
   grpc::ServerBuilder builder;
-  rpc::ConfigureServerBuilder(&builder);
-  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &bound_port_);
+  rpc::ConfigureServerBuilder(&builder, security_->Interceptors());
+  builder.AddListeningPort(bind, rpc::ServerCredentials(), &bound_port_);
   builder.RegisterService(fs_service_.get());
   builder.RegisterService(block_service_.get());
   builder.RegisterService(meta_service_.get());
@@ -191,6 +196,7 @@ void MasterProcess::Stop() {
   mounts_.reset();
   store_.reset();
   kv_.reset();
+  security_.reset();
 }
 
 }  // namespace cistern::master

@@ -41,6 +41,7 @@ class FileSystemMasterService;
 class BlockMasterService;
 class MetaMasterService;
 class CacheUsageScanner;
+class MasterSecurity;
 
 }  // namespace cistern::master
 namespace cistern {
@@ -69,6 +70,7 @@ class MasterProcess {
 
  private:
   const Config config_;
+  std::unique_ptr<MasterSecurity> security_;
   std::string address_;
   int bound_port_ = 0;
   std::unique_ptr<kv::KvStore> kv_;

@@ -6,6 +6,7 @@
 #include "master/metadata_sync.h"
 #include "rpc/grpc_status.h"
 #include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "ufs/ufs_mounts.h"
 
 namespace cistern::master {
@@ -63,8 +64,8 @@ grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServe
                                                              const proto::GetStatusRequest* request,
                                                              proto::GetStatusResponse* response) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
-    auto info = fs_->GetStatus(*request, options);
+  return ReadHereOrOnPool(context, [this, request, response, caller = rpc::CallerOf(*context)](ReadOptions options) {
+    auto info = fs_->GetStatus(*request, options, caller);
     if (!info.ok()) return info.status();
     *response->mutable_info() = *std::move(info);
     return absl::OkStatus();
@@ -75,8 +76,8 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerCo
                                                           const proto::ExistsRequest* request,
                                                           proto::ExistsResponse* response) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
-    auto exists = fs_->Exists(*request, options);
+  return ReadHereOrOnPool(context, [this, request, response, caller = rpc::CallerOf(*context)](ReadOptions options) {
+    auto exists = fs_->Exists(*request, options, caller);
     if (!exists.ok()) return exists.status();
     response->set_exists(*exists);
     return absl::OkStatus();
@@ -88,8 +89,8 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerCo
 // was written, so a slow client holds no more than a page here.
 class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReactor<proto::ListStatusResponse> {
  public:
-  ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request)
-      : service_(service), request_(request) {
+  ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request, security::Caller caller)
+      : service_(service), request_(request), caller_(std::move(caller)) {
     if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) {
       Finish(ToGrpcStatus(invalid));
       return;
@@ -111,7 +112,7 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
     const ReadOptions options{.may_block = may_block};
     absl::Status status;
     if (!cursor_.has_value()) {
-      absl::StatusOr<ListingCursor> cursor = service_->fs_->StartListing(*request_, options);
+      absl::StatusOr<ListingCursor> cursor = service_->fs_->StartListing(*request_, options, caller_);
       if (cursor.ok()) {
         cursor_ = *std::move(cursor);
       } else {
@@ -136,13 +137,14 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
 
   FileSystemMasterService* const service_;
   const proto::ListStatusRequest* const request_;
+  const security::Caller caller_;
   std::optional<ListingCursor> cursor_;
   proto::ListStatusResponse page_;
 };
 
 grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::ListStatus(
-    grpc::CallbackServerContext*, const proto::ListStatusRequest* request) {
-  return new ListReactor(this, request);
+    grpc::CallbackServerContext* context, const proto::ListStatusRequest* request) {
+  return new ListReactor(this, request, rpc::CallerOf(*context));
 }
 
 // A mutation returning the FileInfo it produced.
@@ -151,8 +153,8 @@ grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::Li
       grpc::CallbackServerContext* context, const proto::Method##Request* request,                        \
       proto::Method##Response* response) {                                                                \
     if (auto* rejected = RejectInvalid(context, *request)) return rejected;                               \
-    return OnBlockingPool(context, [this, request, response] {                                            \
-      auto info = fs_->Method(*request);                                                                  \
+    return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {          \
+      auto info = fs_->Method(*request, caller);                                                          \
       if (!info.ok()) return ToGrpcStatus(info.status());                                                 \
       *response->mutable_info() = *std::move(info);                                                       \
       return grpc::Status::OK;                                                                            \
@@ -169,21 +171,28 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Delete(grpc::CallbackServerCo
                                                           const proto::DeleteRequest* request,
                                                           proto::DeleteResponse*) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Delete(*request)); });
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Delete(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerContext* context,
                                                           const proto::RenameRequest* request,
                                                           proto::RenameResponse*) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Rename(*request)); });
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Rename(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackServerContext* context,
                                                                  const proto::GetMountTableRequest* request,
                                                                  proto::GetMountTableResponse* response) {
+  // Mount credentials go only to those who act with the cluster's rights: daemons and the
+  // superuser (a client's direct under-store reads otherwise use its own credentials).
+  const bool secrets = request->with_secrets() && fs_->permissions().checker().IsSuperuser(rpc::CallerOf(*context));
   for (auto& mount : fs_->GetMountTable()) {
-    if (!request->with_secrets()) RedactMountSecrets(&mount);
+    if (!secrets) RedactMountSecrets(&mount);
     *response->add_mounts() = std::move(mount);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -195,8 +204,8 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerCont
                                                         const proto::FreeRequest* request,
                                                         proto::FreeResponse* response) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request, response] {
-    auto freed = fs_->Free(*request);
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto freed = fs_->Free(*request, caller);
     if (!freed.ok()) return ToGrpcStatus(freed.status());
     *response = *std::move(freed);
     return grpc::Status::OK;
@@ -206,22 +215,26 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* FileSystemMasterService::Mount(grpc::CallbackServerContext* context,
                                                          const proto::MountRequest* request, proto::MountResponse*) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Mount(*request)); });
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Mount(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Unmount(grpc::CallbackServerContext* context,
                                                            const proto::UnmountRequest* request,
                                                            proto::UnmountResponse*) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Unmount(*request)); });
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Unmount(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackServerContext* context,
                                                                 const proto::SyncMetadataRequest* request,
                                                                 proto::SyncMetadataResponse* response) {
   if (auto* rejected = RejectInvalid(context, *request)) return rejected;
-  return OnBlockingPool(context, [this, request, response] {
-    auto synced = fs_->SyncMetadata(*request);
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto synced = fs_->SyncMetadata(*request, caller);
     if (!synced.ok()) return ToGrpcStatus(synced.status());
     *response = *std::move(synced);
     return grpc::Status::OK;

@@ -18,10 +18,13 @@
 
 namespace cistern::rpc {
 
+class ChannelSecurity;
+
 struct MasterClientOptions {
   std::vector<std::string> addresses;  // host:port of every master
   int64_t rpc_timeout_ms = 30000;
   int64_t retry_window_ms = 10000;
+  std::shared_ptr<const ChannelSecurity> security;  // TLS and identity; nullptr = the process default
 };
 
 // 16 random bytes naming one logical mutation (see operation_id in master.proto).

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "security/identity.h"
 
 namespace cistern::rpc {
 namespace {
@@ -147,19 +148,7 @@ absl::Status CheckEnumsKnownAt(const Message& message, const std::string& prefix
 absl::Status CheckEnumsKnown(const Message& message) { return CheckEnumsKnownAt(message, ""); }
 
 absl::Status CheckPrincipalName(std::string_view field, std::string_view name) {
-  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(AV(field), " = '': must not be empty"));
-  if (name.size() > kMaxPrincipalBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(AV(field), " = ", Quote(name), ": longer than ", kMaxPrincipalBytes, " bytes"));
-  }
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x21 || u == 0x7f || c == ',' || c == ':') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          AV(field), " = ", Quote(name), ": a user or group name has no spaces, control characters, ',' or ':'"));
-    }
-  }
-  return absl::OkStatus();
+  return security::CheckPrincipalName(field, name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +239,7 @@ absl::Status ValidateRequest(const proto::MountRequest& r) {
     return Invalid(r, "options", absl::StrCat(r.options_size(), " entries"), absl::StrCat("at most ", kMaxMountOptions));
   }
   for (const auto& [key, value] : r.options()) {
-    CISTERN_RETURN_IF_ERROR(CheckLength(r, "options key", key, kMaxPrincipalBytes, /*required=*/true));
+    CISTERN_RETURN_IF_ERROR(CheckLength(r, "options key", key, security::kMaxPrincipalBytes, /*required=*/true));
     CISTERN_RETURN_IF_ERROR(CheckLength(r, absl::StrCat("options[", key, "]"), value, kMaxMountOptionBytes));
   }
   return CheckOperationId(r, r.operation_id());

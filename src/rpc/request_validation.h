@@ -30,7 +30,6 @@ inline constexpr int64_t kMaxBlockSizeBytes = int64_t{1} << 30;  // a worker fet
 inline constexpr size_t kMaxPathBytes = 4096;                     // common/path.h kMaxPathLength
 inline constexpr size_t kMaxUriBytes = 8192;                      // an under-store URI
 inline constexpr size_t kMaxOperationIdBytes = 64;                // clients send 16
-inline constexpr size_t kMaxPrincipalBytes = 255;                 // user and group names
 inline constexpr size_t kMaxHostBytes = 255;
 inline constexpr size_t kMaxTagBytes = 1024;                      // etags, tier aliases
 inline constexpr int kMaxMountOptions = 64;
@@ -43,8 +42,7 @@ inline constexpr uint32_t kMaxModeBits = 07777;  // permission bits, setuid/setg
 // not define (proto3 keeps unknown numbers instead of rejecting them).
 absl::Status CheckEnumsKnown(const google::protobuf::Message& message);
 
-// A user or group name: 1..kMaxPrincipalBytes bytes, none of them a control character,
-// whitespace, ',' or ':' (they separate names in metadata and token files).
+// A user or group name (security::CheckPrincipalName).
 absl::Status CheckPrincipalName(std::string_view field, std::string_view name);
 
 // FileSystemMaster.

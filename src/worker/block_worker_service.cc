@@ -95,6 +95,7 @@ grpc::Status BlockWorkerService::StreamReadBlock(grpc::ServerContext* context, R
 absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              ReadBlockStream* writer) {
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request));
   const uint64_t block_id = request.block_id();
   const bool has_source = request.has_ufs();
   UfsBlockSource source;
@@ -206,6 +207,7 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteBlock stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteBlock: the first message must be a header");
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
+  CISTERN_ASSIGN_OR_RETURN(const int64_t max_bytes, options_.access.CheckWrite(message.header(), rpc::kMaxBlockSizeBytes));
   const uint64_t block_id = message.header().block_id();
   const int64_t length_hint = message.header().length_hint();
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer, store_->CreateWriter(block_id, length_hint));
@@ -213,9 +215,9 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   while (!committed && reader->Read(&message)) {
     switch (message.payload_case()) {
       case proto::WriteBlockRequest::kData:
-        if (writer->bytes_written() + static_cast<int64_t>(message.data().size()) > rpc::kMaxBlockSizeBytes) {
-          return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": more than ",
-                                                         rpc::kMaxBlockSizeBytes, " bytes (the largest block)"));
+        if (writer->bytes_written() + static_cast<int64_t>(message.data().size()) > max_bytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("WriteBlock ", block_id, ": more than ", max_bytes, " bytes (the block size)"));
         }
         CISTERN_RETURN_IF_ERROR_CONTEXT(writer->Append(message.data()), absl::StrCat("WriteBlock ", block_id));
         break;
@@ -261,6 +263,7 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteUfsFile stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteUfsFile: the first message must be a header");
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckUfsWrite(message.header()));
   const std::string path = message.header().ufs_path();
   ufs::CreateOptions options;
   options.overwrite = message.header().overwrite();

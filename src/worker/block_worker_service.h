@@ -11,6 +11,8 @@
 //    to the master fails the block is dropped again.
 //  * WriteUfsFile writes a whole under-store file, visible only on commit.
 //  * GetMetrics returns the process counters, the worker id and tier usage.
+//  * With capabilities on (options.access), ReadBlock, WriteBlock and WriteUfsFile first check
+//    the request's block capability (worker/block_access.h): PERMISSION_DENIED without one.
 //
 // Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
 // the cache / bytes sent from it), cistern_worker_cache_written_bytes_total and
@@ -24,6 +26,7 @@
 #include <functional>
 
 #include "cistern/proto/worker.grpc.pb.h"
+#include "worker/block_access.h"
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
 #include "worker/ufs_fetcher.h"
@@ -39,6 +42,8 @@ struct BlockWorkerServiceOptions {
   int64_t default_chunk_size_bytes = 1 << 20;
   // Returns the worker id the master assigned (0 = not yet registered).
   std::function<uint64_t()> worker_id = [] { return uint64_t{0}; };
+  // Which block capabilities ReadBlock, WriteBlock and WriteUfsFile require (none by default).
+  BlockAccess access;
 };
 
 class BlockWorkerService final : public proto::BlockWorker::Service {

@@ -1,0 +1,67 @@
+#include "worker/block_access.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/block_id.h"
+#include "common/status.h"
+
+namespace cistern::worker {
+
+absl::Status BlockAccess::CheckRead(const proto::ReadBlockRequest& request) const {
+  if (!enabled()) return absl::OkStatus();
+  const uint64_t block_id = request.block_id();
+  const proto::BlockCapability& cap = request.capability();
+  CISTERN_RETURN_IF_ERROR_CONTEXT(
+      capabilities_->Verify(cap, BlockFileId(block_id), proto::BLOCK_READ, clock_->NowMs()),
+      absl::StrCat("ReadBlock ", block_id));
+  const int64_t block_size = cap.block_size_bytes();
+  const int64_t offset = static_cast<int64_t>(BlockIndex(block_id)) * block_size;
+  if (block_size <= 0 || offset >= cap.file_length()) {
+    return absl::PermissionDeniedError(absl::StrCat("ReadBlock ", block_id, ": the capability's file (",
+                                                    cap.file_length(), " bytes) has no such block"));
+  }
+  if (!request.has_ufs()) return absl::OkStatus();
+  const proto::UfsBlockSource& source = request.ufs();
+  const int64_t length = std::min(block_size, cap.file_length() - offset);
+  if (source.ufs_path() != cap.ufs_path() || source.mount_id() != cap.mount_id() ||
+      source.offset_in_file() != offset || source.block_length() != length) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "ReadBlock ", block_id, ": the under-store source (", source.ufs_path(), " mount ", source.mount_id(),
+        " offset ", source.offset_in_file(), " length ", source.block_length(),
+        ") is not this block of the file the capability names (", cap.ufs_path(), " mount ", cap.mount_id(),
+        " offset ", offset, " length ", length, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> BlockAccess::CheckWrite(const proto::WriteBlockHeader& header, int64_t max_block_bytes) const {
+  if (!enabled()) return max_block_bytes;
+  const uint64_t block_id = header.block_id();
+  const proto::BlockCapability& cap = header.capability();
+  CISTERN_RETURN_IF_ERROR_CONTEXT(
+      capabilities_->Verify(cap, BlockFileId(block_id), proto::BLOCK_WRITE, clock_->NowMs()),
+      absl::StrCat("WriteBlock ", block_id));
+  const int64_t limit = std::min(max_block_bytes, cap.block_size_bytes());
+  if (header.length_hint() > limit) {
+    return absl::PermissionDeniedError(absl::StrCat("WriteBlock ", block_id, ": ", header.length_hint(),
+                                                    " bytes exceed the file's block size ", limit));
+  }
+  return limit;
+}
+
+absl::Status BlockAccess::CheckUfsWrite(const proto::WriteUfsFileHeader& header) const {
+  if (!enabled()) return absl::OkStatus();
+  const proto::BlockCapability& cap = header.capability();
+  CISTERN_RETURN_IF_ERROR_CONTEXT(
+      capabilities_->Verify(cap, cap.file_id(), proto::BLOCK_WRITE, clock_->NowMs()),
+      absl::StrCat("WriteUfsFile ", header.ufs_path()));
+  if (cap.ufs_path().empty() || header.ufs_path() != cap.ufs_path() || header.mount_id() != cap.mount_id()) {
+    return absl::PermissionDeniedError(absl::StrCat("WriteUfsFile ", header.ufs_path(), " (mount ", header.mount_id(),
+                                                    "): the capability is for ", cap.ufs_path(), " (mount ",
+                                                    cap.mount_id(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cistern::worker
