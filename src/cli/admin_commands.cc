@@ -146,6 +146,7 @@ void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* co
         "doctor", "Check the configuration, the master, the workers and the local mem dir; say what is wrong");
     commands->push_back({doctor, [=] { return Doctor(context).Run(); }});
   }
+  AddAdminJournalCommands(admin, context, commands);
 }
 
 }  // namespace cistern::cli

@@ -317,6 +317,7 @@ void RaftJournal::ObserveRole() {
     } else if (leader != raft::kNoNode && leader != options_.id) {
       spdlog::info("{}: following {}", Tag(), NodeName(leader));
     }
+    if (role_callback_) role_callback_(role, term, leader);
   }
   const bool serving = role_ == raft::Role::kLeader && state_machine_->last_applied_index() >= term_start_index_;
   const bool serving_changed = serving != serving_;

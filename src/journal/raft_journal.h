@@ -80,6 +80,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
  public:
   using ServingCallback = std::function<void(bool serving, raft::Term term)>;
   using FatalErrorCallback = std::function<void(const absl::Status& error)>;
+  // Role, term or known leader changed.
+  using RoleCallback = std::function<void(raft::Role role, raft::Term term, raft::NodeId leader)>;
 
   // `storage`, `state_machine`, `transport` and `clock` must outlive the journal. Checks that the
   // state machine's applied index lies within the stored log (FAILED_PRECONDITION otherwise).
@@ -91,6 +93,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // REQUIRES: called before Start.
   void set_serving_callback(ServingCallback callback) { serving_callback_ = std::move(callback); }
   void set_fatal_error_callback(FatalErrorCallback callback) { fatal_error_callback_ = std::move(callback); }
+  void set_role_callback(RoleCallback callback) { role_callback_ = std::move(callback); }
 
   void Start();
   // Stops the driver; waiting callers get UNAVAILABLE. Idempotent.
@@ -151,6 +154,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   Clock* const clock_;
   ServingCallback serving_callback_;
   FatalErrorCallback fatal_error_callback_;
+  RoleCallback role_callback_;
 
   // Driver thread only.
   std::unique_ptr<raft::RawNode> node_;

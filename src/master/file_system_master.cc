@@ -55,8 +55,9 @@ absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const pr
 }
 
 absl::Status FileSystemMaster::WaitReadDurable() const {
-  // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
-  return journal_->WaitDurable(journal_->applied_index());
+  // What a read saw must not be lost by a crash (wait for applied-but-unsynced entries), and
+  // under Raft this master must still have been the leader after the read (linearizable).
+  return journal_->ConfirmRead(journal_->applied_index());
 }
 
 namespace {

@@ -1,0 +1,22 @@
+// gRPC adapter of JournalAdmin (proto/raft.proto): journal state and administration, answered
+// by every master whether it leads or not.
+#pragma once
+
+#include "cistern/proto/raft.grpc.pb.h"
+#include "master/master_journal.h"
+
+namespace cistern::master {
+
+class JournalAdminService final : public proto::JournalAdmin::Service {
+ public:
+  // `journal` must outlive the service.
+  explicit JournalAdminService(const MasterJournal* journal) : journal_(journal) {}
+
+  grpc::Status GetJournalInfo(grpc::ServerContext*, const proto::GetJournalInfoRequest*,
+                              proto::GetJournalInfoResponse* response) override;
+
+ private:
+  const MasterJournal* const journal_;
+};
+
+}  // namespace cistern::master

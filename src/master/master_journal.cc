@@ -1,0 +1,171 @@
+#include "master/master_journal.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/config_keys.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "journal/grpc_raft_transport.h"
+#include "journal/raft_journal.h"
+#include "journal/raft_log_store.h"
+#include "spdlog/spdlog.h"
+
+namespace cistern::master {
+
+absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config& config,
+                                                                  journal::StateMachine* state_machine,
+                                                                  MasterJournalOptions options) {
+  std::unique_ptr<MasterJournal> mj(new MasterJournal());
+  mj->options_ = std::move(options);
+  mj->bind_host_ = config.GetString(conf::kMasterBindHost);
+  mj->local_rpc_address_ =
+      absl::StrCat(config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));
+  CISTERN_ASSIGN_OR_RETURN(mj->peers_, MasterPeers(config));
+  if (mj->peers_.empty()) {
+    mj->local_ = std::make_unique<journal::LocalJournal>(state_machine);
+    mj->journal_ = mj->local_.get();
+    return mj;
+  }
+  CISTERN_ASSIGN_OR_RETURN(mj->self_id_, SelfMasterId(config, mj->peers_));
+  const int64_t heartbeat_ms = config.GetDurationMs(conf::kMasterRaftHeartbeatInterval);
+  const int64_t election_ms = config.GetDurationMs(conf::kMasterRaftElectionTimeout);
+  if (heartbeat_ms <= 0 || election_ms < 2 * heartbeat_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "master.raft.election.timeout (", election_ms, " ms) must be at least twice master.raft.heartbeat.interval (",
+        heartbeat_ms, " ms), which must be positive"));
+  }
+  const std::string dir = MasterRaftDir(config);
+  CISTERN_ASSIGN_OR_RETURN(mj->log_store_, journal::RaftLogStore::Open(dir));
+
+  journal::GrpcRaftTransportOptions transport_options;
+  transport_options.self = mj->self_id_;
+  // A call stuck on a partitioned peer holds that peer's queue for at most this long.
+  transport_options.rpc_timeout_ms = std::clamp<int64_t>(5 * heartbeat_ms, 200, election_ms);
+  mj->transport_ = std::make_unique<journal::GrpcRaftTransport>(transport_options);
+
+  journal::RaftJournalOptions raft_options;
+  raft_options.id = mj->self_id_;
+  for (const MasterPeer& p : mj->peers_) raft_options.voters.push_back(p.id);
+  raft_options.tick_interval_ms = heartbeat_ms;
+  raft_options.heartbeat_ticks = 1;
+  raft_options.election_ticks = static_cast<int>(election_ms / heartbeat_ms);
+  MasterJournal* self = mj.get();
+  raft_options.node_name = [self](raft::NodeId id) { return self->PeerName(id); };
+  absl::StatusOr<std::unique_ptr<journal::RaftJournal>> raft = journal::RaftJournal::Open(
+      std::move(raft_options), mj->log_store_.get(), state_machine, mj->transport_.get(), RealClock());
+  if (!raft.ok()) return Annotate(raft.status(), absl::StrCat("Raft log '", dir, "'"));
+  mj->raft_ = *std::move(raft);
+  mj->journal_ = mj->raft_.get();
+  return mj;
+}
+
+MasterJournal::~MasterJournal() { Stop(); }
+
+std::string MasterJournal::PeerName(uint64_t id) const {
+  for (const MasterPeer& p : peers_) {
+    if (p.id == id) return absl::StrCat("master ", id, " (", p.rpc_address(), ")");
+  }
+  return absl::StrCat("master ", id);
+}
+
+std::string MasterJournal::name() const { return replicated() ? PeerName(self_id_) : "master"; }
+
+std::string MasterJournal::RpcAddressOf(uint64_t id) const {
+  for (const MasterPeer& p : peers_) {
+    if (p.id == id) return p.rpc_address();
+  }
+  return "";
+}
+
+absl::Status MasterJournal::Start(std::function<void(bool, uint64_t)> on_leadership) {
+  if (!replicated()) {
+    on_leadership(true, 0);
+    return absl::OkStatus();
+  }
+  const MasterPeer* self = nullptr;
+  std::map<raft::NodeId, std::string> raft_addresses;
+  for (const MasterPeer& p : peers_) {
+    raft_addresses[p.id] = p.raft_address();
+    if (p.id == self_id_) self = &p;
+  }
+  CISTERN_ASSIGN_OR_RETURN(server_,
+                           journal::GrpcRaftServer::Start(absl::StrCat(bind_host_, ":", self->raft_port), raft_.get()));
+  transport_->SetPeers(raft_addresses);
+  raft_->set_serving_callback([on_leadership](bool serving, raft::Term term) { on_leadership(serving, term); });
+  if (options_.on_fatal_error) raft_->set_fatal_error_callback(options_.on_fatal_error);
+  if (options_.update_log_prefix) {
+    const std::string address = self->rpc_address();
+    const uint64_t id = self_id_;
+    auto prefix = [address, id](raft::Role role, raft::Term term) {
+      return absl::StrCat("master-", id, "@", address, " ", raft::RoleName(role), " t", term);
+    };
+    SetLogNodeId(prefix(raft::Role::kFollower, raft_->status().term));
+    raft_->set_role_callback(
+        [prefix](raft::Role role, raft::Term term, raft::NodeId) { SetLogNodeId(prefix(role, term)); });
+  }
+  raft_->Start();
+  spdlog::info("{}: Raft group of {} ({}), Raft port {}", name(), peers_.size(), FormatMasterPeers(peers_),
+               server_->port());
+  return absl::OkStatus();
+}
+
+void MasterJournal::Stop() {
+  // Incoming traffic first (the server calls into the journal), then the driver, then sending.
+  if (server_) server_->Shutdown();
+  if (raft_) raft_->Stop();
+  if (transport_) transport_->Stop();
+}
+
+int MasterJournal::raft_port() const { return server_ ? server_->port() : 0; }
+
+absl::Status MasterJournal::CheckServing(std::string* leader_address) const {
+  if (!replicated()) return absl::OkStatus();
+  const journal::RaftJournalStatus status = raft_->status();
+  if (status.serving) return absl::OkStatus();
+  if (status.leader != raft::kNoNode && status.leader != self_id_) *leader_address = RpcAddressOf(status.leader);
+  if (!status.error.ok()) return absl::UnavailableError(absl::StrCat(name(), ": ", status.error.message()));
+  return raft_->NotLeaderError();
+}
+
+proto::GetJournalInfoResponse MasterJournal::Info() const {
+  proto::GetJournalInfoResponse info;
+  if (!replicated()) {
+    info.set_journal("local");
+    info.set_role("leader");
+    info.set_serving(true);
+    info.set_applied_index(local_->applied_index());
+    info.set_commit_index(local_->applied_index());
+    info.set_last_index(local_->applied_index());
+    info.set_rpc_address(local_rpc_address_);
+    info.set_leader_address(local_rpc_address_);
+    return info;
+  }
+  const journal::RaftJournalStatus status = raft_->status();
+  info.set_journal("raft");
+  info.set_id(status.id);
+  info.set_role(raft::RoleName(status.role));
+  info.set_term(status.term);
+  info.set_leader_id(status.leader);
+  info.set_leader_address(RpcAddressOf(status.leader));
+  info.set_commit_index(status.commit);
+  info.set_applied_index(status.applied);
+  info.set_last_index(status.last_index);
+  info.set_serving(status.serving);
+  info.set_log_syncs(status.log_syncs);
+  if (!status.error.ok()) info.set_error(std::string(status.error.message()));
+  info.set_rpc_address(RpcAddressOf(self_id_));
+  for (raft::NodeId id : status.voters) {
+    proto::JournalPeerInfo* peer = info.add_voters();
+    peer->set_id(id);
+    for (const MasterPeer& p : peers_) {
+      if (p.id != id) continue;
+      peer->set_rpc_address(p.rpc_address());
+      peer->set_raft_address(p.raft_address());
+    }
+  }
+  return info;
+}
+
+}  // namespace cistern::master
