@@ -7,6 +7,7 @@
 // index order.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -69,6 +70,11 @@ class Journal {
   // `index` is durable. RaftJournal: confirms this node was still the leader after the read
   // (UNAVAILABLE otherwise, naming the leader if known).
   virtual absl::Status ConfirmRead(uint64_t index) { return WaitDurable(index); }
+  // True if entries up to `index` are durable already, so WaitDurable(index) would return at
+  // once. Lets a read on a thread that must not block answer without waiting. Never blocks.
+  // Only for LocalJournal is this also ConfirmRead(index): a replicated journal must keep
+  // answering false here (the default) so that reads go through ConfirmRead.
+  virtual bool IsDurable(uint64_t index) const { return false; }
 
   // Append + WaitDurable. Returns the apply result, or the apply outcome's error status.
   absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry);
@@ -84,6 +90,7 @@ class LocalJournal : public Journal {
   absl::StatusOr<Appended> Append(const proto::JournalEntry& entry) override;
   absl::Status WaitDurable(uint64_t index) override;
   uint64_t applied_index() const override;
+  bool IsDurable(uint64_t index) const override;
 
  private:
   StateMachine* const state_machine_;
@@ -93,7 +100,8 @@ class LocalJournal : public Journal {
 
   // Lock order: mu_ is never taken while holding sync_mu_ for longer than a read of the index.
   absl::Mutex sync_mu_;
-  uint64_t durable_index_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  // Written under sync_mu_; read without it by IsDurable.
+  std::atomic<uint64_t> durable_index_{0};
   bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
   absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
 };

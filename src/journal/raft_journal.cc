@@ -23,10 +23,10 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
   }
   const raft::Index applied = state_machine->last_applied_index();
   const raft::HardState hard_state = storage->hard_state();
-  if (applied > storage->last_index() || applied > hard_state.commit) {
+  if (applied > storage->last_index()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the state machine has applied index ", applied, " but the Raft log ends at index ", storage->last_index(),
-        " (commit ", hard_state.commit, "): the metastore and the Raft log do not belong together"));
+        ": the metastore and the Raft log do not belong together"));
   }
   std::unique_ptr<RaftJournal> journal(new RaftJournal(std::move(options), storage, state_machine, transport, clock));
   absl::StatusOr<std::vector<raft::Entry>> log = storage->LoadEntries();
@@ -38,7 +38,10 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
   config.heartbeat_ticks = journal->options_.heartbeat_ticks;
   config.seed = journal->options_.seed != 0 ? journal->options_.seed : std::random_device{}();
   config.applied = applied;
-  journal->node_ = std::make_unique<raft::RawNode>(config, hard_state, *std::move(log));
+  absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
+      raft::RawNode::Create(config, raft::PersistedState{hard_state, storage->snapshot(), *std::move(log)});
+  if (!node.ok()) return node.status();
+  journal->node_ = *std::move(node);
   journal->term_ = journal->node_->term();
   journal->PublishStatus();
   return journal;
@@ -52,8 +55,9 @@ RaftJournal::RaftJournal(RaftJournalOptions options, RaftStorage* storage, State
 RaftJournal::~RaftJournal() { Stop(); }
 
 void RaftJournal::Start() {
-  spdlog::info("{}: starting with {} voters, log {}..{}, commit {}, applied {}", Tag(), options_.voters.size(),
-               node_->log().size() > 1 ? 1 : 0, node_->last_index(), node_->commit(), node_->applied());
+  spdlog::info("{}: starting with {}, snapshot at {}, log {}..{}, commit {}, applied {}", Tag(),
+               node_->membership().DebugString(), node_->snapshot().index, node_->first_index(), node_->last_index(),
+               node_->commit(), node_->applied());
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -201,7 +205,13 @@ void RaftJournal::Run() {
     }
     // Messages first: after a stall (a slow sync), what peers sent meanwhile counts before the
     // stall's ticks do, so a busy follower does not campaign against a live leader.
-    for (const raft::Message& m : inbox) node_->Step(m);
+    for (const raft::Message& m : inbox) {
+      absl::Status stepped = node_->Step(m);
+      if (!stepped.ok()) {
+        spdlog::warn("{}: dropped a malformed {} from {}: {}", Tag(), raft::MessageTypeName(m.type), NodeName(m.from),
+                     std::string(stepped.message()));
+      }
+    }
     const int64_t now_ms = clock_->MonotonicMs();
     int ticks = 0;
     while (now_ms >= next_tick_ms) {
@@ -216,21 +226,18 @@ void RaftJournal::Run() {
     if (next_tick_ms < now_ms) next_tick_ms = now_ms + tick_ms;
     ObserveRole();
     for (Proposal& p : proposals) {
-      absl::Status status = node_->Propose(std::move(p.data));
-      if (!status.ok()) {
-        p.waiter->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+      absl::StatusOr<raft::EntryId> id = node_->Propose(std::move(p.data));
+      if (!id.ok()) {
+        p.waiter->Finish(absl::IsUnavailable(id.status())
+                             ? absl::UnavailableError(absl::StrCat(NodeName(options_.id), ": ", id.status().message()))
+                             : NotLeaderErrorFor(node_->leader(), node_->term()));
         continue;
       }
       ++entries_appended_;
-      in_flight_[node_->last_index()] = InFlight{node_->term(), std::move(p.waiter), {}};
+      in_flight_[id->index] = InFlight{id->term, std::move(p.waiter)};
     }
-    if (!reads.empty()) {
-      if (serving_ && node_->Propose(std::string()).ok()) {
-        in_flight_[node_->last_index()] = InFlight{node_->term(), nullptr, std::move(reads)};
-      } else {
-        for (auto& r : reads) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
-      }
-    }
+    if (!reads.empty()) StartRead(std::move(reads), now_ms);
+    ExpireReads(now_ms);
     if (!ProcessReady()) return;
     PublishStatus();
   }
@@ -239,6 +246,12 @@ void RaftJournal::Run() {
 bool RaftJournal::ProcessReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
+    if (ready.snapshot.has_value()) {
+      // TODO(snapshots): install the staged snapshot data.
+      FailStop(absl::UnimplementedError(absl::StrCat("received a snapshot at index ", ready.snapshot->index,
+                                                     "; installing snapshots is not supported by this build")));
+      return false;
+    }
     if (ready.hard_state.has_value() || !ready.entries.empty()) {
       absl::Status saved = storage_->Save(ready.hard_state, ready.entries);
       if (!saved.ok()) {
@@ -249,10 +262,62 @@ bool RaftJournal::ProcessReady() {
     }
     if (!ready.messages.empty()) transport_->Send(std::move(ready.messages));
     if (!ApplyCommitted(ready.committed_entries)) return false;
+    for (const raft::ReadState& rs : ready.read_states) ConfirmReads(rs);
     node_->Advance(ready);
   }
+  ReleaseConfirmedReads();
   ObserveRole();
   return true;
+}
+
+void RaftJournal::StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms) {
+  if (!serving_) {
+    for (auto& r : readers) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+    return;
+  }
+  // One ReadIndex round for every read that arrived since the last one; each read already saw
+  // the state it answers with, so a round confirmed after it makes it linearizable.
+  const std::string context = absl::StrCat(++read_seq_);
+  absl::Status asked = node_->ReadIndex(context);
+  if (!asked.ok()) {
+    for (auto& r : readers) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+    return;
+  }
+  pending_reads_[context] = PendingRead{now_ms + options_.tick_interval_ms * options_.election_ticks, std::move(readers)};
+}
+
+void RaftJournal::ConfirmReads(const raft::ReadState& rs) {
+  auto it = pending_reads_.find(rs.context);
+  if (it == pending_reads_.end()) return;  // a duplicate, or already expired
+  confirmed_reads_.emplace_back(rs.index, std::move(it->second.readers));
+  pending_reads_.erase(it);
+}
+
+void RaftJournal::ReleaseConfirmedReads() {
+  const raft::Index applied = state_machine_->last_applied_index();
+  for (auto it = confirmed_reads_.begin(); it != confirmed_reads_.end();) {
+    if (it->first > applied) {
+      ++it;
+      continue;
+    }
+    for (auto& r : it->second) r->Finish(Appended{it->first, {}});
+    it = confirmed_reads_.erase(it);
+  }
+}
+
+void RaftJournal::ExpireReads(int64_t now_ms) {
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    // Lost messages or a leadership change: the round never completes. The client retries.
+    for (auto& r : it->second.readers) {
+      r->Finish(absl::UnavailableError(absl::StrCat(NodeName(options_.id),
+                                                    " could not confirm its leadership for a read in time; retry")));
+    }
+    it = pending_reads_.erase(it);
+  }
 }
 
 bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
@@ -260,7 +325,8 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   for (const raft::Entry& e : entries) {
     if (e.index <= state_machine_->last_applied_index()) continue;
     proto::JournalEntry entry;
-    if (!entry.ParseFromString(e.data)) {
+    // A configuration change is the core's business; the state machine only consumes its index.
+    if (e.type == raft::EntryType::kNormal && !entry.ParseFromString(e.data)) {
       FailStop(absl::DataLossError(absl::StrCat("raft entry ", e.index, " (term ", e.term,
                                                 ") is not a journal entry; journal stopped")));
       return false;
@@ -277,14 +343,11 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
     in_flight_.erase(it);
     if (done.term != e.term) {
       // Another leader's entry took this index: ours was never committed.
-      absl::Status lost = absl::UnavailableError(
-          absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry"));
-      if (done.waiter) done.waiter->Finish(lost);
-      for (auto& r : done.readers) r->Finish(lost);
+      done.waiter->Finish(absl::UnavailableError(
+          absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry")));
       continue;
     }
-    if (done.waiter) done.waiter->Finish(Appended{e.index, *std::move(outcome)});
-    for (auto& r : done.readers) r->Finish(Appended{e.index, {}});
+    done.waiter->Finish(Appended{e.index, *std::move(outcome)});
   }
   {
     absl::MutexLock lock(&mu_);
@@ -337,11 +400,17 @@ void RaftJournal::ObserveRole() {
 }
 
 void RaftJournal::FailInFlight(const absl::Status& status) {
-  for (auto& [index, in_flight] : in_flight_) {
-    if (in_flight.waiter) in_flight.waiter->Finish(status);
-    for (auto& r : in_flight.readers) r->Finish(absl::Status(status.code(), status.message()));
-  }
+  for (auto& [index, in_flight] : in_flight_) in_flight.waiter->Finish(status);
   in_flight_.clear();
+  const absl::Status read_error(status.code(), status.message());
+  for (auto& [context, read] : pending_reads_) {
+    for (auto& r : read.readers) r->Finish(read_error);
+  }
+  pending_reads_.clear();
+  for (auto& [index, readers] : confirmed_reads_) {
+    for (auto& r : readers) r->Finish(read_error);
+  }
+  confirmed_reads_.clear();
 }
 
 void RaftJournal::FailStop(const absl::Status& error) {

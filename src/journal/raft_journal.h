@@ -15,9 +15,9 @@
 // id is safe). A failed storage write or apply is fail-stop: the node stops voting, sending and
 // applying, every call fails, and the fatal-error callback runs.
 //
-// Reads: ConfirmRead(index) makes a read linearizable by committing a barrier entry of the
-// current term after the read (one barrier per driver round, shared by every read waiting in it).
-// TODO(raft-core): use ReadIndex or the leader lease from the core once it has them.
+// Reads: ConfirmRead(index) makes a read linearizable: after the read, one ReadIndex round of the
+// core (a heartbeat round a quorum acknowledges) confirms that this node was still the leader;
+// every read that arrived during one driver round shares one ReadIndex round.
 //
 // Thread safety: Append, WaitDurable, ConfirmRead, status() and Receive are thread-safe. Start and
 // Stop are called by one thread. Callbacks run on the driver thread without locks held, and must
@@ -126,8 +126,12 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // An entry this node proposed as leader, not applied yet.
   struct InFlight {
     raft::Term term = 0;
-    std::shared_ptr<Waiter> waiter;                // the proposer (null for a read barrier)
-    std::vector<std::shared_ptr<Waiter>> readers;  // reads confirmed by this entry
+    std::shared_ptr<Waiter> waiter;
+  };
+  // Reads waiting for their ReadIndex round.
+  struct PendingRead {
+    int64_t deadline_ms = 0;
+    std::vector<std::shared_ptr<Waiter>> readers;
   };
 
   RaftJournal(RaftJournalOptions options, RaftStorage* storage, StateMachine* state_machine, RaftTransport* transport,
@@ -138,6 +142,10 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // One round: returns false once the journal must stop.
   bool ProcessReady();
   bool ApplyCommitted(const std::vector<raft::Entry>& entries);
+  void StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms);
+  void ConfirmReads(const raft::ReadState& read_state);
+  void ReleaseConfirmedReads();
+  void ExpireReads(int64_t now_ms);
   void ObserveRole();
   void FailInFlight(const absl::Status& status);
   void FailStop(const absl::Status& error);
@@ -159,6 +167,10 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // Driver thread only.
   std::unique_ptr<raft::RawNode> node_;
   std::map<raft::Index, InFlight> in_flight_;
+  uint64_t read_seq_ = 0;
+  std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
+  // Confirmed at a read index the state machine has not applied yet.
+  std::vector<std::pair<raft::Index, std::vector<std::shared_ptr<Waiter>>>> confirmed_reads_;
   raft::Role role_ = raft::Role::kFollower;
   raft::Term term_ = 0;
   raft::NodeId leader_ = raft::kNoNode;

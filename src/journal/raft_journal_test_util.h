@@ -52,9 +52,13 @@ class MemStorage : public RaftStorage {
     absl::MutexLock lock(&mu_);
     return hard_state_;
   }
+  raft::SnapshotMeta snapshot() const override {
+    absl::MutexLock lock(&mu_);
+    return snapshot_;
+  }
   raft::Index last_index() const override {
     absl::MutexLock lock(&mu_);
-    return entries_.size();
+    return entries_.empty() ? snapshot_.index : entries_.back().index;
   }
   absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const override {
     absl::MutexLock lock(&mu_);
@@ -65,11 +69,20 @@ class MemStorage : public RaftStorage {
     if (fail_saves.load()) return absl::InternalError("injected: fsync failed");
     absl::MutexLock lock(&mu_);
     if (!entries.empty()) {
-      EXPECT_LE(entries.front().index, entries_.size() + 1);
-      entries_.resize(entries.front().index - 1);
+      const raft::Index first = entries.front().index;
+      while (!entries_.empty() && entries_.back().index >= first) entries_.pop_back();
+      EXPECT_EQ(first, (entries_.empty() ? snapshot_.index : entries_.back().index) + 1);
       entries_.insert(entries_.end(), entries.begin(), entries.end());
     }
     if (hard_state.has_value()) hard_state_ = *hard_state;
+    return absl::OkStatus();
+  }
+  absl::Status SaveSnapshot(const raft::SnapshotMeta& meta, raft::Index compact_through, bool discard_log) override {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = meta;
+    while (!entries_.empty() && (discard_log || entries_.front().index <= compact_through)) {
+      entries_.erase(entries_.begin());
+    }
     return absl::OkStatus();
   }
 
@@ -79,6 +92,7 @@ class MemStorage : public RaftStorage {
  private:
   mutable absl::Mutex mu_;
   raft::HardState hard_state_ ABSL_GUARDED_BY(mu_);
+  raft::SnapshotMeta snapshot_ ABSL_GUARDED_BY(mu_);
   std::vector<raft::Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/config_keys.h"
 #include "common/status.h"
+#include "common/thread_pool.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "common/daemon.h"
@@ -104,7 +105,10 @@ absl::Status MasterProcess::Start() {
   net_address.set_rpc_port(port);
   CISTERN_ASSIGN_OR_RETURN(std::string cluster_id, store_->GetMetaString(kMetaClusterId));
   const ServingGate* gate = replicated ? this : nullptr;
-  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get(), gate);
+  blocking_pool_ = std::make_unique<ThreadPool>(
+      "master-rpc", static_cast<int>(std::clamp<int64_t>(config_.GetInt(conf::kMasterRpcBlockingThreads), 1, 4096)),
+      /*max_queued=*/65536);
+  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get(), blocking_pool_.get(), gate);
   block_service_ = std::make_unique<BlockMasterService>(blocks_.get(), gate);
   meta_service_ = std::make_unique<MetaMasterService>(MasterIdentity{cluster_id, net_address, start_ms}, store_.get(),
                                                       journal_, fs_.get(), gate);
@@ -171,6 +175,7 @@ void MasterProcess::Stop() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
   }
+  blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();

@@ -45,6 +45,12 @@ class MetaMasterService;
 class JournalAdminService;
 class MasterJournal;
 
+}  // namespace cistern::master
+namespace cistern {
+class ThreadPool;
+}
+namespace cistern::master {
+
 struct MasterProcessOptions {
   // Put id, role and term into the log prefix (the daemon; not in-process tests with several
   // masters).
@@ -91,6 +97,7 @@ class MasterProcess : public ServingGate {
   std::unique_ptr<MountTable> mounts_;
   std::unique_ptr<BlockMaster> blocks_;
   std::unique_ptr<FileSystemMaster> fs_;
+  std::unique_ptr<ThreadPool> blocking_pool_;  // runs RPCs that may block; outlives the server
   std::unique_ptr<FileSystemMasterService> fs_service_;
   std::unique_ptr<BlockMasterService> block_service_;
   std::unique_ptr<MetaMasterService> meta_service_;

@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/path.h"
 #include "common/status.h"
@@ -37,7 +38,17 @@ bool Syncable(const proto::Inode& inode) {
   return inode.persistence_state() == proto::PERSISTED && inode.completed();
 }
 
+constexpr char kWouldBlockPayload[] = "cistern.master/would-block";
+
 }  // namespace
+
+absl::Status WouldBlockError() {
+  absl::Status status = absl::UnavailableError("the read has to wait; retry where blocking is allowed");
+  status.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsWouldBlock(const absl::Status& status) { return status.GetPayload(kWouldBlockPayload).has_value(); }
 
 MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
                                BlockMaster* blocks, Clock* clock, absl::Mutex* mutation_mu,
@@ -111,7 +122,7 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
 
 absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::string& path,
                                                                      std::optional<int64_t> requested_interval,
-                                                                     SyncStats* stats) {
+                                                                     SyncStats* stats, bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
@@ -134,6 +145,7 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
                                 interval >= 0 && Due(child->last_sync_ms(), interval);
     const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval);
     if (check_existing || check_missing) {
+      if (!may_block) return WouldBlockError();
       CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
       absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
       if (!status.ok() && !absl::IsNotFound(status.status())) {
@@ -161,11 +173,12 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,
-                                          bool recursive, SyncStats* stats) {
+                                          bool recursive, SyncStats* stats, bool may_block) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
   if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
   const int64_t interval = IntervalFor(path, requested_interval);
   if (Due(dir->last_sync_ms(), interval)) {
+    if (!may_block) return WouldBlockError();
     CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
     // One directory's listing is held in memory to merge it with the (sorted) namespace side.
     std::map<std::string, ufs::UfsStatus> listed;

@@ -214,6 +214,20 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request,
   }
 }
 
+absl::StatusCode HttpStatusToCode(long status) {
+  switch (status) {
+    case 400: return absl::StatusCode::kInvalidArgument;
+    case 401: case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 405: case 501: return absl::StatusCode::kUnimplemented;
+    case 409: return absl::StatusCode::kAborted;
+    case 412: return absl::StatusCode::kFailedPrecondition;
+    case 416: return absl::StatusCode::kOutOfRange;
+    case 429: case 500: case 502: case 503: case 504: return absl::StatusCode::kUnavailable;
+    default: return absl::StatusCode::kUnknown;
+  }
+}
+
 std::string UrlEncode(std::string_view text, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -89,6 +89,11 @@ class HttpClient {
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);  // CURL*
 };
 
+// The Status code for an HTTP error status, the same for every adapter: 400 INVALID_ARGUMENT,
+// 401/403 PERMISSION_DENIED, 404 NOT_FOUND, 405/501 UNIMPLEMENTED, 409 ABORTED, 412
+// FAILED_PRECONDITION, 416 OUT_OF_RANGE, 429/500/502/503/504 UNAVAILABLE, others UNKNOWN.
+absl::StatusCode HttpStatusToCode(long status);
+
 // RFC 3986 percent-encoding of every byte except unreserved characters (A-Z a-z 0-9 - . _ ~),
 // and except '/' when `keep_slash` (object keys in URL paths).
 std::string UrlEncode(std::string_view text, bool keep_slash);

@@ -47,8 +47,11 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
   BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs, BlockCommitter* committer,
                      BlockWorkerServiceOptions options);
 
-  grpc::Status ReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest* request,
-                         grpc::ServerWriter<proto::ReadBlockResponse>* writer) override;
+  // ReadBlock is served by StreamReadBlock (registered in the constructor), which writes each
+  // response as a ByteBuffer pointing at the block's bytes (rpc/block_chunk.h) instead of
+  // serializing protos.
+  using ReadBlockStream = grpc::ServerSplitStreamer<proto::ReadBlockRequest, grpc::ByteBuffer>;
+  grpc::Status StreamReadBlock(grpc::ServerContext* context, ReadBlockStream* stream);
   grpc::Status WriteBlock(grpc::ServerContext* context, grpc::ServerReader<proto::WriteBlockRequest>* reader,
                           proto::WriteBlockResponse* response) override;
   grpc::Status WriteUfsFile(grpc::ServerContext* context, grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
@@ -58,11 +61,11 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
 
  private:
   absl::Status DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
-                           grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                           ReadBlockStream* writer);
   absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
-                              grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                              ReadBlockStream* writer);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
-                              int64_t chunk_bytes, grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                              int64_t chunk_bytes, ReadBlockStream* writer);
   absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
   absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
                               proto::WriteUfsFileResponse* response);

@@ -62,10 +62,17 @@ int64_t StreamingBlock::length() const { return flight_->source.block_length; }
 
 absl::StatusOr<int64_t> StreamingBlock::ReadAt(int64_t offset, int64_t n, char* buf,
                                                 const std::function<bool()>& cancelled) {
+  CISTERN_ASSIGN_OR_RETURN(std::string_view view, Peek(offset, n, cancelled));
+  std::memcpy(buf, view.data(), view.size());
+  return static_cast<int64_t>(view.size());
+}
+
+absl::StatusOr<std::string_view> StreamingBlock::Peek(int64_t offset, int64_t n,
+                                                      const std::function<bool()>& cancelled) {
   if (offset < 0 || n < 0) {
     return absl::InvalidArgumentError(absl::StrCat("block ", block_id(), ": bad read offset ", offset, " or length ", n));
   }
-  if (offset >= length() || n == 0) return 0;
+  if (offset >= length() || n == 0) return std::string_view();
   Flight& f = *flight_;
   absl::MutexLock lock(&f.mu);
   while (f.available <= offset && !f.done) {
@@ -76,8 +83,7 @@ absl::StatusOr<int64_t> StreamingBlock::ReadAt(int64_t offset, int64_t n, char* 
   }
   if (f.available > offset) {
     const int64_t take = std::min(n, f.available - offset);
-    std::memcpy(buf, f.data.get() + offset, static_cast<size_t>(take));
-    return take;
+    return std::string_view(f.data.get() + offset, static_cast<size_t>(take));
   }
   if (!f.status.ok()) return f.status;
   return absl::InternalError(absl::StrCat("fetch of block ", block_id(), " ended at ", f.available, " of ", length(), " bytes"));
@@ -207,9 +213,9 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     }
     AcquireSlot();
     int64_t pos = 0;
-    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes,
+    // Read straight into the flight's memory, where readers find the bytes.
+    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes, flight->data.get(),
                        [&](std::string_view chunk) -> absl::Status {
-                         std::memcpy(flight->data.get() + pos, chunk.data(), chunk.size());
                          if (writer != nullptr) {
                            absl::Status cached = writer->Append(chunk);
                            if (!cached.ok()) {
@@ -263,25 +269,28 @@ absl::Status UfsBlockFetcher::ReadUncached(uint64_t block_id, const UfsBlockSour
                                            int64_t length, int64_t chunk_bytes,
                                            const std::function<absl::Status(std::string_view)>& sink) {
   AcquireSlot();
-  absl::Status status = ReadRange(block_id, source, offset, length, chunk_bytes, sink);
+  absl::Status status = ReadRange(block_id, source, offset, length, chunk_bytes, nullptr, sink);
   ReleaseSlot();
   return status;
 }
 
 absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset,
-                                        int64_t length, int64_t chunk_bytes,
+                                        int64_t length, int64_t chunk_bytes, char* dest,
                                         const std::function<absl::Status(std::string_view)>& sink) {
   const std::string context = absl::StrCat("read block ", block_id, " from ", source.ufs_path);
   absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path);
   if (!store.ok()) return Annotate(store.status(), context);
   absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> file = (*store)->Open(source.ufs_path);
   if (!file.ok()) return Annotate(file.status(), context);
-  std::string buffer(static_cast<size_t>(std::min(chunk_bytes, std::max<int64_t>(length, 1))), '\0');
+  const int64_t chunk = std::min(chunk_bytes, std::max<int64_t>(length, 1));
+  std::string buffer;
+  if (dest == nullptr) buffer.resize(static_cast<size_t>(chunk));
   int64_t done = 0;
   while (done < length) {
-    const int64_t want = std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done);
+    const int64_t want = std::min<int64_t>(chunk, length - done);
     const int64_t file_offset = source.offset_in_file + offset + done;
-    absl::StatusOr<int64_t> n = (*file)->ReadAt(file_offset, want, buffer.data());
+    char* into = dest != nullptr ? dest + done : buffer.data();
+    absl::StatusOr<int64_t> n = (*file)->ReadAt(file_offset, want, into);
     if (!n.ok()) return Annotate(n.status(), context);
     if (*n == 0) {
       // The file is shorter than the master believes: stale metadata, never cache a short block.
@@ -290,7 +299,7 @@ absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource&
           source.offset_in_file, ", ", source.offset_in_file + source.block_length, ")"));
     }
     bytes_read_ufs_->Add(*n);
-    CISTERN_RETURN_IF_ERROR(sink(std::string_view(buffer.data(), static_cast<size_t>(*n))));
+    CISTERN_RETURN_IF_ERROR(sink(std::string_view(into, static_cast<size_t>(*n))));
     done += *n;
   }
   blocks_read_ufs_->Add(1);

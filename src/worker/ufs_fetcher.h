@@ -88,6 +88,11 @@ class StreamingBlock {
   // of the bytes available; 0 at the end of the block. `cancelled`, if given, is polled while
   // waiting: CANCELLED once it returns true.
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf, const std::function<bool()>& cancelled = {});
+  // Like ReadAt, but returns a view of up to `n` arrived bytes instead of copying them. The view
+  // stays valid while this StreamingBlock, or a KeepAlive() reference, exists.
+  absl::StatusOr<std::string_view> Peek(int64_t offset, int64_t n, const std::function<bool()>& cancelled = {});
+  // Keeps the block's bytes in memory (for views handed to gRPC, which may outlive this).
+  std::shared_ptr<const void> KeepAlive() const { return flight_; }
   // Waits for the whole fetch and returns its outcome (for tests).
   absl::Status WaitForCompletion();
 
@@ -130,8 +135,10 @@ class UfsBlockFetcher {
 
   void FetchLoop();
   void RunFlight(const std::shared_ptr<Flight>& flight);
+  // Reads [offset, offset + length) of the block in pieces of chunk_bytes, into `dest` if given
+  // (else into a buffer of its own), and passes each piece to `sink`.
   absl::Status ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
-                         int64_t chunk_bytes, const std::function<absl::Status(std::string_view)>& sink);
+                         int64_t chunk_bytes, char* dest, const std::function<absl::Status(std::string_view)>& sink);
   void Release(const std::shared_ptr<Flight>& flight);
   void AcquireSlot();
   void ReleaseSlot();
