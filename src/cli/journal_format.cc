@@ -7,8 +7,8 @@
 namespace cistern::cli {
 
 std::string FormatJournalInfo(const std::vector<JournalMember>& members) {
-  std::string out = absl::StrFormat("%-22s %4s %-13s %6s %6s %10s %10s %10s %s\n", "MASTER", "ID", "ROLE", "TERM",
-                                    "LEADER", "COMMIT", "APPLIED", "LAST", "SERVING");
+  std::string out = absl::StrFormat("%-22s %4s %-13s %6s %6s %10s %10s %10s %10s %s\n", "MASTER", "ID", "ROLE", "TERM",
+                                    "LEADER", "COMMIT", "APPLIED", "LAST", "SNAPSHOT", "SERVING");
   for (const JournalMember& m : members) {
     if (!m.info.ok()) {
       absl::StrAppend(&out, absl::StrFormat("%-22s unreachable: %s\n", m.address, m.info.status().message()));
@@ -16,9 +16,10 @@ std::string FormatJournalInfo(const std::vector<JournalMember>& members) {
     }
     const proto::GetJournalInfoResponse& i = *m.info;
     const std::string leader = i.journal() == "local" ? "-" : (i.leader_id() == 0 ? "?" : absl::StrCat(i.leader_id()));
-    absl::StrAppend(&out, absl::StrFormat("%-22s %4s %-13s %6d %6s %10d %10d %10d %s%s\n", m.address,
+    absl::StrAppend(&out, absl::StrFormat("%-22s %4s %-13s %6d %6s %10d %10d %10d %10d %s%s\n", m.address,
                                           i.journal() == "local" ? "-" : absl::StrCat(i.id()), i.role(), i.term(), leader,
-                                          i.commit_index(), i.applied_index(), i.last_index(), i.serving() ? "yes" : "no",
+                                          i.commit_index(), i.applied_index(), i.last_index(), i.snapshot_index(),
+                                          i.serving() ? "yes" : "no",
                                           i.error().empty() ? "" : absl::StrCat("  (stopped: ", i.error(), ")")));
   }
   return out;
@@ -42,6 +43,7 @@ std::string JournalInfoJson(const std::vector<JournalMember>& members) {
                         {"leader_address", i.leader_address()}, {"commit_index", i.commit_index()},
                         {"applied_index", i.applied_index()},   {"last_index", i.last_index()},
                         {"serving", i.serving()},       {"voters", voters},
+                        {"first_index", i.first_index()}, {"snapshot_index", i.snapshot_index()},
                         {"log_syncs", i.log_syncs()}};
     if (!i.error().empty()) j["error"] = i.error();
     out.push_back(std::move(j));

@@ -3,11 +3,63 @@
 #include <algorithm>
 #include <random>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cistern/proto/raft.pb.h"
+#include "common/status.h"
+#include "journal/raft_wire.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
+namespace {
+
+// Brings the log store, the state machine and the snapshot store in line after a crash in the
+// middle of installing or taking a snapshot.
+absl::Status RecoverSnapshots(SnapshotStore* snapshots, RaftStorage* storage, StateMachine* state_machine) {
+  // The state machine installed a snapshot the log store has not recorded yet: record it, and
+  // keep the log only if it agrees with the snapshot at its index (Raft §7).
+  CISTERN_ASSIGN_OR_RETURN(std::string installed, state_machine->InstalledSnapshotMeta());
+  if (!installed.empty()) {
+    proto::RaftSnapshotMeta record;
+    if (!record.ParseFromString(installed)) return absl::DataLossError("the metastore's Raft snapshot record does not parse");
+    CISTERN_ASSIGN_OR_RETURN(raft::SnapshotMeta meta, FromProto(record));
+    if (meta.index > storage->snapshot().index) {
+      CISTERN_ASSIGN_OR_RETURN(std::vector<raft::Entry> entries, storage->LoadEntries());
+      const bool agrees = std::any_of(entries.begin(), entries.end(),
+                                      [&](const raft::Entry& e) { return e.index == meta.index && e.term == meta.term; });
+      spdlog::warn("raft: recording the snapshot at index {} the metastore holds ({} the log)", meta.index,
+                   agrees ? "keeping" : "discarding");
+      CISTERN_RETURN_IF_ERROR(storage->SaveSnapshot(meta, agrees ? meta.index : 0, !agrees));
+    }
+  }
+  // The state machine is behind the log's snapshot (it lost writes): install the stored one.
+  if (state_machine->last_applied_index() < storage->snapshot().index) {
+    std::optional<StoredSnapshot> latest = snapshots->Latest();
+    if (!latest.has_value() || latest->meta.index < storage->snapshot().index) {
+      return absl::DataLossError(absl::StrCat("the metastore (applied ", state_machine->last_applied_index(),
+                                              ") is behind the Raft log's snapshot at ", storage->snapshot().index,
+                                              " and no stored snapshot covers it"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::string staging, snapshots->NewStagingDir());
+    std::error_code ec;
+    std::filesystem::copy(latest->data_dir(), staging + "/data", std::filesystem::copy_options::recursive, ec);
+    if (ec) return absl::InternalError(absl::StrCat("copying snapshot '", latest->dir, "': ", ec.message()));
+    spdlog::warn("raft: the metastore is behind the snapshot at {}; installing it", latest->meta.index);
+    CISTERN_RETURN_IF_ERROR(state_machine->InstallSnapshot(staging + "/data"));
+    snapshots->Discard(staging);
+  }
+  return absl::OkStatus();
+}
+
+std::string EncodeMeta(const raft::SnapshotMeta& meta) {
+  proto::RaftSnapshotMeta record;
+  ToProto(meta, &record);
+  return record.SerializeAsString();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOptions options, RaftStorage* storage,
                                                                StateMachine* state_machine, RaftTransport* transport,
@@ -21,7 +73,7 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
                                                    options.election_ticks, " ticks, heartbeat ", options.heartbeat_ticks,
                                                    " ticks (need heartbeat < election)"));
   }
-  const raft::Index applied = state_machine->last_applied_index();
+  raft::Index applied = state_machine->last_applied_index();
   const raft::HardState hard_state = storage->hard_state();
   if (applied > storage->last_index()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -29,6 +81,10 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
         ": the metastore and the Raft log do not belong together"));
   }
   std::unique_ptr<RaftJournal> journal(new RaftJournal(std::move(options), storage, state_machine, transport, clock));
+  if (journal->options_.snapshots != nullptr) {
+    CISTERN_RETURN_IF_ERROR(RecoverSnapshots(journal->options_.snapshots, storage, state_machine));
+    applied = state_machine->last_applied_index();
+  }
   absl::StatusOr<std::vector<raft::Entry>> log = storage->LoadEntries();
   if (!log.ok()) return log.status();
   raft::Config config;
@@ -43,6 +99,13 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
   if (!node.ok()) return node.status();
   journal->node_ = *std::move(node);
   journal->term_ = journal->node_->term();
+  if (journal->options_.snapshots != nullptr && storage->snapshot().index > 0) {
+    // A leader must be able to send a snapshot at least as new as its log's start.
+    std::optional<StoredSnapshot> latest = journal->options_.snapshots->Latest();
+    if (!latest.has_value() || latest->meta.index < storage->snapshot().index) {
+      CISTERN_RETURN_IF_ERROR(journal->TakeSnapshot().status());
+    }
+  }
   journal->PublishStatus();
   return journal;
 }
@@ -74,6 +137,14 @@ void RaftJournal::Stop() {
   proposals_.clear();
   for (auto& r : reads_) r->Finish(absl::UnavailableError("journal stopped"));
   reads_.clear();
+  for (auto& c : checkpoints_) c->Finish(absl::UnavailableError("journal stopped"));
+  checkpoints_.clear();
+  if (options_.snapshots != nullptr) {
+    for (auto& [message, dir] : incoming_snapshots_) options_.snapshots->Discard(dir);
+    for (auto& [index, dir] : staged_snapshots_) options_.snapshots->Discard(dir);
+  }
+  incoming_snapshots_.clear();
+  staged_snapshots_.clear();
 }
 
 std::string RaftJournal::NodeName(raft::NodeId id) const {
@@ -122,6 +193,36 @@ void RaftJournal::Receive(std::vector<raft::Message> messages) {
     if (inbox_.size() >= options_.max_queued_messages) break;  // Raft retransmits what is lost
     inbox_.push_back(std::move(m));
   }
+}
+
+absl::StatusOr<std::string> RaftJournal::NewSnapshotStagingDir() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this node keeps no snapshots");
+  return options_.snapshots->NewStagingDir();
+}
+
+void RaftJournal::ReceiveSnapshot(raft::Message message, std::string dir) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !broken_.ok() || message.to != options_.id) {
+    if (options_.snapshots != nullptr) options_.snapshots->Discard(dir);
+    return;
+  }
+  incoming_snapshots_.emplace_back(std::move(message), std::move(dir));
+}
+
+absl::StatusOr<raft::Index> RaftJournal::Checkpoint() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this journal takes no snapshots");
+  auto waiter = std::make_shared<Waiter>();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    if (stopping_) return absl::UnavailableError("journal stopped");
+    checkpoints_.push_back(waiter);
+  }
+  if (!waiter->done.WaitForNotificationWithTimeout(absl::Milliseconds(options_.append_timeout_ms))) {
+    return absl::DeadlineExceededError("the snapshot did not finish in time");
+  }
+  if (!waiter->result.ok()) return waiter->result.status();
+  return waiter->result->index;
 }
 
 absl::StatusOr<Appended> RaftJournal::Append(const proto::JournalEntry& entry) {
@@ -180,7 +281,8 @@ absl::Status RaftJournal::ConfirmRead(uint64_t index) {
 }
 
 bool RaftJournal::HasWorkLocked() const {
-  return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty();
+  return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() || !incoming_snapshots_.empty() ||
+         !snapshot_reports_.empty() || !checkpoints_.empty();
 }
 
 void RaftJournal::Run() {
@@ -190,6 +292,9 @@ void RaftJournal::Run() {
     std::vector<raft::Message> inbox;
     std::vector<Proposal> proposals;
     std::vector<std::shared_ptr<Waiter>> reads;
+    std::vector<std::pair<raft::Message, std::string>> incoming_snapshots;
+    std::vector<std::pair<raft::NodeId, bool>> snapshot_reports;
+    std::vector<std::shared_ptr<Waiter>> checkpoints;
     {
       absl::MutexLock lock(&mu_);
       const int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - clock_->MonotonicMs());
@@ -202,6 +307,23 @@ void RaftJournal::Run() {
         proposals_.pop_front();
       }
       reads.swap(reads_);
+      incoming_snapshots.swap(incoming_snapshots_);
+      snapshot_reports.swap(snapshot_reports_);
+      checkpoints.swap(checkpoints_);
+    }
+    for (auto& [message, dir] : incoming_snapshots) {
+      if (!message.snapshot.has_value()) {
+        options_.snapshots->Discard(dir);
+        continue;
+      }
+      const raft::Index index = message.snapshot->index;
+      if (auto it = staged_snapshots_.find(index); it != staged_snapshots_.end()) options_.snapshots->Discard(it->second);
+      staged_snapshots_[index] = dir;
+      absl::Status stepped = node_->Step(message);
+      if (!stepped.ok()) spdlog::warn("{}: dropped a malformed snapshot message: {}", Tag(), stepped.ToString());
+    }
+    for (const auto& [peer, finished] : snapshot_reports) {
+      node_->ReportSnapshot(peer, finished ? raft::SnapshotStatus::kFinished : raft::SnapshotStatus::kFailed);
     }
     // Messages first: after a stall (a slow sync), what peers sent meanwhile counts before the
     // stall's ticks do, so a busy follower does not campaign against a live leader.
@@ -239,6 +361,17 @@ void RaftJournal::Run() {
     if (!reads.empty()) StartRead(std::move(reads), now_ms);
     ExpireReads(now_ms);
     if (!ProcessReady()) return;
+    for (auto& c : checkpoints) {
+      absl::StatusOr<raft::Index> index = TakeSnapshot();
+      if (index.ok()) {
+        c->Finish(Appended{*index, {}});
+      } else {
+        c->Finish(index.status());
+      }
+      if (broken()) return;
+    }
+    MaybeSnapshot(now_ms);
+    if (broken()) return;
     PublishStatus();
   }
 }
@@ -246,12 +379,7 @@ void RaftJournal::Run() {
 bool RaftJournal::ProcessReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
-    if (ready.snapshot.has_value()) {
-      // TODO(snapshots): install the staged snapshot data.
-      FailStop(absl::UnimplementedError(absl::StrCat("received a snapshot at index ", ready.snapshot->index,
-                                                     "; installing snapshots is not supported by this build")));
-      return false;
-    }
+    if (ready.snapshot.has_value() && !InstallReceivedSnapshot(*ready.snapshot)) return false;
     if (ready.hard_state.has_value() || !ready.entries.empty()) {
       absl::Status saved = storage_->Save(ready.hard_state, ready.entries);
       if (!saved.ok()) {
@@ -260,7 +388,15 @@ bool RaftJournal::ProcessReady() {
       }
       ++log_syncs_;
     }
-    if (!ready.messages.empty()) transport_->Send(std::move(ready.messages));
+    std::vector<raft::Message> messages;
+    for (raft::Message& m : ready.messages) {
+      if (m.type == raft::MessageType::kSnapshot) {
+        SendSnapshotTo(std::move(m));
+      } else {
+        messages.push_back(std::move(m));
+      }
+    }
+    if (!messages.empty()) transport_->Send(std::move(messages));
     if (!ApplyCommitted(ready.committed_entries)) return false;
     for (const raft::ReadState& rs : ready.read_states) ConfirmReads(rs);
     node_->Advance(ready);
@@ -356,6 +492,126 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   return true;
 }
 
+absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this journal takes no snapshots");
+  const raft::Index applied = state_machine_->last_applied_index();
+  if (applied == node_->snapshot().index) {
+    std::optional<StoredSnapshot> latest = options_.snapshots->Latest();
+    if (latest.has_value() && latest->meta.index == applied) return applied;  // nothing new
+  }
+  CISTERN_ASSIGN_OR_RETURN(raft::SnapshotMeta meta, node_->SnapshotMetaAt(applied));
+  const int64_t start_ms = clock_->MonotonicMs();
+  CISTERN_ASSIGN_OR_RETURN(std::string staging, options_.snapshots->NewStagingDir());
+  absl::StatusOr<uint64_t> covered = state_machine_->CreateSnapshot(staging + "/data", EncodeMeta(meta));
+  if (covered.ok() && *covered != meta.index) {
+    covered = absl::InternalError(absl::StrCat("the state machine snapshot covers ", *covered, ", not ", meta.index));
+  }
+  if (!covered.ok()) {
+    options_.snapshots->Discard(staging);
+    return covered.status();
+  }
+  absl::StatusOr<StoredSnapshot> stored = options_.snapshots->Commit(staging, meta);
+  if (!stored.ok()) {
+    options_.snapshots->Discard(staging);
+    return stored.status();
+  }
+  // The log below the snapshot goes away: what it held must be durable in the state machine
+  // itself, or a crash would leave it behind its own snapshot.
+  absl::Status durable = state_machine_->MakeDurable();
+  if (!durable.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("state machine sync failed, journal stopped: ", durable.message())));
+    return broken_status();
+  }
+  const raft::Index keep = options_.snapshot_keep_entries;
+  const raft::Index compact_through = meta.index > keep ? meta.index - keep : 0;
+  absl::Status saved = storage_->SaveSnapshot(meta, compact_through, /*discard_log=*/false);
+  if (!saved.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
+    return broken_status();
+  }
+  CISTERN_RETURN_IF_ERROR(node_->Compact(meta, keep));
+  spdlog::info("{}: snapshot at index {} (term {}) in {} ms; log compacted through {}", Tag(), meta.index, meta.term,
+               clock_->MonotonicMs() - start_ms, compact_through);
+  return meta.index;
+}
+
+void RaftJournal::MaybeSnapshot(int64_t now_ms) {
+  if (options_.snapshots == nullptr || options_.snapshot_entries == 0 || now_ms < snapshot_retry_at_ms_) return;
+  if (state_machine_->last_applied_index() < node_->snapshot().index + options_.snapshot_entries) return;
+  absl::StatusOr<raft::Index> index = TakeSnapshot();
+  if (!index.ok() && !broken()) {
+    spdlog::error("{}: snapshot failed (retrying in 10 s): {}", Tag(), index.status().ToString());
+    snapshot_retry_at_ms_ = now_ms + 10000;
+  }
+}
+
+void RaftJournal::SendSnapshotTo(raft::Message message) {
+  const raft::NodeId to = message.to;
+  std::optional<StoredSnapshot> latest =
+      options_.snapshots != nullptr ? options_.snapshots->Latest() : std::optional<StoredSnapshot>();
+  if (!latest.has_value()) {
+    spdlog::error("{}: {} needs a snapshot but none is stored", Tag(), NodeName(to));
+    node_->ReportSnapshot(to, raft::SnapshotStatus::kFailed);
+    return;
+  }
+  // The newest snapshot, which may be newer than the one the core named.
+  message.snapshot = latest->meta;
+  spdlog::info("{}: sending the snapshot at index {} to {}", Tag(), latest->meta.index, NodeName(to));
+  transport_->SendSnapshot(std::move(message), latest->dir, [this, to](absl::Status status) {
+    if (!status.ok()) spdlog::warn("raft: sending a snapshot to {} failed: {}", NodeName(to), status.ToString());
+    absl::MutexLock lock(&mu_);
+    snapshot_reports_.emplace_back(to, status.ok());
+  });
+}
+
+bool RaftJournal::InstallReceivedSnapshot(const raft::SnapshotMeta& meta) {
+  auto it = staged_snapshots_.find(meta.index);
+  if (it == staged_snapshots_.end()) {
+    FailStop(absl::DataLossError(absl::StrCat("asked to install the snapshot at index ", meta.index,
+                                              " but its data was not received; journal stopped")));
+    return false;
+  }
+  const std::string dir = it->second;
+  staged_snapshots_.erase(it);
+  const int64_t start_ms = clock_->MonotonicMs();
+  absl::Status installed = state_machine_->InstallSnapshot(dir + "/data");
+  if (installed.ok() && state_machine_->last_applied_index() != meta.index) {
+    installed = absl::DataLossError(absl::StrCat("the snapshot named index ", meta.index, " but holds index ",
+                                                 state_machine_->last_applied_index()));
+  }
+  options_.snapshots->Discard(dir);
+  if (!installed.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("installing the snapshot at index ", meta.index,
+                                                 " failed, journal stopped: ", installed.message())));
+    return false;
+  }
+  // Keep a copy to serve followers from, should this node lead later.
+  absl::StatusOr<std::string> staging = options_.snapshots->NewStagingDir();
+  absl::Status copied = staging.status();
+  if (staging.ok()) {
+    copied = state_machine_->CreateSnapshot(*staging + "/data", EncodeMeta(meta)).status();
+    if (copied.ok()) copied = options_.snapshots->Commit(*staging, meta).status();
+    if (!copied.ok()) options_.snapshots->Discard(*staging);
+  }
+  if (!copied.ok()) spdlog::error("{}: keeping a copy of the installed snapshot failed: {}", Tag(), copied.ToString());
+  absl::Status saved = storage_->SaveSnapshot(meta, meta.index, /*discard_log=*/true);
+  if (!saved.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
+    return false;
+  }
+  DiscardStagedUpTo(meta.index);
+  spdlog::info("{}: installed the snapshot at index {} (term {}) in {} ms", Tag(), meta.index, meta.term,
+               clock_->MonotonicMs() - start_ms);
+  return true;
+}
+
+void RaftJournal::DiscardStagedUpTo(raft::Index index) {
+  for (auto it = staged_snapshots_.begin(); it != staged_snapshots_.end() && it->first <= index;) {
+    options_.snapshots->Discard(it->second);
+    it = staged_snapshots_.erase(it);
+  }
+}
+
 void RaftJournal::ObserveRole() {
   const raft::Role role = node_->role();
   const raft::Term term = node_->term();
@@ -415,6 +671,7 @@ void RaftJournal::FailInFlight(const absl::Status& status) {
 
 void RaftJournal::FailStop(const absl::Status& error) {
   spdlog::critical("{}: {}", Tag(), error.ToString());
+  fatal_ = error;
   const bool was_serving = serving_;
   serving_ = false;
   std::deque<Proposal> proposals;
@@ -444,6 +701,9 @@ void RaftJournal::PublishStatus() {
   status_.commit = node_->commit();
   status_.applied = state_machine_->last_applied_index();
   status_.last_index = node_->last_index();
+  status_.first_index = node_->first_index();
+  status_.snapshot_index = node_->snapshot().index;
+  status_.membership = node_->membership();
   status_.serving = serving_;
   status_.voters = options_.voters;
   status_.log_syncs = log_syncs_;

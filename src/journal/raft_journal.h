@@ -41,6 +41,7 @@
 #include "journal/journal.h"
 #include "journal/raft_log_store.h"
 #include "journal/raft_transport.h"
+#include "journal/snapshot_store.h"
 #include "raft/raft.h"
 
 namespace cistern::journal {
@@ -58,6 +59,13 @@ struct RaftJournalOptions {
   uint64_t seed = 0;                     // election timer randomization; 0 = from the clock
   // How errors and logs name a node (e.g. "master 2 (host:7700)"); default "node N".
   std::function<std::string(raft::NodeId)> node_name;
+  // Snapshots (null: none, the whole log is kept; the state machine must support them). Once
+  // `snapshot_entries` entries were applied since the last snapshot (0: only on request), the
+  // driver snapshots the state machine and compacts the log, keeping the last
+  // `snapshot_keep_entries` entries so slightly lagging followers catch up from the log.
+  SnapshotStore* snapshots = nullptr;
+  uint64_t snapshot_entries = 0;
+  uint64_t snapshot_keep_entries = 0;
 };
 
 struct RaftJournalStatus {
@@ -68,6 +76,9 @@ struct RaftJournalStatus {
   raft::Index commit = 0;
   raft::Index applied = 0;
   raft::Index last_index = 0;
+  raft::Index first_index = 0;     // of the log kept
+  raft::Index snapshot_index = 0;  // of the latest snapshot (0: none)
+  raft::Membership membership;
   // Leader that has applied the first entry of its term: it knows every committed entry.
   bool serving = false;
   std::vector<raft::NodeId> voters;
@@ -105,6 +116,12 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   absl::Status ConfirmRead(uint64_t index) override;
 
   void Receive(std::vector<raft::Message> messages) override;
+  absl::StatusOr<std::string> NewSnapshotStagingDir() override;
+  void ReceiveSnapshot(raft::Message message, std::string dir) override;
+
+  // Snapshots the state machine now and compacts the log; returns the snapshot's index.
+  // UNIMPLEMENTED without a snapshot store.
+  absl::StatusOr<raft::Index> Checkpoint();
 
   RaftJournalStatus status() const;
   // The error a caller gets from a node that is not the serving leader.
@@ -146,6 +163,12 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   void ConfirmReads(const raft::ReadState& read_state);
   void ReleaseConfirmedReads();
   void ExpireReads(int64_t now_ms);
+  // Snapshots (driver thread).
+  absl::StatusOr<raft::Index> TakeSnapshot();
+  void MaybeSnapshot(int64_t now_ms);
+  void SendSnapshotTo(raft::Message message);
+  bool InstallReceivedSnapshot(const raft::SnapshotMeta& meta);
+  void DiscardStagedUpTo(raft::Index index);
   void ObserveRole();
   void FailInFlight(const absl::Status& status);
   void FailStop(const absl::Status& error);
@@ -168,6 +191,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   std::unique_ptr<raft::RawNode> node_;
   std::map<raft::Index, InFlight> in_flight_;
   uint64_t read_seq_ = 0;
+  std::map<raft::Index, std::string> staged_snapshots_;  // received, by index, not installed yet
+  int64_t snapshot_retry_at_ms_ = 0;                       // after a failed snapshot
   std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
   // Confirmed at a read index the state machine has not applied yet.
   std::vector<std::pair<raft::Index, std::vector<std::shared_ptr<Waiter>>>> confirmed_reads_;
@@ -178,11 +203,17 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   bool serving_ = false;
   uint64_t log_syncs_ = 0;
   uint64_t entries_appended_ = 0;
+  absl::Status fatal_;  // set by FailStop: the driver stops
+  bool broken() const { return !fatal_.ok(); }
+  const absl::Status& broken_status() const { return fatal_; }
 
   mutable absl::Mutex mu_;
   std::vector<raft::Message> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<Proposal> proposals_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Waiter>> reads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<raft::Message, std::string>> incoming_snapshots_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<raft::NodeId, bool>> snapshot_reports_ ABSL_GUARDED_BY(mu_);  // peer, finished
+  std::vector<std::shared_ptr<Waiter>> checkpoints_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   RaftJournalStatus status_ ABSL_GUARDED_BY(mu_);

@@ -22,6 +22,11 @@ namespace {
 
 using raft::NodeId;
 
+struct SnapshotSettings {
+  uint64_t entries = 0;  // 0: no snapshot store
+  uint64_t keep = 0;
+};
+
 RaftJournalOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
   RaftJournalOptions options;
   options.id = id;
@@ -37,25 +42,39 @@ RaftJournalOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
 // and state machine (which survive, as a metastore and a Raft log on disk would).
 class TestCluster {
  public:
-  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1) : network_(seed) {
+  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {})
+      : network_(seed), snapshot_settings_(snapshots) {
     for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
+    root_ = (std::filesystem::path(::testing::TempDir()) /
+             absl::StrCat("raft-cluster-", ::getpid(), "-", ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    std::filesystem::remove_all(root_);
     for (NodeId id : voters_) {
       Node& node = nodes_[id];
       node.storage = std::make_unique<MemStorage>();
       node.storage->save_delay_ms = save_delay_ms;
       node.sm = std::make_unique<TestStateMachine>();
       node.transport = network_.TransportFor(id);
+      if (snapshots.entries > 0) {
+        auto store = SnapshotStore::Open(absl::StrCat(root_, "/n", id));
+        EXPECT_TRUE(store.ok()) << store.status();
+        node.snapshots = *std::move(store);
+      }
     }
     for (NodeId id : voters_) Start(id);
   }
   ~TestCluster() {
     for (NodeId id : voters_) Stop(id);
+    std::filesystem::remove_all(root_);
   }
 
   void Start(NodeId id) {
     Node& node = nodes_[id];
-    auto journal = RaftJournal::Open(TestOptions(id, voters_), node.storage.get(), node.sm.get(),
-                                     node.transport.get(), RealClock());
+    RaftJournalOptions options = TestOptions(id, voters_);
+    options.snapshots = node.snapshots.get();
+    options.snapshot_entries = snapshot_settings_.entries;
+    options.snapshot_keep_entries = snapshot_settings_.keep;
+    auto journal = RaftJournal::Open(options, node.storage.get(), node.sm.get(), node.transport.get(), RealClock());
     ASSERT_TRUE(journal.ok()) << journal.status();
     node.journal = *std::move(journal);
     node.journal->set_fatal_error_callback([&node](const absl::Status&) { node.fatal_errors.fetch_add(1); });
@@ -133,10 +152,13 @@ class TestCluster {
     std::unique_ptr<MemStorage> storage;
     std::unique_ptr<TestStateMachine> sm;
     std::unique_ptr<RaftTransport> transport;
+    std::unique_ptr<SnapshotStore> snapshots;
     std::unique_ptr<RaftJournal> journal;
     std::atomic<int> fatal_errors{0};
   };
   InProcessRaftNetwork network_;
+  const SnapshotSettings snapshot_settings_;
+  std::string root_;
   std::vector<NodeId> voters_;
   std::map<NodeId, Node> nodes_;
 };
@@ -270,6 +292,40 @@ TEST(RaftJournalTest, RestartedFollowerAndWholeClusterKeepEveryCommittedEntry) {
   ASSERT_TRUE(cluster.WaitConverged(leader));
   EXPECT_EQ(cluster.sm(leader)->paths().size(), 41u);
   EXPECT_EQ(cluster.sm(leader)->paths().back(), "/c");
+}
+
+TEST(RaftJournalTest, FollowerFarBehindCatchesUpBySnapshotAndRestartsFromIt) {
+  TestCluster cluster(3, 0, 7, SnapshotSettings{/*entries=*/20, /*keep=*/5});
+  NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  const NodeId lagging = leader % 3 + 1;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/a", i))).ok());
+  cluster.Stop(lagging);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/b", i)), {lagging}).ok());
+  leader = cluster.WaitForLeader({lagging});
+  ASSERT_NE(leader, raft::kNoNode);
+  // The leader compacted its log past everything the lagging node has.
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(leader)->status().first_index > 12; }, 10000));
+  EXPECT_GT(cluster.sm(leader)->snapshots_created(), 0);
+  cluster.Start(lagging);
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(lagging)->paths().size(), 110u);
+  EXPECT_EQ(cluster.sm(lagging)->snapshots_installed(), 1) << "caught up from the log instead of a snapshot";
+  EXPECT_GT(cluster.network().snapshots_delivered(), 0);
+  EXPECT_GT(cluster.journal(lagging)->status().snapshot_index, 10u);
+
+  // Everyone restarts from snapshot + log, and goes on.
+  for (NodeId id : cluster.voters()) cluster.Stop(id);
+  for (NodeId id : cluster.voters()) cluster.Start(id);
+  leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/c")).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(lagging)->paths().size(), 111u);
+  // A snapshot on request.
+  absl::StatusOr<raft::Index> checkpoint = cluster.journal(leader)->Checkpoint();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(*checkpoint, cluster.journal(leader)->status().applied);
 }
 
 TEST(RaftJournalTest, StorageFailureIsFailStopAndTheOthersTakeOver) {

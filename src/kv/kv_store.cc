@@ -1,10 +1,16 @@
 #include "kv/kv_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/utilities/options_util.h"
 #include "rocksdb/write_batch.h"
 
@@ -41,20 +47,61 @@ void KvWriteBatch::Delete(ColumnFamily cf, std::string_view key) {
 }
 int KvWriteBatch::count() const { return static_cast<int>(ops_.size()); }
 
+// Where ReplaceWith parks the old contents while it swaps directories.
+std::string ReplacedDir(const std::string& dir) { return dir + ".replaced"; }
+
+absl::Status FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot open directory '", dir, "' to sync it"));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync of directory '", dir, "' failed"));
+  return absl::OkStatus();
+}
+
 struct KvStore::Impl {
-  std::string dir;
-  bool sync_writes = true;
+  KvStoreOptions options;
+  // Shared by every call, exclusive while ReplaceWith swaps the database underneath. A
+  // std::shared_mutex (glibc: readers first) rather than absl::Mutex, because a Scan's visitor
+  // may call into the store again and a nested shared lock must not queue behind a writer.
+  mutable std::shared_mutex swap_mu;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 
   rocksdb::ColumnFamilyHandle* Handle(ColumnFamily cf) const { return handles.at(static_cast<size_t>(cf)); }
 
-  ~Impl() {
-    if (db) {
-      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-      db->Close();
+  absl::Status OpenDb() {
+    rocksdb::Options db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.paranoid_checks = true;
+    db_options.max_background_jobs = 2;
+    db_options.keep_log_file_num = 5;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (const auto& name : options.column_families) {
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
+    std::vector<rocksdb::ColumnFamilyHandle*> opened;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, descriptors, &opened, &raw);
+    if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open metastore '", options.dir, "'"));
+    db.reset(raw);
+    // opened[0] is the default family, unused; index i of the caller's list is opened[i + 1].
+    db->DestroyColumnFamilyHandle(opened[0]);
+    handles.assign(opened.begin() + 1, opened.end());
+    return absl::OkStatus();
   }
+
+  void CloseDb() {
+    if (!db) return;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    handles.clear();
+    db->Close();
+    db.reset();
+  }
+
+  ~Impl() { CloseDb(); }
 };
 
 KvStore::KvStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -62,37 +109,73 @@ KvStore::~KvStore() = default;
 
 absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(const KvStoreOptions& options) {
   std::error_code ec;
+  // Finish or undo a ReplaceWith that a crash interrupted: the new contents are in place once
+  // `dir` exists again; until then the old ones are in the parking directory.
+  const std::string parked = ReplacedDir(options.dir);
+  if (std::filesystem::exists(parked, ec)) {
+    if (std::filesystem::exists(options.dir, ec)) {
+      std::filesystem::remove_all(parked, ec);
+    } else {
+      std::filesystem::rename(parked, options.dir, ec);
+    }
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot recover metastore '", options.dir, "' from an interrupted swap: ", ec.message()));
+    }
+  }
   std::filesystem::create_directories(options.dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create metastore directory '", options.dir, "': ", ec.message()));
   }
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.paranoid_checks = true;
-  db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 5;
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (const auto& name : options.column_families) {
-    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
   auto impl = std::make_unique<Impl>();
-  impl->dir = options.dir;
-  impl->sync_writes = options.sync_writes;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, descriptors, &handles, &db);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open metastore '", options.dir, "'"));
-  impl->db.reset(db);
-  // handles[0] is the default family, unused; index i of the caller's list is handles[i + 1].
-  db->DestroyColumnFamilyHandle(handles[0]);
-  impl->handles.assign(handles.begin() + 1, handles.end());
+  impl->options = options;
+  if (absl::Status s = impl->OpenDb(); !s.ok()) return s;
   return std::unique_ptr<KvStore>(new KvStore(std::move(impl)));
 }
 
+absl::Status KvStore::CreateCheckpoint(const std::string& dir) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
+  if (!s.ok()) return FromRocks(s, "metastore checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // A flush first: the checkpoint holds everything written, synced or not, as table files.
+  return FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                   absl::StrCat("metastore checkpoint into '", dir, "'"));
+}
+
+absl::Status KvStore::ReplaceWith(const std::string& source_dir) {
+  std::unique_lock<std::shared_mutex> lock(impl_->swap_mu);
+  const std::string& dir = impl_->options.dir;
+  const std::string parked = ReplacedDir(dir);
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  impl_->CloseDb();
+  std::error_code ec;
+  std::filesystem::remove_all(parked, ec);
+  std::filesystem::rename(dir, parked, ec);
+  if (!ec) std::filesystem::rename(source_dir, dir, ec);
+  absl::Status status = ec ? absl::InternalError(absl::StrCat("cannot move '", source_dir, "' into place as metastore '",
+                                                              dir, "': ", ec.message()))
+                           : FsyncDir(parent.empty() ? "." : parent);
+  if (status.ok()) status = impl_->OpenDb();
+  if (!status.ok()) {
+    // Put the old contents back, so the store stays usable.
+    std::error_code undo;
+    if (std::filesystem::exists(parked, undo)) {
+      std::filesystem::remove_all(dir, undo);
+      std::filesystem::rename(parked, dir, undo);
+    }
+    absl::Status reopened = impl_->OpenDb();
+    if (!reopened.ok()) return absl::InternalError(absl::StrCat(status.message(), "; reopening the old contents failed too: ", reopened.message()));
+    return status;
+  }
+  std::filesystem::remove_all(parked, ec);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::string>> KvStore::Get(ColumnFamily cf, std::string_view key) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   std::string value;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->Handle(cf),
                                      rocksdb::Slice(key.data(), key.size()), &value);
@@ -102,6 +185,7 @@ absl::StatusOr<std::optional<std::string>> KvStore::Get(ColumnFamily cf, std::st
 }
 
 absl::Status KvStore::Write(const KvWriteBatch& batch) {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops_) {
     rocksdb::Slice key(op.key.data(), op.key.size());
@@ -110,15 +194,19 @@ absl::Status KvStore::Write(const KvWriteBatch& batch) {
     if (!s.ok()) return FromRocks(s, "metastore batch");
   }
   rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->sync_writes;
+  write_options.sync = impl_->options.sync_writes;
   return FromRocks(impl_->db->Write(write_options, &wb), "metastore write");
 }
 
-absl::Status KvStore::SyncWal() { return FromRocks(impl_->db->SyncWAL(), "metastore sync"); }
+absl::Status KvStore::SyncWal() {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
+  return FromRocks(impl_->db->SyncWAL(), "metastore sync");
+}
 
 absl::Status KvStore::Scan(
     ColumnFamily cf, std::string_view prefix, std::string_view start,
     const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   rocksdb::ReadOptions read_options;
   read_options.total_order_seek = true;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options, impl_->Handle(cf)));
@@ -134,12 +222,13 @@ absl::Status KvStore::Scan(
 }
 
 int64_t KvStore::ApproximateCount(ColumnFamily cf) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   uint64_t n = 0;
   impl_->db->GetIntProperty(impl_->Handle(cf), "rocksdb.estimate-num-keys", &n);
   return static_cast<int64_t>(n);
 }
 
-const std::string& KvStore::dir() const { return impl_->dir; }
+const std::string& KvStore::dir() const { return impl_->options.dir; }
 
 std::string EncodeUint64(uint64_t value) {
   std::string out;

@@ -10,13 +10,15 @@ namespace cistern::master {
 class JournalAdminService final : public proto::JournalAdmin::Service {
  public:
   // `journal` must outlive the service.
-  explicit JournalAdminService(const MasterJournal* journal) : journal_(journal) {}
+  explicit JournalAdminService(MasterJournal* journal) : journal_(journal) {}
 
   grpc::Status GetJournalInfo(grpc::ServerContext*, const proto::GetJournalInfoRequest*,
                               proto::GetJournalInfoResponse* response) override;
+  grpc::Status Checkpoint(grpc::ServerContext*, const proto::CheckpointRequest*,
+                          proto::CheckpointResponse* response) override;
 
  private:
-  const MasterJournal* const journal_;
+  MasterJournal* const journal_;
 };
 
 }  // namespace cistern::master

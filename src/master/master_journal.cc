@@ -10,6 +10,7 @@
 #include "journal/grpc_raft_transport.h"
 #include "journal/raft_journal.h"
 #include "journal/raft_log_store.h"
+#include "journal/snapshot_store.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::master {
@@ -19,6 +20,7 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
                                                                   MasterJournalOptions options) {
   std::unique_ptr<MasterJournal> mj(new MasterJournal());
   mj->options_ = std::move(options);
+  mj->state_machine_ = state_machine;
   mj->bind_host_ = config.GetString(conf::kMasterBindHost);
   mj->local_rpc_address_ =
       absl::StrCat(config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));
@@ -37,7 +39,15 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
         heartbeat_ms, " ms), which must be positive"));
   }
   const std::string dir = MasterRaftDir(config);
-  CISTERN_ASSIGN_OR_RETURN(mj->log_store_, journal::RaftLogStore::Open(dir));
+  CISTERN_ASSIGN_OR_RETURN(mj->log_store_, journal::RaftLogStore::Open(dir + "/log"));
+  CISTERN_ASSIGN_OR_RETURN(mj->snapshots_, journal::SnapshotStore::Open(dir + "/snapshots"));
+  const int64_t snapshot_entries = config.GetInt(conf::kMasterRaftSnapshotEntries);
+  const int64_t keep_entries = config.GetInt(conf::kMasterRaftSnapshotKeepEntries);
+  if (snapshot_entries < 0 || keep_entries < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("master.raft.snapshot.entries (", snapshot_entries,
+                                                   ") and master.raft.snapshot.keep_entries (", keep_entries,
+                                                   ") must not be negative"));
+  }
 
   journal::GrpcRaftTransportOptions transport_options;
   transport_options.self = mj->self_id_;
@@ -53,6 +63,9 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
   raft_options.election_ticks = static_cast<int>(election_ms / heartbeat_ms);
   MasterJournal* self = mj.get();
   raft_options.node_name = [self](raft::NodeId id) { return self->PeerName(id); };
+  raft_options.snapshots = mj->snapshots_.get();
+  raft_options.snapshot_entries = static_cast<uint64_t>(snapshot_entries);
+  raft_options.snapshot_keep_entries = static_cast<uint64_t>(keep_entries);
   absl::StatusOr<std::unique_ptr<journal::RaftJournal>> raft = journal::RaftJournal::Open(
       std::move(raft_options), mj->log_store_.get(), state_machine, mj->transport_.get(), RealClock());
   if (!raft.ok()) return Annotate(raft.status(), absl::StrCat("Raft log '", dir, "'"));
@@ -120,6 +133,14 @@ void MasterJournal::Stop() {
 
 int MasterJournal::raft_port() const { return server_ ? server_->port() : 0; }
 
+absl::StatusOr<uint64_t> MasterJournal::Checkpoint() {
+  if (!replicated()) {
+    CISTERN_RETURN_IF_ERROR(state_machine_->MakeDurable());
+    return state_machine_->last_applied_index();
+  }
+  return raft_->Checkpoint();
+}
+
 absl::Status MasterJournal::CheckServing(std::string* leader_address) const {
   if (!replicated()) return absl::OkStatus();
   const journal::RaftJournalStatus status = raft_->status();
@@ -152,6 +173,8 @@ proto::GetJournalInfoResponse MasterJournal::Info() const {
   info.set_commit_index(status.commit);
   info.set_applied_index(status.applied);
   info.set_last_index(status.last_index);
+  info.set_first_index(status.first_index);
+  info.set_snapshot_index(status.snapshot_index);
   info.set_serving(status.serving);
   info.set_log_syncs(status.log_syncs);
   if (!status.error.ok()) info.set_error(std::string(status.error.message()));

@@ -25,6 +25,7 @@ class GrpcRaftServer;
 class GrpcRaftTransport;
 class RaftJournal;
 class RaftLogStore;
+class SnapshotStore;
 }  // namespace cistern::journal
 
 namespace cistern::master {
@@ -63,6 +64,9 @@ class MasterJournal {
   proto::GetJournalInfoResponse Info() const;
   // The bound Raft port (0 for a local journal).
   int raft_port() const;
+  // Snapshots the namespace and compacts the log now (Raft); syncs the metastore (local).
+  // Returns the index the snapshot covers.
+  absl::StatusOr<uint64_t> Checkpoint();
 
  private:
   MasterJournal() = default;
@@ -75,7 +79,9 @@ class MasterJournal {
   std::string bind_host_;
   std::string local_rpc_address_;
   std::unique_ptr<journal::Journal> local_;
+  journal::StateMachine* state_machine_ = nullptr;
   std::unique_ptr<journal::RaftLogStore> log_store_;
+  std::unique_ptr<journal::SnapshotStore> snapshots_;
   std::unique_ptr<journal::GrpcRaftTransport> transport_;
   std::unique_ptr<journal::RaftJournal> raft_;
   std::unique_ptr<journal::GrpcRaftServer> server_;

@@ -8,7 +8,7 @@
 //   op_expiry   time ++ operation id -> ""
 //   ttl         expiry time ++ inode id -> ""
 //   meta    "applied_index", "next_inode_id", "next_mount_id" (8 bytes BE), "cluster_id",
-//           "format_version"
+//           "format_version", "raft_snapshot" (in Raft snapshots)
 //
 // Ids are big-endian so RocksDB's byte order is numeric order and a directory's edges are
 // contiguous and sorted by name.
@@ -51,6 +51,9 @@ inline constexpr std::string_view kMetaNextInodeId = "next_inode_id";
 inline constexpr std::string_view kMetaNextMountId = "next_mount_id";
 inline constexpr std::string_view kMetaClusterId = "cluster_id";
 inline constexpr std::string_view kMetaFormatVersion = "format_version";
+// In a Raft snapshot only (written into the checkpoint, never by Apply): the Raft metadata of
+// the snapshot (proto::RaftSnapshotMeta), so a replica that installed it knows what it holds.
+inline constexpr std::string_view kMetaRaftSnapshot = "raft_snapshot";
 
 std::string InodeKey(uint64_t id);
 std::string EdgePrefix(uint64_t parent_id);

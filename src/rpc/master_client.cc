@@ -131,6 +131,7 @@ CISTERN_MASTER_UNARY(BlockMaster, CommitBlock)
 CISTERN_MASTER_UNARY(BlockMaster, GetWorkerInfoList)
 CISTERN_MASTER_UNARY(MetaMaster, GetMasterInfo)
 CISTERN_MASTER_UNARY(JournalAdmin, GetJournalInfo)
+CISTERN_MASTER_UNARY(JournalAdmin, Checkpoint)
 
 #undef CISTERN_MASTER_UNARY
 

@@ -71,6 +71,7 @@ class MasterClient {
 
   // Journal administration (answered by every master, leader or not).
   absl::StatusOr<proto::GetJournalInfoResponse> GetJournalInfo(const proto::GetJournalInfoRequest& request);
+  absl::StatusOr<proto::CheckpointResponse> Checkpoint(const proto::CheckpointRequest& request);
 
   // The address calls currently go to.
   std::string current_address() const;
