@@ -1,4 +1,5 @@
 // cistern admin journal info
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/context.h"
 #include "cli/fs_util.h"
@@ -12,12 +13,12 @@ namespace {
 
 // Asks one particular master (no failover, a short deadline: an unreachable master must not
 // hold up the report about the others).
-rpc::MasterClient OneMaster(const Config& config, const std::string& address) {
+rpc::MasterClient OneMaster(const Config& config, const std::string& address, int64_t timeout_ms = 5000) {
   rpc::MasterClientOptions options;
   options.addresses = {address};
   options.follow_leader = false;
   options.retry_window_ms = 0;
-  options.rpc_timeout_ms = std::min<int64_t>(config.GetDurationMs(conf::kUserRpcTimeout), 5000);
+  options.rpc_timeout_ms = std::min<int64_t>(config.GetDurationMs(conf::kUserRpcTimeout), timeout_ms);
   return rpc::MasterClient(options);
 }
 
@@ -66,6 +67,40 @@ absl::Status Checkpoint(Context* context, bool all) {
   return first_error;
 }
 
+// A membership change or transfer, sent to the serving leader. Adding a master may wait for a
+// snapshot to reach it, hence the long deadline.
+absl::Status Quorum(Context* context, const std::string& action, const std::string& argument) {
+  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
+  CISTERN_ASSIGN_OR_RETURN(std::string leader, FindLeader(AskEveryMaster(*config)));
+  rpc::MasterClientOptions options;
+  options.addresses = {leader};
+  options.follow_leader = false;
+  options.retry_window_ms = 0;
+  options.rpc_timeout_ms = 11 * 60 * 1000;
+  rpc::MasterClient client(options);
+  uint64_t id = 0;
+  if (action != "add" && (!absl::SimpleAtoi(argument, &id) || id == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", argument, "' is not a master id (a positive integer)"));
+  }
+  absl::Status status;
+  if (action == "add") {
+    proto::AddMasterRequest request;
+    request.set_peer(argument);
+    status = client.AddMaster(request).status();
+  } else if (action == "remove") {
+    proto::RemoveMasterRequest request;
+    request.set_id(id);
+    status = client.RemoveMaster(request).status();
+  } else {
+    proto::TransferLeadershipRequest request;
+    request.set_id(id);
+    status = client.TransferLeadership(request).status();
+  }
+  CISTERN_RETURN_IF_ERROR(status);
+  const char* done = action == "add" ? "added as a voter" : action == "remove" ? "removed" : "is the leader now";
+  return PrintOut(absl::StrCat("master ", argument, " ", done, " (asked ", leader, ")\n"));
+}
+
 absl::Status Info(Context* context, bool json) {
   CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
   const std::vector<JournalMember> members = AskEveryMaster(*config);
@@ -91,6 +126,28 @@ void AddAdminJournalCommands(CLI::App* admin, Context* context, std::vector<Comm
     auto all = std::make_shared<bool>(false);
     checkpoint->add_flag("--all", *all, "On every master, not only the leader");
     commands->push_back({checkpoint, [=] { return Checkpoint(context, *all); }});
+  }
+  CLI::App* quorum = journal->add_subcommand("quorum", "Change the masters of the Raft group, one at a time");
+  quorum->require_subcommand(1);
+  quorum->fallthrough();
+  {
+    CLI::App* add = quorum->add_subcommand(
+        "add", "Add a master (started with master.raft.join=true): first as a learner, a voter once caught up");
+    auto peer = std::make_shared<std::string>();
+    add->add_option("PEER", *peer, "The new master as ID@HOST:RPC_PORT:RAFT_PORT")->required();
+    commands->push_back({add, [=] { return Quorum(context, "add", *peer); }});
+  }
+  {
+    CLI::App* remove = quorum->add_subcommand("remove", "Remove a master from the group (the leader too)");
+    auto id = std::make_shared<std::string>();
+    remove->add_option("ID", *id, "The master's id")->required();
+    commands->push_back({remove, [=] { return Quorum(context, "remove", *id); }});
+  }
+  {
+    CLI::App* elect = quorum->add_subcommand("elect", "Hand the leadership to a master and wait until it leads");
+    auto id = std::make_shared<std::string>();
+    elect->add_option("ID", *id, "The master's id")->required();
+    commands->push_back({elect, [=] { return Quorum(context, "elect", *id); }});
   }
 }
 

@@ -35,7 +35,10 @@ std::string JournalInfoJson(const std::vector<JournalMember>& members) {
     const proto::GetJournalInfoResponse& i = *m.info;
     nlohmann::json voters = nlohmann::json::array();
     for (const proto::JournalPeerInfo& v : i.voters()) {
-      voters.push_back({{"id", v.id()}, {"rpc_address", v.rpc_address()}, {"raft_address", v.raft_address()}});
+      voters.push_back({{"id", v.id()},
+                        {"rpc_address", v.rpc_address()},
+                        {"raft_address", v.raft_address()},
+                        {"voter", v.voter()}});
     }
     nlohmann::json j = {{"address", m.address},         {"journal", i.journal()},
                         {"id", i.id()},                 {"role", i.role()},

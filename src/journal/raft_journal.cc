@@ -4,6 +4,7 @@
 #include <random>
 
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -65,7 +66,9 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
                                                                StateMachine* state_machine, RaftTransport* transport,
                                                                Clock* clock) {
   if (options.id == raft::kNoNode) return absl::InvalidArgumentError("raft node id must not be 0");
-  if (std::find(options.voters.begin(), options.voters.end(), options.id) == options.voters.end()) {
+  // No voters: a node joining an existing group, which learns the membership from the leader.
+  if (!options.voters.empty() &&
+      std::find(options.voters.begin(), options.voters.end(), options.id) == options.voters.end()) {
     return absl::InvalidArgumentError(absl::StrCat("raft node ", options.id, " is not among the voters"));
   }
   if (options.tick_interval_ms <= 0 || options.election_ticks <= options.heartbeat_ticks || options.heartbeat_ticks <= 0) {
@@ -139,6 +142,8 @@ void RaftJournal::Stop() {
   reads_.clear();
   for (auto& c : checkpoints_) c->Finish(absl::UnavailableError("journal stopped"));
   checkpoints_.clear();
+  for (auto& t : tasks_) t->done.Notify();  // not run: their callers get UNAVAILABLE
+  tasks_.clear();
   if (options_.snapshots != nullptr) {
     for (auto& [message, dir] : incoming_snapshots_) options_.snapshots->Discard(dir);
     for (auto& [index, dir] : staged_snapshots_) options_.snapshots->Discard(dir);
@@ -225,6 +230,94 @@ absl::StatusOr<raft::Index> RaftJournal::Checkpoint() {
   return waiter->result->index;
 }
 
+absl::Status RaftJournal::RunOnDriver(std::function<void()> task) {
+  auto queued = std::make_shared<DriverTask>();
+  queued->run = std::move(task);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    if (stopping_) return absl::UnavailableError("journal stopped");
+    tasks_.push_back(queued);
+  }
+  // No timeout: the task may reference the caller's stack, so wait until it ran or was dropped
+  // (Stop and FailStop drop the queue).
+  queued->done.WaitForNotification();
+  return queued->ran ? absl::OkStatus() : absl::UnavailableError("the journal stopped before running the request");
+}
+
+absl::Status RaftJournal::ChangeMembership(const raft::ConfChange& change) {
+  auto waiter = std::make_shared<Waiter>();
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([this, change, waiter] {
+    absl::StatusOr<raft::EntryId> id = node_->ProposeConfChange(change);
+    if (!id.ok()) {
+      waiter->Finish(absl::IsFailedPrecondition(id.status()) && role_ != raft::Role::kLeader
+                         ? NotLeaderErrorFor(node_->leader(), node_->term())
+                         : id.status());
+      return;
+    }
+    spdlog::info("{}: proposed {} of {} at index {}", Tag(), raft::ConfChangeTypeName(change.type),
+                 NodeName(change.node), id->index);
+    in_flight_[id->index] = InFlight{id->term, waiter};
+  }));
+  if (!waiter->done.WaitForNotificationWithTimeout(absl::Milliseconds(options_.append_timeout_ms))) {
+    return OutcomeUnknownError(absl::StatusCode::kDeadlineExceeded, "the membership change was not applied in time");
+  }
+  return waiter->result.status();
+}
+
+absl::Status RaftJournal::AddVoter(raft::NodeId id, std::string context, int64_t timeout_ms) {
+  const int64_t deadline_ms = clock_->MonotonicMs() + timeout_ms;
+  bool member = false;
+  bool voter = false;
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+    member = node_->membership().Contains(id);
+    voter = node_->membership().IsVoter(id);
+  }));
+  if (voter) return absl::AlreadyExistsError(absl::StrCat(NodeName(id), " is already a voter"));
+  if (!member) {
+    CISTERN_RETURN_IF_ERROR(ChangeMembership(raft::ConfChange{raft::ConfChangeType::kAddLearner, id, context}));
+  }
+  // Promote once it holds (nearly) the whole log, so adding a voter never stalls commitment.
+  while (true) {
+    raft::Index match = 0;
+    raft::Index last = 0;
+    bool leading = false;
+    CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+      leading = node_->role() == raft::Role::kLeader;
+      last = node_->last_index();
+      if (const raft::Progress* progress = node_->progress(id); progress != nullptr) match = progress->match();
+    }));
+    if (!leading) return NotLeaderError();
+    if (match + 16 >= last) break;
+    if (clock_->MonotonicMs() > deadline_ms) {
+      return absl::DeadlineExceededError(absl::StrCat(NodeName(id), " added as a learner but still behind (at ", match,
+                                                      " of ", last, "); run the command again to promote it"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ChangeMembership(raft::ConfChange{raft::ConfChangeType::kAddVoter, id, std::move(context)});
+}
+
+absl::Status RaftJournal::RemoveNode(raft::NodeId id) {
+  return ChangeMembership(raft::ConfChange{raft::ConfChangeType::kRemoveNode, id, {}});
+}
+
+absl::Status RaftJournal::TransferLeadership(raft::NodeId id, int64_t timeout_ms) {
+  absl::Status asked;
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+    asked = role_ == raft::Role::kLeader ? node_->TransferLeadership(id) : NotLeaderErrorFor(node_->leader(), node_->term());
+  }));
+  CISTERN_RETURN_IF_ERROR(asked);
+  const int64_t deadline_ms = clock_->MonotonicMs() + timeout_ms;
+  while (clock_->MonotonicMs() < deadline_ms) {
+    const RaftJournalStatus now = status();
+    if (now.leader == id && now.role != raft::Role::kLeader) return absl::OkStatus();
+    if (id == options_.id && now.serving) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(NodeName(id), " did not take over the leadership in time"));
+}
+
 absl::StatusOr<Appended> RaftJournal::Append(const proto::JournalEntry& entry) {
   auto waiter = std::make_shared<Waiter>();
   {
@@ -282,7 +375,7 @@ absl::Status RaftJournal::ConfirmRead(uint64_t index) {
 
 bool RaftJournal::HasWorkLocked() const {
   return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() || !incoming_snapshots_.empty() ||
-         !snapshot_reports_.empty() || !checkpoints_.empty();
+         !snapshot_reports_.empty() || !checkpoints_.empty() || !tasks_.empty();
 }
 
 void RaftJournal::Run() {
@@ -295,6 +388,7 @@ void RaftJournal::Run() {
     std::vector<std::pair<raft::Message, std::string>> incoming_snapshots;
     std::vector<std::pair<raft::NodeId, bool>> snapshot_reports;
     std::vector<std::shared_ptr<Waiter>> checkpoints;
+    std::vector<std::shared_ptr<DriverTask>> tasks;
     {
       absl::MutexLock lock(&mu_);
       const int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - clock_->MonotonicMs());
@@ -310,6 +404,7 @@ void RaftJournal::Run() {
       incoming_snapshots.swap(incoming_snapshots_);
       snapshot_reports.swap(snapshot_reports_);
       checkpoints.swap(checkpoints_);
+      tasks.swap(tasks_);
     }
     for (auto& [message, dir] : incoming_snapshots) {
       if (!message.snapshot.has_value()) {
@@ -357,6 +452,11 @@ void RaftJournal::Run() {
       }
       ++entries_appended_;
       in_flight_[id->index] = InFlight{id->term, std::move(p.waiter)};
+    }
+    for (auto& task : tasks) {
+      task->run();
+      task->ran = true;
+      task->done.Notify();
     }
     if (!reads.empty()) StartRead(std::move(reads), now_ms);
     ExpireReads(now_ms);
@@ -638,6 +738,11 @@ void RaftJournal::ObserveRole() {
     }
     if (role_callback_) role_callback_(role, term, leader);
   }
+  if (node_->membership() != membership_) {
+    membership_ = node_->membership();
+    spdlog::info("{}: membership now {}", Tag(), membership_.DebugString());
+    if (membership_callback_) membership_callback_(membership_);
+  }
   const bool serving = role_ == raft::Role::kLeader && state_machine_->last_applied_index() >= term_start_index_;
   const bool serving_changed = serving != serving_;
   serving_ = serving;
@@ -676,9 +781,11 @@ void RaftJournal::FailStop(const absl::Status& error) {
   serving_ = false;
   std::deque<Proposal> proposals;
   std::vector<std::shared_ptr<Waiter>> reads;
+  std::vector<std::shared_ptr<DriverTask>> tasks;
   {
     absl::MutexLock lock(&mu_);
     broken_ = error;
+    tasks.swap(tasks_);
     status_.error = error;
     status_.serving = false;
     proposals.swap(proposals_);
@@ -690,6 +797,7 @@ void RaftJournal::FailStop(const absl::Status& error) {
   FailInFlight(error);
   for (Proposal& p : proposals) p.waiter->Finish(error);
   for (auto& r : reads) r->Finish(error);
+  for (auto& t : tasks) t->done.Notify();
 }
 
 void RaftJournal::PublishStatus() {

@@ -48,7 +48,10 @@ namespace cistern::journal {
 
 struct RaftJournalOptions {
   raft::NodeId id = raft::kNoNode;
-  std::vector<raft::NodeId> voters;  // including id
+  // The voters of a new group, including id; empty for a node joining an existing group (added
+  // with AddVoter), which learns the membership from the leader. Ignored once the log or a
+  // snapshot holds a membership.
+  std::vector<raft::NodeId> voters;
   int64_t tick_interval_ms = 100;    // one Raft tick; the leader heartbeats every heartbeat_ticks
   int election_ticks = 10;           // a follower campaigns after [election, 2*election) silent ticks
   int heartbeat_ticks = 1;
@@ -93,6 +96,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   using FatalErrorCallback = std::function<void(const absl::Status& error)>;
   // Role, term or known leader changed.
   using RoleCallback = std::function<void(raft::Role role, raft::Term term, raft::NodeId leader)>;
+  // The membership in effect changed (on append of a configuration entry, or a snapshot).
+  using MembershipCallback = std::function<void(const raft::Membership& membership)>;
 
   // `storage`, `state_machine`, `transport` and `clock` must outlive the journal. Checks that the
   // state machine's applied index lies within the stored log (FAILED_PRECONDITION otherwise).
@@ -105,6 +110,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   void set_serving_callback(ServingCallback callback) { serving_callback_ = std::move(callback); }
   void set_fatal_error_callback(FatalErrorCallback callback) { fatal_error_callback_ = std::move(callback); }
   void set_role_callback(RoleCallback callback) { role_callback_ = std::move(callback); }
+  void set_membership_callback(MembershipCallback callback) { membership_callback_ = std::move(callback); }
 
   void Start();
   // Stops the driver; waiting callers get UNAVAILABLE. Idempotent.
@@ -122,6 +128,15 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // Snapshots the state machine now and compacts the log; returns the snapshot's index.
   // UNIMPLEMENTED without a snapshot store.
   absl::StatusOr<raft::Index> Checkpoint();
+
+  // Membership changes, one server at a time (leader only; UNAVAILABLE elsewhere, naming the
+  // leader, or while another change is uncommitted). `context` is stored with the member (its
+  // addresses). AddVoter adds `id` as a learner, waits until it has caught up with the log (or
+  // `timeout_ms` passes), then makes it a voter; each step returns once committed.
+  absl::Status AddVoter(raft::NodeId id, std::string context, int64_t timeout_ms);
+  absl::Status RemoveNode(raft::NodeId id);
+  // Hands the leadership to voter `id` and waits until it leads (DEADLINE_EXCEEDED otherwise).
+  absl::Status TransferLeadership(raft::NodeId id, int64_t timeout_ms);
 
   RaftJournalStatus status() const;
   // The error a caller gets from a node that is not the serving leader.
@@ -169,6 +184,10 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   void SendSnapshotTo(raft::Message message);
   bool InstallReceivedSnapshot(const raft::SnapshotMeta& meta);
   void DiscardStagedUpTo(raft::Index index);
+  // Runs `task` on the driver thread and waits for it (UNAVAILABLE if the journal stops).
+  absl::Status RunOnDriver(std::function<void()> task);
+  // Proposes a configuration change and waits until it is applied.
+  absl::Status ChangeMembership(const raft::ConfChange& change);
   void ObserveRole();
   void FailInFlight(const absl::Status& status);
   void FailStop(const absl::Status& error);
@@ -186,6 +205,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   ServingCallback serving_callback_;
   FatalErrorCallback fatal_error_callback_;
   RoleCallback role_callback_;
+  MembershipCallback membership_callback_;
 
   // Driver thread only.
   std::unique_ptr<raft::RawNode> node_;
@@ -200,6 +220,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   raft::Term term_ = 0;
   raft::NodeId leader_ = raft::kNoNode;
   raft::Index term_start_index_ = 0;  // first entry of this leader's term
+  raft::Membership membership_;       // as last reported
   bool serving_ = false;
   uint64_t log_syncs_ = 0;
   uint64_t entries_appended_ = 0;
@@ -214,6 +235,13 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   std::vector<std::pair<raft::Message, std::string>> incoming_snapshots_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<raft::NodeId, bool>> snapshot_reports_ ABSL_GUARDED_BY(mu_);  // peer, finished
   std::vector<std::shared_ptr<Waiter>> checkpoints_ ABSL_GUARDED_BY(mu_);
+  // Work for the driver thread (membership changes): run, then `done`; or dropped (not `ran`).
+  struct DriverTask {
+    std::function<void()> run;
+    bool ran = false;
+    absl::Notification done;
+  };
+  std::vector<std::shared_ptr<DriverTask>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   RaftJournalStatus status_ ABSL_GUARDED_BY(mu_);

@@ -45,6 +45,7 @@ class TestCluster {
   explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {})
       : network_(seed), snapshot_settings_(snapshots) {
     for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
+    all_ = voters_;
     root_ = (std::filesystem::path(::testing::TempDir()) /
              absl::StrCat("raft-cluster-", ::getpid(), "-", ::testing::UnitTest::GetInstance()->current_test_info()->name()))
                 .string();
@@ -64,13 +65,29 @@ class TestCluster {
     for (NodeId id : voters_) Start(id);
   }
   ~TestCluster() {
-    for (NodeId id : voters_) Stop(id);
+    for (NodeId id : all_) Stop(id);
     std::filesystem::remove_all(root_);
+  }
+
+  // A new node that joins the running group (not a voter until added).
+  void AddJoiner(NodeId id) {
+    Node& node = nodes_[id];
+    node.storage = std::make_unique<MemStorage>();
+    node.sm = std::make_unique<TestStateMachine>();
+    node.transport = network_.TransportFor(id);
+    node.joiner = true;
+    if (snapshot_settings_.entries > 0) {
+      auto store = SnapshotStore::Open(absl::StrCat(root_, "/n", id));
+      EXPECT_TRUE(store.ok()) << store.status();
+      node.snapshots = *std::move(store);
+    }
+    all_.push_back(id);
+    Start(id);
   }
 
   void Start(NodeId id) {
     Node& node = nodes_[id];
-    RaftJournalOptions options = TestOptions(id, voters_);
+    RaftJournalOptions options = TestOptions(id, node.joiner ? std::vector<NodeId>{} : voters_);
     options.snapshots = node.snapshots.get();
     options.snapshot_entries = snapshot_settings_.entries;
     options.snapshot_keep_entries = snapshot_settings_.keep;
@@ -102,7 +119,7 @@ class TestCluster {
     NodeId found = raft::kNoNode;
     WaitUntil([&] {
       found = raft::kNoNode;
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
         if (nodes_[id].journal->status().serving) found = id;
       }
@@ -115,7 +132,7 @@ class TestCluster {
   absl::Status SubmitAnywhere(const proto::JournalEntry& entry, const std::set<NodeId>& exclude = {}) {
     absl::Status last = absl::UnavailableError("no leader");
     for (int attempt = 0; attempt < 200; ++attempt) {
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
         absl::StatusOr<proto::JournalResult> result = nodes_[id].journal->Submit(entry);
         if (result.ok()) return absl::OkStatus();
@@ -131,7 +148,7 @@ class TestCluster {
   bool WaitConverged(NodeId reference, int64_t timeout_ms = 20000) {
     return WaitUntil([&] {
       const std::vector<std::string> want = nodes_[reference].sm->paths();
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (nodes_[id].journal && nodes_[id].sm->paths() != want) return false;
       }
       return true;
@@ -155,8 +172,10 @@ class TestCluster {
     std::unique_ptr<SnapshotStore> snapshots;
     std::unique_ptr<RaftJournal> journal;
     std::atomic<int> fatal_errors{0};
+    bool joiner = false;
   };
   InProcessRaftNetwork network_;
+  std::vector<NodeId> all_;  // every node ever started
   const SnapshotSettings snapshot_settings_;
   std::string root_;
   std::vector<NodeId> voters_;
@@ -326,6 +345,52 @@ TEST(RaftJournalTest, FollowerFarBehindCatchesUpBySnapshotAndRestartsFromIt) {
   absl::StatusOr<raft::Index> checkpoint = cluster.journal(leader)->Checkpoint();
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   EXPECT_EQ(*checkpoint, cluster.journal(leader)->status().applied);
+}
+
+TEST(RaftJournalTest, MembershipGrowsToFiveAndShrinksBackUnderLoadAndLeadershipMoves) {
+  TestCluster cluster(3, /*save_delay_ms=*/1, 11, SnapshotSettings{/*entries=*/200, /*keep=*/50});
+  ASSERT_NE(cluster.WaitForLeader(), raft::kNoNode);
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      if (cluster.SubmitAnywhere(Mkdir(absl::StrCat("/w", i))).ok()) written.fetch_add(1);
+    }
+  });
+  auto leader_journal = [&] { return cluster.journal(cluster.WaitForLeader()); };
+  for (int i = 0; i < 30 && written.load() < 60; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A joiner learns the membership from the leader; as a learner it does not vote.
+  for (NodeId id : {4u, 5u}) {
+    cluster.AddJoiner(id);
+    absl::Status added = leader_journal()->AddVoter(id, absl::StrCat("ctx", id), 20000);
+    ASSERT_TRUE(added.ok()) << added;
+  }
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return leader_journal()->status().membership.voters.size() == 5; }, 10000));
+  EXPECT_EQ(leader_journal()->status().membership.contexts.at(4), "ctx4");
+  EXPECT_TRUE(absl::IsAlreadyExists(leader_journal()->AddVoter(4, "ctx4", 1000)));
+  // Hand the leadership to a new member, then shrink back (the old leader included).
+  ASSERT_TRUE(leader_journal()->TransferLeadership(5, 20000).ok());
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(5)->status().serving; }, 20000));
+  for (NodeId id : {1u, 2u}) {
+    absl::Status removed = leader_journal()->RemoveNode(id);
+    ASSERT_TRUE(removed.ok()) << removed;
+  }
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    const raft::Membership m = leader_journal()->status().membership;
+    return m.voters == std::set<NodeId>{3, 4, 5};
+  }, 10000));
+  const int before = written.load();
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return written.load() > before + 20; }, 20000)) << "writes stalled";
+  stop = true;
+  writer.join();
+  const NodeId leader = cluster.WaitForLeader({1, 2});
+  ASSERT_NE(leader, raft::kNoNode);
+  EXPECT_TRUE(leader == 3 || leader == 4 || leader == 5);
+  // The remaining members agree; the removed ones no longer take part.
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    return cluster.sm(4)->paths() == cluster.sm(leader)->paths() && cluster.sm(3)->paths() == cluster.sm(leader)->paths();
+  }, 20000));
+  EXPECT_GE(static_cast<int>(cluster.sm(leader)->paths().size()), written.load());
 }
 
 TEST(RaftJournalTest, StorageFailureIsFailStopAndTheOthersTakeOver) {

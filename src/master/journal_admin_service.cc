@@ -18,4 +18,20 @@ grpc::Status JournalAdminService::Checkpoint(grpc::ServerContext*, const proto::
   return grpc::Status::OK;
 }
 
+grpc::Status JournalAdminService::AddMaster(grpc::ServerContext*, const proto::AddMasterRequest* request,
+                                            proto::AddMasterResponse*) {
+  return rpc::ToGrpcStatus(journal_->AddMaster(request->peer()));
+}
+
+grpc::Status JournalAdminService::RemoveMaster(grpc::ServerContext*, const proto::RemoveMasterRequest* request,
+                                               proto::RemoveMasterResponse*) {
+  return rpc::ToGrpcStatus(journal_->RemoveMaster(request->id()));
+}
+
+grpc::Status JournalAdminService::TransferLeadership(grpc::ServerContext*,
+                                                     const proto::TransferLeadershipRequest* request,
+                                                     proto::TransferLeadershipResponse*) {
+  return rpc::ToGrpcStatus(journal_->TransferLeadership(request->id()));
+}
+
 }  // namespace cistern::master

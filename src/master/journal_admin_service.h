@@ -16,6 +16,12 @@ class JournalAdminService final : public proto::JournalAdmin::Service {
                               proto::GetJournalInfoResponse* response) override;
   grpc::Status Checkpoint(grpc::ServerContext*, const proto::CheckpointRequest*,
                           proto::CheckpointResponse* response) override;
+  grpc::Status AddMaster(grpc::ServerContext*, const proto::AddMasterRequest* request,
+                         proto::AddMasterResponse*) override;
+  grpc::Status RemoveMaster(grpc::ServerContext*, const proto::RemoveMasterRequest* request,
+                            proto::RemoveMasterResponse*) override;
+  grpc::Status TransferLeadership(grpc::ServerContext*, const proto::TransferLeadershipRequest* request,
+                                  proto::TransferLeadershipResponse*) override;
 
  private:
   MasterJournal* const journal_;

@@ -1,6 +1,8 @@
 #include "master/master_journal.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -24,13 +26,17 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
   mj->bind_host_ = config.GetString(conf::kMasterBindHost);
   mj->local_rpc_address_ =
       absl::StrCat(config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));
-  CISTERN_ASSIGN_OR_RETURN(mj->peers_, MasterPeers(config));
-  if (mj->peers_.empty()) {
+  CISTERN_ASSIGN_OR_RETURN(std::vector<MasterPeer> peers, MasterPeers(config));
+  {
+    absl::MutexLock lock(&mj->peers_mu_);
+    mj->peers_ = peers;
+  }
+  if (peers.empty()) {
     mj->local_ = std::make_unique<journal::LocalJournal>(state_machine);
     mj->journal_ = mj->local_.get();
     return mj;
   }
-  CISTERN_ASSIGN_OR_RETURN(mj->self_id_, SelfMasterId(config, mj->peers_));
+  CISTERN_ASSIGN_OR_RETURN(mj->self_id_, SelfMasterId(config, peers));
   const int64_t heartbeat_ms = config.GetDurationMs(conf::kMasterRaftHeartbeatInterval);
   const int64_t election_ms = config.GetDurationMs(conf::kMasterRaftElectionTimeout);
   if (heartbeat_ms <= 0 || election_ms < 2 * heartbeat_ms) {
@@ -57,7 +63,10 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
 
   journal::RaftJournalOptions raft_options;
   raft_options.id = mj->self_id_;
-  for (const MasterPeer& p : mj->peers_) raft_options.voters.push_back(p.id);
+  // A joining master learns the membership from the leader once it is added.
+  if (!config.GetBool(conf::kMasterRaftJoin)) {
+    for (const MasterPeer& p : peers) raft_options.voters.push_back(p.id);
+  }
   raft_options.tick_interval_ms = heartbeat_ms;
   raft_options.heartbeat_ticks = 1;
   raft_options.election_ticks = static_cast<int>(election_ms / heartbeat_ms);
@@ -76,20 +85,47 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
 
 MasterJournal::~MasterJournal() { Stop(); }
 
-std::string MasterJournal::PeerName(uint64_t id) const {
+std::optional<MasterPeer> MasterJournal::Peer(uint64_t id) const {
+  absl::MutexLock lock(&peers_mu_);
   for (const MasterPeer& p : peers_) {
-    if (p.id == id) return absl::StrCat("master ", id, " (", p.rpc_address(), ")");
+    if (p.id == id) return p;
   }
+  return std::nullopt;
+}
+
+std::string MasterJournal::PeerName(uint64_t id) const {
+  std::optional<MasterPeer> peer = Peer(id);
+  if (peer.has_value()) return absl::StrCat("master ", id, " (", peer->rpc_address(), ")");
   return absl::StrCat("master ", id);
 }
 
 std::string MasterJournal::name() const { return replicated() ? PeerName(self_id_) : "master"; }
 
 std::string MasterJournal::RpcAddressOf(uint64_t id) const {
-  for (const MasterPeer& p : peers_) {
-    if (p.id == id) return p.rpc_address();
+  std::optional<MasterPeer> peer = Peer(id);
+  return peer.has_value() ? peer->rpc_address() : "";
+}
+
+void MasterJournal::OnMembership(const raft::Membership& membership) {
+  std::map<raft::NodeId, std::string> raft_addresses;
+  {
+    absl::MutexLock lock(&peers_mu_);
+    for (const auto& [id, context] : membership.contexts) {
+      absl::StatusOr<std::vector<MasterPeer>> parsed = ParseMasterPeers(context, 0);
+      if (!parsed.ok() || parsed->size() != 1 || (*parsed)[0].id != id) continue;
+      const MasterPeer& added = (*parsed)[0];
+      auto known = std::find_if(peers_.begin(), peers_.end(), [&](const MasterPeer& p) { return p.id == id; });
+      if (known == peers_.end()) {
+        peers_.push_back(added);
+      } else {
+        *known = added;
+      }
+    }
+    for (const MasterPeer& p : peers_) {
+      if (membership.Contains(p.id) && p.id != self_id_) raft_addresses[p.id] = p.raft_address();
+    }
   }
-  return "";
+  transport_->SetPeers(raft_addresses);
 }
 
 absl::Status MasterJournal::Start(std::function<void(bool, uint64_t)> on_leadership) {
@@ -97,15 +133,21 @@ absl::Status MasterJournal::Start(std::function<void(bool, uint64_t)> on_leaders
     on_leadership(true, 0);
     return absl::OkStatus();
   }
-  const MasterPeer* self = nullptr;
+  const std::optional<MasterPeer> self = Peer(self_id_);
   std::map<raft::NodeId, std::string> raft_addresses;
-  for (const MasterPeer& p : peers_) {
-    raft_addresses[p.id] = p.raft_address();
-    if (p.id == self_id_) self = &p;
+  std::vector<MasterPeer> peers;
+  {
+    absl::MutexLock lock(&peers_mu_);
+    peers = peers_;
+  }
+  // Until the membership is known (a joining master), everyone configured.
+  for (const MasterPeer& p : peers) {
+    if (p.id != self_id_) raft_addresses[p.id] = p.raft_address();
   }
   CISTERN_ASSIGN_OR_RETURN(server_,
                            journal::GrpcRaftServer::Start(absl::StrCat(bind_host_, ":", self->raft_port), raft_.get()));
   transport_->SetPeers(raft_addresses);
+  raft_->set_membership_callback([this](const raft::Membership& membership) { OnMembership(membership); });
   raft_->set_serving_callback([on_leadership](bool serving, raft::Term term) { on_leadership(serving, term); });
   if (options_.on_fatal_error) raft_->set_fatal_error_callback(options_.on_fatal_error);
   if (options_.update_log_prefix) {
@@ -119,8 +161,8 @@ absl::Status MasterJournal::Start(std::function<void(bool, uint64_t)> on_leaders
         [prefix](raft::Role role, raft::Term term, raft::NodeId) { SetLogNodeId(prefix(role, term)); });
   }
   raft_->Start();
-  spdlog::info("{}: Raft group of {} ({}), Raft port {}", name(), peers_.size(), FormatMasterPeers(peers_),
-               server_->port());
+  spdlog::info("{}: Raft group {} ({}), Raft port {}", name(), raft_->status().membership.DebugString(),
+               FormatMasterPeers(peers), server_->port());
   return absl::OkStatus();
 }
 
@@ -132,6 +174,32 @@ void MasterJournal::Stop() {
 }
 
 int MasterJournal::raft_port() const { return server_ ? server_->port() : 0; }
+
+absl::Status MasterJournal::AddMaster(const std::string& peer) {
+  if (!replicated()) return absl::FailedPreconditionError("this master runs a local journal, not a Raft group");
+  CISTERN_ASSIGN_OR_RETURN(std::vector<MasterPeer> parsed, ParseMasterPeers(peer, 0));
+  if (parsed.size() != 1 || parsed[0].raft_port == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("'", peer, "': name exactly one master as id@host:rpc_port:raft_port"));
+  }
+  {
+    // Known from now on, so the transport reaches it as soon as it is a learner.
+    absl::MutexLock lock(&peers_mu_);
+    auto known = std::find_if(peers_.begin(), peers_.end(), [&](const MasterPeer& p) { return p.id == parsed[0].id; });
+    if (known == peers_.end()) peers_.push_back(parsed[0]);
+  }
+  // Long enough for a big snapshot to reach it; the command can be repeated to resume.
+  return raft_->AddVoter(parsed[0].id, parsed[0].ToString(), /*timeout_ms=*/10 * 60 * 1000);
+}
+
+absl::Status MasterJournal::RemoveMaster(uint64_t id) {
+  if (!replicated()) return absl::FailedPreconditionError("this master runs a local journal, not a Raft group");
+  return raft_->RemoveNode(id);
+}
+
+absl::Status MasterJournal::TransferLeadership(uint64_t id) {
+  if (!replicated()) return absl::FailedPreconditionError("this master runs a local journal, not a Raft group");
+  return raft_->TransferLeadership(id, /*timeout_ms=*/30000);
+}
 
 absl::StatusOr<uint64_t> MasterJournal::Checkpoint() {
   if (!replicated()) {
@@ -179,13 +247,15 @@ proto::GetJournalInfoResponse MasterJournal::Info() const {
   info.set_log_syncs(status.log_syncs);
   if (!status.error.ok()) info.set_error(std::string(status.error.message()));
   info.set_rpc_address(RpcAddressOf(self_id_));
-  for (raft::NodeId id : status.voters) {
-    proto::JournalPeerInfo* peer = info.add_voters();
-    peer->set_id(id);
-    for (const MasterPeer& p : peers_) {
-      if (p.id != id) continue;
-      peer->set_rpc_address(p.rpc_address());
-      peer->set_raft_address(p.raft_address());
+  for (const std::set<raft::NodeId>* ids : {&status.membership.voters, &status.membership.learners}) {
+    for (raft::NodeId id : *ids) {
+      proto::JournalPeerInfo* peer = info.add_voters();
+      peer->set_id(id);
+      peer->set_voter(ids == &status.membership.voters);
+      if (std::optional<MasterPeer> p = Peer(id); p.has_value()) {
+        peer->set_rpc_address(p->rpc_address());
+        peer->set_raft_address(p->raft_address());
+      }
     }
   }
   return info;

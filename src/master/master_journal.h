@@ -11,14 +11,18 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cistern/proto/raft.pb.h"
 #include "common/config.h"
 #include "common/master_peers.h"
 #include "journal/journal.h"
+#include "raft/raft.h"
 
 namespace cistern::journal {
 class GrpcRaftServer;
@@ -67,14 +71,22 @@ class MasterJournal {
   // Snapshots the namespace and compacts the log now (Raft); syncs the metastore (local).
   // Returns the index the snapshot covers.
   absl::StatusOr<uint64_t> Checkpoint();
+  // Membership (the leader only; FAILED_PRECONDITION for a local journal).
+  absl::Status AddMaster(const std::string& peer);
+  absl::Status RemoveMaster(uint64_t id);
+  absl::Status TransferLeadership(uint64_t id);
 
  private:
   MasterJournal() = default;
   std::string PeerName(uint64_t id) const;
   std::string RpcAddressOf(uint64_t id) const;
+  std::optional<MasterPeer> Peer(uint64_t id) const;
+  // The addresses of the members in effect: from their membership contexts, else configured.
+  void OnMembership(const raft::Membership& membership);
 
   MasterJournalOptions options_;
-  std::vector<MasterPeer> peers_;
+  mutable absl::Mutex peers_mu_;
+  std::vector<MasterPeer> peers_ ABSL_GUARDED_BY(peers_mu_);  // every master known, configured or added
   uint64_t self_id_ = 0;
   std::string bind_host_;
   std::string local_rpc_address_;

@@ -132,6 +132,9 @@ CISTERN_MASTER_UNARY(BlockMaster, GetWorkerInfoList)
 CISTERN_MASTER_UNARY(MetaMaster, GetMasterInfo)
 CISTERN_MASTER_UNARY(JournalAdmin, GetJournalInfo)
 CISTERN_MASTER_UNARY(JournalAdmin, Checkpoint)
+CISTERN_MASTER_UNARY(JournalAdmin, AddMaster)
+CISTERN_MASTER_UNARY(JournalAdmin, RemoveMaster)
+CISTERN_MASTER_UNARY(JournalAdmin, TransferLeadership)
 
 #undef CISTERN_MASTER_UNARY
 

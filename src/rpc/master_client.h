@@ -72,6 +72,9 @@ class MasterClient {
   // Journal administration (answered by every master, leader or not).
   absl::StatusOr<proto::GetJournalInfoResponse> GetJournalInfo(const proto::GetJournalInfoRequest& request);
   absl::StatusOr<proto::CheckpointResponse> Checkpoint(const proto::CheckpointRequest& request);
+  absl::StatusOr<proto::AddMasterResponse> AddMaster(const proto::AddMasterRequest& request);
+  absl::StatusOr<proto::RemoveMasterResponse> RemoveMaster(const proto::RemoveMasterRequest& request);
+  absl::StatusOr<proto::TransferLeadershipResponse> TransferLeadership(const proto::TransferLeadershipRequest& request);
 
   // The address calls currently go to.
   std::string current_address() const;
