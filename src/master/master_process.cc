@@ -19,7 +19,12 @@
 #include "master/journal_admin_service.h"
 #include "master/master_journal.h"
 #include "kv/kv_store.h"
+#include "http/daemon_endpoints.h"
+#include "http/http_server.h"
 #include "master/block_master.h"
+#include "master/cache_usage.h"
+#include "master/master_http.h"
+#include "master/master_metrics.h"
 #include "master/file_system_master.h"
 #include "master/master_service.h"
 #include "master/mount_table.h"
@@ -52,8 +57,13 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
-  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), /*sync_writes=*/false}));
-  store_ = std::make_unique<NamespaceStore>(kv_.get());
+  kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
+  kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
+  kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
+  AddNamespaceKvOptions(&kv_options);
+  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv_options));
+  store_ = std::make_unique<NamespaceStore>(
+      kv_.get(), static_cast<size_t>(std::max<int64_t>(0, config_.GetInt(conf::kMasterMetastoreCacheEntries))));
   CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
   CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));
   MasterJournalOptions journal_options;
@@ -86,6 +96,8 @@ absl::Status MasterProcess::Start() {
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_, mounts_.get(), blocks_.get(), clock,
                                            fs_options);
   blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
+  blocks_->set_mount_table_fn(
+      [this] { return fs_ != nullptr ? fs_->GetMountTable() : std::vector<proto::MountInfo>(); });
   state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
     absl::Status status = mounts->Reload();
     if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());
@@ -128,6 +140,31 @@ absl::Status MasterProcess::Start() {
   }
   address_ = absl::StrCat(host, ":", bound_port_);
 
+  CacheUsageOptions usage_options;
+  usage_options.interval_ms = config_.GetDurationMs(conf::kMasterCacheUsageScanInterval);
+  usage_options.max_inodes_per_second = config_.GetInt(conf::kMasterCacheUsageScanRate);
+  cache_usage_ = std::make_unique<CacheUsageScanner>(store_.get(), mounts_.get(), blocks_.get(), clock, usage_options);
+  metrics_ = RegisterMasterMetrics(blocks_.get(), journal_, store_.get(), mounts_.get(), cache_usage_.get(), clock);
+  RegisterProcessMetrics("master");
+  http_ = std::make_unique<http::HttpServer>(
+      http::HttpServerOptions{config_.GetString(conf::kMasterBindHost), static_cast<int>(config_.GetInt(conf::kMasterHttpPort))});
+  http::AddDaemonEndpoints(http_.get(), [this] { return Ready(); });
+  MasterHttpContext web;
+  web.config = &config_;
+  web.fs = fs_.get();
+  web.blocks = blocks_.get();
+  web.store = store_.get();
+  web.journal = journal_;
+  web.scanner = cache_usage_.get();
+  web.cluster_id = cluster_id;
+  web.address = address_;
+  web.start_time_ms = start_ms;
+  web.http = http_.get();
+  AddMasterHttpHandlers(http_.get(), web);  // routes before Start: the server's threads read them
+  CISTERN_RETURN_IF_ERROR(http_->Start());
+  meta_service_->set_http_port(http_->port());
+  cache_usage_->Start();
+
   // Leader-only work. Under Raft each leadership first forgets the block locations of the
   // previous one (workers are answered REGISTER and re-send their block lists) and makes sure
   // the root is mounted (the first leader mounts it).
@@ -149,9 +186,22 @@ absl::Status MasterProcess::Start() {
   leader_tasks_.Start();
   CISTERN_RETURN_IF_ERROR(master_journal_->Start(
       [this](bool leading, uint64_t term) { leader_tasks_.SetLeading(leading, term); }));
-  spdlog::info("{} ready at {} (metastore {}, cluster {}, applied index {}, root mount {})", master_journal_->name(),
-               address_, dir, cluster_id, journal_->applied_index(),
+  serving_ = true;
+  spdlog::info("{} ready at {} (HTTP port {}, metastore {}, cluster {}, applied index {}, root mount {})",
+               master_journal_->name(), address_, http_->port(), dir, cluster_id, journal_->applied_index(),
                replicated ? std::string("mounted by the leader") : mounts_->Resolve("/").value().ufs_uri);
+  return absl::OkStatus();
+}
+
+int MasterProcess::http_port() const { return http_ != nullptr ? http_->port() : 0; }
+
+absl::Status MasterProcess::Ready() const {
+  if (!serving_) return absl::UnavailableError("starting up");
+  if (!master_journal_->replicated()) return absl::OkStatus();
+  // A Raft master is ready while it knows a leader to serve or send clients to.
+  const proto::GetJournalInfoResponse info = master_journal_->Info();
+  if (!info.error().empty()) return absl::UnavailableError(absl::StrCat("journal stopped: ", info.error()));
+  if (info.leader_id() == 0) return absl::UnavailableError("no Raft leader known");
   return absl::OkStatus();
 }
 
@@ -168,6 +218,9 @@ absl::Status MasterProcess::CheckServing(std::string* leader_address) const {
 proto::GetJournalInfoResponse MasterProcess::journal_info() const { return master_journal_->Info(); }
 
 void MasterProcess::Stop() {
+  serving_ = false;
+  if (http_ != nullptr) http_->Stop();
+  if (cache_usage_ != nullptr) cache_usage_->Stop();
   // The journal first: callers waiting on it (requests, leader tasks) then return at once.
   if (master_journal_) master_journal_->Stop();
   leader_tasks_.Stop();
@@ -176,6 +229,9 @@ void MasterProcess::Stop() {
     server_.reset();
   }
   blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
+  http_.reset();
+  metrics_.Reset();
+  cache_usage_.reset();
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();

@@ -12,12 +12,14 @@
 // thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "cistern/proto/raft.pb.h"
 #include "common/config.h"
+#include "common/metrics.h"
 #include "master/leader_tasks.h"
 #include "master/serving_gate.h"
 
@@ -26,6 +28,10 @@ class KvStore;
 }
 namespace cistern::journal {
 class Journal;
+}
+
+namespace cistern::http {
+class HttpServer;
 }
 
 namespace grpc {
@@ -44,6 +50,7 @@ class BlockMasterService;
 class MetaMasterService;
 class JournalAdminService;
 class MasterJournal;
+class CacheUsageScanner;
 
 }  // namespace cistern::master
 namespace cistern {
@@ -84,6 +91,12 @@ class MasterProcess : public ServingGate {
   absl::Status CheckServing(std::string* leader_address) const override;
   proto::GetJournalInfoResponse journal_info() const;
 
+  int http_port() const;
+
+  // OK when serving clients (GET /readyz): with the single-node journal as soon as Start
+  // returned; under Raft while a leader is known (this one serves, the others redirect).
+  absl::Status Ready() const;
+
  private:
   const Config config_;
   const MasterProcessOptions options_;
@@ -104,6 +117,10 @@ class MasterProcess : public ServingGate {
   std::unique_ptr<JournalAdminService> journal_admin_service_;
   std::unique_ptr<grpc::Server> server_;
   LeaderTasks leader_tasks_;
+  std::unique_ptr<CacheUsageScanner> cache_usage_;
+  CollectorHandle metrics_;
+  std::unique_ptr<http::HttpServer> http_;
+  std::atomic<bool> serving_{false};
 };
 
 }  // namespace cistern::master

@@ -197,7 +197,8 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request,
     } else {
       retry = absl::IsUnavailable(response.status()) || absl::IsDeadlineExceeded(response.status());
     }
-    if (!retry || attempt >= options_.max_attempts) {
+    const int max_attempts = request.max_attempts > 0 ? request.max_attempts : options_.max_attempts;
+    if (!retry || attempt >= max_attempts) {
       if (!response.ok() && attempt > 1) {
         return absl::Status(response.status().code(),
                             absl::StrCat(response.status().message(), " (after ", attempt, " attempts)"));

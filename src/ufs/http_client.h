@@ -46,6 +46,9 @@ struct HttpRequest {
   // With a sink: a body longer than sink_capacity is cut there (the connection is dropped) and
   // the response is still returned, instead of failing. For servers that ignore part of a Range.
   bool stop_when_full = false;
+  // Attempts for this request; 0 = HttpOptions::max_attempts. 1 for requests that must not be
+  // repeated blindly (e.g. a WebHDFS APPEND, whose caller checks what landed before retrying).
+  int max_attempts = 0;
 };
 
 struct HttpResponse {

@@ -1,3 +1,4 @@
+#include "worker/worker_metrics.h"
 #include "worker/block_worker_service.h"
 
 #include <algorithm>
@@ -66,22 +67,19 @@ absl::Status ClientGone(const std::string& what) {
 BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs,
                                        BlockCommitter* committer, BlockWorkerServiceOptions options)
     : store_(store), fetcher_(fetcher), ufs_(ufs), committer_(committer), options_(std::move(options)),
-      blocks_read_cache_(Metrics().GetCounter("worker.blocks_read.cache")),
-      bytes_read_cache_(Metrics().GetCounter("worker.bytes_read.cache_bytes")),
-      bytes_written_cache_(Metrics().GetCounter("worker.bytes_written.cache_bytes")),
-      bytes_written_ufs_(Metrics().GetCounter("worker.bytes_written.ufs_bytes")) {
+      blocks_read_cache_(Metrics().GetCounter("cistern_worker_cache_block_reads_total",
+                                              "Block read requests served from the cache")),
+      bytes_read_cache_(Metrics().GetCounter(kCacheReadBytesTotal, "Bytes served from the cache")),
+      bytes_written_cache_(Metrics().GetCounter("cistern_worker_cache_written_bytes_total",
+                                                "Bytes of client-written blocks committed to the cache")),
+      bytes_written_ufs_(Metrics().GetCounter("cistern_worker_ufs_written_bytes_total",
+                                              "Bytes of files written to under-stores (WriteUfsFile commits)")) {
   // Method 0 of BlockWorker is ReadBlock (the order of proto/worker.proto, as the generated
   // WithSplitStreamingMethod_ReadBlock uses it); served with raw ByteBuffer responses.
   MarkMethodStreamed(0, new grpc::internal::SplitServerStreamingHandler<proto::ReadBlockRequest, grpc::ByteBuffer>(
                             [this](grpc::ServerContext* context, ReadBlockStream* stream) {
                               return StreamReadBlock(context, stream);
                             }));
-  // Every worker counter shows up in GetMetrics from the start, at zero.
-  for (const char* name : {"worker.blocks_read.ufs", "worker.bytes_read.ufs_bytes", "worker.blocks_evicted",
-                           "worker.blocks_cached", "worker.blocks_corrupt", "worker.blocks_promoted",
-                           "worker.blocks_demoted"}) {
-    Metrics().GetCounter(name);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,6 +113,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
     source.ufs_path = request.ufs().ufs_path();
     source.offset_in_file = request.ufs().offset_in_file();
     source.block_length = request.ufs().block_length();
+    source.mount_id = request.ufs().mount_id();
     if (source.ufs_path.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": under-store source has no path"));
     }
@@ -290,7 +289,7 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   if (message.header().mode() != 0) options.mode = message.header().mode();
   const std::string what = absl::StrCat("WriteUfsFile ", path);
 
-  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path);
+  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path, message.header().mount_id());
   if (!store.ok()) return Annotate(store.status(), what);
   absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
   if (!out.ok()) return Annotate(out.status(), what);

@@ -28,6 +28,7 @@ struct HaMaster {
   std::string host = "127.0.0.1";
   int rpc_port = 0;
   int raft_port = 0;
+  int http_port = 0;
   std::vector<std::string> exec_prefix;  // e.g. {"ip", "netns", "exec", "<ns>"}
   std::unique_ptr<Subprocess> process;
   int starts = 0;
@@ -53,6 +54,7 @@ class HaCluster {
       if (!exec_prefixes.empty()) m->exec_prefix = exec_prefixes[i];
       m->rpc_port = PickUnusedPort();
       m->raft_port = PickUnusedPort();
+      m->http_port = PickUnusedPort();
       masters_.push_back(std::move(m));
     }
   }
@@ -91,6 +93,7 @@ class HaCluster {
     for (const std::string& kv :
          std::vector<std::string>{absl::StrCat("cistern.home=", dir_, "/m", m.id), "master.hostname=" + m.host,
                                   absl::StrCat("master.rpc.port=", m.rpc_port),
+                                  absl::StrCat("master.http.port=", m.http_port),
                                   "master.raft.peers=" + (peers.empty() ? Peers() : peers),
                                   "master.mount.root.ufs=" + dir_ + "/ufs", "log.dir=" + dir_ + "/logs-" +
                                   std::to_string(m.id), "master.worker.timeout=10s"}) {
