@@ -13,12 +13,12 @@ namespace {
 
 // Asks one particular master (no failover, a short deadline: an unreachable master must not
 // hold up the report about the others).
-rpc::MasterClient OneMaster(const Config& config, const std::string& address, int64_t timeout_ms = 5000) {
+rpc::MasterClient OneMaster(const Config& config, const std::string& address) {
   rpc::MasterClientOptions options;
   options.addresses = {address};
   options.follow_leader = false;
   options.retry_window_ms = 0;
-  options.rpc_timeout_ms = std::min<int64_t>(config.GetDurationMs(conf::kUserRpcTimeout), timeout_ms);
+  options.rpc_timeout_ms = std::min<int64_t>(config.GetDurationMs(conf::kUserRpcTimeout), 5000);
   return rpc::MasterClient(options);
 }
 
@@ -40,6 +40,17 @@ absl::StatusOr<std::string> FindLeader(const std::vector<JournalMember>& members
                                 : std::string(m.info.status().message()));
   }
   return absl::UnavailableError(absl::StrCat("no master serves as the leader (", seen, ")"));
+}
+
+// A call to one master that may take long (a membership change waiting for a snapshot to reach
+// the new master, a backup of a large namespace).
+rpc::MasterClient LongCallTo(const std::string& address) {
+  rpc::MasterClientOptions options;
+  options.addresses = {address};
+  options.follow_leader = false;
+  options.retry_window_ms = 0;
+  options.rpc_timeout_ms = 11 * 60 * 1000;
+  return rpc::MasterClient(options);
 }
 
 absl::Status Checkpoint(Context* context, bool all) {
@@ -70,18 +81,13 @@ absl::Status Checkpoint(Context* context, bool all) {
 // A membership change or transfer, sent to the serving leader. Adding a master may wait for a
 // snapshot to reach it, hence the long deadline.
 absl::Status Quorum(Context* context, const std::string& action, const std::string& argument) {
-  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
-  CISTERN_ASSIGN_OR_RETURN(std::string leader, FindLeader(AskEveryMaster(*config)));
-  rpc::MasterClientOptions options;
-  options.addresses = {leader};
-  options.follow_leader = false;
-  options.retry_window_ms = 0;
-  options.rpc_timeout_ms = 11 * 60 * 1000;
-  rpc::MasterClient client(options);
   uint64_t id = 0;
   if (action != "add" && (!absl::SimpleAtoi(argument, &id) || id == 0)) {
     return absl::InvalidArgumentError(absl::StrCat("'", argument, "' is not a master id (a positive integer)"));
   }
+  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
+  CISTERN_ASSIGN_OR_RETURN(std::string leader, FindLeader(AskEveryMaster(*config)));
+  rpc::MasterClient client = LongCallTo(leader);
   absl::Status status;
   if (action == "add") {
     proto::AddMasterRequest request;
@@ -99,6 +105,17 @@ absl::Status Quorum(Context* context, const std::string& action, const std::stri
   CISTERN_RETURN_IF_ERROR(status);
   const char* done = action == "add" ? "added as a voter" : action == "remove" ? "removed" : "is the leader now";
   return PrintOut(absl::StrCat("master ", argument, " ", done, " (asked ", leader, ")\n"));
+}
+
+// The serving leader writes the backup on its own host.
+absl::Status Backup(Context* context, const std::string& dir) {
+  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
+  CISTERN_ASSIGN_OR_RETURN(std::string leader, FindLeader(AskEveryMaster(*config)));
+  proto::BackupRequest request;
+  request.set_dir(dir);
+  CISTERN_ASSIGN_OR_RETURN(proto::BackupResponse response, LongCallTo(leader).Backup(request));
+  return PrintOut(absl::StrCat("backup at journal index ", response.applied_index(), " written to ", dir, " on ", leader,
+                               "\n"));
 }
 
 absl::Status Info(Context* context, bool json) {
@@ -126,6 +143,13 @@ void AddAdminJournalCommands(CLI::App* admin, Context* context, std::vector<Comm
     auto all = std::make_shared<bool>(false);
     checkpoint->add_flag("--all", *all, "On every master, not only the leader");
     commands->push_back({checkpoint, [=] { return Checkpoint(context, *all); }});
+  }
+  {
+    CLI::App* backup = admin->add_subcommand(
+        "backup", "Write a consistent backup of the namespace into a new directory on the leading master's host");
+    auto dir = std::make_shared<std::string>();
+    backup->add_option("DIR", *dir, "Absolute path on the master's host; must not exist")->required();
+    commands->push_back({backup, [=] { return Backup(context, *dir); }});
   }
   CLI::App* quorum = journal->add_subcommand("quorum", "Change the masters of the Raft group, one at a time");
   quorum->require_subcommand(1);

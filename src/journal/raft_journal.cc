@@ -814,6 +814,15 @@ void RaftJournal::PublishStatus() {
   status_.membership = node_->membership();
   status_.serving = serving_;
   status_.voters = options_.voters;
+  status_.match.clear();
+  if (node_->role() == raft::Role::kLeader) {
+    for (const std::set<raft::NodeId>* ids : {&status_.membership.voters, &status_.membership.learners}) {
+      for (raft::NodeId id : *ids) {
+        const raft::Progress* progress = node_->progress(id);
+        if (id != options_.id && progress != nullptr) status_.match[id] = progress->match();
+      }
+    }
+  }
   status_.log_syncs = log_syncs_;
   status_.entries_appended = entries_appended_;
 }

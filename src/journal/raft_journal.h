@@ -85,6 +85,8 @@ struct RaftJournalStatus {
   // Leader that has applied the first entry of its term: it knows every committed entry.
   bool serving = false;
   std::vector<raft::NodeId> voters;
+  // Leader only: the highest log index known replicated on each other member.
+  std::map<raft::NodeId, raft::Index> match;
   uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
   uint64_t entries_appended = 0;  // entries proposed by this node as leader
   absl::Status error;             // set once the journal stopped after a fatal error

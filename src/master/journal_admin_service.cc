@@ -34,4 +34,12 @@ grpc::Status JournalAdminService::TransferLeadership(grpc::ServerContext*,
   return rpc::ToGrpcStatus(journal_->TransferLeadership(request->id()));
 }
 
+grpc::Status JournalAdminService::Backup(grpc::ServerContext*, const proto::BackupRequest* request,
+                                        proto::BackupResponse* response) {
+  absl::StatusOr<uint64_t> index = journal_->Backup(request->dir());
+  if (!index.ok()) return rpc::ToGrpcStatus(index.status());
+  response->set_applied_index(*index);
+  return grpc::Status::OK;
+}
+
 }  // namespace cistern::master

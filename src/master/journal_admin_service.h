@@ -22,6 +22,8 @@ class JournalAdminService final : public proto::JournalAdmin::Service {
                             proto::RemoveMasterResponse*) override;
   grpc::Status TransferLeadership(grpc::ServerContext*, const proto::TransferLeadershipRequest* request,
                                   proto::TransferLeadershipResponse*) override;
+  grpc::Status Backup(grpc::ServerContext*, const proto::BackupRequest* request,
+                      proto::BackupResponse* response) override;
 
  private:
   MasterJournal* const journal_;

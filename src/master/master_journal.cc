@@ -9,6 +9,7 @@
 #include "common/config_keys.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "master/metastore_backup.h"
 #include "journal/grpc_raft_transport.h"
 #include "journal/raft_journal.h"
 #include "journal/raft_log_store.h"
@@ -201,6 +202,11 @@ absl::Status MasterJournal::TransferLeadership(uint64_t id) {
   return raft_->TransferLeadership(id, /*timeout_ms=*/30000);
 }
 
+absl::StatusOr<uint64_t> MasterJournal::Backup(const std::string& dir) {
+  if (replicated() && !raft_->status().serving) return raft_->NotLeaderError();
+  return WriteBackup(state_machine_, dir);
+}
+
 absl::StatusOr<uint64_t> MasterJournal::Checkpoint() {
   if (!replicated()) {
     CISTERN_RETURN_IF_ERROR(state_machine_->MakeDurable());
@@ -216,6 +222,41 @@ absl::Status MasterJournal::CheckServing(std::string* leader_address) const {
   if (status.leader != raft::kNoNode && status.leader != self_id_) *leader_address = RpcAddressOf(status.leader);
   if (!status.error.ok()) return absl::UnavailableError(absl::StrCat(name(), ": ", status.error.message()));
   return raft_->NotLeaderError();
+}
+
+CollectorHandle MasterJournal::RegisterMetrics() const {
+  if (!replicated()) return {};
+  return Metrics().AddCollector([this](MetricSink* sink) {
+    const journal::RaftJournalStatus status = raft_->status();
+    auto gauge = [sink](std::string_view name, std::string_view help, double value, LabelPairs labels = {}) {
+      sink->AddGauge(name, help, std::move(labels), value);
+    };
+    gauge("cistern_master_raft_term", "Current Raft term of this master", static_cast<double>(status.term));
+    gauge("cistern_master_raft_commit_index", "Highest Raft log index this master knows committed",
+          static_cast<double>(status.commit));
+    gauge("cistern_master_raft_applied_index", "Highest Raft log index applied to this master's namespace",
+          static_cast<double>(status.applied));
+    gauge("cistern_master_raft_last_index", "Last index in this master's Raft log", static_cast<double>(status.last_index));
+    gauge("cistern_master_raft_snapshot_index", "Index covered by this master's latest snapshot (0: none)",
+          static_cast<double>(status.snapshot_index));
+    gauge("cistern_master_raft_leader_id", "Raft id of the leader this master knows (0: none)",
+          static_cast<double>(status.leader));
+    gauge("cistern_master_raft_serving", "1 on the serving leader, else 0", status.serving ? 1 : 0);
+    for (raft::Role role : {raft::Role::kFollower, raft::Role::kPreCandidate, raft::Role::kCandidate, raft::Role::kLeader}) {
+      gauge("cistern_master_raft_role", "1 for this master's current Raft role", status.role == role ? 1 : 0,
+            {{"role", std::string(raft::RoleName(role))}});
+    }
+    gauge("cistern_master_raft_members", "Members of the Raft group by kind",
+          static_cast<double>(status.membership.voters.size()), {{"kind", "voter"}});
+    gauge("cistern_master_raft_members", "Members of the Raft group by kind",
+          static_cast<double>(status.membership.learners.size()), {{"kind", "learner"}});
+    for (const auto& [id, match] : status.match) {
+      gauge("cistern_master_raft_match_index", "Leader only: the log index known replicated on each other member",
+            static_cast<double>(match), {{"peer", absl::StrCat(id)}});
+    }
+    sink->AddCounter("cistern_master_raft_log_syncs_total", "Synced writes of the Raft log", {},
+                     static_cast<double>(status.log_syncs));
+  });
 }
 
 proto::GetJournalInfoResponse MasterJournal::Info() const {
@@ -256,6 +297,7 @@ proto::GetJournalInfoResponse MasterJournal::Info() const {
         peer->set_rpc_address(p->rpc_address());
         peer->set_raft_address(p->raft_address());
       }
+      if (auto m = status.match.find(id); m != status.match.end()) peer->set_match_index(m->second);
     }
   }
   return info;

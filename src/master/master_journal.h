@@ -21,6 +21,7 @@
 #include "cistern/proto/raft.pb.h"
 #include "common/config.h"
 #include "common/master_peers.h"
+#include "common/metrics.h"
 #include "journal/journal.h"
 #include "raft/raft.h"
 
@@ -71,10 +72,20 @@ class MasterJournal {
   // Snapshots the namespace and compacts the log now (Raft); syncs the metastore (local).
   // Returns the index the snapshot covers.
   absl::StatusOr<uint64_t> Checkpoint();
+  // Raft state on /metrics (nothing for a local journal; see docs/ha.md):
+  //   cistern_master_raft_term, _commit_index, _applied_index, _last_index, _snapshot_index,
+  //   _leader_id (0: none known), _serving (1 on the serving leader), _role{role} (1 for the
+  //   current one), _members{kind=voter|learner}, _match_index{peer} (leader: each other
+  //   member's replicated index), cistern_master_raft_log_syncs_total.
+  // The journal must outlive the handle.
+  [[nodiscard]] CollectorHandle RegisterMetrics() const;
   // Membership (the leader only; FAILED_PRECONDITION for a local journal).
   absl::Status AddMaster(const std::string& peer);
   absl::Status RemoveMaster(uint64_t id);
   absl::Status TransferLeadership(uint64_t id);
+  // Writes a backup of the namespace into `dir` (see metastore_backup.h); under Raft only the
+  // serving leader does (UNAVAILABLE elsewhere). Returns the applied index it holds.
+  absl::StatusOr<uint64_t> Backup(const std::string& dir);
 
  private:
   MasterJournal() = default;

@@ -18,6 +18,7 @@
 #include "journal/journal.h"
 #include "master/journal_admin_service.h"
 #include "master/master_journal.h"
+#include "master/metastore_backup.h"
 #include "kv/kv_store.h"
 #include "http/daemon_endpoints.h"
 #include "http/http_server.h"
@@ -57,6 +58,9 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
+  if (const std::string backup = config_.GetString(conf::kMasterMetastoreRestoreFrom); !backup.empty()) {
+    CISTERN_RETURN_IF_ERROR(RestoreMetastoreIfEmpty(backup, dir, MasterRaftDir(config_)));
+  }
   kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
   kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
   kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
@@ -145,6 +149,7 @@ absl::Status MasterProcess::Start() {
   usage_options.max_inodes_per_second = config_.GetInt(conf::kMasterCacheUsageScanRate);
   cache_usage_ = std::make_unique<CacheUsageScanner>(store_.get(), mounts_.get(), blocks_.get(), clock, usage_options);
   metrics_ = RegisterMasterMetrics(blocks_.get(), journal_, store_.get(), mounts_.get(), cache_usage_.get(), clock);
+  raft_metrics_ = master_journal_->RegisterMetrics();
   RegisterProcessMetrics("master");
   http_ = std::make_unique<http::HttpServer>(
       http::HttpServerOptions{config_.GetString(conf::kMasterBindHost), static_cast<int>(config_.GetInt(conf::kMasterHttpPort))});
@@ -231,6 +236,7 @@ void MasterProcess::Stop() {
   blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
   http_.reset();
   metrics_.Reset();
+  raft_metrics_.Reset();
   cache_usage_.reset();
   fs_service_.reset();
   block_service_.reset();

@@ -119,6 +119,7 @@ class MasterProcess : public ServingGate {
   LeaderTasks leader_tasks_;
   std::unique_ptr<CacheUsageScanner> cache_usage_;
   CollectorHandle metrics_;
+  CollectorHandle raft_metrics_;
   std::unique_ptr<http::HttpServer> http_;
   std::atomic<bool> serving_{false};
 };

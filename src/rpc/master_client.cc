@@ -135,6 +135,7 @@ CISTERN_MASTER_UNARY(JournalAdmin, Checkpoint)
 CISTERN_MASTER_UNARY(JournalAdmin, AddMaster)
 CISTERN_MASTER_UNARY(JournalAdmin, RemoveMaster)
 CISTERN_MASTER_UNARY(JournalAdmin, TransferLeadership)
+CISTERN_MASTER_UNARY(JournalAdmin, Backup)
 
 #undef CISTERN_MASTER_UNARY
 

@@ -75,6 +75,7 @@ class MasterClient {
   absl::StatusOr<proto::AddMasterResponse> AddMaster(const proto::AddMasterRequest& request);
   absl::StatusOr<proto::RemoveMasterResponse> RemoveMaster(const proto::RemoveMasterRequest& request);
   absl::StatusOr<proto::TransferLeadershipResponse> TransferLeadership(const proto::TransferLeadershipRequest& request);
+  absl::StatusOr<proto::BackupResponse> Backup(const proto::BackupRequest& request);
 
   // The address calls currently go to.
   std::string current_address() const;

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -47,6 +48,8 @@ class HaCluster {
     dir_ = absl::StrCat(::testing::TempDir(), "/cistern-ha-", ::getpid(), "-", name);
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/ufs");
+    std::filesystem::create_directories(dir_ + "/conf");
+    std::ofstream(dir_ + "/conf/cistern.properties") << "# the HA tests pass every setting with --conf\n";
     for (int i = 0; i < n; ++i) {
       auto m = std::make_unique<HaMaster>();
       m->id = static_cast<uint64_t>(i + 1);
@@ -73,9 +76,10 @@ class HaCluster {
   HaMaster& master(int i) { return *masters_[i]; }
   const std::string& dir() const { return dir_; }
 
-  std::string Peers() const {
+  // The peer list of the first `n` masters (default all).
+  std::string Peers(int n = -1) const {
     std::vector<std::string> peers;
-    for (const auto& m : masters_) peers.push_back(m->peer());
+    for (int i = 0; i < (n < 0 ? size() : n); ++i) peers.push_back(masters_[i]->peer());
     return absl::StrJoin(peers, ",");
   }
   std::vector<std::string> Addresses() const {
@@ -84,12 +88,15 @@ class HaCluster {
     return out;
   }
 
-  // Starts master i (0-based) with `peers` (default: the whole cluster).
-  void Start(int i, const std::string& peers = "") {
+  static std::string BinDir() {
+    return std::getenv("CISTERN_BUILD_DIR") != nullptr ? absl::StrCat(std::getenv("CISTERN_BUILD_DIR"), "/bin") : "./bin";
+  }
+
+  // Starts master i (0-based) with `peers` (default: the whole cluster) and `extra` settings.
+  void Start(int i, const std::string& peers = "", const std::vector<std::string>& extra = {}) {
     HaMaster& m = *masters_[i];
     std::vector<std::string> argv = m.exec_prefix;
-    argv.push_back(absl::StrCat(std::getenv("CISTERN_BUILD_DIR") ? std::getenv("CISTERN_BUILD_DIR") : ".",
-                                "/bin/cistern-master"));
+    argv.push_back(BinDir() + "/cistern-master");
     for (const std::string& kv :
          std::vector<std::string>{absl::StrCat("cistern.home=", dir_, "/m", m.id), "master.hostname=" + m.host,
                                   absl::StrCat("master.rpc.port=", m.rpc_port),
@@ -100,9 +107,12 @@ class HaCluster {
       argv.push_back("--conf");
       argv.push_back(kv);
     }
-    for (const std::string& kv : extra_conf_) {
-      argv.push_back("--conf");
-      argv.push_back(kv);
+    const std::vector<std::string>* const all_settings[] = {&extra_conf_, &extra};
+    for (const std::vector<std::string>* settings : all_settings) {
+      for (const std::string& kv : *settings) {
+        argv.push_back("--conf");
+        argv.push_back(kv);
+      }
     }
     m.process = std::make_unique<Subprocess>(argv, absl::StrCat(dir_, "/m", m.id, ".out"));
     ++m.starts;
@@ -121,6 +131,14 @@ class HaCluster {
     if (!m.process->Wait(20000).ok()) m.process->Kill();
   }
   bool running(int i) { return masters_[i]->process && masters_[i]->process->running(); }
+
+  // Runs the `cistern` CLI with `args`, its master list every master of the cluster.
+  CommandResult Cli(const std::vector<std::string>& args, int64_t timeout_ms = 120000) const {
+    std::vector<std::string> argv = {BinDir() + "/cistern", "--conf",
+                                     "master.rpc.addresses=" + absl::StrJoin(Addresses(), ",")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, timeout_ms, {{"CISTERN_CONF_DIR", dir_ + "/conf"}});
+  }
 
   // A client of the whole group (follows the leader).
   std::unique_ptr<rpc::MasterClient> Client(int64_t retry_window_ms = 30000, int64_t rpc_timeout_ms = 5000) const {
