@@ -105,6 +105,7 @@ struct FileStatus {
   bool pinned = false;
   int in_cache_percentage = 0;
   std::string mount_point;  // namespace path of the mount this path is under
+  uint64_t mount_id = 0;    // id of that mount
   std::vector<uint64_t> block_ids;
   int64_t ttl_ms = 0;  // time to live after creation; 0 = none
   TtlAction ttl_action = TtlAction::kDelete;

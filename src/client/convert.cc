@@ -144,6 +144,7 @@ FileStatus ToFileStatus(const proto::FileInfo& info) {
   s.pinned = info.pinned();
   s.in_cache_percentage = info.in_cache_percentage();
   s.mount_point = info.mount_point();
+  s.mount_id = info.mount_id();
   s.block_ids.assign(info.block_ids().begin(), info.block_ids().end());
   s.ttl_ms = info.ttl_ms();
   s.ttl_action = FromProto(info.ttl_action());

@@ -32,8 +32,6 @@ FileReaderImpl::~FileReaderImpl() { CloseStream(); }
 void FileReaderImpl::CloseStream() {
   stream_.reader.reset();
   stream_pos_ = -1;
-  chunk_.clear();
-  chunk_offset_ = 0;
 }
 
 size_t FileReaderImpl::BlockAt(int64_t offset) const {
@@ -58,6 +56,7 @@ absl::StatusOr<FileReaderImpl::Stream> FileReaderImpl::OpenStream(size_t index, 
   if (status_.persistence_state == PersistenceState::kPersisted) {
     proto::UfsBlockSource* ufs = request.mutable_ufs();
     ufs->set_ufs_path(status_.ufs_path);
+    ufs->set_mount_id(status_.mount_id);
     ufs->set_offset_in_file(block.offset);
     ufs->set_block_length(block.length);
   }
@@ -77,7 +76,7 @@ bool FileReaderImpl::CanRetry(size_t index, const std::vector<uint64_t>& exclude
 
 absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64_t n) {
   if (!ufs_reader_) {
-    CISTERN_ASSIGN_OR_RETURN(ufs_, ufs::CreateUnderFileSystem(status_.ufs_path));
+    CISTERN_ASSIGN_OR_RETURN(ufs_, fs_->OpenUnderStore(status_.ufs_path, status_.mount_id));
     absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> reader = ufs_->Open(status_.ufs_path);
     if (!reader.ok()) return Annotate(reader.status(), absl::StrCat("reading ", status_.path, " from the under-store"));
     ufs_reader_ = *std::move(reader);
@@ -158,37 +157,28 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
       pos_ += got;
       continue;
     }
-    if (chunk_offset_ == chunk_.size()) {
-      chunk_offset_ = 0;
-      chunk_.clear();
-      absl::StatusOr<bool> more = stream_.reader->Next(&chunk_);
-      absl::Status error;
-      if (!more.ok()) {
-        error = more.status();
-      } else if (!*more) {
-        error = absl::DataLossError(absl::StrCat("block ", block.block_id, " of ", status_.path, " ended at offset ",
-                                                 pos_ - block.offset, " of ", block.length));
-      }
-      if (!error.ok()) {
-        chunk_.clear();
-        CISTERN_RETURN_IF_ERROR(Failover(index, error));
-      }
+    absl::StatusOr<int64_t> got = stream_.reader->Read(buf + copied, std::min(n - copied, block_end - pos_));
+    absl::Status error;
+    if (!got.ok()) {
+      error = got.status();
+    } else if (*got == 0) {
+      error = absl::DataLossError(absl::StrCat("block ", block.block_id, " of ", status_.path, " ended at offset ",
+                                               pos_ - block.offset, " of ", block.length));
+    }
+    if (!error.ok()) {
+      CISTERN_RETURN_IF_ERROR(Failover(index, error));
       continue;
     }
-    const int64_t take = std::min<int64_t>({n - copied, static_cast<int64_t>(chunk_.size() - chunk_offset_),
-                                            block_end - pos_});
-    std::memcpy(buf + copied, chunk_.data() + chunk_offset_, take);
-    chunk_offset_ += take;
-    copied += take;
-    pos_ += take;
+    copied += *got;
+    pos_ += *got;
   }
   if (ufs_direct_) return copied;
   stream_pos_ = pos_;
   if (pos_ == block_end) {
     // Collect the end of the call so the worker sees a completed read, not a cancellation.
-    std::string rest;
-    absl::StatusOr<bool> more = stream_.reader->Next(&rest);
-    if (more.ok() && *more) spdlog::warn("block {} of {}: worker sent more than the block", block.block_id, status_.path);
+    char extra = 0;
+    absl::StatusOr<int64_t> more = stream_.reader->Read(&extra, 1);
+    if (more.ok() && *more > 0) spdlog::warn("block {} of {}: worker sent more than the block", block.block_id, status_.path);
     CloseStream();
   }
   return copied;
@@ -216,18 +206,18 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
         break;
       }
       int64_t got = 0;
-      std::string chunk;
       error = absl::OkStatus();
       while (true) {
-        absl::StatusOr<bool> more = stream->reader->Next(&chunk);
-        if (!more.ok()) {
-          error = more.status();
+        // One byte of room beyond `want` detects a worker sending more than asked.
+        char extra = 0;
+        char* into = got < want ? buf + copied + got : &extra;
+        absl::StatusOr<int64_t> read = stream->reader->Read(into, got < want ? want - got : 1);
+        if (!read.ok()) {
+          error = read.status();
           break;
         }
-        if (!*more) break;
-        const int64_t take = std::min<int64_t>(chunk.size(), want - got);
-        std::memcpy(buf + copied + got, chunk.data(), take);
-        got += take;
+        if (*read == 0) break;
+        got += *read;
       }
       if (error.ok() && got != want) {
         error = absl::DataLossError(absl::StrCat("block ", block.block_id, " of ", status_.path, ": got ", got,

@@ -69,8 +69,7 @@ class FileReaderImpl : public FileReader {
   const std::vector<BlockStatus> blocks_;
   int64_t pos_ = 0;
 
-  // The sequential stream: block stream_block_, next byte at file offset pos_ once chunk_ is
-  // used up from chunk_offset_.
+  // The sequential stream: block stream_block_, its next byte at file offset stream_pos_.
   Stream stream_;
   size_t stream_block_ = 0;
   int64_t stream_pos_ = -1;  // file offset of chunk_[chunk_offset_]; -1 = no stream
@@ -79,8 +78,6 @@ class FileReaderImpl : public FileReader {
   bool ufs_direct_ = false;               // no worker could serve: reading from the under-store
   std::unique_ptr<ufs::UnderFileSystem> ufs_;
   std::unique_ptr<ufs::RandomAccessReader> ufs_reader_;
-  std::string chunk_;
-  size_t chunk_offset_ = 0;
 };
 
 }  // namespace cistern::client

@@ -16,7 +16,7 @@ namespace cistern::master {
 FileSystemMaster::FileSystemMaster(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
                                    BlockMaster* blocks, Clock* clock, FileSystemMasterOptions options)
     : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), options_(std::move(options)),
-      syncer_(store, journal, mounts, blocks, clock, &mutation_mu_,
+      syncer_(store, journal, mounts, blocks, clock, &locks_,
               MetadataSyncOptions{options_.default_sync_interval_ms, options_.sync_batch_size,
                                   options_.default_block_size_bytes, options_.owner, options_.group}) {}
 
@@ -43,20 +43,28 @@ absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
 }
 
 absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const proto::JournalEntry& entry,
-                                                                        absl::ReleasableMutexLock* lock) {
+                                                                        PathLocks::Held* locks,
+                                                                        std::optional<proto::Inode>* result_inode) {
   absl::StatusOr<journal::Appended> appended = journal_->Append(entry);
+  if (result_inode != nullptr && appended.ok() && appended->outcome.status.ok()) {
+    // Read while the locks still keep others from changing it.
+    CISTERN_ASSIGN_OR_RETURN(*result_inode, store_->GetInode(appended->outcome.result.inode_id()));
+  }
   // The entry is applied: later mutations see it. Waiting for it to be durable happens without
-  // the lock, so concurrent mutations share one sync (group commit).
-  lock->Release();
+  // the locks, so concurrent mutations share one sync (group commit).
+  if (locks != nullptr) locks->Release();
   if (!appended.ok()) return appended.status();
   CISTERN_RETURN_IF_ERROR(journal_->WaitDurable(appended->index));
   if (!appended->outcome.status.ok()) return appended->outcome.status;
   return appended->outcome.result;
 }
 
-absl::Status FileSystemMaster::WaitReadDurable() const {
-  // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
-  return journal_->WaitDurable(journal_->applied_index());
+absl::Status FileSystemMaster::WaitReadDurable(ReadOptions options) const {
+  // What a read saw must not be lost by a crash (nor, replicated, be answered by a deposed
+  // leader): confirm up to the last entry it may have seen.
+  const uint64_t index = store_->commit_index();
+  if (!options.may_block && !journal_->IsDurable(index)) return WouldBlockError();
+  return journal_->ConfirmRead(index);
 }
 
 namespace {
@@ -145,6 +153,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
     info.set_ufs_path(resolved->ufs_uri);
     info.set_mount_point(resolved->mount.path());
+    info.set_mount_id(resolved->mount.mount_id());
   }
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
@@ -185,63 +194,98 @@ absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) 
   return path.empty() ? "/" : path;
 }
 
-absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) {
+absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request,
+                                                            ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, syncer_.SyncPath(path, interval, nullptr));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode,
+                           syncer_.SyncPath(path, interval, nullptr, options.may_block));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return info;
 }
 
-absl::Status FileSystemMaster::ListRecursive(
-    const proto::Inode& dir, const std::string& dir_path, bool recursive, std::optional<int64_t> sync_interval,
-    proto::ListStatusResponse* pending, const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
-  const int page_size = std::max(1, options_.listing_page_size);
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(dir_path, sync_interval, false, nullptr));
-  return store_->ListChildren(dir.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
-    const std::string child_path = JoinPath(dir_path, child.name());
-    CISTERN_ASSIGN_OR_RETURN(*pending->add_infos(), ToFileInfo(child, child_path, false));
-    if (pending->infos_size() >= page_size) {
-      CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-      CISTERN_RETURN_IF_ERROR(page(*pending));
-      pending->clear_infos();
+absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListStatusRequest& request,
+                                                             ReadOptions options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  ListingCursor cursor;
+  cursor.recursive_ = request.recursive();
+  cursor.sync_interval_ = RequestedSyncInterval(request);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found,
+                           syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
+  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  if (found->kind() != proto::DIRECTORY) {
+    CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
+    return cursor;
+  }
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block));
+  cursor.stack_.push_back(ListingCursor::Frame{found->id(), path, ""});
+  return cursor;
+}
+
+absl::Status FileSystemMaster::NextPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options) {
+  page->Clear();
+  ListingCursor before = *cursor;
+  absl::Status status = FillPage(cursor, page, options);
+  if (status.ok()) status = WaitReadDurable(options);
+  if (!status.ok()) {
+    *cursor = std::move(before);  // so the same page can be asked for again
+    page->Clear();
+  }
+  return status;
+}
+
+absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options) {
+  if (cursor->single_.has_value()) {
+    *page->add_infos() = *std::move(cursor->single_);
+    cursor->single_.reset();
+    return absl::OkStatus();
+  }
+  const size_t page_size = static_cast<size_t>(std::max(1, options_.listing_page_size));
+  while (!cursor->stack_.empty() && static_cast<size_t>(page->infos_size()) < page_size) {
+    ListingCursor::Frame& frame = cursor->stack_.back();
+    const size_t room = page_size - static_cast<size_t>(page->infos_size());
+    // With a recursive listing, a directory's contents come right after it, before the rest
+    // of its parent: the page part ends at the first directory.
+    CISTERN_ASSIGN_OR_RETURN(std::vector<NamespaceCache::InodePtr> children,
+                             store_->ListChildrenPage(frame.dir_id, frame.after, room, cursor->recursive_));
+    for (const NamespaceCache::InodePtr& child : children) {
+      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(*child, JoinPath(frame.path, child->name()), false));
     }
-    if (recursive && child.kind() == proto::DIRECTORY) {
-      CISTERN_RETURN_IF_ERROR(ListRecursive(child, child_path, true, sync_interval, pending, page));
+    if (!children.empty()) frame.after = children.back()->name();
+    const bool descend = cursor->recursive_ && !children.empty() && children.back()->kind() == proto::DIRECTORY;
+    if (!descend) {
+      if (children.size() < room) cursor->stack_.pop_back();  // this directory is listed to the end
+      continue;
     }
-    return true;
-  });
+    const std::string child_path = JoinPath(frame.path, children.back()->name());
+    const uint64_t child_id = children.back()->id();
+    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
+    cursor->stack_.push_back(ListingCursor::Frame{child_id, child_path, ""});
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FileSystemMaster::ListStatus(
     const proto::ListStatusRequest& request,
     const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
-  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found, syncer_.SyncPath(path, interval, nullptr));
-  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
-  const proto::Inode& inode = *found;
-  proto::ListStatusResponse pending;
-  if (inode.kind() != proto::DIRECTORY) {
-    CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
-    CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-    return page(pending);
+  CISTERN_ASSIGN_OR_RETURN(ListingCursor cursor, StartListing(request));
+  proto::ListStatusResponse response;
+  while (!cursor.done()) {
+    CISTERN_RETURN_IF_ERROR(NextPage(&cursor, &response));
+    if (response.infos_size() > 0) CISTERN_RETURN_IF_ERROR(page(response));
   }
-  CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), interval, &pending, page));
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-  if (pending.infos_size() > 0) return page(pending);
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request) {
+absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request, ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr);
+  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return inode->has_value();
 }
 
@@ -255,7 +299,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   // Checked before touching the under-store, so a refused request changes nothing there.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value() && !(request.allow_exists() && existing->kind() == proto::DIRECTORY)) {
@@ -282,9 +326,10 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   mkdir->set_time_ms(clock_->NowMs());
   mkdir->set_persistence_state(proto::PERSISTED);
   entry.set_operation_id(request.operation_id());
-  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
-  return ToFileInfo(inode, path, false);
+  std::optional<proto::Inode> inode;
+  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock, &inode).status());
+  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created directory '", path, "' is missing"));
+  return ToFileInfo(*inode, path, false);
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::CreateFileRequest& request) {
@@ -310,7 +355,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
   if (existing.has_value() && existing->kind() == proto::FILE && request.overwrite() &&
@@ -336,18 +381,18 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   create->set_group(options_.group);
   create->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
+  std::optional<proto::Inode> inode;
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock, &inode));
   if (result.removed_file_ids_size() > 0) {
     blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(result.inode_id()));
-  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created file '", path, "' vanished"));
+  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created file '", path, "' is missing"));
   return ToFileInfo(*inode, path, false);
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::CompleteFileRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  // No path lock: the entry only changes the inode it names, and applying it re-checks that.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(request.file_id()));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
     return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " does not exist"));
@@ -374,7 +419,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
   if (earlier.has_value()) {
     CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   } else {
-    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, nullptr).status());
   }
   CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(request.file_id()));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " was deleted"));
@@ -389,7 +434,7 @@ absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   if (earlier.has_value()) return RecordedStatus(*earlier);
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   if (inode.kind() == proto::DIRECTORY && !request.recursive()) {
     CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id()));
@@ -430,7 +475,7 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   CISTERN_RETURN_IF_ERROR(CheckWritable(dst));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(src));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(dst));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({src, dst});
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
   if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat("rename destination '", dst, "' already exists"));
@@ -485,11 +530,13 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetA
     if (request.has_replication_max()) set->set_replication_max(request.replication_max());
     set->set_time_ms(clock_->NowMs());
     entry.set_operation_id(request.operation_id());
-    absl::ReleasableMutexLock lock(&mutation_mu_);
-    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
-  } else {
-    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+    PathLocks::Held lock = locks_.Lock({path});
+    std::optional<proto::Inode> inode;
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock, &inode).status());
+    if (!inode.has_value()) return absl::InternalError(absl::StrCat("'", path, "' is missing after setAttribute"));
+    return ToFileInfo(*inode, path, false);
   }
+  CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   return ToFileInfo(inode, path, false);
 }
@@ -560,7 +607,7 @@ absl::Status FileSystemMaster::Mount(const proto::MountRequest& request) {
   }
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(ParentPath(path)));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value()) {
     if (existing->kind() != proto::DIRECTORY) {
@@ -596,7 +643,7 @@ absl::Status FileSystemMaster::Unmount(const proto::UnmountRequest& request) {
   entry.mutable_remove_mount()->set_path(path);
   entry.mutable_remove_mount()->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
   blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   spdlog::info("unmounted {}", path);

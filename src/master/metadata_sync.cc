@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/path.h"
 #include "common/status.h"
@@ -37,12 +38,21 @@ bool Syncable(const proto::Inode& inode) {
   return inode.persistence_state() == proto::PERSISTED && inode.completed();
 }
 
+constexpr char kWouldBlockPayload[] = "cistern.master/would-block";
+
 }  // namespace
 
+absl::Status WouldBlockError() {
+  absl::Status status = absl::UnavailableError("the read has to wait; retry where blocking is allowed");
+  status.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsWouldBlock(const absl::Status& status) { return status.GetPayload(kWouldBlockPayload).has_value(); }
+
 MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
-                               BlockMaster* blocks, Clock* clock, absl::Mutex* mutation_mu,
-                               MetadataSyncOptions options)
-    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), mutation_mu_(mutation_mu),
+                               BlockMaster* blocks, Clock* clock, PathLocks* locks, MetadataSyncOptions options)
+    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), locks_(locks),
       options_(std::move(options)) {}
 
 int64_t MetadataSyncer::IntervalFor(std::string_view path, std::optional<int64_t> requested) const {
@@ -78,11 +88,7 @@ proto::JournalEntry MetadataSyncer::NewEntry(const std::string& dir_path) const 
 absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated,
                                     int64_t removed) {
   entry.mutable_ufs_sync()->set_time_ms(clock_->NowMs());
-  absl::StatusOr<journal::Appended> appended;
-  {
-    absl::MutexLock lock(mutation_mu_);
-    appended = journal_->Append(entry);
-  }
+  absl::StatusOr<journal::Appended> appended = journal_->Append(entry);
   absl::StatusOr<proto::JournalResult> result;
   if (!appended.ok()) {
     result = appended.status();
@@ -111,12 +117,30 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
 
 absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::string& path,
                                                                      std::optional<int64_t> requested_interval,
-                                                                     SyncStats* stats) {
+                                                                     SyncStats* stats, bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
+  const std::vector<std::string> parts = SplitPath(path);
+  {
+    // The common case: one consistent walk, and nothing is due for a check.
+    CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
+    if (walk.blocked_by_file) {
+      std::string walked;
+      for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
+      return absl::FailedPreconditionError(absl::StrCat("'", walked, "' is not a directory (in path '", path, "')"));
+    }
+    const proto::Inode& deepest = walk.last();
+    if (walk.found()) {
+      const bool check = !parts.empty() && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
+                         Due(deepest.last_sync_ms(), interval);
+      if (!check) return std::optional<proto::Inode>(deepest);
+    } else if (!Due(deepest.last_sync_ms(), interval)) {
+      return std::optional<proto::Inode>();  // missing, and its parent's listing is fresh enough
+    }
+    if (!may_block) return WouldBlockError();
+  }
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   std::string current_path = "/";
-  const std::vector<std::string> parts = SplitPath(path);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (current->kind() != proto::DIRECTORY) {
       return absl::FailedPreconditionError(
@@ -125,32 +149,43 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
     const std::string& name = parts[i];
     const std::string child_path = JoinPath(current_path, name);
     const bool last = i + 1 == parts.size();
-    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child_id, store_->GetChildId(current->id(), name));
     std::optional<proto::Inode> child;
-    if (child_id.has_value()) {
-      CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
-    }
-    const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
-                                interval >= 0 && Due(child->last_sync_ms(), interval);
-    const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval);
-    if (check_existing || check_missing) {
-      CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
-      absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
-      if (!status.ok() && !absl::IsNotFound(status.status())) {
-        return Annotate(status.status(), absl::StrCat("sync '", child_path, "' with its under-store"));
-      }
-      proto::JournalEntry entry = NewEntry(current_path);
-      if (status.ok() && (!child.has_value() || Differs(*child, *status))) {
-        *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(*status, name);
-        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, child.has_value() ? 0 : 1, child.has_value() ? 1 : 0, 0));
-      } else if (!status.ok() && child.has_value()) {
-        entry.mutable_ufs_sync()->add_removed(name);
-        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, 0, 0, 1));
-      }
-      CISTERN_ASSIGN_OR_RETURN(child_id, store_->GetChildId(current->id(), name));
+    auto read_child = [&]() -> absl::Status {
       child.reset();
+      CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child_id, store_->GetChildId(current->id(), name));
       if (child_id.has_value()) {
         CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
+      }
+      return absl::OkStatus();
+    };
+    auto check_due = [&] {
+      const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
+                                  interval >= 0 && Due(child->last_sync_ms(), interval);
+      const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval);
+      return check_existing || check_missing;
+    };
+    CISTERN_RETURN_IF_ERROR(read_child());
+    if (check_due()) {
+      if (!may_block) return WouldBlockError();
+      // Like a mutation of the child: no client change of it interleaves with the check and the
+      // entry it leads to (so a sync cannot bring back a path a client just deleted).
+      PathLocks::Held lock = locks_->Lock({child_path});
+      CISTERN_RETURN_IF_ERROR(read_child());
+      if (check_due()) {
+        CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
+        absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
+        if (!status.ok() && !absl::IsNotFound(status.status())) {
+          return Annotate(status.status(), absl::StrCat("sync '", child_path, "' with its under-store"));
+        }
+        proto::JournalEntry entry = NewEntry(current_path);
+        if (status.ok() && (!child.has_value() || Differs(*child, *status))) {
+          *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(*status, name);
+          CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, child.has_value() ? 0 : 1, child.has_value() ? 1 : 0, 0));
+        } else if (!status.ok() && child.has_value()) {
+          entry.mutable_ufs_sync()->add_removed(name);
+          CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, 0, 0, 1));
+        }
+        CISTERN_RETURN_IF_ERROR(read_child());
       }
     }
     if (!child.has_value()) return std::optional<proto::Inode>();
@@ -161,11 +196,16 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,
-                                          bool recursive, SyncStats* stats) {
+                                          bool recursive, SyncStats* stats, bool may_block) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
   if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
   const int64_t interval = IntervalFor(path, requested_interval);
   if (Due(dir->last_sync_ms(), interval)) {
+    if (!may_block) return WouldBlockError();
+    // A sync is a mutation of the directory: client changes inside it wait until it is done.
+    PathLocks::Held lock = locks_->Lock({path});
+    CISTERN_ASSIGN_OR_RETURN(dir, store_->Lookup(path));
+    if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
     CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
     // One directory's listing is held in memory to merge it with the (sorted) namespace side.
     std::map<std::string, ufs::UfsStatus> listed;

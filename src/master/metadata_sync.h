@@ -6,9 +6,9 @@
 // files whose fingerprint changed get a new inode (so stale cached blocks are never served, and
 // they are freed), and persisted children that disappeared are removed.
 //
-// Under-store calls happen without locks; each journal submit takes the mutation lock shared with
-// FileSystemMaster, and the apply step re-checks everything, so a sync racing a client change
-// cannot undo it.
+// A sync is a mutation: it holds the path lock of what it changes (the child it loads or
+// re-checks, or the directory it lists) across the under-store call and the journal submit, and
+// the apply step re-checks everything, so a sync racing a client change cannot undo it.
 //
 // Thread safety: thread-safe.
 #pragma once
@@ -24,6 +24,7 @@
 #include "master/block_master.h"
 #include "master/mount_table.h"
 #include "master/namespace_store.h"
+#include "master/path_locks.h"
 
 namespace cistern::master {
 
@@ -35,6 +36,12 @@ struct MetadataSyncOptions {
   std::string group;
 };
 
+// A read running where it must not block (an RPC event thread) asks the syncer not to call
+// under-stores: it then fails with WouldBlockError() and the caller retries on a thread that
+// may block.
+absl::Status WouldBlockError();
+bool IsWouldBlock(const absl::Status& status);
+
 struct SyncStats {
   int64_t created = 0;
   int64_t updated = 0;
@@ -43,9 +50,9 @@ struct SyncStats {
 
 class MetadataSyncer {
  public:
-  // All pointers must outlive this; `mutation_mu` serializes journal submits with other mutations.
+  // All pointers must outlive this; `locks` are the mutations' path locks.
   MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts, BlockMaster* blocks,
-                 Clock* clock, absl::Mutex* mutation_mu, MetadataSyncOptions options);
+                 Clock* clock, PathLocks* locks, MetadataSyncOptions options);
 
   // The interval that applies to `path`.
   int64_t IntervalFor(std::string_view path, std::optional<int64_t> requested) const;
@@ -53,17 +60,21 @@ class MetadataSyncer {
   // Loads a normalized `path` and its missing ancestors from the under-store if the namespace
   // lacks them, and re-checks an existing persisted file whose view is older than the interval.
   // Returns the inode at `path` afterwards, or std::nullopt when it exists nowhere (the caller
-  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file.
+  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file. Without `may_block`,
+  // WouldBlockError() if an under-store has to be asked.
   absl::StatusOr<std::optional<proto::Inode>> SyncPath(const std::string& path,
-                                                       std::optional<int64_t> requested_interval, SyncStats* stats);
+                                                       std::optional<int64_t> requested_interval, SyncStats* stats,
+                                                       bool may_block = true);
 
   // Syncs the children of directory `path` when they were never loaded or their view is older
-  // than the interval; with `recursive`, also every directory below.
+  // than the interval; with `recursive`, also every directory below. Without `may_block`,
+  // WouldBlockError() if the under-store has to be listed.
   absl::Status SyncChildren(const std::string& path, std::optional<int64_t> requested_interval, bool recursive,
-                            SyncStats* stats);
+                            SyncStats* stats, bool may_block = true);
 
  private:
   bool Due(int64_t last_sync_ms, int64_t interval_ms) const;
+  // Journals `entry` and waits until it is durable. REQUIRES: the path locks of what it changes.
   absl::Status Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated, int64_t removed);
   proto::JournalEntry NewEntry(const std::string& dir_path) const;
 
@@ -72,7 +83,7 @@ class MetadataSyncer {
   MountTable* const mounts_;
   BlockMaster* const blocks_;
   Clock* const clock_;
-  absl::Mutex* const mutation_mu_;
+  PathLocks* const locks_;
   const MetadataSyncOptions options_;
 };
 

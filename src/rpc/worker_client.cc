@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_status.h"
+#include "common/status.h"
 
 namespace cistern::rpc {
 
@@ -62,52 +63,74 @@ template class WriteStream<proto::WriteBlockRequest, proto::WriteBlockResponse>;
 template class WriteStream<proto::WriteUfsFileRequest, proto::WriteUfsFileResponse>;
 
 WorkerClient::WorkerClient(std::string address, WorkerClientOptions options)
-    : address_(std::move(address)), options_(options),
-      stub_(proto::BlockWorker::NewStub(GetChannel(address_))) {}
+    : address_(std::move(address)), options_(options), channel_(GetChannel(address_)),
+      stub_(proto::BlockWorker::NewStub(channel_)),
+      read_block_method_name_(absl::StrCat("/", proto::BlockWorker::service_full_name(), "/ReadBlock")),
+      read_block_method_(read_block_method_name_.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, channel_) {}
 
 absl::Status WorkerClient::ReadBlock(
     const proto::ReadBlockRequest& request,
     const std::function<absl::Status(std::string_view data, bool from_cache)>& sink) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.data_timeout_ms);
-  auto reader = stub_->ReadBlock(&context, request);
-  proto::ReadBlockResponse response;
-  bool from_cache = false;
-  bool first = true;
-  absl::Status sink_status;
-  while (reader->Read(&response)) {
-    if (first) from_cache = response.from_cache();
-    first = false;
-    sink_status = sink(response.data(), from_cache);
-    if (!sink_status.ok()) {
-      context.TryCancel();
-      break;
-    }
+  std::unique_ptr<BlockReadStream> stream = OpenBlockReader(request);
+  std::string chunk;
+  for (int delivered = 0;; ++delivered) {
+    CISTERN_ASSIGN_OR_RETURN(bool more, stream->Next(&chunk));
+    // An empty range still tells the sink where it was served from.
+    if (!more) return delivered > 0 ? absl::OkStatus() : sink({}, stream->from_cache());
+    absl::Status status = sink(chunk, stream->from_cache());
+    if (!status.ok()) return status;  // the stream's destructor cancels the call
   }
-  grpc::Status status = reader->Finish();
-  if (!sink_status.ok()) return sink_status;
-  return FromGrpcStatus(status, absl::StrCat("worker ", address_, " ReadBlock ", request.block_id()));
 }
 
 BlockReadStream::BlockReadStream(std::unique_ptr<grpc::ClientContext> context,
-                                 std::unique_ptr<grpc::ClientReader<proto::ReadBlockResponse>> reader,
-                                 std::string what)
+                                 std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader, std::string what)
     : context_(std::move(context)), reader_(std::move(reader)), what_(std::move(what)) {}
 
 BlockReadStream::~BlockReadStream() { Cancel(); }
 
-absl::StatusOr<bool> BlockReadStream::Next(std::string* chunk) {
-  if (done_) return absl::FailedPreconditionError(absl::StrCat(what_, ": stream already finished"));
-  if (reader_->Read(&response_)) {
-    if (first_) from_cache_ = response_.from_cache();
+absl::StatusOr<bool> BlockReadStream::Fill() {
+  while (chunk_offset_ == chunk_.size()) {
+    if (done_) return false;
+    if (!reader_->Read(&message_)) {
+      done_ = true;
+      chunk_.Clear();
+      chunk_offset_ = 0;
+      absl::Status status = FromGrpcStatus(reader_->Finish(), what_);
+      if (!status.ok()) return status;
+      return false;
+    }
+    absl::Status parsed = chunk_.Parse(&message_);
+    chunk_offset_ = 0;
+    if (!parsed.ok()) {
+      Cancel();
+      return Annotate(parsed, what_);
+    }
+    if (first_) from_cache_ = chunk_.from_cache();
     first_ = false;
-    chunk->swap(*response_.mutable_data());
-    return true;
   }
-  done_ = true;
-  absl::Status status = FromGrpcStatus(reader_->Finish(), what_);
-  if (!status.ok()) return status;
-  return false;
+  return true;
+}
+
+absl::StatusOr<int64_t> BlockReadStream::Read(char* dst, int64_t n) {
+  if (n <= 0) return 0;
+  CISTERN_ASSIGN_OR_RETURN(bool more, Fill());
+  if (!more) return 0;
+  const int64_t take = std::min(n, chunk_.size() - chunk_offset_);
+  chunk_.CopyTo(chunk_offset_, take, dst);
+  chunk_offset_ += take;
+  return take;
+}
+
+absl::StatusOr<bool> BlockReadStream::Next(std::string* chunk) {
+  if (done_ && chunk_offset_ == chunk_.size()) {
+    return absl::FailedPreconditionError(absl::StrCat(what_, ": stream already finished"));
+  }
+  CISTERN_ASSIGN_OR_RETURN(bool more, Fill());
+  if (!more) return false;
+  chunk->resize(static_cast<size_t>(chunk_.size() - chunk_offset_));
+  chunk_.CopyTo(chunk_offset_, chunk_.size() - chunk_offset_, chunk->data());
+  chunk_offset_ = chunk_.size();
+  return true;
 }
 
 void BlockReadStream::Cancel() {
@@ -115,15 +138,19 @@ void BlockReadStream::Cancel() {
   done_ = true;
   context_->TryCancel();
   // Drain what is already in flight so Finish does not wait on unread messages.
-  while (reader_->Read(&response_)) {
+  while (reader_->Read(&message_)) {
   }
   reader_->Finish();
+  chunk_.Clear();
+  chunk_offset_ = 0;
 }
 
 std::unique_ptr<BlockReadStream> WorkerClient::OpenBlockReader(const proto::ReadBlockRequest& request) {
   auto context = std::make_unique<grpc::ClientContext>();
   SetDeadline(context.get(), options_.data_timeout_ms);
-  auto reader = stub_->ReadBlock(context.get(), request);
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+      grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel_.get(), read_block_method_, context.get(),
+                                                                    request));
   return std::make_unique<BlockReadStream>(
       std::move(context), std::move(reader),
       absl::StrCat("worker ", address_, " ReadBlock ", request.block_id()));

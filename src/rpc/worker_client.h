@@ -11,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "cistern/proto/worker.grpc.pb.h"
 #include "cistern/proto/worker.pb.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "rpc/block_chunk.h"
 
 namespace cistern::rpc {
 
@@ -40,25 +42,35 @@ class WriteStream {
 using BlockWriteStream = WriteStream<proto::WriteBlockRequest, proto::WriteBlockResponse>;
 using UfsFileWriteStream = WriteStream<proto::WriteUfsFileRequest, proto::WriteUfsFileResponse>;
 
-// An open server-streaming ReadBlock call, pulled one chunk at a time so a reader can hand out
-// data as its caller asks for it. Destroying it before the end cancels the call.
+// An open server-streaming ReadBlock call, pulled as the caller asks, so a reader can hand out
+// data as its caller asks for it. Chunks are copied from gRPC's receive buffers straight into
+// the caller's memory (see block_chunk.h). Destroying it before the end cancels the call.
 class BlockReadStream {
  public:
   BlockReadStream(std::unique_ptr<grpc::ClientContext> context,
-                  std::unique_ptr<grpc::ClientReader<proto::ReadBlockResponse>> reader, std::string what);
+                  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader, std::string what);
   ~BlockReadStream();
 
-  // Replaces *chunk with the next chunk; returns false (and OK) at the end of the range, or
-  // the call's error. The first chunk also sets from_cache().
+  // Copies up to `n` bytes of the stream into `dst` (at most the rest of the current chunk);
+  // returns 0 (and OK) at the end of the range, or the call's error. The first chunk also sets
+  // from_cache().
+  absl::StatusOr<int64_t> Read(char* dst, int64_t n);
+  // Replaces *chunk with the rest of the current chunk (or the next one); returns false (and OK)
+  // at the end of the range.
   absl::StatusOr<bool> Next(std::string* chunk);
   bool from_cache() const { return from_cache_; }
   void Cancel();
 
  private:
+  // Makes sure the current chunk has unread bytes; false at the end of the stream.
+  absl::StatusOr<bool> Fill();
+
   std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::ClientReader<proto::ReadBlockResponse>> reader_;
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader_;
   const std::string what_;
-  proto::ReadBlockResponse response_;
+  grpc::ByteBuffer message_;
+  ReadBlockChunk chunk_;
+  int64_t chunk_offset_ = 0;
   bool first_ = true;
   bool from_cache_ = false;
   bool done_ = false;
@@ -89,7 +101,11 @@ class WorkerClient {
  private:
   const std::string address_;
   const WorkerClientOptions options_;
+  const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<proto::BlockWorker::Stub> stub_;
+  // ReadBlock called with raw ByteBuffer responses (the stub would parse them into protos).
+  const std::string read_block_method_name_;
+  const grpc::internal::RpcMethod read_block_method_;
 };
 
 }  // namespace cistern::rpc

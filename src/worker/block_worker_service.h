@@ -12,9 +12,9 @@
 //  * WriteUfsFile writes a whole under-store file, visible only on commit.
 //  * GetMetrics returns the process counters, the worker id and tier usage.
 //
-// Counters: worker.blocks_read.cache / worker.bytes_read.cache_bytes (per request served from
-// the cache / bytes sent from it), worker.bytes_written.cache_bytes and
-// worker.bytes_written.ufs_bytes (bytes of committed writes); the UFS read counters are kept
+// Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
+// the cache / bytes sent from it), cistern_worker_cache_written_bytes_total and
+// cistern_worker_ufs_written_bytes_total (bytes of committed writes); the UFS read counters are kept
 // by UfsBlockFetcher.
 //
 // Thread safety: thread-safe (gRPC calls handlers concurrently).
@@ -47,8 +47,11 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
   BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs, BlockCommitter* committer,
                      BlockWorkerServiceOptions options);
 
-  grpc::Status ReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest* request,
-                         grpc::ServerWriter<proto::ReadBlockResponse>* writer) override;
+  // ReadBlock is served by StreamReadBlock (registered in the constructor), which writes each
+  // response as a ByteBuffer pointing at the block's bytes (rpc/block_chunk.h) instead of
+  // serializing protos.
+  using ReadBlockStream = grpc::ServerSplitStreamer<proto::ReadBlockRequest, grpc::ByteBuffer>;
+  grpc::Status StreamReadBlock(grpc::ServerContext* context, ReadBlockStream* stream);
   grpc::Status WriteBlock(grpc::ServerContext* context, grpc::ServerReader<proto::WriteBlockRequest>* reader,
                           proto::WriteBlockResponse* response) override;
   grpc::Status WriteUfsFile(grpc::ServerContext* context, grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
@@ -58,11 +61,11 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
 
  private:
   absl::Status DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
-                           grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                           ReadBlockStream* writer);
   absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
-                              grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                              ReadBlockStream* writer);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
-                              int64_t chunk_bytes, grpc::ServerWriter<proto::ReadBlockResponse>* writer);
+                              int64_t chunk_bytes, ReadBlockStream* writer);
   absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
   absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
                               proto::WriteUfsFileResponse* response);

@@ -74,6 +74,7 @@ int Run(int argc, char** argv) {
                   sync_options);
 
   UfsRegistry ufs;
+  sync.set_ufs_registry(&ufs);
   UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   BlockWorkerServiceOptions service_options;
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);

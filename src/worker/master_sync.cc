@@ -77,6 +77,7 @@ absl::Status MasterSync::Register() {
   const std::string node_id =
       absl::StrCat("worker-", response->worker_id(), "@", options_.hostname, ":", options_.rpc_port);
   if (options_.set_log_node_id) SetLogNodeId(node_id);
+  ApplyMounts(response->mount_table_version(), response->mounts());
   spdlog::info("registered with the master as {} with {} cached blocks", node_id, request.blocks_size());
   return absl::OkStatus();
 }
@@ -88,6 +89,7 @@ absl::Status MasterSync::Heartbeat() {
   BlockDelta delta = store_->TakeDelta();
   for (const auto& [block_id, info] : delta.added) FillBlock(info, request.add_added_blocks());
   for (uint64_t block_id : delta.removed) request.add_removed_block_ids(block_id);
+  if (ufs_registry_ != nullptr) request.set_mount_table_version(ufs_registry_->mount_table_version());
   absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
   if (!response.ok()) {
     store_->RestoreDelta(std::move(delta));
@@ -95,6 +97,7 @@ absl::Status MasterSync::Heartbeat() {
   }
   store_->SetPinnedFiles(absl::flat_hash_set<uint64_t>(response->pinned_file_ids().begin(),
                                                       response->pinned_file_ids().end()));
+  if (response->mount_table_version() != 0) ApplyMounts(response->mount_table_version(), response->mounts());
   switch (response->command()) {
     case proto::REGISTER:
       spdlog::info("master asked worker {} to register again", worker_id_.load());
@@ -116,6 +119,15 @@ absl::Status MasterSync::Heartbeat() {
     default:
       return absl::OkStatus();
   }
+}
+
+void MasterSync::ApplyMounts(uint64_t version, const google::protobuf::RepeatedPtrField<proto::MountInfo>& mounts) {
+  if (ufs_registry_ == nullptr || version == 0 || version == ufs_registry_->mount_table_version()) return;
+  std::vector<ufs::UfsMount> table;
+  for (const proto::MountInfo& m : mounts) {
+    table.push_back(ufs::UfsMount{m.mount_id(), m.ufs_uri(), ufs::MountOptions(m.options().begin(), m.options().end())});
+  }
+  ufs_registry_->SetMounts(version, std::move(table));
 }
 
 absl::Status MasterSync::CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) {

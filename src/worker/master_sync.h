@@ -20,6 +20,7 @@
 #include "worker/block_committer.h"
 #include "worker/block_master_connection.h"
 #include "worker/block_store.h"
+#include "worker/ufs_fetcher.h"
 
 namespace cistern::worker {
 
@@ -49,6 +50,11 @@ class MasterSync : public BlockCommitter {
   // UNAVAILABLE while the worker is not registered.
   absl::Status CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) override;
 
+  // Where the mount table the master sends goes (registration and heartbeat replies), so reads
+  // and writes reach each mount's under-store with its options. REQUIRES: before Start;
+  // `registry` must outlive this object.
+  void set_ufs_registry(UfsRegistry* registry) { ufs_registry_ = registry; }
+
   // One step of the loop (register if needed, else heartbeat), for tests that drive it by hand.
   void RunOnceForTest() { RunOnce(); }
 
@@ -57,8 +63,11 @@ class MasterSync : public BlockCommitter {
   void RunOnce();
   absl::Status Register();
   absl::Status Heartbeat();
+  // Hands a mount table from the master to the UfsRegistry.
+  void ApplyMounts(uint64_t version, const google::protobuf::RepeatedPtrField<proto::MountInfo>& mounts);
 
   BlockStore* const store_;
+  UfsRegistry* ufs_registry_ = nullptr;
   const std::unique_ptr<BlockMasterConnection> heartbeats_;
   const std::unique_ptr<BlockMasterConnection> commits_;
   const MasterSyncOptions options_;

@@ -12,10 +12,26 @@
 
 namespace cistern::worker {
 
-absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri) {
+absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri, uint64_t mount_id) {
   CISTERN_ASSIGN_OR_RETURN(ufs::Uri parsed, ufs::ParseUri(uri));
   const std::string root = parsed.Root();
   absl::MutexLock lock(&mu_);
+  if (auto o = overrides_.find(root); o != overrides_.end()) return o->second.get();
+  if (const ufs::UfsMount* mount = ufs::FindMount(mounts_, uri, mount_id)) {
+    auto made = by_mount_.find(mount->mount_id);
+    if (made != by_mount_.end() && made->second.first.uri == mount->uri &&
+        made->second.first.options == mount->options) {
+      return made->second.second;
+    }
+    absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> store = ufs::CreateUnderFileSystem(mount->uri, mount->options);
+    if (!store.ok()) {
+      return Annotate(store.status(), absl::StrCat("under-store of mount ", mount->mount_id, " (", mount->uri, ")"));
+    }
+    ufs::UnderFileSystem* raw = store->get();
+    mount_stores_.push_back(*std::move(store));
+    by_mount_[mount->mount_id] = {*mount, raw};
+    return raw;
+  }
   auto it = stores_.find(root);
   if (it != stores_.end()) return it->second.get();
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<ufs::UnderFileSystem> store, ufs::CreateUnderFileSystem(uri));
@@ -24,9 +40,21 @@ absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri) {
   return raw;
 }
 
+void UfsRegistry::SetMounts(uint64_t version, std::vector<ufs::UfsMount> mounts) {
+  absl::MutexLock lock(&mu_);
+  spdlog::info("mount table version {}: {} mounts", version, mounts.size());
+  mount_table_version_ = version;
+  mounts_ = std::move(mounts);
+}
+
+uint64_t UfsRegistry::mount_table_version() const {
+  absl::MutexLock lock(&mu_);
+  return mount_table_version_;
+}
+
 void UfsRegistry::SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store) {
   absl::MutexLock lock(&mu_);
-  stores_[std::move(root)] = std::move(store);
+  overrides_[std::move(root)] = std::move(store);
 }
 
 // One under-store read of a block, shared by its readers.
@@ -62,10 +90,17 @@ int64_t StreamingBlock::length() const { return flight_->source.block_length; }
 
 absl::StatusOr<int64_t> StreamingBlock::ReadAt(int64_t offset, int64_t n, char* buf,
                                                 const std::function<bool()>& cancelled) {
+  CISTERN_ASSIGN_OR_RETURN(std::string_view view, Peek(offset, n, cancelled));
+  std::memcpy(buf, view.data(), view.size());
+  return static_cast<int64_t>(view.size());
+}
+
+absl::StatusOr<std::string_view> StreamingBlock::Peek(int64_t offset, int64_t n,
+                                                      const std::function<bool()>& cancelled) {
   if (offset < 0 || n < 0) {
     return absl::InvalidArgumentError(absl::StrCat("block ", block_id(), ": bad read offset ", offset, " or length ", n));
   }
-  if (offset >= length() || n == 0) return 0;
+  if (offset >= length() || n == 0) return std::string_view();
   Flight& f = *flight_;
   absl::MutexLock lock(&f.mu);
   while (f.available <= offset && !f.done) {
@@ -76,8 +111,7 @@ absl::StatusOr<int64_t> StreamingBlock::ReadAt(int64_t offset, int64_t n, char* 
   }
   if (f.available > offset) {
     const int64_t take = std::min(n, f.available - offset);
-    std::memcpy(buf, f.data.get() + offset, static_cast<size_t>(take));
-    return take;
+    return std::string_view(f.data.get() + offset, static_cast<size_t>(take));
   }
   if (!f.status.ok()) return f.status;
   return absl::InternalError(absl::StrCat("fetch of block ", block_id(), " ended at ", f.available, " of ", length(), " bytes"));
@@ -95,8 +129,14 @@ absl::Status StreamingBlock::WaitForCompletion() {
 
 UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFetcherOptions options)
     : store_(store), registry_(registry), options_(options),
-      blocks_read_ufs_(Metrics().GetCounter("worker.blocks_read.ufs")),
-      bytes_read_ufs_(Metrics().GetCounter("worker.bytes_read.ufs_bytes")),
+      blocks_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_block_reads_total",
+                                            "Whole blocks read from under-stores (read-through fetches)")),
+      bytes_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_read_bytes_total",
+                                           "Bytes read from under-stores (read-through and NO_CACHE reads)")),
+      fetches_started_(Metrics().GetCounter("cistern_worker_ufs_fetches_total",
+                                            "Block fetches from under-stores started (single-flight: one per block)")),
+      fetch_joins_(Metrics().GetCounter("cistern_worker_ufs_fetch_joins_total",
+                                        "Reads of a missing block that joined a fetch already in flight")),
       free_slots_(std::max(1, options.max_concurrent_fetches)) {
   for (int i = 0; i < std::max(1, options_.max_concurrent_fetches); ++i) {
     threads_.emplace_back([this] { FetchLoop(); });
@@ -140,6 +180,7 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
         absl::MutexLock flight_lock(&flight->mu);
         if (!flight->abandoned) {
           flight->readers++;
+          fetch_joins_->Increment();
           return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
         }
       }
@@ -153,6 +194,7 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
         }
         flights_[block_id] = flight;
         queue_.push_back(flight);
+        fetches_started_->Increment();
         return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
       }
     }
@@ -207,9 +249,9 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     }
     AcquireSlot();
     int64_t pos = 0;
-    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes,
+    // Read straight into the flight's memory, where readers find the bytes.
+    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes, flight->data.get(),
                        [&](std::string_view chunk) -> absl::Status {
-                         std::memcpy(flight->data.get() + pos, chunk.data(), chunk.size());
                          if (writer != nullptr) {
                            absl::Status cached = writer->Append(chunk);
                            if (!cached.ok()) {
@@ -263,25 +305,28 @@ absl::Status UfsBlockFetcher::ReadUncached(uint64_t block_id, const UfsBlockSour
                                            int64_t length, int64_t chunk_bytes,
                                            const std::function<absl::Status(std::string_view)>& sink) {
   AcquireSlot();
-  absl::Status status = ReadRange(block_id, source, offset, length, chunk_bytes, sink);
+  absl::Status status = ReadRange(block_id, source, offset, length, chunk_bytes, nullptr, sink);
   ReleaseSlot();
   return status;
 }
 
 absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset,
-                                        int64_t length, int64_t chunk_bytes,
+                                        int64_t length, int64_t chunk_bytes, char* dest,
                                         const std::function<absl::Status(std::string_view)>& sink) {
   const std::string context = absl::StrCat("read block ", block_id, " from ", source.ufs_path);
-  absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path);
+  absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path, source.mount_id);
   if (!store.ok()) return Annotate(store.status(), context);
   absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> file = (*store)->Open(source.ufs_path);
   if (!file.ok()) return Annotate(file.status(), context);
-  std::string buffer(static_cast<size_t>(std::min(chunk_bytes, std::max<int64_t>(length, 1))), '\0');
+  const int64_t chunk = std::min(chunk_bytes, std::max<int64_t>(length, 1));
+  std::string buffer;
+  if (dest == nullptr) buffer.resize(static_cast<size_t>(chunk));
   int64_t done = 0;
   while (done < length) {
-    const int64_t want = std::min<int64_t>(static_cast<int64_t>(buffer.size()), length - done);
+    const int64_t want = std::min<int64_t>(chunk, length - done);
     const int64_t file_offset = source.offset_in_file + offset + done;
-    absl::StatusOr<int64_t> n = (*file)->ReadAt(file_offset, want, buffer.data());
+    char* into = dest != nullptr ? dest + done : buffer.data();
+    absl::StatusOr<int64_t> n = (*file)->ReadAt(file_offset, want, into);
     if (!n.ok()) return Annotate(n.status(), context);
     if (*n == 0) {
       // The file is shorter than the master believes: stale metadata, never cache a short block.
@@ -290,7 +335,7 @@ absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource&
           source.offset_in_file, ", ", source.offset_in_file + source.block_length, ")"));
     }
     bytes_read_ufs_->Add(*n);
-    CISTERN_RETURN_IF_ERROR(sink(std::string_view(buffer.data(), static_cast<size_t>(*n))));
+    CISTERN_RETURN_IF_ERROR(sink(std::string_view(into, static_cast<size_t>(*n))));
     done += *n;
   }
   blocks_read_ufs_->Add(1);

@@ -1,7 +1,9 @@
 // Read-through from under-stores.
 //
-// UfsRegistry keeps one UnderFileSystem per store root ("scheme://authority"), created on first
-// use.
+// UfsRegistry keeps the under-store adapters: one per mount, made with that mount's options
+// (endpoint, region, credentials, ...) from the mount table the master sends (SetMounts), and
+// for URIs under no known mount one per store root ("scheme://authority") without options.
+// Adapters are created on first use and live as long as the registry.
 //
 // UfsBlockFetcher brings missing blocks into the BlockStore. Fetch returns either the cached
 // block or a StreamingBlock: a view of the block as it arrives from the under-store, so a reader
@@ -16,8 +18,10 @@
 // ReadUncached (NO_CACHE reads) bypasses the cache but takes a fetch slot too, so under-store
 // reads in flight never exceed max_concurrent_fetches.
 //
-// Counters: worker.blocks_read.ufs (+1 per whole block read from an under-store) and
-// worker.bytes_read.ufs_bytes (bytes read from under-stores).
+// Counters: cistern_worker_ufs_block_reads_total (+1 per whole block read from an under-store) and
+// cistern_worker_ufs_read_bytes_total (bytes read from under-stores); single-flight:
+// cistern_worker_ufs_fetches_total (fetches started) and cistern_worker_ufs_fetch_joins_total
+// (readers served by a fetch another reader started).
 //
 // Thread safety: all classes are thread-safe, except that a StreamingBlock is used by one thread
 // at a time. The fetcher's destructor fails queued fetches and joins its threads; StreamingBlocks
@@ -38,6 +42,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "ufs/ufs_mounts.h"
 #include "ufs/under_file_system.h"
 #include "worker/block_store.h"
 
@@ -49,14 +54,27 @@ namespace cistern::worker {
 
 class UfsRegistry {
  public:
-  // The adapter for `uri`'s store. The pointer stays valid for the registry's lifetime.
-  absl::StatusOr<ufs::UnderFileSystem*> Get(std::string_view uri);
+  // The adapter for `uri`: that of mount `mount_id` if known, else of the mount `uri` is under
+  // (longest prefix), else of its store root. The pointer stays valid for the registry's lifetime.
+  absl::StatusOr<ufs::UnderFileSystem*> Get(std::string_view uri, uint64_t mount_id = 0);
   // Uses `store` for every URI under `root` ("scheme://authority"), e.g. a slow or failing fake.
   void SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store);
 
+  // Replaces the mount table. A mount whose URI or options changed gets a new adapter on next
+  // use (the old one stays alive for readers that hold it).
+  void SetMounts(uint64_t version, std::vector<ufs::UfsMount> mounts);
+  // Version of the table last set; 0 = none yet.
+  uint64_t mount_table_version() const;
+
  private:
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ufs::UnderFileSystem>, std::less<>> stores_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<ufs::UnderFileSystem>, std::less<>> overrides_ ABSL_GUARDED_BY(mu_);
+  uint64_t mount_table_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<ufs::UfsMount> mounts_ ABSL_GUARDED_BY(mu_);
+  // Mount id -> the mount its adapter was made for, and the adapter.
+  std::map<uint64_t, std::pair<ufs::UfsMount, ufs::UnderFileSystem*>> by_mount_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<ufs::UnderFileSystem>> mount_stores_ ABSL_GUARDED_BY(mu_);
 };
 
 // Where a block's bytes live in its under-store.
@@ -64,6 +82,7 @@ struct UfsBlockSource {
   std::string ufs_path;  // full URI of the file
   int64_t offset_in_file = 0;
   int64_t block_length = 0;
+  uint64_t mount_id = 0;  // 0 = unknown (matched by ufs_path)
 };
 
 struct UfsFetcherOptions {
@@ -88,6 +107,11 @@ class StreamingBlock {
   // of the bytes available; 0 at the end of the block. `cancelled`, if given, is polled while
   // waiting: CANCELLED once it returns true.
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf, const std::function<bool()>& cancelled = {});
+  // Like ReadAt, but returns a view of up to `n` arrived bytes instead of copying them. The view
+  // stays valid while this StreamingBlock, or a KeepAlive() reference, exists.
+  absl::StatusOr<std::string_view> Peek(int64_t offset, int64_t n, const std::function<bool()>& cancelled = {});
+  // Keeps the block's bytes in memory (for views handed to gRPC, which may outlive this).
+  std::shared_ptr<const void> KeepAlive() const { return flight_; }
   // Waits for the whole fetch and returns its outcome (for tests).
   absl::Status WaitForCompletion();
 
@@ -130,8 +154,10 @@ class UfsBlockFetcher {
 
   void FetchLoop();
   void RunFlight(const std::shared_ptr<Flight>& flight);
+  // Reads [offset, offset + length) of the block in pieces of chunk_bytes, into `dest` if given
+  // (else into a buffer of its own), and passes each piece to `sink`.
   absl::Status ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
-                         int64_t chunk_bytes, const std::function<absl::Status(std::string_view)>& sink);
+                         int64_t chunk_bytes, char* dest, const std::function<absl::Status(std::string_view)>& sink);
   void Release(const std::shared_ptr<Flight>& flight);
   void AcquireSlot();
   void ReleaseSlot();
@@ -141,6 +167,8 @@ class UfsBlockFetcher {
   const UfsFetcherOptions options_;
   Counter* const blocks_read_ufs_;
   Counter* const bytes_read_ufs_;
+  Counter* const fetches_started_;  // single-flight: one per under-store fetch of a block
+  Counter* const fetch_joins_;      // readers that joined a fetch already in flight
 
   // Lock order: mu_ before a Flight's mutex before the store's.
   mutable absl::Mutex mu_;

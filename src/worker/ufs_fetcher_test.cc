@@ -19,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -99,8 +99,8 @@ TEST_F(UfsFetcherTest, ConcurrentFetchesOfOneBlockReadTheUnderStoreOnce) {
   const std::string content = Pattern(3 << 20, 1);
   const std::string uri = WriteUfsFile("f", content);
   const UfsBlockSource source{uri, 1 << 20, 2 << 20};
-  const int64_t blocks0 = CounterValue("worker.blocks_read.ufs");
-  const int64_t bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t blocks0 = CounterValue("cistern_worker_ufs_block_reads_total");
+  const int64_t bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
 
   std::vector<std::string> results(8);
   std::vector<std::thread> threads;
@@ -114,15 +114,15 @@ TEST_F(UfsFetcherTest, ConcurrentFetchesOfOneBlockReadTheUnderStoreOnce) {
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_TRUE(r == content.substr(1 << 20, 2 << 20));
   ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - blocks0, 1);
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - bytes0, 2 << 20);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - bytes0, 2 << 20);
   EXPECT_TRUE(store_->Contains(11));
 
   // Later fetches find the cached block.
   auto again = fetcher_->Fetch(11, source);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->cached, nullptr);
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - blocks0, 1);
 }
 
 TEST_F(UfsFetcherTest, ServesTheDataWhenTheBlockCannotBeCached) {
@@ -276,7 +276,7 @@ TEST_F(UfsFetcherTest, ConcurrentUnderStoreReadsAreBounded) {
 TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   const std::string content = Pattern(10000, 3);
   const UfsBlockSource source{WriteUfsFile("g", content), 2000, 6000};
-  const int64_t bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
   std::string got;
   absl::Status status = fetcher_->ReadUncached(15, source, 100, 2500, 1000, [&](std::string_view chunk) {
     EXPECT_LE(chunk.size(), 1000u);
@@ -285,7 +285,7 @@ TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   });
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_TRUE(got == content.substr(2100, 2500));
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - bytes0, 2500);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - bytes0, 2500);
   EXPECT_FALSE(store_->Contains(15));
 }
 
@@ -297,6 +297,32 @@ TEST(UfsRegistryTest, SharesOneAdapterPerStoreAndRejectsBadUris) {
   EXPECT_EQ(*a, *b);
   EXPECT_FALSE(registry.Get("nosuch://x/y").ok());
   EXPECT_FALSE(registry.Get("relative/path").ok());
+}
+
+}  // namespace
+}  // namespace cistern::worker
+
+namespace cistern::worker {
+namespace {
+
+// The registry makes each mount's adapter with that mount's options: a mount whose options the
+// adapter refuses fails with the mount named, the same URI under no mount does not.
+TEST(UfsRegistryTest, AdaptersAreMadeWithTheMountsOptions) {
+  UfsRegistry registry;
+  EXPECT_EQ(registry.mount_table_version(), 0u);
+  registry.SetMounts(5, {ufs::UfsMount{3, "mem://reg/a", {{"s3.region", "ignored by mem"}}},
+                         ufs::UfsMount{4, "s3://bucket/p", {{"s3.no_such_option", "x"}}}});
+  EXPECT_EQ(registry.mount_table_version(), 5u);
+  auto mem = registry.Get("mem://reg/a/f");
+  ASSERT_TRUE(mem.ok()) << mem.status();
+  EXPECT_EQ(*registry.Get("mem://reg/a/g", 3), *mem) << "one adapter per mount";
+  auto bad = registry.Get("s3://bucket/p/key", 4);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(bad.status().message().find("mount 4"), absl::string_view::npos) << bad.status();
+  EXPECT_TRUE(registry.Get("s3://bucket/elsewhere").ok()) << "outside every mount: the store root, no options";
+  // New options for a mount give it a new adapter.
+  registry.SetMounts(6, {ufs::UfsMount{4, "s3://bucket/p", {{"s3.region", "eu-west-1"}}}});
+  EXPECT_TRUE(registry.Get("s3://bucket/p/key", 4).ok());
 }
 
 }  // namespace
