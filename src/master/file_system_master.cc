@@ -150,7 +150,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_replication_max(inode.replication_max());
   info.set_last_sync_ms(inode.last_sync_ms());
   *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
-  mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point());
+  uint64_t mount_id = 0;
+  if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
     const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
@@ -171,6 +172,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
       }
     }
     info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
+    info.set_cached_bytes(cached_bytes);
   }
   return info;
 }

@@ -4,6 +4,7 @@
 #include "common/path.h"
 #include "common/status.h"
 #include "common/units.h"
+#include "ufs/metered_ufs.h"
 #include "ufs/uri.h"
 
 namespace cistern::master {
@@ -27,7 +28,7 @@ absl::Status MountTable::Reload() {
       std::map<std::string, std::string> options(mount.options().begin(), mount.options().end());
       auto created = ufs::CreateUnderFileSystem(mount.ufs_uri(), options);
       CISTERN_RETURN_IF_ERROR_CONTEXT(created.status(), absl::StrCat("mount '", mount.path(), "'"));
-      adapter = std::move(*created);
+      adapter = ufs::NewMeteredUnderFileSystem(std::move(*created), mount.path());
     }
     std::optional<int64_t> sync_interval;
     if (auto option = mount.options().find("sync_interval"); option != mount.options().end()) {
@@ -51,12 +52,14 @@ const MountTable::Entry* MountTable::Covering(std::string_view path) const {
   return best;
 }
 
-bool MountTable::Locate(std::string_view path, std::string* ufs_uri, std::string* mount_path) const {
+bool MountTable::Locate(std::string_view path, std::string* ufs_uri, std::string* mount_path,
+                        uint64_t* mount_id) const {
   absl::MutexLock lock(&mu_);
   const Entry* best = Covering(path);
   if (best == nullptr) return false;
   *ufs_uri = ufs::JoinUri(best->info.ufs_uri(), path.substr(best->info.path() == "/" ? 0 : best->info.path().size()));
   *mount_path = best->info.path();
+  *mount_id = best->info.mount_id();
   return true;
 }
 

@@ -37,7 +37,8 @@ class MountTable {
   absl::StatusOr<ResolvedPath> Resolve(std::string_view normalized_path) const;
   // Resolve's under-store URI and mount point only, without copying the mount's settings (for
   // the hot read paths); false if no mount covers the path.
-  bool Locate(std::string_view normalized_path, std::string* ufs_uri, std::string* mount_path) const;
+  bool Locate(std::string_view normalized_path, std::string* ufs_uri, std::string* mount_path,
+              uint64_t* mount_id) const;
   // The `sync_interval` option of the mount covering the path, if it has one.
   std::optional<int64_t> SyncIntervalOption(std::string_view normalized_path) const;
   std::vector<proto::MountInfo> List() const;
