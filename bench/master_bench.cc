@@ -6,7 +6,7 @@
 //   master_bench [--client async|sync] [--concurrency 64] [--channels 4] [--threads 16]
 //                [--ops 20000] [--phases create,getStatus,listStatus,rename,delete]
 //                [--files 0 --dirs 10000] [--dir /tmp/cistern-master-bench] [--bin-dir DIR]
-//                [--conf key=value]... [--progress-s 30] [--max-rss-mib 0]
+//                [--conf key=value]... [--progress-s 30] [--fill-s 0] [--max-rss-mib 0]
 //
 // The client shares the machine with the master, so how it drives the master matters:
 //  * async (default): gRPC's callback API with --concurrency calls in flight over --channels
@@ -167,6 +167,9 @@ class Bench {
   int concurrency = 64;
   int threads = 16;
   int64_t progress_s = 0;  // print progress every so many seconds (0 = never)
+  // Stop issuing operations after so many seconds (0 = never); the phase's ops are then those
+  // issued, always the first ones by index (the deadline is checked before taking an index).
+  int64_t max_seconds = 0;
 
   // Runs `count` operations; `async_op` issues operation i with the callback API, `sync_op`
   // performs it on the calling thread.
@@ -179,6 +182,8 @@ class Bench {
     const int64_t client_cpu = SelfCpuUs();
     std::atomic<int64_t> next{0}, failed{0}, finished{0};
     const auto start = Clock::now();
+    const auto deadline = start + std::chrono::seconds(max_seconds);
+    auto past_deadline = [&] { return max_seconds > 0 && Clock::now() >= deadline; };
     std::atomic<bool> stop_progress{false};
     std::thread progress;
     if (progress_s > 0) {
@@ -215,7 +220,7 @@ class Bench {
       const int lanes = active;
       // One lane keeps one call in flight: each completion issues the lane's next call.
       std::function<void(int)> step = [&](int lane) {
-        const int64_t i = next.fetch_add(1);
+        const int64_t i = past_deadline() ? count : next.fetch_add(1);
         if (i >= count) {
           absl::MutexLock lock(&mu);
           --active;
@@ -234,7 +239,7 @@ class Bench {
       std::vector<std::thread> pool;
       for (int t = 0; t < std::max(threads, 1); ++t) {
         pool.emplace_back([&] {
-          for (int64_t i; (i = next.fetch_add(1)) < count;) {
+          for (int64_t i; !past_deadline() && (i = next.fetch_add(1)) < count;) {
             const auto began = Clock::now();
             record(i, began, sync_op(i));
           }
@@ -245,6 +250,7 @@ class Bench {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     stop_progress = true;
     if (progress.joinable()) progress.join();
+    result.ops = std::min(next.load(), count);
     result.failed = failed.load();
     result.master_cpu_us = ProcessCpuUs(master_pid_) - master_cpu;
     result.client_cpu_us = SelfCpuUs() - client_cpu;
@@ -440,7 +446,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Benchmark of cistern-master metadata operations"};
   std::string client_kind = "async";
   int threads = 16, concurrency = 64, channels = 4;
-  int64_t ops = 20000, files = 0, dirs = 10000, progress_s = 30, max_rss_mib = 0;
+  int64_t ops = 20000, files = 0, dirs = 10000, progress_s = 30, max_rss_mib = 0, fill_s = 0;
   std::string dir = "/tmp/cistern-master-bench";
   std::string bin_dir;
   std::string phases = "create,getStatus,listStatus,rename,delete";
@@ -458,6 +464,7 @@ int main(int argc, char** argv) {
   app.add_option("--bin-dir", bin_dir, "directory holding cistern-master (default: beside this program)");
   app.add_option("--conf", conf, "extra master configuration, key=value (repeatable)");
   app.add_option("--progress-s", progress_s, "print fill progress every so many seconds");
+  app.add_option("--fill-s", fill_s, "stop the fill after so many seconds and measure at the size reached (0: no limit)");
   app.add_option("--max-rss-mib", max_rss_mib, "exit 2 if the master's RSS exceeds this at any report (0: no bound)");
   CLI11_PARSE(app, argc, argv);
   if (bin_dir.empty()) bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
@@ -514,9 +521,13 @@ int main(int argc, char** argv) {
     PhaseResult mk = bench.Mkdirs("fill mkdir", dirs, [](int64_t d) { return FillDir(d); });
     bench.Print("fill mkdir", mk, "", fsync_rate, "fsync");
     bench.progress_s = progress_s;
+    bench.max_seconds = fill_s;
     PhaseResult fill = bench.Creates("fill", files, [dirs](int64_t i) { return FillFile(i % dirs, i / dirs); },
                                      /*record_latency=*/false);
     bench.progress_s = 0;
+    bench.max_seconds = 0;
+    if (fill.ops < files) std::printf("fill stopped by --fill-s after %lld of %lld files\n", static_cast<long long>(fill.ops), static_cast<long long>(files));
+    files = fill.ops;
     bench.Print("fill create", fill, absl::StrCat(", ", files, " files in ", dirs, " dirs, ", static_cast<int64_t>(fill.seconds), " s"),
                 fsync_rate, "fsync");
     const int64_t bytes = DirBytes(dir + "/master/metastore");
