@@ -476,6 +476,8 @@ int main(int argc, char** argv) {
   const int port = cistern::testing::PickUnusedPort();
   std::vector<std::string> master_argv = {bin_dir + "/cistern-master", "--conf", absl::StrCat("cistern.home=", dir),
                                           "--conf", absl::StrCat("master.rpc.port=", port), "--conf",
+                                          // not the default HTTP port, which another master may hold
+                                          absl::StrCat("master.http.port=", cistern::testing::PickUnusedPort()), "--conf",
                                           "master.hostname=127.0.0.1", "--conf",
                                           absl::StrCat("master.mount.root.ufs=", dir, "/ufs"), "--conf", "log.level=warn"};
   for (const std::string& c : conf) {
