@@ -38,7 +38,7 @@ absl::Status FileSystemMaster::CheckWritable(const std::string& path) const {
 }
 
 absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, std::nullopt, nullptr);
+  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, std::nullopt, nullptr);
   // A file in the middle of the path is reported by the operation itself, with its own wording.
   if (absl::IsFailedPrecondition(inode.status())) return absl::OkStatus();
   return inode.status();
@@ -152,11 +152,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_replication_max(inode.replication_max());
   info.set_last_sync_ms(inode.last_sync_ms());
   *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
-  if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
-    info.set_ufs_path(resolved->ufs_uri);
-    info.set_mount_point(resolved->mount.path());
-    info.set_mount_id(resolved->mount.mount_id());
-  }
+  uint64_t mount_id = 0;
+  if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
     const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
@@ -239,10 +236,9 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
                                                             ReadOptions options, const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode,
-                           syncer_.SyncPath(path, interval, nullptr, options.may_block));
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, syncer_.SyncPath(path, interval, nullptr, options.may_block));
   CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  if (inode == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   if (request.for_read() && inode->kind() == proto::FILE && !permissions_.Exempt(caller)) {
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kRead, path));
   }
@@ -259,10 +255,10 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
   cursor.caller_ = caller;
   cursor.recursive_ = request.recursive();
   cursor.sync_interval_ = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found,
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr found,
                            syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
   CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  if (found == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   if (found->kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
     return cursor;
@@ -339,12 +335,12 @@ absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& reques
                                               const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
+  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
   CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
-  return inode->has_value();
+  return *inode != nullptr;
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request,

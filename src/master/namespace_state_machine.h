@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +31,11 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::StatusOr<journal::ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override;
   uint64_t last_applied_index() const override;
   absl::Status MakeDurable() override;
+  // Snapshots are RocksDB checkpoints of the metastore; installing one swaps the metastore's
+  // contents (KvStore::ReplaceWith) and reloads what this object caches.
+  absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) override;
+  absl::Status InstallSnapshot(const std::string& dir) override;
+  absl::StatusOr<std::string> InstalledSnapshotMeta() const override;
 
   // Called after an entry that changed the mount table was applied (under the apply order).
   void set_mounts_changed_callback(std::function<void()> callback) { mounts_changed_ = std::move(callback); }
@@ -61,8 +68,10 @@ class NamespaceStateMachine : public journal::StateMachine {
   mutable absl::Mutex mu_;
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_inode_id_ ABSL_GUARDED_BY(mu_);
-  // Operation-expiry keys before this one have been pruned (see RecordOperation).
+  // Pruning state (see RecordOperation): no operation-expiry key sorts before prune_cursor_,
+  // and oldest_record_ms_ is the time of the first one at or after it (max if none), once known.
   std::string prune_cursor_ ABSL_GUARDED_BY(mu_);
+  std::optional<int64_t> oldest_record_ms_ ABSL_GUARDED_BY(mu_);
 };
 
 // Operation records pruned at most per applied entry.
