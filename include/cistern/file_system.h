@@ -73,6 +73,16 @@ struct UfsFingerprint {
   std::string etag;
 };
 
+// Where persisting a file stands (files TO_BE_PERSISTED: ASYNC_THROUGH files until their
+// under-store copy is complete, and files `fs persist` was asked for).
+struct PersistJobStatus {
+  int attempts = 0;             // attempts started so far
+  std::string last_error;       // why the last attempt failed; empty if none did
+  uint64_t worker_id = 0;       // worker running the current attempt; 0 = none running
+  int64_t attempt_started_ms = 0;
+  int64_t next_attempt_ms = 0;  // when the next attempt may start (wall ms); 0 = once the file is complete
+};
+
 struct BlockLocation {
   uint64_t worker_id = 0;
   std::string address;  // host:port of the worker
@@ -112,6 +122,7 @@ struct FileStatus {
   int replication_max = 0;    // 0 = unlimited
   int64_t last_sync_ms = 0;   // when the master last compared the path with its under-store; 0 = never
   UfsFingerprint ufs_fingerprint;
+  std::optional<PersistJobStatus> persist_job;  // set while TO_BE_PERSISTED
   // Filled by GetStatus; empty in listings.
   std::vector<BlockStatus> blocks;
 };

@@ -52,6 +52,8 @@ absl::Status FileWriterImpl::OnChunk(int64_t index, std::string_view chunk) {
       proto::WriteBlockHeader header;
       header.set_block_id(block_id);
       header.set_length_hint(0);
+      // Until persisted, the cached blocks of an ASYNC_THROUGH file are its only copy.
+      header.set_protect(write_type_ == WriteType::kAsyncThrough);
       absl::StatusOr<std::unique_ptr<rpc::BlockWriteStream>> stream = fs_->Worker(worker.address)->OpenBlockWriter(header);
       if (!stream.ok()) {
         fs_->Selector(/*refresh=*/true).IgnoreError();

@@ -70,7 +70,34 @@ class FileSystemMaster {
   absl::Status CheckTtls();
 
   bool FileExists(uint64_t file_id) const;
-  std::vector<uint64_t> PinnedFiles() const;
+  // Files whose cached blocks workers must never evict: pinned files, and files not yet
+  // persisted whose blocks are their only copy (TO_BE_PERSISTED). Sent with heartbeat replies.
+  std::vector<uint64_t> ProtectedFiles() const;
+
+  // Persistence (file_system_master_persist.cc; the PersistenceScheduler drives it).
+  //
+  // Schedules every completed file at or below the path that is not persisted for persistence
+  // now (a job in backoff is retried now); persisted files are left alone.
+  absl::StatusOr<proto::PersistResponse> Persist(const proto::PersistRequest& request);
+  absl::Status ForEachPersistJob(
+      const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const;
+  absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id) const;
+  // What persisting a TO_BE_PERSISTED file needs: the inode and where attempt `attempt` writes
+  // (a temporary path in the under-store of the file's mount, never part of the namespace).
+  struct PersistTarget {
+    proto::Inode inode;
+    std::string path;
+    std::string temp_ufs_uri;
+  };
+  absl::StatusOr<PersistTarget> GetPersistTarget(uint64_t file_id, int32_t attempt) const;
+  // Journals the job's new state. FAILED_PRECONDITION if the file is no longer TO_BE_PERSISTED.
+  absl::Status SetPersistJob(uint64_t file_id, const proto::PersistJob& job);
+  // Moves the complete copy at `temp_ufs_uri` to the file's under-store path (where the file is
+  // now: it may have been renamed meanwhile) and journals the file PERSISTED. FAILED_PRECONDITION
+  // if the file is gone or no longer TO_BE_PERSISTED (the copy is then the caller's to delete).
+  absl::Status CompletePersist(uint64_t file_id, const std::string& temp_ufs_uri);
+  // Deletes a temporary copy (best effort: a missing one is fine).
+  void DeletePersistTemp(const std::string& temp_ufs_uri) const;
 
  private:
   absl::StatusOr<proto::FileInfo> ToFileInfo(const proto::Inode& inode, const std::string& path,

@@ -21,6 +21,7 @@
 #include "master/mount_table.h"
 #include "master/namespace_state_machine.h"
 #include "master/namespace_store.h"
+#include "master/persistence_scheduler.h"
 #include "rpc/channel.h"
 #include "spdlog/spdlog.h"
 
@@ -69,7 +70,16 @@ absl::Status MasterProcess::Start() {
   fs_options.group = GroupName();
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
                                            fs_options);
-  blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
+  blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->ProtectedFiles() : std::vector<uint64_t>(); });
+  PersistenceSchedulerOptions persist_options;
+  persist_options.check_interval_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterPersistenceCheckInterval), 10);
+  persist_options.retry_base_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterPersistenceRetryInitial), 1);
+  persist_options.retry_max_ms =
+      std::max(config_.GetDurationMs(conf::kMasterPersistenceRetryMax), persist_options.retry_base_ms);
+  persist_options.max_in_flight = static_cast<int>(std::max<int64_t>(config_.GetInt(conf::kMasterPersistenceMaxInFlight), 1));
+  persist_options.worker_timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
+  persistence_ = std::make_unique<PersistenceScheduler>(fs_.get(), blocks_.get(), clock, persist_options);
+  blocks_->set_persist_report_fn([this](PersistReport report) { persistence_->OnHeartbeat(std::move(report)); });
   state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
     absl::Status status = mounts->Reload();
     if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());
@@ -112,6 +122,14 @@ absl::Status MasterProcess::Start() {
       if (!status.ok()) spdlog::warn("TTL check failed: {}", status.ToString());
     }
   });
+  persistence_scheduler_ = std::thread([this, interval_ms = persist_options.check_interval_ms] {
+    while (!stop_.HasBeenNotified()) {
+      persistence_->WaitForWork(absl::Milliseconds(interval_ms));
+      if (stop_.HasBeenNotified()) break;
+      absl::Status status = persistence_->RunOnce();
+      if (!status.ok()) spdlog::warn("persistence scheduling failed: {}", status.ToString());
+    }
+  });
   spdlog::info("master ready at {} (metastore {}, cluster {}, applied index {}, root mount {})", address_, dir,
                cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
   return absl::OkStatus();
@@ -121,6 +139,8 @@ void MasterProcess::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (lost_worker_detector_.joinable()) lost_worker_detector_.join();
   if (ttl_checker_.joinable()) ttl_checker_.join();
+  if (persistence_ != nullptr) persistence_->Wake();
+  if (persistence_scheduler_.joinable()) persistence_scheduler_.join();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
@@ -128,6 +148,7 @@ void MasterProcess::Stop() {
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();
+  persistence_.reset();
   fs_.reset();
   blocks_.reset();
   journal_.reset();

@@ -28,6 +28,7 @@ namespace cistern::master {
 
 class BlockMaster;
 class FileSystemMaster;
+class PersistenceScheduler;
 class MountTable;
 class NamespaceStateMachine;
 class NamespaceStore;
@@ -60,6 +61,7 @@ class MasterProcess {
   std::unique_ptr<MountTable> mounts_;
   std::unique_ptr<BlockMaster> blocks_;
   std::unique_ptr<FileSystemMaster> fs_;
+  std::unique_ptr<PersistenceScheduler> persistence_;
   std::unique_ptr<FileSystemMasterService> fs_service_;
   std::unique_ptr<BlockMasterService> block_service_;
   std::unique_ptr<MetaMasterService> meta_service_;
@@ -67,6 +69,8 @@ class MasterProcess {
   absl::Notification stop_;
   std::thread lost_worker_detector_;
   std::thread ttl_checker_;
+  // Leader-only background work, like the TTL checker.
+  std::thread persistence_scheduler_;
 };
 
 }  // namespace cistern::master

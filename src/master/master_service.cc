@@ -110,6 +110,14 @@ grpc::Status FileSystemMasterService::SyncMetadata(grpc::ServerContext*, const p
   return grpc::Status::OK;
 }
 
+grpc::Status FileSystemMasterService::Persist(grpc::ServerContext*, const proto::PersistRequest* request,
+                                              proto::PersistResponse* response) {
+  auto scheduled = fs_->Persist(*request);
+  if (!scheduled.ok()) return ToGrpcStatus(scheduled.status());
+  *response = *std::move(scheduled);
+  return grpc::Status::OK;
+}
+
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
   auto id = blocks_->RegisterWorker(*request);

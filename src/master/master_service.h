@@ -45,6 +45,7 @@ class FileSystemMasterService final : public FileSystemMasterBase {
   grpc::Status Unmount(grpc::ServerContext*, const proto::UnmountRequest*, proto::UnmountResponse*) override;
   grpc::Status SyncMetadata(grpc::ServerContext*, const proto::SyncMetadataRequest*,
                             proto::SyncMetadataResponse*) override;
+  grpc::Status Persist(grpc::ServerContext*, const proto::PersistRequest*, proto::PersistResponse*) override;
 
  private:
   FileSystemMaster* const fs_;

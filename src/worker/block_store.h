@@ -9,7 +9,8 @@
 // room, and fails with RESOURCE_EXHAUSTED when none can. Space a writer needs beyond its hint is
 // reserved in its directory as data arrives, evicting there if needed.
 //
-// Eviction. Blocks that are being read, being moved, or pinned (PinBlock, SetPinnedFiles) are
+// Eviction. Blocks that are being read, being moved, or pinned (PinBlock, SetPinnedFiles,
+// PinProvisionally) are
 // never evicted. Otherwise blocks leave in the order of the EvictionPolicy (LRU or LRFU). A
 // background pass (RunEvictionPass, run every eviction_interval_ms and whenever a commit crosses
 // the high watermark) frees every directory above high_watermark down to low_watermark: an
@@ -188,6 +189,14 @@ class BlockStore {
   void UnpinBlock(uint64_t block_id);
   void SetPinnedFiles(absl::flat_hash_set<uint64_t> file_ids);
   bool IsPinned(uint64_t block_id) const;
+  // Pins `block_id` until the master's pinned-file list takes over: ReleaseProvisionalPins with
+  // an epoch taken after this call releases it. For blocks that are their file's only copy
+  // (ASYNC_THROUGH), from before they are committed until a heartbeat reply computed after the
+  // commit (whose list names the file while it needs protecting) has been applied.
+  void PinProvisionally(uint64_t block_id);
+  uint64_t ProvisionalPinEpoch() const;
+  // Releases the provisional pins made at or before `epoch`.
+  void ReleaseProvisionalPins(uint64_t epoch);
 
   // One background eviction pass (see above). Returns the number of blocks moved or dropped.
   int RunEvictionPass();
@@ -268,6 +277,8 @@ class BlockStore {
   absl::flat_hash_map<const StorageDir*, absl::flat_hash_set<uint64_t>> dir_blocks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> pinned_blocks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> pinned_files_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, uint64_t> provisional_pins_ ABSL_GUARDED_BY(mu_);  // block id -> epoch
+  uint64_t provisional_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t access_seq_ ABSL_GUARDED_BY(mu_) = 0;
   BlockDelta delta_ ABSL_GUARDED_BY(mu_);
   bool evict_requested_ ABSL_GUARDED_BY(mu_) = false;

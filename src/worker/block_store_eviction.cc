@@ -83,7 +83,8 @@ StorageDir* BlockStore::ChooseDirLocked(int64_t bytes, int first_tier, int last_
 }
 
 bool BlockStore::IsPinnedLocked(uint64_t block_id) const {
-  return pinned_blocks_.contains(block_id) || pinned_files_.contains(BlockFileId(block_id));
+  return pinned_blocks_.contains(block_id) || pinned_files_.contains(BlockFileId(block_id)) ||
+         provisional_pins_.contains(block_id);
 }
 
 bool BlockStore::EvictableLocked(const BlockEntry& entry) const {
@@ -342,6 +343,21 @@ void BlockStore::UnpinBlock(uint64_t block_id) {
 void BlockStore::SetPinnedFiles(absl::flat_hash_set<uint64_t> file_ids) {
   absl::MutexLock lock(&mu_);
   pinned_files_ = std::move(file_ids);
+}
+
+void BlockStore::PinProvisionally(uint64_t block_id) {
+  absl::MutexLock lock(&mu_);
+  provisional_pins_[block_id] = ++provisional_epoch_;
+}
+
+uint64_t BlockStore::ProvisionalPinEpoch() const {
+  absl::MutexLock lock(&mu_);
+  return provisional_epoch_;
+}
+
+void BlockStore::ReleaseProvisionalPins(uint64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(provisional_pins_, [epoch](const auto& pin) { return pin.second <= epoch; });
 }
 
 bool BlockStore::IsPinned(uint64_t block_id) const {

@@ -234,6 +234,8 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   if (length_hint < 0) {
     return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": negative length hint ", length_hint));
   }
+  // Pinned before it exists, so no eviction can come between its commit and the pin.
+  if (message.header().protect()) store_->PinProvisionally(block_id);
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer, store_->CreateWriter(block_id, length_hint));
   bool committed = false;
   while (!committed && reader->Read(&message)) {

@@ -82,19 +82,33 @@ absl::Status MasterSync::Register() {
 }
 
 absl::Status MasterSync::Heartbeat() {
+  // Blocks pinned provisionally by now are covered by the list this heartbeat's reply carries.
+  const uint64_t pin_epoch = store_->ProvisionalPinEpoch();
   proto::WorkerHeartbeatRequest request;
   request.set_worker_id(worker_id_.load());
   FillTiers(*store_, request.mutable_tiers());
   BlockDelta delta = store_->TakeDelta();
   for (const auto& [block_id, info] : delta.added) FillBlock(info, request.add_added_blocks());
   for (uint64_t block_id : delta.removed) request.add_removed_block_ids(block_id);
+  std::vector<proto::PersistResult> results;
+  if (persister_ != nullptr) {
+    // In progress first: a command finishing in between then shows in both lists, never in none.
+    for (uint64_t file_id : persister_->InProgress()) request.add_persisting_file_ids(file_id);
+    results = persister_->TakeResults();
+    for (const proto::PersistResult& r : results) *request.add_persist_results() = r;
+  }
   absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
   if (!response.ok()) {
     store_->RestoreDelta(std::move(delta));
+    if (persister_ != nullptr) persister_->RestoreResults(std::move(results));
     return response.status();
   }
   store_->SetPinnedFiles(absl::flat_hash_set<uint64_t>(response->pinned_file_ids().begin(),
                                                       response->pinned_file_ids().end()));
+  store_->ReleaseProvisionalPins(pin_epoch);
+  for (const proto::PersistFileCommand& command : response->persist_files()) {
+    if (persister_ != nullptr) persister_->Submit(command);
+  }
   switch (response->command()) {
     case proto::REGISTER:
       spdlog::info("master asked worker {} to register again", worker_id_.load());
