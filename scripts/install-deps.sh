@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev libssl-dev libpugixml-dev libxxhash-dev libcli11-dev nlohmann-json3-dev
+  libcurl4-openssl-dev libssl-dev libpugixml-dev libxxhash-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   procps psmisc iproute2
 )
 

@@ -1,5 +1,6 @@
 #include "common/logging.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -56,5 +57,27 @@ absl::Status InitDaemonLogging(const Config& config, std::string_view daemon, st
 }
 
 void SetLogNodeId(std::string_view node_id) { spdlog::set_pattern(Pattern(node_id)); }
+
+absl::Status SetLogLevel(std::string_view level) {
+  bool known = false;
+  for (std::string_view l : kLogLevels) known |= l == level;
+  if (!known) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown log level '", std::string(level),
+                                                   "': want one of trace, debug, info, warn, error"));
+  }
+  const std::string previous = CurrentLogLevel();
+  const spdlog::level::level_enum next = spdlog::level::from_str(std::string(level));
+  spdlog::default_logger()->set_level(next);
+  spdlog::default_logger()->log(std::max(next, spdlog::level::warn), "log level changed from {} to {}", previous,
+                                std::string(level));
+  return absl::OkStatus();
+}
+
+std::string CurrentLogLevel() {
+  const spdlog::level::level_enum level = spdlog::default_logger()->level();
+  if (level == spdlog::level::warn) return "warn";  // spdlog's own name is "warning"
+  const auto name = spdlog::level::to_string_view(level);
+  return std::string(name.data(), name.size());
+}
 
 }  // namespace cistern

@@ -25,4 +25,12 @@ absl::Status InitDaemonLogging(const Config& config, std::string_view daemon, st
 // Changes the node id shown in each line (e.g. once a worker learns its id).
 void SetLogNodeId(std::string_view node_id);
 
+// The levels log.level accepts, lowest first.
+inline constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+// Changes the minimum level of the running process (INVALID_ARGUMENT naming the value if it is
+// not one of kLogLevels). Logs the change at warn level, so it shows whatever the new level.
+absl::Status SetLogLevel(std::string_view level);
+// The current minimum level, one of kLogLevels (or "critical"/"off" if set otherwise).
+std::string CurrentLogLevel();
+
 }  // namespace cistern

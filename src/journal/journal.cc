@@ -1,9 +1,18 @@
 #include "journal/journal.h"
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
+
+absl::Status OutcomeUnknownError(absl::StatusCode code, const std::string& message) {
+  absl::Status status(code, message);
+  status.SetPayload(kOutcomeUnknownPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsOutcomeUnknown(const absl::Status& status) { return status.GetPayload(kOutcomeUnknownPayload).has_value(); }
 
 absl::StatusOr<proto::JournalResult> Journal::Submit(const proto::JournalEntry& entry) {
   absl::StatusOr<Appended> appended = Append(entry);
@@ -15,7 +24,7 @@ absl::StatusOr<proto::JournalResult> Journal::Submit(const proto::JournalEntry& 
 }
 
 LocalJournal::LocalJournal(StateMachine* state_machine) : state_machine_(state_machine) {
-  durable_index_ = state_machine->last_applied_index();
+  durable_index_.store(state_machine->last_applied_index());
 }
 
 absl::StatusOr<Appended> LocalJournal::Append(const proto::JournalEntry& entry) {
@@ -56,11 +65,13 @@ absl::Status LocalJournal::WaitDurable(uint64_t index) {
       broken_ = sync_error_;
       return sync_error_;
     }
-    durable_index_ = std::max(durable_index_, target);
+    if (target > durable_index_.load()) durable_index_.store(target);
   }
   return absl::OkStatus();
 }
 
 uint64_t LocalJournal::applied_index() const { return state_machine_->last_applied_index(); }
+
+bool LocalJournal::IsDurable(uint64_t index) const { return durable_index_.load() >= index; }
 
 }  // namespace cistern::journal

@@ -1,13 +1,15 @@
 // The journal: the only way the namespace changes. A caller submits a JournalEntry; the journal
 // makes it durable and ordered, hands it to the StateMachine with its index, and returns what
-// applying it produced. The single-node LocalJournal applies at once; the Raft journal (issue 6)
+// applying it produced. The single-node LocalJournal applies at once; RaftJournal (raft_journal.h)
 // replicates first and applies on commit, behind the same interface.
 //
 // Thread safety: Submit may be called from many threads; entries are applied one at a time in
 // index order.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -39,6 +41,13 @@ class StateMachine {
   virtual absl::Status MakeDurable() = 0;
 };
 
+// Status payload marking an error after which an appended entry may or may not be applied later
+// (e.g. the Raft leader lost its leadership while the entry was being replicated): a caller
+// must not undo side effects on it; retrying with the same operation id is safe.
+inline constexpr char kOutcomeUnknownPayload[] = "cistern.journal/outcome-unknown";
+absl::Status OutcomeUnknownError(absl::StatusCode code, const std::string& message);
+bool IsOutcomeUnknown(const absl::Status& status);
+
 // An entry that has been applied (its effects are visible to readers) but is not necessarily
 // durable yet.
 struct Appended {
@@ -56,6 +65,16 @@ class Journal {
   // Waits until entries up to `index` are durable. Concurrent waiters share one sync.
   virtual absl::Status WaitDurable(uint64_t index) = 0;
   virtual uint64_t applied_index() const = 0;
+  // Called by a read after it read state that includes everything applied up to `index`, before
+  // it answers: returns OK once answering is linearizable and durable. LocalJournal: waits until
+  // `index` is durable. RaftJournal: confirms this node was still the leader after the read
+  // (UNAVAILABLE otherwise, naming the leader if known).
+  virtual absl::Status ConfirmRead(uint64_t index) { return WaitDurable(index); }
+  // True if entries up to `index` are durable already, so WaitDurable(index) would return at
+  // once. Lets a read on a thread that must not block answer without waiting. Never blocks.
+  // Only for LocalJournal is this also ConfirmRead(index): a replicated journal must keep
+  // answering false here (the default) so that reads go through ConfirmRead.
+  virtual bool IsDurable(uint64_t index) const { return false; }
 
   // Append + WaitDurable. Returns the apply result, or the apply outcome's error status.
   absl::StatusOr<proto::JournalResult> Submit(const proto::JournalEntry& entry);
@@ -71,6 +90,7 @@ class LocalJournal : public Journal {
   absl::StatusOr<Appended> Append(const proto::JournalEntry& entry) override;
   absl::Status WaitDurable(uint64_t index) override;
   uint64_t applied_index() const override;
+  bool IsDurable(uint64_t index) const override;
 
  private:
   StateMachine* const state_machine_;
@@ -80,7 +100,8 @@ class LocalJournal : public Journal {
 
   // Lock order: mu_ is never taken while holding sync_mu_ for longer than a read of the index.
   absl::Mutex sync_mu_;
-  uint64_t durable_index_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  // Written under sync_mu_; read without it by IsDurable.
+  std::atomic<uint64_t> durable_index_{0};
   bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
   absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
 };

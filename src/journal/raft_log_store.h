@@ -21,18 +21,30 @@
 
 namespace cistern::journal {
 
-class RaftLogStore {
+// What the Raft driver needs of durable storage (RaftLogStore is the RocksDB implementation;
+// tests wrap it to inject faults).
+class RaftStorage {
+ public:
+  virtual ~RaftStorage() = default;
+  virtual raft::HardState hard_state() const = 0;
+  virtual raft::Index last_index() const = 0;
+  // Every stored entry, in order (index 1 onwards). DATA_LOSS if the log has a gap or a record
+  // does not parse.
+  virtual absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const = 0;
+  // Persists (synced) an optional hard state and entries; entries replace any stored suffix
+  // starting at the first one's index. A failure leaves the storage unusable: the caller stops.
+  virtual absl::Status Save(const std::optional<raft::HardState>& hard_state,
+                            const std::vector<raft::Entry>& entries) = 0;
+};
+
+class RaftLogStore : public RaftStorage {
  public:
   static absl::StatusOr<std::unique_ptr<RaftLogStore>> Open(const std::string& dir);
 
-  raft::HardState hard_state() const { return hard_state_; }
-  raft::Index last_index() const { return last_index_; }
-  // Every stored entry, in order (index 1 onwards). DATA_LOSS if the log has a gap or a record
-  // does not parse.
-  absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const;
-  // Persists (synced) an optional hard state and entries; entries replace any stored suffix
-  // starting at the first one's index.
-  absl::Status Save(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries);
+  raft::HardState hard_state() const override { return hard_state_; }
+  raft::Index last_index() const override { return last_index_; }
+  absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const override;
+  absl::Status Save(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries) override;
 
  private:
   explicit RaftLogStore(std::unique_ptr<kv::KvStore> kv) : kv_(std::move(kv)) {}

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,9 @@ class KvWriteBatch {
   void Put(ColumnFamily cf, std::string_view key, std::string_view value);
   void Delete(ColumnFamily cf, std::string_view key);
   int count() const;
+  // Visits the operations in order (value is empty for a delete).
+  void ForEach(const std::function<void(ColumnFamily cf, bool is_delete, std::string_view key,
+                                        std::string_view value)>& visit) const;
 
  private:
   friend class KvStore;
@@ -50,6 +54,19 @@ struct KvStoreOptions {
   // Column family names; the store creates missing ones. Index i is ColumnFamily i.
   std::vector<std::string> column_families;
   bool sync_writes = true;
+  // Memory bounds: one block cache shared by all column families (index and filter blocks
+  // included), and one budget for all memtables together.
+  int64_t block_cache_bytes = 32 << 20;
+  int64_t write_buffer_bytes = 64 << 20;
+  // Column families whose Scans always stay within a key prefix of a fixed length (index ->
+  // length): their files carry prefix bloom filters, so a scan skips files without the prefix.
+  std::map<ColumnFamily, size_t> scan_prefix_lengths;
+};
+
+// A consistent point-in-time view for reads (RocksDB snapshot); released when destroyed.
+class KvSnapshot {
+ public:
+  virtual ~KvSnapshot() = default;
 };
 
 class KvStore {
@@ -59,17 +76,22 @@ class KvStore {
   static absl::StatusOr<std::unique_ptr<KvStore>> Open(const KvStoreOptions& options);
   ~KvStore();
 
-  // std::nullopt if absent.
-  absl::StatusOr<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key) const;
+  // std::nullopt if absent. With `snapshot`, as of that snapshot.
+  absl::StatusOr<std::optional<std::string>> Get(ColumnFamily cf, std::string_view key,
+                                                 const KvSnapshot* snapshot = nullptr) const;
   absl::Status Write(const KvWriteBatch& batch);
   // Makes every batch written so far durable (one WAL fsync, however many batches are pending):
   // with sync_writes = false, callers get group commit by writing, then syncing once.
   absl::Status SyncWal();
 
   // Visits keys with `prefix` in order, starting at the first key >= `start` (empty = the
-  // prefix itself), until `visit` returns false or fails.
+  // prefix itself), until `visit` returns false or fails. Every scan reads one consistent
+  // state (with `snapshot`, that one).
   absl::Status Scan(ColumnFamily cf, std::string_view prefix, std::string_view start,
-                    const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit) const;
+                    const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit,
+                    const KvSnapshot* snapshot = nullptr) const;
+
+  std::unique_ptr<KvSnapshot> Snapshot() const;
 
   // Approximate number of keys in `cf` (RocksDB's estimate; exact for small stores).
   int64_t ApproximateCount(ColumnFamily cf) const;

@@ -74,6 +74,67 @@ TEST_F(KvStoreTest, ScanVisitsPrefixInBigEndianOrderFromStart) {
   EXPECT_EQ(seen.size(), 2u);
 }
 
+// A column family with a scan prefix length (prefix bloom filters) scans exactly as one
+// without, also for prefixes ending in 0xff and scans starting inside the prefix.
+TEST_F(KvStoreTest, PrefixScansMatchOnEveryPath) {
+  KvStoreOptions options = Options();
+  options.scan_prefix_lengths[1] = 8;
+  auto store = KvStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  KvWriteBatch batch;
+  for (uint64_t parent : {uint64_t{7}, uint64_t{0xff}, ~uint64_t{0}}) {
+    for (const char* name : {"a", "b", "c"}) {
+      batch.Put(1, EncodeUint64(parent) + name, name);
+      batch.Put(0, EncodeUint64(parent) + name, name);
+    }
+  }
+  batch.Delete(1, EncodeUint64(7) + "b");
+  batch.Delete(0, EncodeUint64(7) + "b");
+  ASSERT_TRUE((*store)->Write(batch).ok());
+  for (uint64_t parent : {uint64_t{7}, uint64_t{0xff}, ~uint64_t{0}, uint64_t{8}}) {
+    for (const std::string start : {std::string(), EncodeUint64(parent) + "a" + std::string(1, '\0')}) {
+      std::vector<std::string> seen[2];
+      for (ColumnFamily cf : {0, 1}) {
+        ASSERT_TRUE((*store)->Scan(cf, EncodeUint64(parent), start, [&](std::string_view, std::string_view v) -> absl::StatusOr<bool> {
+          seen[cf].emplace_back(v);
+          return true;
+        }).ok());
+      }
+      EXPECT_EQ(seen[0], seen[1]) << parent;
+      const size_t expected = parent == 8 ? 0 : (parent == 7 ? 2 : 3) - (start.empty() ? 0 : 1);
+      EXPECT_EQ(seen[1].size(), expected) << parent << " start " << start.size();
+    }
+  }
+}
+
+TEST_F(KvStoreTest, SnapshotReadsIgnoreLaterWrites) {
+  auto store = KvStore::Open(Options());
+  ASSERT_TRUE(store.ok());
+  KvWriteBatch first;
+  first.Put(0, "k", "old");
+  first.Put(0, "k2", "old");
+  ASSERT_TRUE((*store)->Write(first).ok());
+  std::unique_ptr<KvSnapshot> snapshot = (*store)->Snapshot();
+  KvWriteBatch second;
+  second.Put(0, "k", "new");
+  second.Delete(0, "k2");
+  second.Put(0, "k3", "new");
+  ASSERT_TRUE((*store)->Write(second).ok());
+  EXPECT_EQ((*store)->Get(0, "k", snapshot.get())->value_or("-"), "old");
+  EXPECT_EQ((*store)->Get(0, "k")->value_or("-"), "new");
+  std::vector<std::string> seen;
+  ASSERT_TRUE((*store)->Scan(0, "k", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    seen.emplace_back(key);
+    return true;
+  }, snapshot.get()).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"k", "k2"}));
+  std::vector<std::string> ops;
+  second.ForEach([&](ColumnFamily, bool is_delete, std::string_view key, std::string_view value) {
+    ops.push_back(std::string(is_delete ? "del " : "put ") + std::string(key) + std::string(value));
+  });
+  EXPECT_EQ(ops, (std::vector<std::string>{"put knew", "del k2", "put k3new"}));
+}
+
 TEST(KvCodecTest, Uint64RoundTripsAndSorts) {
   for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{255}, uint64_t{1} << 40, ~uint64_t{0}}) {
     EXPECT_EQ(DecodeUint64(EncodeUint64(v)), v);

@@ -54,9 +54,11 @@ absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const pr
   return appended->outcome.result;
 }
 
-absl::Status FileSystemMaster::WaitReadDurable() const {
+absl::Status FileSystemMaster::WaitReadDurable(ReadOptions options) const {
   // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
-  return journal_->WaitDurable(journal_->applied_index());
+  const uint64_t index = store_->commit_index();
+  if (!options.may_block && !journal_->IsDurable(index)) return WouldBlockError();
+  return journal_->WaitDurable(index);
 }
 
 namespace {
@@ -180,63 +182,98 @@ absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) 
   return path.empty() ? "/" : path;
 }
 
-absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request) {
+absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStatusRequest& request,
+                                                            ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, syncer_.SyncPath(path, interval, nullptr));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode,
+                           syncer_.SyncPath(path, interval, nullptr, options.may_block));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return info;
 }
 
-absl::Status FileSystemMaster::ListRecursive(
-    const proto::Inode& dir, const std::string& dir_path, bool recursive, std::optional<int64_t> sync_interval,
-    proto::ListStatusResponse* pending, const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
-  const int page_size = std::max(1, options_.listing_page_size);
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(dir_path, sync_interval, false, nullptr));
-  return store_->ListChildren(dir.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
-    const std::string child_path = JoinPath(dir_path, child.name());
-    CISTERN_ASSIGN_OR_RETURN(*pending->add_infos(), ToFileInfo(child, child_path, false));
-    if (pending->infos_size() >= page_size) {
-      CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-      CISTERN_RETURN_IF_ERROR(page(*pending));
-      pending->clear_infos();
+absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListStatusRequest& request,
+                                                             ReadOptions options) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  ListingCursor cursor;
+  cursor.recursive_ = request.recursive();
+  cursor.sync_interval_ = RequestedSyncInterval(request);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found,
+                           syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
+  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  if (found->kind() != proto::DIRECTORY) {
+    CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
+    return cursor;
+  }
+  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block));
+  cursor.stack_.push_back(ListingCursor::Frame{found->id(), path, ""});
+  return cursor;
+}
+
+absl::Status FileSystemMaster::NextPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options) {
+  page->Clear();
+  ListingCursor before = *cursor;
+  absl::Status status = FillPage(cursor, page, options);
+  if (status.ok()) status = WaitReadDurable(options);
+  if (!status.ok()) {
+    *cursor = std::move(before);  // so the same page can be asked for again
+    page->Clear();
+  }
+  return status;
+}
+
+absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options) {
+  if (cursor->single_.has_value()) {
+    *page->add_infos() = *std::move(cursor->single_);
+    cursor->single_.reset();
+    return absl::OkStatus();
+  }
+  const size_t page_size = static_cast<size_t>(std::max(1, options_.listing_page_size));
+  while (!cursor->stack_.empty() && static_cast<size_t>(page->infos_size()) < page_size) {
+    ListingCursor::Frame& frame = cursor->stack_.back();
+    const size_t room = page_size - static_cast<size_t>(page->infos_size());
+    // With a recursive listing, a directory's contents come right after it, before the rest
+    // of its parent: the page part ends at the first directory.
+    CISTERN_ASSIGN_OR_RETURN(std::vector<NamespaceCache::InodePtr> children,
+                             store_->ListChildrenPage(frame.dir_id, frame.after, room, cursor->recursive_));
+    for (const NamespaceCache::InodePtr& child : children) {
+      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(*child, JoinPath(frame.path, child->name()), false));
     }
-    if (recursive && child.kind() == proto::DIRECTORY) {
-      CISTERN_RETURN_IF_ERROR(ListRecursive(child, child_path, true, sync_interval, pending, page));
+    if (!children.empty()) frame.after = children.back()->name();
+    const bool descend = cursor->recursive_ && !children.empty() && children.back()->kind() == proto::DIRECTORY;
+    if (!descend) {
+      if (children.size() < room) cursor->stack_.pop_back();  // this directory is listed to the end
+      continue;
     }
-    return true;
-  });
+    const std::string child_path = JoinPath(frame.path, children.back()->name());
+    const uint64_t child_id = children.back()->id();
+    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
+    cursor->stack_.push_back(ListingCursor::Frame{child_id, child_path, ""});
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FileSystemMaster::ListStatus(
     const proto::ListStatusRequest& request,
     const std::function<absl::Status(const proto::ListStatusResponse&)>& page) {
-  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found, syncer_.SyncPath(path, interval, nullptr));
-  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
-  const proto::Inode& inode = *found;
-  proto::ListStatusResponse pending;
-  if (inode.kind() != proto::DIRECTORY) {
-    CISTERN_ASSIGN_OR_RETURN(*pending.add_infos(), ToFileInfo(inode, path, false));
-    CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-    return page(pending);
+  CISTERN_ASSIGN_OR_RETURN(ListingCursor cursor, StartListing(request));
+  proto::ListStatusResponse response;
+  while (!cursor.done()) {
+    CISTERN_RETURN_IF_ERROR(NextPage(&cursor, &response));
+    if (response.infos_size() > 0) CISTERN_RETURN_IF_ERROR(page(response));
   }
-  CISTERN_RETURN_IF_ERROR(ListRecursive(inode, path, request.recursive(), interval, &pending, page));
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
-  if (pending.infos_size() > 0) return page(pending);
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request) {
+absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request, ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr);
+  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
-  CISTERN_RETURN_IF_ERROR(WaitReadDurable());
+  CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return inode->has_value();
 }
 

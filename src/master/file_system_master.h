@@ -37,6 +37,32 @@ struct FileSystemMasterOptions {
   std::string group;
 };
 
+// How a read may proceed. A read on an RPC event thread passes may_block = false: if it would
+// have to wait (an under-store call to load or sync metadata, or for what it read to become
+// durable) it fails with WouldBlockError() instead and is retried where blocking is allowed.
+struct ReadOptions {
+  bool may_block = true;
+};
+
+// A listing in progress (see FileSystemMaster::StartListing): the directories still to list,
+// innermost last, and the name each resumes after.
+class ListingCursor {
+ public:
+  bool done() const { return stack_.empty() && !single_.has_value(); }
+
+ private:
+  friend class FileSystemMaster;
+  struct Frame {
+    uint64_t dir_id = 0;
+    std::string path;
+    std::string after;  // last name listed; "" = from the first
+  };
+  std::vector<Frame> stack_;
+  std::optional<proto::FileInfo> single_;  // the listing of a file is the file itself
+  bool recursive_ = false;
+  std::optional<int64_t> sync_interval_;
+};
+
 class FileSystemMaster {
  public:
   // All pointers must outlive this.
@@ -48,12 +74,19 @@ class FileSystemMaster {
   absl::Status InitializeRootMount(const std::string& root_ufs_uri);
 
   // Reads load paths from the under-store on first access and re-sync them per the interval.
-  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request);
-  // Calls `page` with successive pages of the listing (name order; recursive listings are
-  // depth-first, each directory followed by its contents).
+  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request, ReadOptions options = {});
+  absl::StatusOr<bool> Exists(const proto::ExistsRequest& request, ReadOptions options = {});
+  // A listing in pages of master.listing.page_size entries, in name order; recursive listings
+  // are depth-first, each directory followed by its contents. Each page is read afresh, so a
+  // long listing is not one snapshot: an entry added or removed meanwhile may or may not
+  // appear, but none appears twice. StartListing resolves (and syncs) the path; NextPage
+  // fills `page` with the next entries (empty once done). A WouldBlockError leaves the cursor
+  // as it was, so the same call can be repeated with blocking allowed.
+  absl::StatusOr<ListingCursor> StartListing(const proto::ListStatusRequest& request, ReadOptions options = {});
+  absl::Status NextPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options = {});
+  // The whole listing, page by page, blocking as needed.
   absl::Status ListStatus(const proto::ListStatusRequest& request,
                           const std::function<absl::Status(const proto::ListStatusResponse&)>& page);
-  absl::StatusOr<bool> Exists(const proto::ExistsRequest& request);
   absl::StatusOr<proto::FileInfo> CreateDirectory(const proto::CreateDirectoryRequest& request);
   absl::StatusOr<proto::FileInfo> CreateFile(const proto::CreateFileRequest& request);
   absl::StatusOr<proto::FileInfo> CompleteFile(const proto::CompleteFileRequest& request);
@@ -104,9 +137,7 @@ class FileSystemMaster {
                                              bool include_blocks) const;
   // Builds the path of an inode by walking parents (for CompleteFile replies).
   absl::StatusOr<std::string> PathOf(const proto::Inode& inode) const;
-  absl::Status ListRecursive(const proto::Inode& dir, const std::string& dir_path, bool recursive,
-                             std::optional<int64_t> sync_interval, proto::ListStatusResponse* pending,
-                             const std::function<absl::Status(const proto::ListStatusResponse&)>& page);
+  absl::Status FillPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options);
   // The recorded outcome of a retried operation, if `operation_id` was seen before.
   absl::StatusOr<std::optional<proto::OperationRecord>> EarlierOutcome(const std::string& operation_id) const;
   // PERMISSION_DENIED if `path` is under a read-only mount.
@@ -116,7 +147,8 @@ class FileSystemMaster {
   // Appends `entry`, releases `lock` (on mutation_mu_), then waits until the entry is durable.
   absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry,
                                                         absl::ReleasableMutexLock* lock);
-  absl::Status WaitReadDurable() const;
+  // Waits until what a read saw is durable (WouldBlockError without options.may_block).
+  absl::Status WaitReadDurable(ReadOptions options = {}) const;
 
   NamespaceStore* const store_;
   journal::Journal* const journal_;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/config_keys.h"
 #include "common/daemon.h"
 #include "common/logging.h"
@@ -13,6 +14,10 @@
 int main(int argc, char** argv) {
   using namespace cistern;
   BlockShutdownSignals();
+  // Debian's Abseil is built with deadlock detection on, which makes every Mutex acquisition
+  // take one global lock to update a lock graph: a serial point across all RPC threads. Release
+  // builds of Abseil have it off; so does the master (tests keep it).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Config config = LoadDaemonConfigOrExit(argc, argv, "cistern-master");
   const std::string node_id =
       absl::StrCat("master@", config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));

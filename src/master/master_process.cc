@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/config_keys.h"
 #include "common/status.h"
+#include "common/thread_pool.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "journal/journal.h"
@@ -48,8 +49,13 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
-  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), /*sync_writes=*/false}));
-  store_ = std::make_unique<NamespaceStore>(kv_.get());
+  kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
+  kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
+  kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
+  AddNamespaceKvOptions(&kv_options);
+  CISTERN_ASSIGN_OR_RETURN(kv_, kv::KvStore::Open(kv_options));
+  store_ = std::make_unique<NamespaceStore>(
+      kv_.get(), static_cast<size_t>(std::max<int64_t>(0, config_.GetInt(conf::kMasterMetastoreCacheEntries))));
   CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
   CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));
   journal_ = std::make_unique<journal::LocalJournal>(state_machine_.get());
@@ -92,7 +98,10 @@ absl::Status MasterProcess::Start() {
   net_address.set_host(host);
   net_address.set_rpc_port(port);
   CISTERN_ASSIGN_OR_RETURN(std::string cluster_id, store_->GetMetaString(kMetaClusterId));
-  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get());
+  blocking_pool_ = std::make_unique<ThreadPool>(
+      "master-rpc", static_cast<int>(std::clamp<int64_t>(config_.GetInt(conf::kMasterRpcBlockingThreads), 1, 4096)),
+      /*max_queued=*/65536);
+  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get(), blocking_pool_.get());
   block_service_ = std::make_unique<BlockMasterService>(blocks_.get());
   meta_service_ = std::make_unique<MetaMasterService>(MasterIdentity{cluster_id, net_address, start_ms}, store_.get(),
                                                       journal_.get(), fs_.get());
@@ -145,6 +154,7 @@ void MasterProcess::Stop() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
   }
+  blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();

@@ -36,6 +36,12 @@ class FileSystemMasterService;
 class BlockMasterService;
 class MetaMasterService;
 
+}  // namespace cistern::master
+namespace cistern {
+class ThreadPool;
+}
+namespace cistern::master {
+
 class MasterProcess {
  public:
   explicit MasterProcess(Config config);
@@ -62,6 +68,7 @@ class MasterProcess {
   std::unique_ptr<BlockMaster> blocks_;
   std::unique_ptr<FileSystemMaster> fs_;
   std::unique_ptr<PersistenceScheduler> persistence_;
+  std::unique_ptr<ThreadPool> blocking_pool_;  // runs RPCs that may block; outlives the server
   std::unique_ptr<FileSystemMasterService> fs_service_;
   std::unique_ptr<BlockMasterService> block_service_;
   std::unique_ptr<MetaMasterService> meta_service_;

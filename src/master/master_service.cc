@@ -1,121 +1,206 @@
 #include "master/master_service.h"
 
+#include <optional>
+
 #include "common/version.h"
+#include "master/metadata_sync.h"
 #include "rpc/grpc_status.h"
 
 namespace cistern::master {
 
 using rpc::ToGrpcStatus;
 
-grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServerContext* context,
-                                                             const proto::GetStatusRequest* request,
-                                                             proto::GetStatusResponse* response) {
+namespace {
+
+grpc::Status Overloaded() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master overloaded: too many requests are waiting; retry later");
+}
+
+}  // namespace
+
+template <typename Handler>
+grpc::ServerUnaryReactor* FileSystemMasterService::OnBlockingPool(grpc::CallbackServerContext* context,
+                                                                  Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto info = fs_->GetStatus(*request);
-  if (info.ok()) *response->mutable_info() = *std::move(info);
-  reactor->Finish(ToGrpcStatus(info.status()));
+  if (!blocking_->TrySchedule([reactor, handler = std::move(handler)]() mutable { reactor->Finish(handler()); })) {
+    reactor->Finish(Overloaded());
+  }
   return reactor;
 }
 
-grpc::Status FileSystemMasterService::ListStatus(grpc::ServerContext* context, const proto::ListStatusRequest* request,
-                                                 grpc::ServerWriter<proto::ListStatusResponse>* writer) {
-  return ToGrpcStatus(fs_->ListStatus(*request, [&](const proto::ListStatusResponse& page) -> absl::Status {
-    if (context->IsCancelled()) return absl::CancelledError("listing cancelled by the client");
-    if (!writer->Write(page)) return absl::CancelledError("client went away during the listing");
+template <typename Read>
+grpc::ServerUnaryReactor* FileSystemMasterService::ReadHereOrOnPool(grpc::CallbackServerContext* context, Read read) {
+  absl::Status status = read(ReadOptions{.may_block = false});
+  if (IsWouldBlock(status)) {
+    return OnBlockingPool(context, [read = std::move(read)]() mutable { return ToGrpcStatus(read(ReadOptions{})); });
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServerContext* context,
+                                                             const proto::GetStatusRequest* request,
+                                                             proto::GetStatusResponse* response) {
+  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
+    auto info = fs_->GetStatus(*request, options);
+    if (!info.ok()) return info.status();
+    *response->mutable_info() = *std::move(info);
     return absl::OkStatus();
-  }));
-}
-
-grpc::Status FileSystemMasterService::CreateDirectory(grpc::ServerContext*, const proto::CreateDirectoryRequest* request,
-                                                      proto::CreateDirectoryResponse* response) {
-  auto info = fs_->CreateDirectory(*request);
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  *response->mutable_info() = *std::move(info);
-  return grpc::Status::OK;
-}
-
-grpc::Status FileSystemMasterService::CreateFile(grpc::ServerContext*, const proto::CreateFileRequest* request,
-                                                 proto::CreateFileResponse* response) {
-  auto info = fs_->CreateFile(*request);
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  *response->mutable_info() = *std::move(info);
-  return grpc::Status::OK;
-}
-
-grpc::Status FileSystemMasterService::CompleteFile(grpc::ServerContext*, const proto::CompleteFileRequest* request,
-                                                   proto::CompleteFileResponse* response) {
-  auto info = fs_->CompleteFile(*request);
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  *response->mutable_info() = *std::move(info);
-  return grpc::Status::OK;
-}
-
-grpc::Status FileSystemMasterService::Delete(grpc::ServerContext*, const proto::DeleteRequest* request,
-                                             proto::DeleteResponse*) {
-  return ToGrpcStatus(fs_->Delete(*request));
-}
-
-grpc::Status FileSystemMasterService::Rename(grpc::ServerContext*, const proto::RenameRequest* request,
-                                             proto::RenameResponse*) {
-  return ToGrpcStatus(fs_->Rename(*request));
-}
-
-grpc::Status FileSystemMasterService::GetMountTable(grpc::ServerContext*, const proto::GetMountTableRequest*,
-                                                    proto::GetMountTableResponse* response) {
-  for (auto& mount : fs_->GetMountTable()) *response->add_mounts() = std::move(mount);
-  return grpc::Status::OK;
-}
-
-grpc::Status FileSystemMasterService::SetAttribute(grpc::ServerContext*, const proto::SetAttributeRequest* request,
-                                                   proto::SetAttributeResponse* response) {
-  auto info = fs_->SetAttribute(*request);
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  *response->mutable_info() = *std::move(info);
-  return grpc::Status::OK;
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerContext* context,
                                                           const proto::ExistsRequest* request,
                                                           proto::ExistsResponse* response) {
+  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
+    auto exists = fs_->Exists(*request, options);
+    if (!exists.ok()) return exists.status();
+    response->set_exists(*exists);
+    return absl::OkStatus();
+  });
+}
+
+// Streams a listing page by page. Each page is produced on the event thread when it needs no
+// blocking, else on the blocking pool; the next page is produced only once the previous one
+// was written, so a slow client holds no more than a page here.
+class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReactor<proto::ListStatusResponse> {
+ public:
+  ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request)
+      : service_(service), request_(request) {
+    Step(false);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away during the listing"));
+      return;
+    }
+    Step(false);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Step(bool may_block) {
+    const ReadOptions options{.may_block = may_block};
+    absl::Status status;
+    if (!cursor_.has_value()) {
+      absl::StatusOr<ListingCursor> cursor = service_->fs_->StartListing(*request_, options);
+      if (cursor.ok()) {
+        cursor_ = *std::move(cursor);
+      } else {
+        status = cursor.status();
+      }
+    }
+    if (status.ok()) status = service_->fs_->NextPage(&*cursor_, &page_, options);
+    if (IsWouldBlock(status)) {
+      if (!service_->blocking_->TrySchedule([this] { Step(true); })) Finish(Overloaded());
+      return;
+    }
+    if (!status.ok()) {
+      Finish(ToGrpcStatus(status));
+    } else if (!cursor_->done()) {
+      StartWrite(&page_);
+    } else if (page_.infos_size() > 0) {
+      StartWriteAndFinish(&page_, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  FileSystemMasterService* const service_;
+  const proto::ListStatusRequest* const request_;
+  std::optional<ListingCursor> cursor_;
+  proto::ListStatusResponse page_;
+};
+
+grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::ListStatus(
+    grpc::CallbackServerContext*, const proto::ListStatusRequest* request) {
+  return new ListReactor(this, request);
+}
+
+// A mutation returning the FileInfo it produced.
+#define CISTERN_FS_INFO_MUTATION(Method)                                                                  \
+  grpc::ServerUnaryReactor* FileSystemMasterService::Method(                                              \
+      grpc::CallbackServerContext* context, const proto::Method##Request* request,                        \
+      proto::Method##Response* response) {                                                                \
+    return OnBlockingPool(context, [this, request, response] {                                            \
+      auto info = fs_->Method(*request);                                                                  \
+      if (!info.ok()) return ToGrpcStatus(info.status());                                                 \
+      *response->mutable_info() = *std::move(info);                                                       \
+      return grpc::Status::OK;                                                                            \
+    });                                                                                                   \
+  }
+
+CISTERN_FS_INFO_MUTATION(CreateDirectory)
+CISTERN_FS_INFO_MUTATION(CreateFile)
+CISTERN_FS_INFO_MUTATION(CompleteFile)
+CISTERN_FS_INFO_MUTATION(SetAttribute)
+#undef CISTERN_FS_INFO_MUTATION
+
+grpc::ServerUnaryReactor* FileSystemMasterService::Delete(grpc::CallbackServerContext* context,
+                                                          const proto::DeleteRequest* request,
+                                                          proto::DeleteResponse*) {
+  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Delete(*request)); });
+}
+
+grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerContext* context,
+                                                          const proto::RenameRequest* request,
+                                                          proto::RenameResponse*) {
+  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Rename(*request)); });
+}
+
+grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackServerContext* context,
+                                                                 const proto::GetMountTableRequest*,
+                                                                 proto::GetMountTableResponse* response) {
+  for (auto& mount : fs_->GetMountTable()) *response->add_mounts() = std::move(mount);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto exists = fs_->Exists(*request);
-  if (exists.ok()) response->set_exists(*exists);
-  reactor->Finish(ToGrpcStatus(exists.status()));
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
-grpc::Status FileSystemMasterService::Free(grpc::ServerContext*, const proto::FreeRequest* request,
-                                           proto::FreeResponse* response) {
-  auto freed = fs_->Free(*request);
-  if (!freed.ok()) return ToGrpcStatus(freed.status());
-  *response = *std::move(freed);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerContext* context,
+                                                        const proto::FreeRequest* request,
+                                                        proto::FreeResponse* response) {
+  return OnBlockingPool(context, [this, request, response] {
+    auto freed = fs_->Free(*request);
+    if (!freed.ok()) return ToGrpcStatus(freed.status());
+    *response = *std::move(freed);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status FileSystemMasterService::Mount(grpc::ServerContext*, const proto::MountRequest* request,
-                                            proto::MountResponse*) {
-  return ToGrpcStatus(fs_->Mount(*request));
+grpc::ServerUnaryReactor* FileSystemMasterService::Mount(grpc::CallbackServerContext* context,
+                                                         const proto::MountRequest* request, proto::MountResponse*) {
+  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Mount(*request)); });
 }
 
-grpc::Status FileSystemMasterService::Unmount(grpc::ServerContext*, const proto::UnmountRequest* request,
-                                              proto::UnmountResponse*) {
-  return ToGrpcStatus(fs_->Unmount(*request));
+grpc::ServerUnaryReactor* FileSystemMasterService::Unmount(grpc::CallbackServerContext* context,
+                                                           const proto::UnmountRequest* request,
+                                                           proto::UnmountResponse*) {
+  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Unmount(*request)); });
 }
 
-grpc::Status FileSystemMasterService::SyncMetadata(grpc::ServerContext*, const proto::SyncMetadataRequest* request,
-                                                   proto::SyncMetadataResponse* response) {
-  auto synced = fs_->SyncMetadata(*request);
-  if (!synced.ok()) return ToGrpcStatus(synced.status());
-  *response = *std::move(synced);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackServerContext* context,
+                                                                const proto::SyncMetadataRequest* request,
+                                                                proto::SyncMetadataResponse* response) {
+  return OnBlockingPool(context, [this, request, response] {
+    auto synced = fs_->SyncMetadata(*request);
+    if (!synced.ok()) return ToGrpcStatus(synced.status());
+    *response = *std::move(synced);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status FileSystemMasterService::Persist(grpc::ServerContext*, const proto::PersistRequest* request,
-                                              proto::PersistResponse* response) {
-  auto scheduled = fs_->Persist(*request);
-  if (!scheduled.ok()) return ToGrpcStatus(scheduled.status());
-  *response = *std::move(scheduled);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* FileSystemMasterService::Persist(grpc::CallbackServerContext* context,
+                                                           const proto::PersistRequest* request,
+                                                           proto::PersistResponse* response) {
+  return OnBlockingPool(context, [this, request, response] {
+    auto scheduled = fs_->Persist(*request);
+    if (!scheduled.ok()) return ToGrpcStatus(scheduled.status());
+    *response = *std::move(scheduled);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest* request,

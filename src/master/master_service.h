@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cistern/proto/master.grpc.pb.h"
+#include "common/thread_pool.h"
 #include "master/block_master.h"
 #include "master/file_system_master.h"
 #include "master/namespace_store.h"
@@ -13,42 +14,76 @@
 
 namespace cistern::master {
 
-// The hot read paths (GetStatus, Exists) use gRPC's callback API: they are answered on gRPC's own
-// threads without a hand-off to a synchronous worker thread, which on a small machine is most of
-// the cost of a metadata read.
+// FileSystemMaster on gRPC's callback API. Reads are answered on gRPC's own event threads when
+// they need neither an under-store nor a wait for durability (the common case), so a metadata
+// read costs no thread hand-off. Everything that may block (mutations: path locks, under-store
+// calls, journal commits; reads that must load or wait) runs on `blocking`, a fixed pool, and
+// finishes its call from there. (The synchronous API would instead run handlers on threads
+// that gRPC creates and destroys as load varies, which dominated a create's cost.)
 using FileSystemMasterBase = proto::FileSystemMaster::WithCallbackMethod_GetStatus<
-    proto::FileSystemMaster::WithCallbackMethod_Exists<proto::FileSystemMaster::Service>>;
+    proto::FileSystemMaster::WithCallbackMethod_ListStatus<
+    proto::FileSystemMaster::WithCallbackMethod_CreateDirectory<
+    proto::FileSystemMaster::WithCallbackMethod_CreateFile<
+    proto::FileSystemMaster::WithCallbackMethod_CompleteFile<
+    proto::FileSystemMaster::WithCallbackMethod_Delete<
+    proto::FileSystemMaster::WithCallbackMethod_Rename<
+    proto::FileSystemMaster::WithCallbackMethod_GetMountTable<
+    proto::FileSystemMaster::WithCallbackMethod_SetAttribute<
+    proto::FileSystemMaster::WithCallbackMethod_Exists<
+    proto::FileSystemMaster::WithCallbackMethod_Free<
+    proto::FileSystemMaster::WithCallbackMethod_Mount<
+    proto::FileSystemMaster::WithCallbackMethod_Unmount<
+    proto::FileSystemMaster::WithCallbackMethod_SyncMetadata<
+    proto::FileSystemMaster::WithCallbackMethod_Persist<proto::FileSystemMaster::Service>>>>>>>>>>>>>>>;
 
 class FileSystemMasterService final : public FileSystemMasterBase {
  public:
-  explicit FileSystemMasterService(FileSystemMaster* fs) : fs_(fs) {}
+  // `fs` and `blocking` must outlive the service (and the server's shutdown).
+  FileSystemMasterService(FileSystemMaster* fs, ThreadPool* blocking) : fs_(fs), blocking_(blocking) {}
 
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext*, const proto::GetStatusRequest*,
                                       proto::GetStatusResponse*) override;
   grpc::ServerUnaryReactor* Exists(grpc::CallbackServerContext*, const proto::ExistsRequest*,
                                    proto::ExistsResponse*) override;
-  grpc::Status ListStatus(grpc::ServerContext*, const proto::ListStatusRequest*,
-                          grpc::ServerWriter<proto::ListStatusResponse>*) override;
-  grpc::Status CreateDirectory(grpc::ServerContext*, const proto::CreateDirectoryRequest*,
-                               proto::CreateDirectoryResponse*) override;
-  grpc::Status CreateFile(grpc::ServerContext*, const proto::CreateFileRequest*, proto::CreateFileResponse*) override;
-  grpc::Status CompleteFile(grpc::ServerContext*, const proto::CompleteFileRequest*,
-                            proto::CompleteFileResponse*) override;
-  grpc::Status Delete(grpc::ServerContext*, const proto::DeleteRequest*, proto::DeleteResponse*) override;
-  grpc::Status Rename(grpc::ServerContext*, const proto::RenameRequest*, proto::RenameResponse*) override;
-  grpc::Status GetMountTable(grpc::ServerContext*, const proto::GetMountTableRequest*,
-                             proto::GetMountTableResponse*) override;
-  grpc::Status SetAttribute(grpc::ServerContext*, const proto::SetAttributeRequest*,
-                            proto::SetAttributeResponse*) override;
-  grpc::Status Free(grpc::ServerContext*, const proto::FreeRequest*, proto::FreeResponse*) override;
-  grpc::Status Mount(grpc::ServerContext*, const proto::MountRequest*, proto::MountResponse*) override;
-  grpc::Status Unmount(grpc::ServerContext*, const proto::UnmountRequest*, proto::UnmountResponse*) override;
-  grpc::Status SyncMetadata(grpc::ServerContext*, const proto::SyncMetadataRequest*,
-                            proto::SyncMetadataResponse*) override;
-  grpc::Status Persist(grpc::ServerContext*, const proto::PersistRequest*, proto::PersistResponse*) override;
+  grpc::ServerWriteReactor<proto::ListStatusResponse>* ListStatus(grpc::CallbackServerContext*,
+                                                                  const proto::ListStatusRequest*) override;
+  grpc::ServerUnaryReactor* CreateDirectory(grpc::CallbackServerContext*, const proto::CreateDirectoryRequest*,
+                                            proto::CreateDirectoryResponse*) override;
+  grpc::ServerUnaryReactor* CreateFile(grpc::CallbackServerContext*, const proto::CreateFileRequest*,
+                                       proto::CreateFileResponse*) override;
+  grpc::ServerUnaryReactor* CompleteFile(grpc::CallbackServerContext*, const proto::CompleteFileRequest*,
+                                         proto::CompleteFileResponse*) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext*, const proto::DeleteRequest*,
+                                   proto::DeleteResponse*) override;
+  grpc::ServerUnaryReactor* Rename(grpc::CallbackServerContext*, const proto::RenameRequest*,
+                                   proto::RenameResponse*) override;
+  grpc::ServerUnaryReactor* GetMountTable(grpc::CallbackServerContext*, const proto::GetMountTableRequest*,
+                                          proto::GetMountTableResponse*) override;
+  grpc::ServerUnaryReactor* SetAttribute(grpc::CallbackServerContext*, const proto::SetAttributeRequest*,
+                                         proto::SetAttributeResponse*) override;
+  grpc::ServerUnaryReactor* Free(grpc::CallbackServerContext*, const proto::FreeRequest*,
+                                 proto::FreeResponse*) override;
+  grpc::ServerUnaryReactor* Mount(grpc::CallbackServerContext*, const proto::MountRequest*,
+                                  proto::MountResponse*) override;
+  grpc::ServerUnaryReactor* Unmount(grpc::CallbackServerContext*, const proto::UnmountRequest*,
+                                    proto::UnmountResponse*) override;
+  grpc::ServerUnaryReactor* SyncMetadata(grpc::CallbackServerContext*, const proto::SyncMetadataRequest*,
+                                         proto::SyncMetadataResponse*) override;
+  grpc::ServerUnaryReactor* Persist(grpc::CallbackServerContext*, const proto::PersistRequest*,
+                                    proto::PersistResponse*) override;
 
  private:
+  class ListReactor;
+  // Runs `handler` (returning the call's grpc::Status) on the blocking pool and finishes the
+  // call with its result; UNAVAILABLE at once if the pool is saturated.
+  template <typename Handler>
+  grpc::ServerUnaryReactor* OnBlockingPool(grpc::CallbackServerContext* context, Handler handler);
+  // Runs `read(ReadOptions)` here without blocking; if it would block, again on the pool.
+  template <typename Read>
+  grpc::ServerUnaryReactor* ReadHereOrOnPool(grpc::CallbackServerContext* context, Read read);
+
   FileSystemMaster* const fs_;
+  ThreadPool* const blocking_;
 };
 
 class BlockMasterService final : public proto::BlockMaster::Service {

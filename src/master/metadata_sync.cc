@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/path.h"
 #include "common/status.h"
@@ -37,7 +38,17 @@ bool Syncable(const proto::Inode& inode) {
   return inode.persistence_state() == proto::PERSISTED && inode.completed();
 }
 
+constexpr char kWouldBlockPayload[] = "cistern.master/would-block";
+
 }  // namespace
+
+absl::Status WouldBlockError() {
+  absl::Status status = absl::UnavailableError("the read has to wait; retry where blocking is allowed");
+  status.SetPayload(kWouldBlockPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsWouldBlock(const absl::Status& status) { return status.GetPayload(kWouldBlockPayload).has_value(); }
 
 MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
                                BlockMaster* blocks, Clock* clock, absl::Mutex* mutation_mu,
@@ -111,12 +122,30 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
 
 absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::string& path,
                                                                      std::optional<int64_t> requested_interval,
-                                                                     SyncStats* stats) {
+                                                                     SyncStats* stats, bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
+  const std::vector<std::string> parts = SplitPath(path);
+  {
+    // The common case: one consistent walk, and nothing is due for a check.
+    CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
+    if (walk.blocked_by_file) {
+      std::string walked;
+      for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
+      return absl::FailedPreconditionError(absl::StrCat("'", walked, "' is not a directory (in path '", path, "')"));
+    }
+    const proto::Inode& deepest = walk.last();
+    if (walk.found()) {
+      const bool check = !parts.empty() && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
+                         Due(deepest.last_sync_ms(), interval);
+      if (!check) return std::optional<proto::Inode>(deepest);
+    } else if (!Due(deepest.last_sync_ms(), interval)) {
+      return std::optional<proto::Inode>();  // missing, and its parent's listing is fresh enough
+    }
+    if (!may_block) return WouldBlockError();
+  }
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   std::string current_path = "/";
-  const std::vector<std::string> parts = SplitPath(path);
   for (size_t i = 0; i < parts.size(); ++i) {
     if (current->kind() != proto::DIRECTORY) {
       return absl::FailedPreconditionError(
@@ -136,6 +165,7 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
     const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval) &&
                                name.find(ufs::kTempNameMarker) == std::string::npos;
     if (check_existing || check_missing) {
+      if (!may_block) return WouldBlockError();
       CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
       absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
       if (!status.ok() && !absl::IsNotFound(status.status())) {
@@ -163,11 +193,12 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,
-                                          bool recursive, SyncStats* stats) {
+                                          bool recursive, SyncStats* stats, bool may_block) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
   if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
   const int64_t interval = IntervalFor(path, requested_interval);
   if (Due(dir->last_sync_ms(), interval)) {
+    if (!may_block) return WouldBlockError();
     CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
     // One directory's listing is held in memory to merge it with the (sorted) namespace side.
     std::map<std::string, ufs::UfsStatus> listed;

@@ -35,6 +35,12 @@ struct MetadataSyncOptions {
   std::string group;
 };
 
+// A read running where it must not block (an RPC event thread) asks the syncer not to call
+// under-stores: it then fails with WouldBlockError() and the caller retries on a thread that
+// may block.
+absl::Status WouldBlockError();
+bool IsWouldBlock(const absl::Status& status);
+
 struct SyncStats {
   int64_t created = 0;
   int64_t updated = 0;
@@ -53,14 +59,17 @@ class MetadataSyncer {
   // Loads a normalized `path` and its missing ancestors from the under-store if the namespace
   // lacks them, and re-checks an existing persisted file whose view is older than the interval.
   // Returns the inode at `path` afterwards, or std::nullopt when it exists nowhere (the caller
-  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file.
+  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file. Without `may_block`,
+  // WouldBlockError() if an under-store has to be asked.
   absl::StatusOr<std::optional<proto::Inode>> SyncPath(const std::string& path,
-                                                       std::optional<int64_t> requested_interval, SyncStats* stats);
+                                                       std::optional<int64_t> requested_interval, SyncStats* stats,
+                                                       bool may_block = true);
 
   // Syncs the children of directory `path` when they were never loaded or their view is older
-  // than the interval; with `recursive`, also every directory below.
+  // than the interval; with `recursive`, also every directory below. Without `may_block`,
+  // WouldBlockError() if the under-store has to be listed.
   absl::Status SyncChildren(const std::string& path, std::optional<int64_t> requested_interval, bool recursive,
-                            SyncStats* stats);
+                            SyncStats* stats, bool may_block = true);
 
  private:
   bool Due(int64_t last_sync_ms, int64_t interval_ms) const;

@@ -88,9 +88,11 @@ absl::Status NamespaceStateMachine::ApplyEntry(const proto::JournalEntry& entry,
     case proto::JournalEntry::kUfsSync: return ApplyUfsSync(entry.ufs_sync(), txn);
     case proto::JournalEntry::kPersistJob: return ApplyPersistJob(entry.persist_job(), txn);
     case proto::JournalEntry::kPersistFile: return ApplyPersistFile(entry.persist_file(), txn);
-    case proto::JournalEntry::ENTRY_NOT_SET: break;
+    // A Raft no-op: a new leader's first entry of its term, or a read barrier. It only
+    // consumes its index.
+    case proto::JournalEntry::ENTRY_NOT_SET: return absl::OkStatus();
   }
-  return absl::InvalidArgumentError("journal entry is empty");
+  return absl::InvalidArgumentError("journal entry of an unknown kind");
 }
 
 absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& entry,
@@ -103,16 +105,25 @@ absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& e
   *record.mutable_result() = outcome.result;
   batch->Put(kOperationsCf, entry.operation_id(), record.SerializeAsString());
   batch->Put(kOpExpiryCf, OpExpiryKey(time_ms, entry.operation_id()), "");
-  // Prune a bounded number of old records per entry, so pruning keeps pace with creation.
+  // Prune a bounded number of old records per entry, so pruning keeps pace with creation. The
+  // scan starts where the last one stopped: everything before is already deleted, and a scan
+  // from the start would step over all those deleted keys (until compaction drops them) every
+  // time. Which records go is still decided by the state alone (the oldest ones before the
+  // limit), so replicas prune alike.
   int pruned = 0;
   const std::string limit = kv::EncodeUint64(static_cast<uint64_t>(std::max<int64_t>(time_ms - kOperationRetentionMs, 0)));
-  return store_->kv()->Scan(kOpExpiryCf, "", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
-    if (key.size() < 8 || key.substr(0, 8) >= limit || pruned >= 16) return false;
+  std::string next_cursor = prune_cursor_;
+  CISTERN_RETURN_IF_ERROR(store_->kv()->Scan(kOpExpiryCf, "", prune_cursor_, [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    if (key.size() < 8 || key.substr(0, 8) >= limit || pruned >= kMaxPrunedPerEntry) return false;
     batch->Delete(kOpExpiryCf, key);
     batch->Delete(kOperationsCf, key.substr(8));
+    next_cursor.assign(key);
+    next_cursor.push_back('\0');  // the first key after this one
     ++pruned;
     return true;
-  });
+  }));
+  prune_cursor_ = std::move(next_cursor);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<journal::ApplyOutcome> NamespaceStateMachine::Apply(uint64_t index, const proto::JournalEntry& entry) {
@@ -147,7 +158,7 @@ absl::StatusOr<journal::ApplyOutcome> NamespaceStateMachine::Apply(uint64_t inde
   if (applied && txn.next_inode_id != next_inode_id_) {
     batch.Put(kMetaCf, kMetaNextInodeId, kv::EncodeUint64(txn.next_inode_id));
   }
-  CISTERN_RETURN_IF_ERROR(store_->kv()->Write(batch));
+  CISTERN_RETURN_IF_ERROR(store_->Commit(batch, index));
   applied_index_ = index;
   if (applied) next_inode_id_ = txn.next_inode_id;
   if (applied && txn.mounts_changed && mounts_changed_) mounts_changed_();

@@ -53,7 +53,7 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::Status ApplyEntry(const proto::JournalEntry& entry, Txn* txn);
   // Records the outcome of `entry`'s operation id and prunes records past the retention.
   absl::Status RecordOperation(const proto::JournalEntry& entry, const journal::ApplyOutcome& outcome,
-                               kv::KvWriteBatch* batch);
+                               kv::KvWriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<proto::Inode> CreateParents(std::string_view path, bool recursive, uint32_t dir_mode,
                                              std::string_view owner, std::string_view group, int64_t time_ms,
                                              proto::PersistenceState persistence, Txn* txn);
@@ -63,7 +63,12 @@ class NamespaceStateMachine : public journal::StateMachine {
   mutable absl::Mutex mu_;
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_inode_id_ ABSL_GUARDED_BY(mu_);
+  // Operation-expiry keys before this one have been pruned (see RecordOperation).
+  std::string prune_cursor_ ABSL_GUARDED_BY(mu_);
 };
+
+// Operation records pruned at most per applied entry.
+inline constexpr int kMaxPrunedPerEntry = 16;
 
 // How long the outcome of an operation id is kept for retries.
 inline constexpr int64_t kOperationRetentionMs = 3600 * 1000;

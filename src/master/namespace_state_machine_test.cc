@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -22,11 +25,13 @@ class StateMachineTest : public ::testing::Test {
     Close();
     std::filesystem::remove_all(dir_);
   }
-  void Open() {
-    auto kv = kv::KvStore::Open(kv::KvStoreOptions{dir_, NamespaceColumnFamilies(), true});
+  void Open(bool sync_writes = true, size_t cache_entries = 1000) {
+    kv::KvStoreOptions options{dir_, NamespaceColumnFamilies(), sync_writes};
+    AddNamespaceKvOptions(&options);
+    auto kv = kv::KvStore::Open(options);
     ASSERT_TRUE(kv.ok()) << kv.status();
     kv_ = std::move(*kv);
-    store_ = std::make_unique<NamespaceStore>(kv_.get());
+    store_ = std::make_unique<NamespaceStore>(kv_.get(), cache_entries);
     ASSERT_TRUE(store_->FormatIfEmpty(1000, 0755, "u", "g").ok());
     auto sm = NamespaceStateMachine::Create(store_.get());
     ASSERT_TRUE(sm.ok());
@@ -64,6 +69,14 @@ class StateMachineTest : public ::testing::Test {
     proto::JournalEntry e;
     e.mutable_rename()->set_src_path(src);
     e.mutable_rename()->set_dst_path(dst);
+    return journal_->Submit(e);
+  }
+  absl::StatusOr<proto::JournalResult> MkdirWithId(const std::string& path, const std::string& operation_id,
+                                                   int64_t time_ms) {
+    proto::JournalEntry e;
+    e.mutable_mkdir()->set_path(path);
+    e.mutable_mkdir()->set_time_ms(time_ms);
+    e.set_operation_id(operation_id);
     return journal_->Submit(e);
   }
   std::vector<std::string> Children(const std::string& path) {
@@ -158,6 +171,82 @@ TEST_F(StateMachineTest, FailedPreconditionConsumesIndexAndStateSurvivesReopen) 
   auto next = Create("/keep/g");
   ASSERT_TRUE(next.ok());
   EXPECT_GT(next->inode_id(), store_->Resolve("/keep/f")->id());
+}
+
+// Operation records are kept for the retention time, then pruned a bounded number per applied
+// entry; a restart (which forgets where pruning stopped) prunes the same way.
+TEST_F(StateMachineTest, OperationRecordsArePrunedAfterTheRetention) {
+  Close();
+  Open(/*sync_writes=*/false);
+  constexpr int kOld = 100;
+  for (int i = 0; i < kOld; ++i) ASSERT_TRUE(MkdirWithId(absl::StrCat("/old", i), absl::StrCat("old-op-", i), 1000 + i).ok());
+  const int64_t later = 1000 + kOperationRetentionMs + kOld;
+  // Entries after the retention prune the old records, at most kMaxPrunedPerEntry each.
+  const int needed = (kOld + kMaxPrunedPerEntry - 1) / kMaxPrunedPerEntry;
+  for (int i = 0; i < needed; ++i) {
+    if (i == needed / 2) {
+      Close();
+      Open(/*sync_writes=*/false);
+    }
+    const int before = [&] {
+      int n = 0;
+      for (int k = 0; k < kOld; ++k) n += store_->GetOperation(absl::StrCat("old-op-", k))->has_value();
+      return n;
+    }();
+    ASSERT_TRUE(MkdirWithId(absl::StrCat("/new", i), absl::StrCat("new-op-", i), later + i).ok());
+    int after = 0;
+    for (int k = 0; k < kOld; ++k) after += store_->GetOperation(absl::StrCat("old-op-", k))->has_value();
+    EXPECT_EQ(before - after, std::min(before, kMaxPrunedPerEntry)) << "entry " << i;
+  }
+  for (int k = 0; k < kOld; ++k) EXPECT_FALSE(store_->GetOperation(absl::StrCat("old-op-", k))->has_value()) << k;
+  for (int i = 0; i < needed; ++i) EXPECT_TRUE(store_->GetOperation(absl::StrCat("new-op-", i))->has_value()) << i;
+  // A pruned id is a new operation again.
+  EXPECT_EQ(MkdirWithId("/old0", "old-op-0", later + needed).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+// A path walk sees the namespace as of one moment even while renames move its components. The
+// writer cycles through states in none of which "/b/f" exists, yet a walk that read "/b" before
+// "/b" became "/c" and then read f inside that directory after f moved there would find it.
+TEST_F(StateMachineTest, PathWalksAreConsistentUnderConcurrentRenames) {
+  for (size_t cache_entries : {size_t{1000}, size_t{0}}) {
+    Close();
+    std::filesystem::remove_all(dir_);
+    Open(/*sync_writes=*/false, cache_entries);
+    ASSERT_TRUE(Mkdir("/a").ok());
+    ASSERT_TRUE(Mkdir("/b").ok());
+    ASSERT_TRUE(Create("/a/f").ok());
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> walks{0}, anomalies{0}, errors{0};
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 2; ++r) {
+      readers.emplace_back([&] {
+        while (!stop) {
+          auto found = store_->Lookup("/b/f");
+          if (!found.ok()) {
+            ++errors;
+          } else if (found->has_value()) {
+            ++anomalies;
+          }
+          ++walks;
+        }
+      });
+    }
+    for (int cycle = 0; cycle < 300; ++cycle) {
+      ASSERT_TRUE(Rename("/b", "/c").ok());
+      ASSERT_TRUE(Rename("/a/f", "/c/f").ok());
+      ASSERT_TRUE(Rename("/c/f", "/a/f").ok());
+      ASSERT_TRUE(Rename("/c", "/b").ok());
+    }
+    stop = true;
+    for (auto& t : readers) t.join();
+    EXPECT_EQ(anomalies.load(), 0) << "of " << walks.load() << " walks (cache " << cache_entries << ")";
+    EXPECT_EQ(errors.load(), 0) << "of " << walks.load() << " walks (cache " << cache_entries << ")";
+    EXPECT_GT(walks.load(), 0);
+    // Every committed change is visible at once, through the cache too.
+    ASSERT_TRUE(Rename("/a/f", "/b/f").ok());
+    EXPECT_TRUE(store_->Lookup("/b/f")->has_value());
+    EXPECT_FALSE(store_->Lookup("/a/f")->has_value());
+  }
 }
 
 }  // namespace

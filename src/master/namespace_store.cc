@@ -36,7 +36,47 @@ int64_t TtlExpiryMs(const proto::Inode& inode) {
   return inode.ttl_ms() > 0 ? inode.creation_time_ms() + inode.ttl_ms() : 0;
 }
 
-NamespaceStore::NamespaceStore(kv::KvStore* kv) : kv_(kv) {}
+void AddNamespaceKvOptions(kv::KvStoreOptions* options) {
+  options->scan_prefix_lengths[kEdgesCf] = 8;  // a parent id: listings never cross parents
+}
+
+NamespaceStore::NamespaceStore(kv::KvStore* kv, size_t cache_entries) : kv_(kv), cache_(cache_entries) {}
+
+absl::Status NamespaceStore::Commit(const kv::KvWriteBatch& batch, uint64_t index) {
+  absl::MutexLock lock(&commit_mu_);
+  // Raised before the write becomes visible, so it bounds whatever a reader can see.
+  if (index > commit_index_.load(std::memory_order_relaxed)) commit_index_.store(index, std::memory_order_release);
+  commit_seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: readers that overlap retry
+  std::atomic_thread_fence(std::memory_order_release);
+  absl::Status status = kv_->Write(batch);
+  UpdateCache(batch);  // also after a failed write: dropping or refreshing entries is always safe
+  commit_seq_.fetch_add(1, std::memory_order_release);
+  return status;
+}
+
+void NamespaceStore::UpdateCache(const kv::KvWriteBatch& batch) {
+  batch.ForEach([&](kv::ColumnFamily cf, bool is_delete, std::string_view key, std::string_view value) {
+    if (cf == kInodesCf && key.size() == 8) {
+      const uint64_t id = kv::DecodeUint64(key);
+      if (is_delete) {
+        cache_.inodes().Erase(id);
+        return;
+      }
+      cache_.inodes().Update(id, [&]() -> NamespaceCache::InodePtr {
+        auto inode = std::make_shared<proto::Inode>();
+        if (!inode->ParseFromArray(value.data(), static_cast<int>(value.size()))) return nullptr;
+        return inode;
+      });
+    } else if (cf == kEdgesCf) {
+      const absl::string_view edge(key.data(), key.size());
+      if (is_delete || value.size() != 8) {
+        cache_.edges().Erase(edge);
+      } else {
+        cache_.edges().Update(edge, [&] { return kv::DecodeUint64(value); });
+      }
+    }
+  });
+}
 
 absl::Status NamespaceStore::FormatIfEmpty(int64_t time_ms, uint32_t root_mode, std::string_view owner,
                                            std::string_view group) {
@@ -72,43 +112,90 @@ absl::Status NamespaceStore::FormatIfEmpty(int64_t time_ms, uint32_t root_mode, 
   return kv_->Write(batch);
 }
 
-absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::GetInode(uint64_t id) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kInodesCf, InodeKey(id)));
-  if (!value.has_value()) return std::optional<proto::Inode>();
-  proto::Inode inode;
-  if (!inode.ParseFromString(*value)) {
+absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::GetInodeIn(const ReadView& view, uint64_t id) const {
+  std::optional<NamespaceCache::FillToken> token;
+  if (view.snapshot == nullptr) {
+    if (std::optional<NamespaceCache::InodePtr> cached = cache_.inodes().Get(id); cached.has_value() && *cached) {
+      return *std::move(cached);
+    }
+    token = cache_.inodes().TokenFor(id);
+  }
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kInodesCf, InodeKey(id), view.snapshot));
+  if (!value.has_value()) return NamespaceCache::InodePtr();
+  auto inode = std::make_shared<proto::Inode>();
+  if (!inode->ParseFromString(*value)) {
     return absl::DataLossError(absl::StrCat("metastore: inode ", id, " does not parse"));
   }
-  return std::optional<proto::Inode>(std::move(inode));
+  if (token.has_value()) cache_.inodes().Fill(id, *token, inode);
+  return NamespaceCache::InodePtr(std::move(inode));
 }
 
-absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t parent_id, std::string_view name) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kEdgesCf, EdgeKey(parent_id, name)));
+absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildIdIn(const ReadView& view, uint64_t parent_id,
+                                                                     std::string_view name) const {
+  const std::string key = EdgeKey(parent_id, name);
+  const absl::string_view cache_key(key.data(), key.size());
+  std::optional<NamespaceCache::FillToken> token;
+  if (view.snapshot == nullptr) {
+    if (std::optional<uint64_t> cached = cache_.edges().Get(cache_key); cached.has_value()) return cached;
+    token = cache_.edges().TokenFor(cache_key);
+  }
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kEdgesCf, key, view.snapshot));
   if (!value.has_value()) return std::optional<uint64_t>();
   if (value->size() != 8) {
     return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
   }
-  return std::optional<uint64_t>(kv::DecodeUint64(*value));
+  const uint64_t child = kv::DecodeUint64(*value);
+  if (token.has_value()) cache_.edges().Fill(cache_key, *token, child);
+  return std::optional<uint64_t>(child);
+}
+
+absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::GetInode(uint64_t id) const {
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, GetInodeIn(ReadView{}, id));
+  if (inode == nullptr) return std::optional<proto::Inode>();
+  return std::optional<proto::Inode>(*inode);
+}
+
+absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t parent_id, std::string_view name) const {
+  return GetChildIdIn(ReadView{}, parent_id, name);
+}
+
+absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
+  const std::vector<std::string> parts = SplitPath(path);
+  return ConsistentRead([&](const ReadView& view) -> absl::StatusOr<PathWalk> {
+    PathWalk walk;
+    walk.components = parts.size();
+    walk.inodes.reserve(parts.size() + 1);
+    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr current, GetInodeIn(view, kRootInodeId));
+    if (current == nullptr) return absl::DataLossError("metastore: root inode missing");
+    walk.inodes.push_back(current);
+    for (const std::string& name : parts) {
+      if (current->kind() != proto::DIRECTORY) {
+        walk.blocked_by_file = true;
+        break;
+      }
+      CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child, GetChildIdIn(view, current->id(), name));
+      if (!child.has_value()) break;
+      CISTERN_ASSIGN_OR_RETURN(current, GetInodeIn(view, *child));
+      if (current == nullptr) {
+        return absl::DataLossError(absl::StrCat("metastore: edge to missing inode ", *child, " at '", std::string(path), "'"));
+      }
+      walk.inodes.push_back(current);
+    }
+    return walk;
+  });
 }
 
 absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::Lookup(std::string_view path) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, GetInode(kRootInodeId));
-  if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
-  std::string walked;
-  for (const std::string& name : SplitPath(path)) {
-    if (current->kind() != proto::DIRECTORY) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("'", walked, "' is not a directory (in path '", std::string(path), "')"));
-    }
-    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child, GetChildId(current->id(), name));
-    if (!child.has_value()) return std::optional<proto::Inode>();
-    CISTERN_ASSIGN_OR_RETURN(current, GetInode(*child));
-    if (!current.has_value()) {
-      return absl::DataLossError(absl::StrCat("metastore: edge to missing inode ", *child, " at '", std::string(path), "'"));
-    }
-    absl::StrAppend(&walked, "/", std::string(name));
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, Walk(path));
+  if (walk.blocked_by_file) {
+    std::string walked;
+    const std::vector<std::string> parts = SplitPath(path);
+    for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", walked, "' is not a directory (in path '", std::string(path), "')"));
   }
-  return current;
+  if (!walk.found()) return std::optional<proto::Inode>();
+  return std::optional<proto::Inode>(walk.last());
 }
 
 absl::StatusOr<proto::Inode> NamespaceStore::Resolve(std::string_view path) const {
@@ -117,24 +204,54 @@ absl::StatusOr<proto::Inode> NamespaceStore::Resolve(std::string_view path) cons
   return *std::move(inode);
 }
 
+namespace {
+
+// The key at which a listing after `start_after` starts ("" = the first child).
+std::string ListingStart(uint64_t parent_id, std::string_view start_after) {
+  if (start_after.empty()) return "";
+  std::string start = EdgeKey(parent_id, start_after);
+  start.push_back('\0');  // the first key after start_after
+  return start;
+}
+
+}  // namespace
+
 absl::Status NamespaceStore::ListChildren(
     uint64_t parent_id, std::string_view start_after,
     const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const {
-  const std::string prefix = EdgePrefix(parent_id);
-  std::string start;
-  if (!start_after.empty()) {
-    start = EdgeKey(parent_id, start_after);
-    start.push_back('\0');  // the first key after start_after
-  }
-  return kv_->Scan(kEdgesCf, prefix, start, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+  return kv_->Scan(kEdgesCf, EdgePrefix(parent_id), ListingStart(parent_id, start_after),
+                   [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
     if (value.size() != 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
     const uint64_t id = kv::DecodeUint64(value);
-    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> child, GetInode(id));
-    if (!child.has_value()) {
+    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, GetInodeIn(ReadView{}, id));
+    if (child == nullptr) {
       return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ", parent_id,
                                               " points to missing inode ", id));
     }
     return visit(*child);
+  });
+}
+
+absl::StatusOr<std::vector<NamespaceCache::InodePtr>> NamespaceStore::ListChildrenPage(
+    uint64_t parent_id, std::string_view start_after, size_t limit, bool stop_after_directory) const {
+  const std::string prefix = EdgePrefix(parent_id);
+  const std::string start = ListingStart(parent_id, start_after);
+  return ConsistentRead([&](const ReadView& view) -> absl::StatusOr<std::vector<NamespaceCache::InodePtr>> {
+    std::vector<NamespaceCache::InodePtr> page;
+    if (limit == 0) return page;
+    CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, prefix, start, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+      if (value.size() != 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
+      const uint64_t id = kv::DecodeUint64(value);
+      CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, GetInodeIn(view, id));
+      if (child == nullptr) {
+        return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ",
+                                                parent_id, " points to missing inode ", id));
+      }
+      page.push_back(std::move(child));
+      if (stop_after_directory && page.back()->kind() == proto::DIRECTORY) return false;
+      return page.size() < limit;
+    }, view.snapshot));
+    return page;
   });
 }
 

@@ -15,20 +15,35 @@
 // Ids are big-endian so RocksDB's byte order is numeric order and a directory's edges are
 // contiguous and sorted by name.
 //
-// Writes happen only in NamespaceStateMachine (through the journal); everything else reads.
-// Thread safety: thread-safe (reads go straight to the KvStore).
+// Writes happen only in NamespaceStateMachine (through the journal), one batch at a time via
+// Commit; everything else reads. A NamespaceCache of hot inodes and edges sits in front of the
+// metastore.
+//
+// Consistent reads without locks. Reads that combine several keys (a path walk, a page of a
+// listing) run optimistically against the latest state and the cache, and are checked against
+// a commit sequence number that is odd while a Commit is writing: a read that overlapped a
+// commit is repeated, and after a few such attempts runs on a RocksDB snapshot instead. So a
+// read never waits for a writer nor makes one wait, and it always sees the namespace as of one
+// moment between two commits.
+//
+// Thread safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cistern/proto/journal.pb.h"
 #include "kv/kv_store.h"
+#include "master/namespace_cache.h"
 
 namespace cistern::master {
 
@@ -65,12 +80,34 @@ std::string OpExpiryKey(int64_t time_ms, std::string_view operation_id);
 // When a path with a TTL expires (creation + ttl), or 0 if it has none.
 int64_t TtlExpiryMs(const proto::Inode& inode);
 
+// RocksDB options for the namespace's column families (edges are always scanned by parent).
+void AddNamespaceKvOptions(kv::KvStoreOptions* options);
+
+// The inodes along a path, as far as the path exists.
+struct PathWalk {
+  // inodes[i] is the inode named by the first i components (inodes[0] is the root).
+  std::vector<NamespaceCache::InodePtr> inodes;
+  size_t components = 0;
+  // Set when a component before the last is a file, so the walk could not go on.
+  bool blocked_by_file = false;
+  bool found() const { return inodes.size() == components + 1; }
+  const proto::Inode& last() const { return *inodes.back(); }
+};
+
 class NamespaceStore {
  public:
   // `kv` must outlive the store and have been opened with NamespaceColumnFamilies().
-  explicit NamespaceStore(kv::KvStore* kv);
+  // `cache_entries` bounds the inode cache and the edge cache (each); 0 turns caching off.
+  explicit NamespaceStore(kv::KvStore* kv, size_t cache_entries = 100000);
 
   kv::KvStore* kv() const { return kv_; }
+
+  // The only write path: writes `batch` (the effects of journal entry `index`) atomically and
+  // updates the cache. REQUIRES: one caller at a time, indexes increasing.
+  absl::Status Commit(const kv::KvWriteBatch& batch, uint64_t index);
+  // An upper bound of the index of every entry whose effects a read may have seen: a read that
+  // then waits until this index is durable never answers with state a crash could take back.
+  uint64_t commit_index() const { return commit_index_.load(std::memory_order_acquire); }
 
   // Creates the root inode and the meta keys if the store is empty; checks the format version
   // otherwise. `time_ms` becomes the root's times.
@@ -83,11 +120,20 @@ class NamespaceStore {
   absl::StatusOr<std::optional<proto::Inode>> Lookup(std::string_view path) const;
   // Like Lookup, NOT_FOUND (naming the path) if missing.
   absl::StatusOr<proto::Inode> Resolve(std::string_view path) const;
+  // Walks a normalized path as far as it exists, consistently (see above).
+  absl::StatusOr<PathWalk> Walk(std::string_view path) const;
 
   // Visits the children of directory `parent_id` in name order, starting after `start_after`
-  // (empty = from the first), until `visit` returns false.
+  // (empty = from the first), until `visit` returns false. Not one consistent read when
+  // others commit meanwhile: for the state machine (the only writer) and callers that
+  // re-validate what they find.
   absl::Status ListChildren(uint64_t parent_id, std::string_view start_after,
                             const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const;
+  // Up to `limit` children of `parent_id` after `start_after`, in name order, read
+  // consistently; with `stop_after_directory` the page ends with the first directory.
+  absl::StatusOr<std::vector<NamespaceCache::InodePtr>> ListChildrenPage(uint64_t parent_id,
+                                                                         std::string_view start_after, size_t limit,
+                                                                         bool stop_after_directory) const;
   absl::StatusOr<bool> HasChildren(uint64_t parent_id) const;
 
   absl::StatusOr<uint64_t> GetMetaUint64(std::string_view key) const;
@@ -105,7 +151,40 @@ class NamespaceStore {
   absl::Status ForEachExpired(int64_t now_ms, const std::function<absl::StatusOr<bool>(int64_t, uint64_t)>& visit) const;
 
  private:
+  // Where a read reads: the latest state through the cache, or a snapshot (no cache).
+  struct ReadView {
+    const kv::KvSnapshot* snapshot;  // nullptr: the latest state, through the cache
+  };
+  // Runs read(view) as one consistent read (see above); `read` must be repeatable.
+  template <typename Read>
+  auto ConsistentRead(const Read& read) const -> decltype(read(ReadView{}));
+
+  absl::StatusOr<NamespaceCache::InodePtr> GetInodeIn(const ReadView& view, uint64_t id) const;
+  absl::StatusOr<std::optional<uint64_t>> GetChildIdIn(const ReadView& view, uint64_t parent_id,
+                                                       std::string_view name) const;
+  void UpdateCache(const kv::KvWriteBatch& batch);
+
   kv::KvStore* const kv_;
+  mutable NamespaceCache cache_;
+  absl::Mutex commit_mu_;  // one Commit at a time (the state machine already applies serially)
+  // Odd while a Commit writes; readers compare it before and after.
+  std::atomic<uint64_t> commit_seq_{0};
+  std::atomic<uint64_t> commit_index_{0};
 };
+
+template <typename Read>
+auto NamespaceStore::ConsistentRead(const Read& read) const -> decltype(read(ReadView{})) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const uint64_t before = commit_seq_.load(std::memory_order_acquire);
+    if ((before & 1) == 0) {
+      auto result = read(ReadView{});
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (commit_seq_.load(std::memory_order_relaxed) == before) return result;
+    }
+    std::this_thread::yield();
+  }
+  std::unique_ptr<kv::KvSnapshot> snapshot = kv_->Snapshot();
+  return read(ReadView{snapshot.get()});
+}
 
 }  // namespace cistern::master

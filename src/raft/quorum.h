@@ -13,6 +13,8 @@ namespace cistern::raft {
 using NodeId = uint64_t;
 using Index = uint64_t;
 
+inline constexpr NodeId kNoNode = 0;
+
 inline constexpr Index kInfiniteIndex = std::numeric_limits<Index>::max();
 
 enum class VoteResult { kPending, kLost, kWon };

@@ -7,23 +7,6 @@
 namespace cistern::raft {
 namespace {
 
-// Ticks every live node and delivers everything until a leader exists (or gives up).
-std::optional<NodeId> ElectLeader(SimCluster& c, int max_rounds = 200) {
-  for (int r = 0; r < max_rounds; ++r) {
-    if (auto leader = c.Leader()) return leader;
-    for (NodeId id : c.ids()) c.Tick(id);
-    c.DeliverAll();
-  }
-  return c.Leader();
-}
-
-void Settle(SimCluster& c, int rounds = 20) {
-  for (int r = 0; r < rounds; ++r) {
-    for (NodeId id : c.ids()) c.Tick(id);
-    c.DeliverAll();
-  }
-}
-
 TEST(RaftTest, SingleNodeLeadsAndCommits) {
   SimCluster c(SimCluster::Options{1, 3});
   auto leader = ElectLeader(c);

@@ -6,6 +6,8 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "rpc/server_metrics.h"
 
 namespace cistern::rpc {
 namespace {
@@ -54,6 +56,9 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
   // SO_REUSEPORT would let a second daemon bind the same port silently; refuse instead.
   builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   ApplyTransportArgs([&](const char* key, int value) { builder->AddChannelArgument(key, value); });
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewServerMetricsInterceptorFactory());
+  builder->experimental().SetInterceptorCreators(std::move(interceptors));
 }
 
 }  // namespace cistern::rpc

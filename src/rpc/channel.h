@@ -21,7 +21,8 @@ std::shared_ptr<grpc::Channel> GetChannel(const std::string& address);
 // Sets the deadline of `context` to now + timeout_ms.
 void SetDeadline(grpc::ClientContext* context, int64_t timeout_ms);
 
-// Applies the message-size limits and keepalive settings all Cistern servers share.
+// Applies the message-size limits and keepalive settings all Cistern servers share, and the RPC
+// metrics interceptor (rpc/server_metrics.h).
 void ConfigureServerBuilder(grpc::ServerBuilder* builder);
 
 }  // namespace cistern::rpc

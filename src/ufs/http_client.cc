@@ -197,7 +197,8 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request,
     } else {
       retry = absl::IsUnavailable(response.status()) || absl::IsDeadlineExceeded(response.status());
     }
-    if (!retry || attempt >= options_.max_attempts) {
+    const int max_attempts = request.max_attempts > 0 ? request.max_attempts : options_.max_attempts;
+    if (!retry || attempt >= max_attempts) {
       if (!response.ok() && attempt > 1) {
         return absl::Status(response.status().code(),
                             absl::StrCat(response.status().message(), " (after ", attempt, " attempts)"));
@@ -211,6 +212,20 @@ absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request,
     spdlog::debug("http retry {} of {} {} in {} ms: {}", attempt, request.method, request.url, wait_ms,
                   response.ok() ? absl::StrCat("HTTP ", response->status) : response.status().ToString());
     absl::SleepFor(absl::Milliseconds(wait_ms));
+  }
+}
+
+absl::StatusCode HttpStatusToCode(long status) {
+  switch (status) {
+    case 400: return absl::StatusCode::kInvalidArgument;
+    case 401: case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 405: case 501: return absl::StatusCode::kUnimplemented;
+    case 409: return absl::StatusCode::kAborted;
+    case 412: return absl::StatusCode::kFailedPrecondition;
+    case 416: return absl::StatusCode::kOutOfRange;
+    case 429: case 500: case 502: case 503: case 504: return absl::StatusCode::kUnavailable;
+    default: return absl::StatusCode::kUnknown;
   }
 }
 

@@ -46,6 +46,9 @@ struct HttpRequest {
   // With a sink: a body longer than sink_capacity is cut there (the connection is dropped) and
   // the response is still returned, instead of failing. For servers that ignore part of a Range.
   bool stop_when_full = false;
+  // Attempts for this request; 0 = HttpOptions::max_attempts. 1 for requests that must not be
+  // repeated blindly (e.g. a WebHDFS APPEND, whose caller checks what landed before retrying).
+  int max_attempts = 0;
 };
 
 struct HttpResponse {
@@ -88,6 +91,11 @@ class HttpClient {
   absl::Mutex mu_;
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);  // CURL*
 };
+
+// The Status code for an HTTP error status, the same for every adapter: 400 INVALID_ARGUMENT,
+// 401/403 PERMISSION_DENIED, 404 NOT_FOUND, 405/501 UNIMPLEMENTED, 409 ABORTED, 412
+// FAILED_PRECONDITION, 416 OUT_OF_RANGE, 429/500/502/503/504 UNAVAILABLE, others UNKNOWN.
+absl::StatusCode HttpStatusToCode(long status);
 
 // RFC 3986 percent-encoding of every byte except unreserved characters (A-Z a-z 0-9 - . _ ~),
 // and except '/' when `keep_slash` (object keys in URL paths).

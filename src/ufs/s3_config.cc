@@ -15,35 +15,6 @@
 namespace cistern::ufs {
 namespace {
 
-using Ini = std::map<std::string, std::map<std::string, std::string>>;
-
-// AWS shared-file INI: "[section]", "key = value", comments starting with '#' or ';'.
-std::optional<Ini> ReadIni(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  Ini ini;
-  std::string section, line;
-  while (std::getline(in, line)) {
-    absl::string_view s = absl::StripAsciiWhitespace(line);
-    if (s.empty() || s[0] == '#' || s[0] == ';') continue;
-    if (s.front() == '[' && s.back() == ']') {
-      section = std::string(absl::StripAsciiWhitespace(s.substr(1, s.size() - 2)));
-      continue;
-    }
-    size_t eq = s.find('=');
-    if (eq == absl::string_view::npos) continue;
-    ini[section][absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(0, eq)))] =
-        std::string(absl::StripAsciiWhitespace(s.substr(eq + 1)));
-  }
-  return ini;
-}
-
-std::optional<std::string> Get(const std::map<std::string, std::string>& m, const std::string& key) {
-  auto it = m.find(key);
-  if (it == m.end() || it->second.empty()) return std::nullopt;
-  return it->second;
-}
-
 bool IsIpOrLocalhost(std::string_view host) {
   if (host == "localhost" || host.empty() || host[0] == '[') return true;
   for (char c : host) {
@@ -52,65 +23,35 @@ bool IsIpOrLocalhost(std::string_view host) {
   return true;
 }
 
-absl::StatusOr<bool> ParseBool(const std::string& key, const std::string& value) {
-  std::string v = absl::AsciiStrToLower(value);
-  if (v == "true" || v == "1" || v == "yes") return true;
-  if (v == "false" || v == "0" || v == "no") return false;
-  return absl::InvalidArgumentError(absl::StrCat("mount option ", key, "='", value, "': expected true or false"));
-}
-
-absl::StatusOr<int64_t> ParseIntOption(const std::string& key, const std::string& value, int64_t min, int64_t max) {
-  int64_t v;
-  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mount option ", key, "='", value, "': expected an integer in [", min, ", ", max, "]"));
-  }
-  return v;
-}
-
 }  // namespace
 
 const std::vector<std::string>& S3OptionKeys() {
   static const auto* keys = new std::vector<std::string>{
-      "s3.endpoint",        "s3.region",        "s3.path_style",      "s3.access_key",   "s3.secret_key",
-      "s3.session_token",   "s3.profile",       "s3.part_size",       "s3.list_page_size", "s3.connect_timeout",
-      "s3.stall_timeout",   "s3.request_timeout", "s3.max_attempts",  "s3.retry_base",   "s3.retry_max"};
+      "s3.endpoint",      "s3.region",  "s3.path_style", "s3.access_key",    "s3.secret_key",
+      "s3.session_token", "s3.profile", "s3.part_size",  "s3.list_page_size"};
   return *keys;
 }
 
 absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string>& options, const EnvLookup& env_in) {
-  const EnvLookup env = env_in ? env_in : EnvLookup([](const char* name) -> const char* { return std::getenv(name); });
-  auto getenv = [&](const char* name) -> std::optional<std::string> {
-    const char* v = env(name);
-    if (v == nullptr || *v == '\0') return std::nullopt;
-    return std::string(v);
-  };
-  for (const auto& [key, value] : options) {
-    if (!absl::StartsWith(key, "s3.")) continue;
-    bool known = false;
-    for (const std::string& k : S3OptionKeys()) known |= k == key;
-    if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown mount option '", key,
-                                                     "' (s3 options: ", absl::StrJoin(S3OptionKeys(), ", "), ")"));
-    }
-  }
+  auto getenv = [&](const char* name) { return GetEnv(env_in, name); };
+  CISTERN_RETURN_IF_ERROR(CheckKnownOptions(options, "s3.", S3OptionKeys()));
   S3Config config;
   const std::string home = getenv("HOME").value_or("");
-  const std::string profile = Get(options, "s3.profile").value_or(getenv("AWS_PROFILE").value_or("default"));
+  const std::string profile = GetOption(options, "s3.profile").value_or(getenv("AWS_PROFILE").value_or("default"));
   const std::string credentials_file =
       getenv("AWS_SHARED_CREDENTIALS_FILE").value_or(home.empty() ? "" : home + "/.aws/credentials");
   const std::string config_file = getenv("AWS_CONFIG_FILE").value_or(home.empty() ? "" : home + "/.aws/config");
 
   // Credentials.
-  auto opt_key = Get(options, "s3.access_key");
-  auto opt_secret = Get(options, "s3.secret_key");
+  auto opt_key = GetOption(options, "s3.access_key");
+  auto opt_secret = GetOption(options, "s3.secret_key");
   if (opt_key.has_value() != opt_secret.has_value()) {
     return absl::InvalidArgumentError("mount options s3.access_key and s3.secret_key must be given together");
   }
   if (opt_key) {
     config.access_key = *opt_key;
     config.secret_key = *opt_secret;
-    config.session_token = Get(options, "s3.session_token").value_or("");
+    config.session_token = GetOption(options, "s3.session_token").value_or("");
     config.credentials_source = "mount options";
   } else if (auto k = getenv("AWS_ACCESS_KEY_ID"), s = getenv("AWS_SECRET_ACCESS_KEY"); k && s) {
     config.access_key = *k;
@@ -118,20 +59,20 @@ absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string
     config.session_token = getenv("AWS_SESSION_TOKEN").value_or("");
     config.credentials_source = "environment";
   } else {
-    std::optional<Ini> creds = credentials_file.empty() ? std::nullopt : ReadIni(credentials_file);
+    std::optional<Ini> creds = credentials_file.empty() ? std::nullopt : ReadIniFile(credentials_file);
     if (creds && creds->count(profile) > 0) {
       const auto& section = creds->at(profile);
-      auto pk = Get(section, "aws_access_key_id");
-      auto ps = Get(section, "aws_secret_access_key");
+      auto pk = GetOption(section, "aws_access_key_id");
+      auto ps = GetOption(section, "aws_secret_access_key");
       if (!pk || !ps) {
         return absl::InvalidArgumentError(absl::StrCat("profile '", profile, "' in ", credentials_file,
                                                        " lacks aws_access_key_id or aws_secret_access_key"));
       }
       config.access_key = *pk;
       config.secret_key = *ps;
-      config.session_token = Get(section, "aws_session_token").value_or("");
+      config.session_token = GetOption(section, "aws_session_token").value_or("");
       config.credentials_source = absl::StrCat("profile '", profile, "' in ", credentials_file);
-    } else if (Get(options, "s3.profile")) {
+    } else if (GetOption(options, "s3.profile")) {
       return absl::NotFoundError(absl::StrCat("mount option s3.profile='", profile, "': no such profile in '",
                                               credentials_file, "'"));
     } else {
@@ -140,24 +81,24 @@ absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string
   }
 
   // Region.
-  if (auto r = Get(options, "s3.region")) {
+  if (auto r = GetOption(options, "s3.region")) {
     config.region = *r;
   } else if (auto r = getenv("AWS_REGION")) {
     config.region = *r;
   } else if (auto r = getenv("AWS_DEFAULT_REGION")) {
     config.region = *r;
   } else {
-    std::optional<Ini> cfg = config_file.empty() ? std::nullopt : ReadIni(config_file);
+    std::optional<Ini> cfg = config_file.empty() ? std::nullopt : ReadIniFile(config_file);
     const std::string section = profile == "default" ? "default" : "profile " + profile;
-    if (cfg && cfg->count(section) > 0 && Get(cfg->at(section), "region")) {
-      config.region = *Get(cfg->at(section), "region");
+    if (cfg && cfg->count(section) > 0 && GetOption(cfg->at(section), "region")) {
+      config.region = *GetOption(cfg->at(section), "region");
     } else {
       config.region = "us-east-1";
     }
   }
 
   // Endpoint and addressing style.
-  std::optional<std::string> endpoint = Get(options, "s3.endpoint");
+  std::optional<std::string> endpoint = GetOption(options, "s3.endpoint");
   if (!endpoint) endpoint = getenv("AWS_ENDPOINT_URL_S3");
   if (!endpoint) endpoint = getenv("AWS_ENDPOINT_URL");
   const bool custom_endpoint = endpoint.has_value();
@@ -174,42 +115,24 @@ absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string
     return absl::InvalidArgumentError(absl::StrCat("S3 endpoint '", config.endpoint, "' must not have a path"));
   }
   if (host.find(':') != std::string::npos && host[0] != '[') host = host.substr(0, host.find(':'));
-  if (auto ps = Get(options, "s3.path_style")) {
-    CISTERN_ASSIGN_OR_RETURN(config.path_style, ParseBool("s3.path_style", *ps));
+  if (auto ps = GetOption(options, "s3.path_style")) {
+    CISTERN_ASSIGN_OR_RETURN(config.path_style, ParseBoolOption("s3.path_style", *ps));
   } else {
     config.path_style = custom_endpoint && IsIpOrLocalhost(host);
   }
 
   // Tuning.
-  if (auto v = Get(options, "s3.part_size")) {
+  if (auto v = GetOption(options, "s3.part_size")) {
     CISTERN_ASSIGN_OR_RETURN(config.part_size_bytes, ParseSizeBytes(*v));
     // AWS requires 5 MiB; smaller parts are allowed for S3-compatible test servers.
     if (config.part_size_bytes < 1024 || config.part_size_bytes > (5LL << 30)) {
       return absl::InvalidArgumentError(absl::StrCat("mount option s3.part_size='", *v, "': must be in [1KiB, 5GiB]"));
     }
   }
-  if (auto v = Get(options, "s3.list_page_size")) {
+  if (auto v = GetOption(options, "s3.list_page_size")) {
     CISTERN_ASSIGN_OR_RETURN(config.list_page_size, ParseIntOption("s3.list_page_size", *v, 1, 1000));
   }
-  if (auto v = Get(options, "s3.max_attempts")) {
-    CISTERN_ASSIGN_OR_RETURN(int64_t n, ParseIntOption("s3.max_attempts", *v, 1, 100));
-    config.http.max_attempts = static_cast<int>(n);
-  }
-  struct Duration {
-    const char* key;
-    int64_t* field;
-  };
-  for (Duration d : {Duration{"s3.connect_timeout", &config.http.connect_timeout_ms},
-                     Duration{"s3.stall_timeout", &config.http.stall_timeout_ms},
-                     Duration{"s3.request_timeout", &config.http.request_timeout_ms},
-                     Duration{"s3.retry_base", &config.http.retry_base_ms},
-                     Duration{"s3.retry_max", &config.http.retry_max_ms}}) {
-    if (auto v = Get(options, d.key)) {
-      auto ms = ParseDurationMs(*v);
-      if (!ms.ok()) return Annotate(ms.status(), absl::StrCat("mount option ", d.key));
-      *d.field = *ms;
-    }
-  }
+  CISTERN_RETURN_IF_ERROR(ApplyHttpOptions(options, "s3.", &config.http));
   if (!config.access_key.empty()) {
     config.http.aws_sigv4 = absl::StrCat("aws:amz:", config.region, ":s3");
     config.http.user_pwd = absl::StrCat(config.access_key, ":", config.secret_key);

@@ -19,10 +19,18 @@
 
 #include "absl/status/statusor.h"
 #include "ufs/http_client.h"
+#include "ufs/ufs_options.h"
 
 namespace cistern::ufs {
 
+// The S3 REST dialect: AWS S3 and compatibles, or Google Cloud Storage's XML API (same
+// documents; x-goog- headers, GOOG4 signing or a bearer token, no multi-object delete).
+enum class S3Dialect { kS3, kGcs };
+
 struct S3Config {
+  S3Dialect dialect = S3Dialect::kS3;
+  std::string scheme = "s3";  // of the URIs the adapter accepts
+  std::string bearer_token;   // GCS: OAuth 2.0 access token instead of HMAC signing
   std::string endpoint;  // "scheme://host[:port]", no trailing slash
   std::string region;
   bool path_style = false;
@@ -35,15 +43,12 @@ struct S3Config {
   HttpOptions http;
 };
 
-// Reads an environment variable; nullptr when unset. Tests pass their own.
-using EnvLookup = std::function<const char*(const char*)>;
-
 // Unknown "s3.*" options are INVALID_ARGUMENT (a typo must not silently fall back to defaults);
 // other options (for the master, e.g. "sync_interval") are ignored.
 absl::StatusOr<S3Config> ResolveS3Config(const std::map<std::string, std::string>& options,
                                          const EnvLookup& env = nullptr);
 
-// The keys ResolveS3Config understands, for docs and error messages.
+// The s3.* keys ResolveS3Config understands besides the HTTP ones (HttpOptionSuffixes()).
 const std::vector<std::string>& S3OptionKeys();
 
 }  // namespace cistern::ufs

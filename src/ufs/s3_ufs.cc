@@ -1,7 +1,5 @@
 #include "ufs/s3_ufs.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <optional>
 #include <vector>
@@ -11,6 +9,7 @@
 #include "common/path.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
+#include "ufs/crypto.h"
 #include "ufs/http_client.h"
 #include "ufs/s3_xml.h"
 #include "ufs/uri.h"
@@ -21,43 +20,19 @@ namespace {
 constexpr int kMaxParts = 10'000;
 constexpr int64_t kMaxSingleCopyBytes = 5LL << 30;
 
-std::string Hex(const unsigned char* data, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return Hex(md, len);
-}
-
-std::string Md5Base64(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  unsigned char out[64];
-  int n = EVP_EncodeBlock(out, md, static_cast<int>(len));
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-}
-
 struct Location {
   std::string bucket;
   std::string key;  // "" for the bucket root; never starts or ends with '/'
   std::string uri;  // as given, for messages
 };
 
-absl::StatusOr<Location> Locate(std::string_view uri) {
+absl::StatusOr<Location> Locate(std::string_view uri, const std::string& scheme) {
   CISTERN_ASSIGN_OR_RETURN(Uri parsed, ParseUri(uri));
-  if (parsed.scheme != "s3") return absl::InvalidArgumentError(absl::StrCat("not an s3:// URI: '", std::string(uri), "'"));
+  if (parsed.scheme != scheme) {
+    return absl::InvalidArgumentError(absl::StrCat("not a ", scheme, ":// URI: '", std::string(uri), "'"));
+  }
   if (parsed.authority.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("s3:// URI without a bucket: '", std::string(uri), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(scheme, ":// URI without a bucket: '", std::string(uri), "'"));
   }
   Location loc{parsed.authority, parsed.path.substr(1), std::string(uri)};
   if (loc.key.size() > 1024) {
@@ -80,24 +55,15 @@ std::string Query(std::vector<std::pair<std::string, std::string>> params) {
 absl::Status ErrorFor(const HttpResponse& r, std::string_view op, std::string_view uri) {
   std::optional<s3xml::Error> e = s3xml::ParseError(r.body);
   std::string code = e ? e->code : "";
-  std::string msg = absl::StrCat("S3 ", std::string(op), " '", std::string(uri), "': HTTP ", r.status, code.empty() ? "" : " ", code,
+  const std::string service = uri.substr(0, 5) == "gs://" ? "GCS " : "S3 ";
+  std::string msg = absl::StrCat(service, std::string(op), " '", std::string(uri), "': HTTP ", r.status, code.empty() ? "" : " ", code,
                                  e && !e->message.empty() ? ": " : "", e ? e->message : "",
                                  r.attempts > 1 ? absl::StrCat(" (after ", r.attempts, " attempts)") : "");
   if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload") return absl::NotFoundError(msg);
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable") {
     return absl::UnavailableError(msg);
   }
-  switch (r.status) {
-    case 400: return absl::InvalidArgumentError(msg);
-    case 401: case 403: return absl::PermissionDeniedError(msg);
-    case 404: return absl::NotFoundError(msg);
-    case 405: case 501: return absl::UnimplementedError(msg);
-    case 409: return absl::AbortedError(msg);
-    case 412: return absl::FailedPreconditionError(msg);
-    case 416: return absl::OutOfRangeError(msg);
-    case 429: case 500: case 502: case 503: case 504: return absl::UnavailableError(msg);
-    default: return absl::UnknownError(msg);
-  }
+  return absl::Status(HttpStatusToCode(r.status), msg);
 }
 
 // Some S3 calls (CompleteMultipartUpload, CopyObject) can fail after "200 OK" with an <Error> body.
@@ -156,15 +122,15 @@ class S3OutputStream : public UfsOutputStream {
 class S3UnderFileSystem : public UnderFileSystem {
  public:
   explicit S3UnderFileSystem(S3Config config) : config_(std::move(config)), http_(config_.http) {
-    spdlog::info("s3 under-store: endpoint {} region {} {}-style, credentials from {}, part size {}", config_.endpoint,
-                 config_.region, config_.path_style ? "path" : "virtual-host", config_.credentials_source,
+    spdlog::info("{} under-store: endpoint {} region {} {}-style, credentials from {}, part size {}", config_.scheme,
+                 config_.endpoint, config_.region, config_.path_style ? "path" : "virtual-host", config_.credentials_source,
                  config_.part_size_bytes);
   }
 
   Capabilities capabilities() const override { return Capabilities{true, false}; }
 
   absl::StatusOr<std::unique_ptr<RandomAccessReader>> Open(std::string_view uri) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     if (loc.key.empty()) return absl::InvalidArgumentError(absl::StrCat("open '", loc.uri, "': is a bucket root"));
     CISTERN_ASSIGN_OR_RETURN(HttpResponse head, Head(loc));
     if (head.status == 404) return absl::NotFoundError(absl::StrCat("open '", loc.uri, "': no such object"));
@@ -173,14 +139,14 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::StatusOr<std::unique_ptr<UfsOutputStream>> Create(std::string_view uri, const CreateOptions& options) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     if (loc.key.empty()) return absl::InvalidArgumentError(absl::StrCat("cannot create a file at the bucket root '", loc.uri, "'"));
     if (!options.overwrite) CISTERN_RETURN_IF_ERROR(CheckAbsent(loc));
     return std::unique_ptr<UfsOutputStream>(new S3OutputStream(this, loc, options, config_.part_size_bytes));
   }
 
   absl::StatusOr<UfsStatus> GetStatus(std::string_view uri) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     if (loc.key.empty()) {
       CISTERN_RETURN_IF_ERROR(List(loc, "", "/", "", 1).status());
       UfsStatus root;
@@ -203,7 +169,7 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status ListDirectory(std::string_view uri, const std::function<absl::Status(const UfsStatus&)>& visit) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     const std::string prefix = DirPrefix(loc.key);
     std::string token;
     bool saw_any = false;
@@ -237,7 +203,7 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status Mkdirs(std::string_view uri, uint32_t mode) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     if (loc.key.empty()) return GetStatus(uri).status();
     CISTERN_ASSIGN_OR_RETURN(HttpResponse head, Head(loc));
     if (head.status != 404) return absl::AlreadyExistsError(absl::StrCat("mkdirs '", loc.uri, "': a file exists there"));
@@ -245,7 +211,7 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status Delete(std::string_view uri, bool recursive) override {
-    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri));
+    CISTERN_ASSIGN_OR_RETURN(Location loc, Locate(uri, config_.scheme));
     if (loc.key.empty()) return absl::InvalidArgumentError(absl::StrCat("cannot delete the bucket root '", loc.uri, "'"));
     CISTERN_ASSIGN_OR_RETURN(HttpResponse head, Head(loc));
     if (head.status != 404) {
@@ -271,8 +237,8 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status Rename(std::string_view src_uri, std::string_view dst_uri) override {
-    CISTERN_ASSIGN_OR_RETURN(Location src, Locate(src_uri));
-    CISTERN_ASSIGN_OR_RETURN(Location dst, Locate(dst_uri));
+    CISTERN_ASSIGN_OR_RETURN(Location src, Locate(src_uri, config_.scheme));
+    CISTERN_ASSIGN_OR_RETURN(Location dst, Locate(dst_uri, config_.scheme));
     if (src.key.empty() || dst.key.empty() || src.bucket != dst.bucket || src.key == dst.key ||
         absl::StartsWith(dst.key, DirPrefix(src.key))) {
       return absl::InvalidArgumentError(absl::StrCat("cannot rename '", src.uri, "' to '", dst.uri, "'"));
@@ -344,8 +310,9 @@ class S3UnderFileSystem : public UnderFileSystem {
     request.method = method;
     request.url = Url(bucket, key, query);
     request.headers = std::move(headers);
-    request.headers.push_back(absl::StrCat("x-amz-content-sha256: ", Sha256Hex(body)));
+    request.headers.push_back(absl::StrCat(HeaderPrefix(), "content-sha256: ", Sha256Hex(body)));
     if (!config_.session_token.empty()) request.headers.push_back("x-amz-security-token: " + config_.session_token);
+    if (!config_.bearer_token.empty()) request.headers.push_back("Authorization: Bearer " + config_.bearer_token);
     if (method == "PUT" || method == "POST") {
       // libcurl would default to a form content type, which some servers take literally.
       request.headers.push_back(absl::StrCat("Content-Type: ", content_type.empty() ? std::string("application/octet-stream") : std::string(content_type)));
@@ -356,6 +323,10 @@ class S3UnderFileSystem : public UnderFileSystem {
     request.stop_when_full = stop_when_full;
     return http_.Send(request, retryable);
   }
+
+  // "x-amz-" (S3) or "x-goog-" (GCS's XML API): the prefix of the store's own headers.
+  std::string HeaderPrefix() const { return config_.dialect == S3Dialect::kGcs ? "x-goog-" : "x-amz-"; }
+  bool gcs() const { return config_.dialect == S3Dialect::kGcs; }
 
   absl::StatusOr<HttpResponse> Head(const Location& loc) {
     CISTERN_ASSIGN_OR_RETURN(HttpResponse r, Call("HEAD", loc.bucket, loc.key, ""));
@@ -405,7 +376,7 @@ class S3UnderFileSystem : public UnderFileSystem {
 
   absl::Status PutMarker(const std::string& bucket, const std::string& dir_key) {
     CISTERN_ASSIGN_OR_RETURN(HttpResponse r, Call("PUT", bucket, dir_key, "", {}, "", "application/x-directory"));
-    if (r.status != 200) return ErrorFor(r, "PUT directory marker", absl::StrCat("s3://", bucket, "/", dir_key));
+    if (r.status != 200) return ErrorFor(r, "PUT directory marker", absl::StrCat(config_.scheme, "://", bucket, "/", dir_key));
     return absl::OkStatus();
   }
 
@@ -427,6 +398,12 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status DeleteKeys(const Location& loc, const std::vector<std::string>& keys) {
+    if (gcs()) {  // GCS's XML API has no multi-object delete
+      for (const std::string& key : keys) {
+        CISTERN_RETURN_IF_ERROR(DeleteObject(loc.bucket, key, absl::StrCat(config_.scheme, "://", loc.bucket, "/", key)));
+      }
+      return absl::OkStatus();
+    }
     const std::string body = s3xml::BuildDeleteObjects(keys);
     CISTERN_ASSIGN_OR_RETURN(HttpResponse r, Call("POST", loc.bucket, "", Query({{"delete", ""}}),
                                                  {"Content-MD5: " + Md5Base64(body)}, body, "application/xml"));
@@ -441,9 +418,12 @@ class S3UnderFileSystem : public UnderFileSystem {
   }
 
   absl::Status Copy(const Location& loc, const std::string& src_key, const std::string& dst_key, int64_t size) {
-    const std::string source = absl::StrCat("x-amz-copy-source: /", UrlEncode(loc.bucket, false), "/", UrlEncode(src_key, true));
-    const std::string what = absl::StrCat("s3://", loc.bucket, "/", src_key, "' to 's3://", loc.bucket, "/", dst_key);
-    if (size <= kMaxSingleCopyBytes) {
+    const std::string source = absl::StrCat(HeaderPrefix(), "copy-source: /", UrlEncode(loc.bucket, false), "/",
+                                            UrlEncode(src_key, true));
+    const std::string what = absl::StrCat(config_.scheme, "://", loc.bucket, "/", src_key, "' to '", config_.scheme,
+                                          "://", loc.bucket, "/", dst_key);
+    // GCS copies objects of any size in one request (it has no UploadPartCopy).
+    if (size <= kMaxSingleCopyBytes || gcs()) {
       CISTERN_ASSIGN_OR_RETURN(HttpResponse r, Call("PUT", loc.bucket, dst_key, "", {source}, "", "", nullptr, 0,
                                                    RetryableOrErrorBody));
       if (r.status != 200 || s3xml::ParseError(r.body)) return ErrorFor(r, "copy", what);
@@ -491,8 +471,8 @@ class S3UnderFileSystem : public UnderFileSystem {
   void AbortUpload(const std::string& bucket, const std::string& key, const std::string& upload_id) {
     auto r = Call("DELETE", bucket, key, Query({{"uploadId", upload_id}}));
     if (!r.ok() || (r->status != 204 && r->status != 200 && r->status != 404)) {
-      spdlog::warn("S3 AbortMultipartUpload s3://{}/{} upload {} failed ({}); a lifecycle rule must clean its parts",
-                   bucket, key, upload_id, r.ok() ? absl::StrCat("HTTP ", r->status) : r.status().ToString());
+      spdlog::warn("{} AbortMultipartUpload {}://{}/{} upload {} failed ({}); a lifecycle rule must clean its parts",
+                   gcs() ? "GCS" : "S3", config_.scheme, bucket, key, upload_id, r.ok() ? absl::StrCat("HTTP ", r->status) : r.status().ToString());
     }
   }
 
@@ -573,8 +553,15 @@ absl::StatusOr<UfsStatus> S3OutputStream::Close() {
     if (!absent.ok()) return Fail(absent);
   }
   if (upload_id_.empty()) {
-    auto r = fs_->Call("PUT", loc_.bucket, loc_.key, "", {}, buffer_);
+    std::vector<std::string> headers;
+    // GCS creates only if absent with generation precondition 0: no race with another writer.
+    const bool only_if_absent = fs_->gcs() && !options_.overwrite;
+    if (only_if_absent) headers.push_back("x-goog-if-generation-match: 0");
+    auto r = fs_->Call("PUT", loc_.bucket, loc_.key, "", headers, buffer_);
     if (!r.ok()) return Fail(Annotate(r.status(), absl::StrCat("PUT '", loc_.uri, "'")));
+    if (only_if_absent && r->status == 412) {
+      return Fail(absl::AlreadyExistsError(absl::StrCat("'", loc_.uri, "' already exists (created concurrently)")));
+    }
     if (r->status != 200) return Fail(ErrorFor(*r, "PUT", loc_.uri));
   } else {
     if (!buffer_.empty()) CISTERN_RETURN_IF_ERROR(FlushPart());

@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kCrashChildDirEnv = "CISTERN_TEST_CRASH_CHILD_DIR";
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 std::string Content(uint64_t id, int64_t size) {
   std::string s(static_cast<size_t>(size), '\0');
@@ -146,11 +146,11 @@ TEST_F(BlockIntegrityTest, CorruptBlockIsDroppedOnItsFirstReadAfterARestart) {
   Open(ChecksumVerify::kFirstRead);
   EXPECT_TRUE(store_->Contains(7));
   store_->TakeDelta();
-  const int64_t corrupt0 = CounterValue("worker.blocks_corrupt");
+  const int64_t corrupt0 = CounterValue("cistern_worker_corrupt_blocks_total");
   auto read = ReadAll(7);
   EXPECT_TRUE(absl::IsDataLoss(read.status())) << read.status();
   EXPECT_NE(read.status().message().find(BlockPath(7)), std::string::npos) << read.status();
-  EXPECT_EQ(CounterValue("worker.blocks_corrupt") - corrupt0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_corrupt_blocks_total") - corrupt0, 1);
   EXPECT_FALSE(store_->Contains(7));
   EXPECT_FALSE(fs::exists(BlockPath(7)));
   EXPECT_FALSE(fs::exists(MetaPath(7)));
@@ -197,10 +197,10 @@ TEST_F(BlockIntegrityTest, MovingACorruptBlockDropsIt) {
   store_ = std::move(*store);
   ASSERT_TRUE(WriteBlock(store_.get(), 3, 50'000).ok());
   FlipByte(BlockPath(3), 49'999);
-  const int64_t corrupt0 = CounterValue("worker.blocks_corrupt");
+  const int64_t corrupt0 = CounterValue("cistern_worker_corrupt_blocks_total");
   EXPECT_TRUE(absl::IsDataLoss(store_->MoveBlock(3, 1)));
   EXPECT_FALSE(store_->Contains(3));
-  EXPECT_EQ(CounterValue("worker.blocks_corrupt") - corrupt0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_corrupt_blocks_total") - corrupt0, 1);
   EXPECT_EQ(store_->Usage().used_bytes, 0);
   EXPECT_EQ(store_->Usage().reserved_bytes, 0);
   EXPECT_TRUE(fs::is_empty(root_ + "/ssd/tmp"));

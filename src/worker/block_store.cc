@@ -126,11 +126,15 @@ void BlockWriter::Abort() {
 
 BlockStore::BlockStore(BlockStoreOptions options, std::unique_ptr<EvictionPolicy> policy)
     : options_(std::move(options)), policy_(std::move(policy)),
-      blocks_cached_(Metrics().GetCounter("worker.blocks_cached")),
-      blocks_evicted_(Metrics().GetCounter("worker.blocks_evicted")),
-      blocks_corrupt_(Metrics().GetCounter("worker.blocks_corrupt")),
-      blocks_promoted_(Metrics().GetCounter("worker.blocks_promoted")),
-      blocks_demoted_(Metrics().GetCounter("worker.blocks_demoted")) {}
+      blocks_cached_(Metrics().GetGauge("cistern_worker_cached_blocks", "Blocks in the cache, all tiers")),
+      blocks_evicted_(Metrics().GetCounter("cistern_worker_evicted_blocks_total",
+                                           "Blocks dropped from the cache by eviction (moves to a lower tier excluded)")),
+      blocks_corrupt_(Metrics().GetCounter("cistern_worker_corrupt_blocks_total",
+                                           "Cached blocks dropped because their checksum did not match")),
+      blocks_promoted_(Metrics().GetCounter("cistern_worker_promoted_blocks_total",
+                                            "Blocks moved to a higher tier (CACHE_PROMOTE reads)")),
+      blocks_demoted_(Metrics().GetCounter("cistern_worker_demoted_blocks_total",
+                                           "Blocks moved to a lower tier by eviction")) {}
 
 BlockStore::~BlockStore() {
   {
@@ -207,7 +211,7 @@ absl::Status BlockStore::Load() {
     }
   }
   delta_ = BlockDelta();
-  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
+  blocks_cached_->Set(static_cast<double>(index_.size()));
   for (const auto& dir : dirs_) {
     spdlog::info("{} tier {}: {} cached blocks, {} of {} used", dir->alias(), dir->path(),
                  dir_blocks_[dir.get()].size(), FormatBytes(dir->used_bytes), FormatBytes(dir->capacity_bytes()));
@@ -365,7 +369,7 @@ absl::StatusOr<int64_t> BlockStore::Publish(BlockWriter* writer, uint64_t checks
   entry->verified = true;
   InsertLocked(entry);
   NoteAddedLocked(*entry);
-  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
+  blocks_cached_->Set(static_cast<double>(index_.size()));
   MaybeWakeEvictorLocked(dir);
   return length;
 }
@@ -379,7 +383,7 @@ absl::Status BlockStore::Remove(uint64_t block_id) {
   // Readers keep their open descriptors; the space is counted until they close.
   absl::Status status = entry->dir->DeleteBlockFiles(block_id);
   NoteRemovedLocked(block_id);
-  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
+  blocks_cached_->Set(static_cast<double>(index_.size()));
   return status;
 }
 
@@ -408,7 +412,7 @@ void BlockStore::DropLocked(const EntryPtr& entry) {
   DetachLocked(entry);
   entry->dir->DeleteBlockFiles(entry->block_id).IgnoreError();
   NoteRemovedLocked(entry->block_id);
-  blocks_cached_->Set(static_cast<int64_t>(index_.size()));
+  blocks_cached_->Set(static_cast<double>(index_.size()));
 }
 
 bool BlockStore::Contains(uint64_t block_id) const {

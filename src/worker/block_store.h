@@ -20,7 +20,7 @@
 //
 // Integrity. Writers checksum (XXH64) what they write; readers verify a block before serving it
 // according to options.checksum_verify. A block that fails is dropped, counted in
-// worker.blocks_corrupt and reported as DATA_LOSS. Open recovers every directory (StorageDir).
+// cistern_worker_corrupt_blocks_total and reported as DATA_LOSS. Open recovers every directory (StorageDir).
 //
 // Visibility. Nothing a writer writes is visible until Commit. A BlockReader keeps its block's
 // file open: a block removed or moved while being read keeps its space counted in its old
@@ -30,8 +30,8 @@
 // heartbeats to the master; a block that moves between tiers is reported as added again with
 // its new tier.
 //
-// Counters: worker.blocks_cached (gauge), worker.blocks_evicted (dropped by eviction),
-// worker.blocks_corrupt, worker.blocks_promoted, worker.blocks_demoted.
+// Counters: cistern_worker_cached_blocks (gauge), cistern_worker_evicted_blocks_total (dropped by eviction),
+// cistern_worker_corrupt_blocks_total, cistern_worker_promoted_blocks_total, cistern_worker_demoted_blocks_total.
 //
 // Thread safety: BlockStore is thread-safe. A BlockReader or BlockWriter is used by one thread
 // at a time and must not outlive its store.
@@ -58,6 +58,7 @@
 
 namespace cistern {
 class Counter;
+class Gauge;
 }
 
 namespace cistern::worker {
@@ -266,7 +267,7 @@ class BlockStore {
   std::vector<std::string> tier_aliases_;
   std::vector<std::unique_ptr<StorageDir>> dirs_;   // all directories, tier order
   std::vector<std::vector<StorageDir*>> tiers_;     // tiers_[i] = directories of tier i
-  Counter* const blocks_cached_;
+  Gauge* const blocks_cached_;
   Counter* const blocks_evicted_;
   Counter* const blocks_corrupt_;
   Counter* const blocks_promoted_;

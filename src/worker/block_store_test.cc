@@ -25,7 +25,7 @@ std::string MakeTempDir() {
   return pattern;
 }
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 // Block id -> length of the blocks a delta adds.
 std::map<uint64_t, int64_t> Added(const BlockDelta& delta) {
@@ -175,7 +175,7 @@ TEST_F(BlockStoreTest, InvalidWriterArguments) {
 
 TEST_F(BlockStoreTest, LruEvictionOrder) {
   OpenStore(300);
-  const int64_t evicted0 = CounterValue("worker.blocks_evicted");
+  const int64_t evicted0 = CounterValue("cistern_worker_evicted_blocks_total");
   ASSERT_TRUE(WriteBlock(1, std::string(100, 'a')).ok());
   ASSERT_TRUE(WriteBlock(2, std::string(100, 'b')).ok());
   ASSERT_TRUE(WriteBlock(3, std::string(100, 'c')).ok());
@@ -192,8 +192,8 @@ TEST_F(BlockStoreTest, LruEvictionOrder) {
   EXPECT_TRUE(store_->Contains(4));
   EXPECT_TRUE(store_->Contains(5));
   EXPECT_FALSE(fs::exists(dir_ + "/0000000000000002"));
-  EXPECT_EQ(CounterValue("worker.blocks_evicted") - evicted0, 2);
-  EXPECT_EQ(CounterValue("worker.blocks_cached"), 3);
+  EXPECT_EQ(CounterValue("cistern_worker_evicted_blocks_total") - evicted0, 2);
+  EXPECT_EQ(CounterValue("cistern_worker_cached_blocks"), 3);
   EXPECT_EQ(store_->Usage().used_bytes, 300);
 
   BlockDelta delta = store_->TakeDelta();
@@ -364,7 +364,7 @@ TEST_F(BlockStoreTest, RestartRebuildsIndexAndRemovesTmpAndJunk) {
   EXPECT_EQ(store_->Usage().used_bytes, 168);
   EXPECT_EQ(ReadAll(0x2a), std::string(123, 'a'));
   EXPECT_FALSE(store_->Contains(77));
-  EXPECT_EQ(CounterValue("worker.blocks_cached"), 2);
+  EXPECT_EQ(CounterValue("cistern_worker_cached_blocks"), 2);
 
   // A smaller quota on restart evicts down to it.
   OpenStore(130);

@@ -66,22 +66,19 @@ absl::Status ClientGone(const std::string& what) {
 BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetcher, UfsRegistry* ufs,
                                        BlockCommitter* committer, BlockWorkerServiceOptions options)
     : store_(store), fetcher_(fetcher), ufs_(ufs), committer_(committer), options_(std::move(options)),
-      blocks_read_cache_(Metrics().GetCounter("worker.blocks_read.cache")),
-      bytes_read_cache_(Metrics().GetCounter("worker.bytes_read.cache_bytes")),
-      bytes_written_cache_(Metrics().GetCounter("worker.bytes_written.cache_bytes")),
-      bytes_written_ufs_(Metrics().GetCounter("worker.bytes_written.ufs_bytes")) {
+      blocks_read_cache_(Metrics().GetCounter("cistern_worker_cache_block_reads_total",
+                                              "Block read requests served from the cache")),
+      bytes_read_cache_(Metrics().GetCounter("cistern_worker_cache_read_bytes_total", "Bytes served from the cache")),
+      bytes_written_cache_(Metrics().GetCounter("cistern_worker_cache_written_bytes_total",
+                                                "Bytes of client-written blocks committed to the cache")),
+      bytes_written_ufs_(Metrics().GetCounter("cistern_worker_ufs_written_bytes_total",
+                                              "Bytes of files written to under-stores (WriteUfsFile commits)")) {
   // Method 0 of BlockWorker is ReadBlock (the order of proto/worker.proto, as the generated
   // WithSplitStreamingMethod_ReadBlock uses it); served with raw ByteBuffer responses.
   MarkMethodStreamed(0, new grpc::internal::SplitServerStreamingHandler<proto::ReadBlockRequest, grpc::ByteBuffer>(
                             [this](grpc::ServerContext* context, ReadBlockStream* stream) {
                               return StreamReadBlock(context, stream);
                             }));
-  // Every worker counter shows up in GetMetrics from the start, at zero.
-  for (const char* name : {"worker.blocks_read.ufs", "worker.bytes_read.ufs_bytes", "worker.blocks_evicted",
-                           "worker.blocks_cached", "worker.blocks_corrupt", "worker.blocks_promoted",
-                           "worker.blocks_demoted"}) {
-    Metrics().GetCounter(name);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

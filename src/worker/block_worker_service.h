@@ -12,9 +12,9 @@
 //  * WriteUfsFile writes a whole under-store file, visible only on commit.
 //  * GetMetrics returns the process counters, the worker id and tier usage.
 //
-// Counters: worker.blocks_read.cache / worker.bytes_read.cache_bytes (per request served from
-// the cache / bytes sent from it), worker.bytes_written.cache_bytes and
-// worker.bytes_written.ufs_bytes (bytes of committed writes); the UFS read counters are kept
+// Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
+// the cache / bytes sent from it), cistern_worker_cache_written_bytes_total and
+// cistern_worker_ufs_written_bytes_total (bytes of committed writes); the UFS read counters are kept
 // by UfsBlockFetcher.
 //
 // Thread safety: thread-safe (gRPC calls handlers concurrently).

@@ -27,7 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -190,7 +190,7 @@ class BlockWorkerServiceTest : public ::testing::Test {
 
 TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
   const std::string data = Pattern(1'000'000, 1);
-  const int64_t written0 = CounterValue("worker.bytes_written.cache_bytes");
+  const int64_t written0 = CounterValue("cistern_worker_cache_written_bytes_total");
   auto length = WriteBlock(0x500000003, data);
   ASSERT_TRUE(length.ok()) << length.status();
   EXPECT_EQ(*length, 1'000'000);
@@ -199,11 +199,11 @@ TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
   EXPECT_EQ(commits[0].block_id, 0x500000003u);
   EXPECT_EQ(commits[0].length, 1'000'000);
   EXPECT_EQ(commits[0].tier, "MEM");
-  EXPECT_EQ(CounterValue("worker.bytes_written.cache_bytes") - written0, 1'000'000);
+  EXPECT_EQ(CounterValue("cistern_worker_cache_written_bytes_total") - written0, 1'000'000);
   EXPECT_TRUE(store_->Contains(0x500000003));
 
-  const int64_t cache_blocks0 = CounterValue("worker.blocks_read.cache");
-  const int64_t cache_bytes0 = CounterValue("worker.bytes_read.cache_bytes");
+  const int64_t cache_blocks0 = CounterValue("cistern_worker_cache_block_reads_total");
+  const int64_t cache_bytes0 = CounterValue("cistern_worker_cache_read_bytes_total");
   ReadResult all = Read(ReadRequest(0x500000003));
   ASSERT_TRUE(all.status.ok()) << all.status;
   EXPECT_TRUE(all.data == data);
@@ -230,8 +230,8 @@ TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
   EXPECT_TRUE(at_end.data.empty());
   EXPECT_TRUE(at_end.from_cache);
 
-  EXPECT_EQ(CounterValue("worker.blocks_read.cache") - cache_blocks0, 5);
-  EXPECT_EQ(CounterValue("worker.bytes_read.cache_bytes") - cache_bytes0,
+  EXPECT_EQ(CounterValue("cistern_worker_cache_block_reads_total") - cache_blocks0, 5);
+  EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - cache_bytes0,
             1'000'000 + 100'000 + 1'000 + 10'000);
 }
 
@@ -269,8 +269,8 @@ TEST_F(BlockWorkerServiceTest, ReadThroughFetchesTheBlockOnceForConcurrentReader
   request.mutable_ufs()->set_offset_in_file(2 << 20);
   request.mutable_ufs()->set_block_length(1 << 20);
   const std::string block = content.substr(2 << 20, 1 << 20);
-  const int64_t ufs_blocks0 = CounterValue("worker.blocks_read.ufs");
-  const int64_t ufs_bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t ufs_blocks0 = CounterValue("cistern_worker_ufs_block_reads_total");
+  const int64_t ufs_bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
 
   std::vector<ReadResult> results(8);
   std::vector<std::thread> threads;
@@ -292,15 +292,15 @@ TEST_F(BlockWorkerServiceTest, ReadThroughFetchesTheBlockOnceForConcurrentReader
   EXPECT_GE(from_ufs, 1);
   // The block is committed just after its last byte is served.
   ASSERT_TRUE(WaitFor([&] { return store_->Contains(0x700000001); }));
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - ufs_blocks0, 1);
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - ufs_bytes0, 1 << 20);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - ufs_blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - ufs_bytes0, 1 << 20);
   EXPECT_TRUE(store_->Contains(0x700000001));
   EXPECT_TRUE(committer_.commits().empty()) << "read-through blocks travel in heartbeats";
 
   ReadResult again = Read(request);
   ASSERT_TRUE(again.status.ok());
   EXPECT_TRUE(again.from_cache);
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - ufs_blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - ufs_blocks0, 1);
 }
 
 TEST_F(BlockWorkerServiceTest, NoCacheReadServesFromTheUnderStoreWithoutCaching) {
@@ -310,13 +310,13 @@ TEST_F(BlockWorkerServiceTest, NoCacheReadServesFromTheUnderStoreWithoutCaching)
   request.mutable_ufs()->set_ufs_path(WriteUnderStoreFile("nc.bin", content));
   request.mutable_ufs()->set_offset_in_file(0);
   request.mutable_ufs()->set_block_length(200'000);
-  const int64_t ufs_bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t ufs_bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
   ReadResult result = Read(request);
   ASSERT_TRUE(result.status.ok()) << result.status;
   EXPECT_TRUE(result.data == content.substr(1000, 5000));
   EXPECT_FALSE(result.from_cache);
   EXPECT_FALSE(store_->Contains(31));
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - ufs_bytes0, 5000);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - ufs_bytes0, 5000);
 }
 
 TEST_F(BlockWorkerServiceTest, MissWithoutSourceIsNotFound) {
@@ -332,7 +332,7 @@ TEST_F(BlockWorkerServiceTest, WriteUfsFileIsVisibleOnlyAfterCommit) {
   header.set_ufs_path("file://" + path);
   header.set_overwrite(true);
   header.set_mode(0600);
-  const int64_t ufs_written0 = CounterValue("worker.bytes_written.ufs_bytes");
+  const int64_t ufs_written0 = CounterValue("cistern_worker_ufs_written_bytes_total");
   auto stream = client_->OpenUfsFileWriter(header);
   ASSERT_TRUE(stream.ok()) << stream.status();
   ASSERT_TRUE((*stream)->Write(std::string_view(data).substr(0, 400'000)).ok());
@@ -345,7 +345,7 @@ TEST_F(BlockWorkerServiceTest, WriteUfsFileIsVisibleOnlyAfterCommit) {
   EXPECT_GT(response->fingerprint().mtime_ms(), 0);
   EXPECT_TRUE(ReadFile(path) == data);
   EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
-  EXPECT_EQ(CounterValue("worker.bytes_written.ufs_bytes") - ufs_written0, 700'000);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_written_bytes_total") - ufs_written0, 700'000);
 
   // A cancelled stream leaves nothing, not even a temporary file.
   header.set_ufs_path("file://" + root_ + "/ufs/dir/cancelled.bin");
@@ -358,7 +358,7 @@ TEST_F(BlockWorkerServiceTest, WriteUfsFileIsVisibleOnlyAfterCommit) {
     for (const auto& e : fs::directory_iterator(root_ + "/ufs/dir")) entries += e.path().filename() != "out.bin";
     return entries == 0;
   }));
-  EXPECT_EQ(CounterValue("worker.bytes_written.ufs_bytes") - ufs_written0, 700'000);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_written_bytes_total") - ufs_written0, 700'000);
 }
 
 TEST_F(BlockWorkerServiceTest, BadFieldsAreInvalidArguments) {
@@ -417,12 +417,12 @@ TEST_F(BlockWorkerServiceTest, GetMetricsReportsCountersWorkerIdAndTiers) {
   auto metrics = client_->GetMetrics();
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(metrics->worker_id(), 17u);
-  for (const char* name : {"worker.blocks_read.cache", "worker.blocks_read.ufs", "worker.bytes_read.cache_bytes",
-                           "worker.bytes_read.ufs_bytes", "worker.bytes_written.cache_bytes",
-                           "worker.bytes_written.ufs_bytes", "worker.blocks_evicted", "worker.blocks_cached"}) {
+  for (const char* name : {"cistern_worker_cache_block_reads_total", "cistern_worker_ufs_block_reads_total", "cistern_worker_cache_read_bytes_total",
+                           "cistern_worker_ufs_read_bytes_total", "cistern_worker_cache_written_bytes_total",
+                           "cistern_worker_ufs_written_bytes_total", "cistern_worker_evicted_blocks_total", "cistern_worker_cached_blocks"}) {
     EXPECT_TRUE(metrics->counters().contains(name)) << name;
   }
-  EXPECT_EQ(metrics->counters().at("worker.blocks_cached"), 1);
+  EXPECT_EQ(metrics->counters().at("cistern_worker_cached_blocks"), 1);
   ASSERT_EQ(metrics->tiers_size(), 1);
   EXPECT_EQ(metrics->tiers(0).alias(), "MEM");
   EXPECT_EQ(metrics->tiers(0).capacity_bytes(), 16 << 20);
@@ -492,14 +492,14 @@ TEST_F(BlockWorkerServiceTest, CorruptCachedBlockIsReadAgainFromTheUnderStore) {
     f.seekp(1234);
     f.put('\x7f');
   }
-  const int64_t corrupt0 = CounterValue("worker.blocks_corrupt");
-  const int64_t ufs_blocks0 = CounterValue("worker.blocks_read.ufs");
+  const int64_t corrupt0 = CounterValue("cistern_worker_corrupt_blocks_total");
+  const int64_t ufs_blocks0 = CounterValue("cistern_worker_ufs_block_reads_total");
   ReadResult again = Read(request);
   ASSERT_TRUE(again.status.ok()) << again.status;
   EXPECT_TRUE(again.data == content);
   EXPECT_FALSE(again.from_cache);
-  EXPECT_EQ(CounterValue("worker.blocks_corrupt") - corrupt0, 1);
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - ufs_blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_corrupt_blocks_total") - corrupt0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - ufs_blocks0, 1);
   EXPECT_TRUE(store_->Contains(81)) << "cached again";
   EXPECT_TRUE(Read(request).from_cache);
 

@@ -15,9 +15,12 @@ namespace cistern::worker {
 
 Persister::Persister(BlockStore* store, UfsRegistry* ufs, PersisterOptions options)
     : store_(store), ufs_(ufs), options_(std::move(options)),
-      files_persisted_(Metrics().GetCounter("worker.files_persisted")),
-      persist_failures_(Metrics().GetCounter("worker.persist_failures")),
-      bytes_persisted_(Metrics().GetCounter("worker.bytes_persisted_bytes")) {
+      files_persisted_(Metrics().GetCounter("cistern_worker_persisted_files_total",
+                                            "Files this worker wrote to their under-store for persistence")),
+      persist_failures_(Metrics().GetCounter("cistern_worker_persist_failures_total",
+                                             "Persistence attempts that failed on this worker")),
+      bytes_persisted_(Metrics().GetCounter("cistern_worker_persisted_bytes_total",
+                                            "Bytes this worker wrote to under-stores for persistence")) {
   for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) threads_.emplace_back([this] { Loop(); });
 }
 

@@ -9,7 +9,8 @@
 // is kept on disk: a worker that restarts forgets its commands, and the master, seeing them
 // missing from the next heartbeat, retries them.
 //
-// Counters: worker.files_persisted, worker.persist_failures, worker.bytes_persisted_bytes.
+// Counters: cistern_worker_persisted_files_total, cistern_worker_persist_failures_total,
+// cistern_worker_persisted_bytes_total.
 //
 // Thread safety: thread-safe. The destructor drops queued commands and stops running ones at
 // their next block.

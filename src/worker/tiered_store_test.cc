@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 // Block contents derived from the id, so any copy can be checked.
 std::string Content(uint64_t id, int64_t size) {
@@ -135,12 +135,12 @@ TEST_F(TieredStoreTest, NewBlocksGoToTheFirstTierWithRoom) {
 TEST_F(TieredStoreTest, WithNoRoomAnywhereAWriterEvictsInTheFirstTierThatCanMakeRoom) {
   Open(Options({{"MEM", {200}}, {"SSD", {200}}}));
   for (uint64_t id = 1; id <= 4; ++id) ASSERT_TRUE(Write(id, 100).ok());
-  const int64_t evicted0 = CounterValue("worker.blocks_evicted");
+  const int64_t evicted0 = CounterValue("cistern_worker_evicted_blocks_total");
   store_->PinBlock(1);
   EXPECT_EQ(*Write(5, 100), "MEM");
   EXPECT_TRUE(store_->Contains(1)) << "pinned";
   EXPECT_FALSE(store_->Contains(2)) << "the least recently used unpinned MEM block goes";
-  EXPECT_EQ(CounterValue("worker.blocks_evicted") - evicted0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_evicted_blocks_total") - evicted0, 1);
   // Everything pinned or being read: nothing fits, nothing is dropped.
   store_->PinBlock(5);
   auto reading3 = store_->OpenReader(3);
@@ -158,8 +158,8 @@ TEST_F(TieredStoreTest, EvictionPassMovesBlocksDownThenDropsFromTheLastTier) {
   Open(options);
   for (uint64_t id = 1; id <= 10; ++id) ASSERT_EQ(*Write(id, 100), "MEM");
   store_->TakeDelta();
-  const int64_t demoted0 = CounterValue("worker.blocks_demoted");
-  const int64_t evicted0 = CounterValue("worker.blocks_evicted");
+  const int64_t demoted0 = CounterValue("cistern_worker_demoted_blocks_total");
+  const int64_t evicted0 = CounterValue("cistern_worker_evicted_blocks_total");
 
   EXPECT_EQ(store_->RunEvictionPass(), 5);
   EXPECT_EQ(Used("MEM"), 500);
@@ -168,8 +168,8 @@ TEST_F(TieredStoreTest, EvictionPassMovesBlocksDownThenDropsFromTheLastTier) {
   for (uint64_t id = 6; id <= 10; ++id) EXPECT_EQ(ReadAndCheck(id), "MEM") << id;
   EXPECT_FALSE(fs::exists(absl::StrCat(root_, "/MEM0/", BlockFileName(1))));
   EXPECT_FALSE(fs::exists(absl::StrCat(root_, "/MEM0/", BlockMetaFileName(1))));
-  EXPECT_EQ(CounterValue("worker.blocks_demoted") - demoted0, 5);
-  EXPECT_EQ(CounterValue("worker.blocks_evicted") - evicted0, 0);
+  EXPECT_EQ(CounterValue("cistern_worker_demoted_blocks_total") - demoted0, 5);
+  EXPECT_EQ(CounterValue("cistern_worker_evicted_blocks_total") - evicted0, 0);
   BlockDelta delta = store_->TakeDelta();
   EXPECT_TRUE(delta.removed.empty());
   ASSERT_EQ(delta.added.size(), 5u);
@@ -187,7 +187,7 @@ TEST_F(TieredStoreTest, EvictionPassMovesBlocksDownThenDropsFromTheLastTier) {
   for (uint64_t id = 1; id <= 5; ++id) EXPECT_FALSE(store_->Contains(id)) << id;
   for (uint64_t id = 6; id <= 10; ++id) EXPECT_EQ(store_->TierOf(id), "SSD") << id;
   for (uint64_t id = 11; id <= 15; ++id) EXPECT_EQ(store_->TierOf(id), "MEM") << id;
-  EXPECT_EQ(CounterValue("worker.blocks_evicted") - evicted0, 5);
+  EXPECT_EQ(CounterValue("cistern_worker_evicted_blocks_total") - evicted0, 5);
   delta = store_->TakeDelta();
   EXPECT_EQ(delta.removed, (std::set<uint64_t>{1, 2, 3, 4, 5}));
 }
@@ -254,7 +254,7 @@ TEST_F(TieredStoreTest, PromoteMovesABlockToTheFirstHigherTierWithRoom) {
   EXPECT_EQ(store_->TierOf(1), "HDD");
   EXPECT_EQ(Used("MEM"), 0);
   EXPECT_EQ(Used("HDD"), 100);
-  const int64_t promoted0 = CounterValue("worker.blocks_promoted");
+  const int64_t promoted0 = CounterValue("cistern_worker_promoted_blocks_total");
 
   // A reader of the old copy keeps reading it after the move.
   auto old_reader = store_->OpenReader(1);
@@ -269,7 +269,7 @@ TEST_F(TieredStoreTest, PromoteMovesABlockToTheFirstHigherTierWithRoom) {
   old_reader->reset();
   EXPECT_EQ(Used("HDD"), 0);
   EXPECT_EQ(ReadAndCheck(1), "MEM");
-  EXPECT_EQ(CounterValue("worker.blocks_promoted") - promoted0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_promoted_blocks_total") - promoted0, 1);
   EXPECT_TRUE(store_->Promote(1).ok()) << "already on top";
 
   // MEM full of pinned blocks: promotion goes as high as it can.

@@ -101,8 +101,14 @@ absl::Status StreamingBlock::WaitForCompletion() {
 
 UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFetcherOptions options)
     : store_(store), registry_(registry), options_(options),
-      blocks_read_ufs_(Metrics().GetCounter("worker.blocks_read.ufs")),
-      bytes_read_ufs_(Metrics().GetCounter("worker.bytes_read.ufs_bytes")),
+      blocks_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_block_reads_total",
+                                            "Whole blocks read from under-stores (read-through fetches)")),
+      bytes_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_read_bytes_total",
+                                           "Bytes read from under-stores (read-through and NO_CACHE reads)")),
+      fetches_started_(Metrics().GetCounter("cistern_worker_ufs_fetches_total",
+                                            "Block fetches from under-stores started (single-flight: one per block)")),
+      fetch_joins_(Metrics().GetCounter("cistern_worker_ufs_fetch_joins_total",
+                                        "Reads of a missing block that joined a fetch already in flight")),
       free_slots_(std::max(1, options.max_concurrent_fetches)) {
   for (int i = 0; i < std::max(1, options_.max_concurrent_fetches); ++i) {
     threads_.emplace_back([this] { FetchLoop(); });
@@ -146,6 +152,7 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
         absl::MutexLock flight_lock(&flight->mu);
         if (!flight->abandoned) {
           flight->readers++;
+          fetch_joins_->Increment();
           return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
         }
       }
@@ -159,6 +166,7 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
         }
         flights_[block_id] = flight;
         queue_.push_back(flight);
+        fetches_started_->Increment();
         return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
       }
     }

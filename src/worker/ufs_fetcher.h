@@ -16,8 +16,10 @@
 // ReadUncached (NO_CACHE reads) bypasses the cache but takes a fetch slot too, so under-store
 // reads in flight never exceed max_concurrent_fetches.
 //
-// Counters: worker.blocks_read.ufs (+1 per whole block read from an under-store) and
-// worker.bytes_read.ufs_bytes (bytes read from under-stores).
+// Counters: cistern_worker_ufs_block_reads_total (+1 per whole block read from an under-store) and
+// cistern_worker_ufs_read_bytes_total (bytes read from under-stores); single-flight:
+// cistern_worker_ufs_fetches_total (fetches started) and cistern_worker_ufs_fetch_joins_total
+// (readers served by a fetch another reader started).
 //
 // Thread safety: all classes are thread-safe, except that a StreamingBlock is used by one thread
 // at a time. The fetcher's destructor fails queued fetches and joins its threads; StreamingBlocks
@@ -148,6 +150,8 @@ class UfsBlockFetcher {
   const UfsFetcherOptions options_;
   Counter* const blocks_read_ufs_;
   Counter* const bytes_read_ufs_;
+  Counter* const fetches_started_;  // single-flight: one per under-store fetch of a block
+  Counter* const fetch_joins_;      // readers that joined a fetch already in flight
 
   // Lock order: mu_ before a Flight's mutex before the store's.
   mutable absl::Mutex mu_;

@@ -19,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t CounterValue(const char* name) { return Metrics().GetCounter(name)->Get(); }
+int64_t CounterValue(const char* name) { return Metrics().Value(name); }
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -99,8 +99,8 @@ TEST_F(UfsFetcherTest, ConcurrentFetchesOfOneBlockReadTheUnderStoreOnce) {
   const std::string content = Pattern(3 << 20, 1);
   const std::string uri = WriteUfsFile("f", content);
   const UfsBlockSource source{uri, 1 << 20, 2 << 20};
-  const int64_t blocks0 = CounterValue("worker.blocks_read.ufs");
-  const int64_t bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t blocks0 = CounterValue("cistern_worker_ufs_block_reads_total");
+  const int64_t bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
 
   std::vector<std::string> results(8);
   std::vector<std::thread> threads;
@@ -114,15 +114,15 @@ TEST_F(UfsFetcherTest, ConcurrentFetchesOfOneBlockReadTheUnderStoreOnce) {
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_TRUE(r == content.substr(1 << 20, 2 << 20));
   ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - blocks0, 1);
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - bytes0, 2 << 20);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - bytes0, 2 << 20);
   EXPECT_TRUE(store_->Contains(11));
 
   // Later fetches find the cached block.
   auto again = fetcher_->Fetch(11, source);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->cached, nullptr);
-  EXPECT_EQ(CounterValue("worker.blocks_read.ufs") - blocks0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - blocks0, 1);
 }
 
 TEST_F(UfsFetcherTest, ServesTheDataWhenTheBlockCannotBeCached) {
@@ -276,7 +276,7 @@ TEST_F(UfsFetcherTest, ConcurrentUnderStoreReadsAreBounded) {
 TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   const std::string content = Pattern(10000, 3);
   const UfsBlockSource source{WriteUfsFile("g", content), 2000, 6000};
-  const int64_t bytes0 = CounterValue("worker.bytes_read.ufs_bytes");
+  const int64_t bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
   std::string got;
   absl::Status status = fetcher_->ReadUncached(15, source, 100, 2500, 1000, [&](std::string_view chunk) {
     EXPECT_LE(chunk.size(), 1000u);
@@ -285,7 +285,7 @@ TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   });
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_TRUE(got == content.substr(2100, 2500));
-  EXPECT_EQ(CounterValue("worker.bytes_read.ufs_bytes") - bytes0, 2500);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - bytes0, 2500);
   EXPECT_FALSE(store_->Contains(15));
 }
 

@@ -26,21 +26,21 @@ TEST_F(ClusterTest, HundredMiBReadTwiceSecondFromCacheAndNamespaceSurvivesKill9)
   // THROUGH writes only the under-store copy, so the first read must come from the under-store.
   CliOk({"fs", "put", "--write-type", "THROUGH", local, "/data/sets/big.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/underfs/data/sets/big.bin"), "") << "under-store copy differs";
-  EXPECT_EQ(Counter("worker.bytes_written.cache_bytes"), 0);
+  EXPECT_EQ(Counter("cistern_worker_cache_written_bytes_total"), 0);
 
-  const int64_t ufs_bytes0 = Counter("worker.bytes_read.ufs_bytes");
-  const int64_t cache_blocks0 = Counter("worker.blocks_read.cache");
+  const int64_t ufs_bytes0 = Counter("cistern_worker_ufs_read_bytes_total");
+  const int64_t cache_blocks0 = Counter("cistern_worker_cache_block_reads_total");
   CliOk({"fs", "get", "/data/sets/big.bin", dir_ + "/read1.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/read1.bin"), "");
-  const int64_t ufs_bytes1 = Counter("worker.bytes_read.ufs_bytes");
+  const int64_t ufs_bytes1 = Counter("cistern_worker_ufs_read_bytes_total");
   EXPECT_EQ(ufs_bytes1 - ufs_bytes0, 100 * kMiB) << "first read should come from the under-store";
-  EXPECT_EQ(Counter("worker.blocks_read.ufs"), 2);  // two 64 MiB blocks
+  EXPECT_EQ(Counter("cistern_worker_ufs_block_reads_total"), 2);  // two 64 MiB blocks
 
   CliOk({"fs", "get", "/data/sets/big.bin", dir_ + "/read2.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/read2.bin"), "");
-  EXPECT_EQ(Counter("worker.bytes_read.ufs_bytes"), ufs_bytes1) << "second read touched the under-store";
-  EXPECT_EQ(Counter("worker.blocks_read.cache") - cache_blocks0, 2) << "second read not served from cache";
-  EXPECT_GE(Counter("worker.bytes_read.cache_bytes"), 100 * kMiB);
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_bytes_total"), ufs_bytes1) << "second read touched the under-store";
+  EXPECT_EQ(Counter("cistern_worker_cache_block_reads_total") - cache_blocks0, 2) << "second read not served from cache";
+  EXPECT_GE(Counter("cistern_worker_cache_read_bytes_total"), 100 * kMiB);
 
   // More namespace state: a second file (default CACHE_THROUGH), a rename and a delete.
   const std::string small = dir_ + "/small.bin";
@@ -64,7 +64,7 @@ TEST_F(ClusterTest, HundredMiBReadTwiceSecondFromCacheAndNamespaceSurvivesKill9)
   EXPECT_EQ(DiffFiles(small, dir_ + "/small-back.bin"), "");
   CliOk({"fs", "get", "/data/sets/big.bin", dir_ + "/read3.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/read3.bin"), "");
-  EXPECT_EQ(Counter("worker.bytes_read.ufs_bytes"), ufs_bytes1) << "cache lost across master restart";
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_bytes_total"), ufs_bytes1) << "cache lost across master restart";
 }
 
 TEST_F(ClusterTest, CacheThroughWriteIsCachedAndPersisted) {
@@ -72,13 +72,13 @@ TEST_F(ClusterTest, CacheThroughWriteIsCachedAndPersisted) {
   WriteRandomFile(local, 5 * kMiB, /*seed=*/3);
   CliOk({"fs", "put", "--write-type", "CACHE_THROUGH", local, "/f.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/underfs/f.bin"), "");
-  EXPECT_EQ(Counter("worker.bytes_written.cache_bytes"), 5 * kMiB);
+  EXPECT_EQ(Counter("cistern_worker_cache_written_bytes_total"), 5 * kMiB);
   const std::string cat = CliOk({"fs", "cat", "/f.bin"});
   std::ifstream in(local, std::ios::binary);
   std::stringstream expected;
   expected << in.rdbuf();
   EXPECT_TRUE(cat == expected.str()) << "cat output differs (" << cat.size() << " bytes)";
-  EXPECT_EQ(Counter("worker.bytes_read.ufs_bytes"), 0);
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_bytes_total"), 0);
   EXPECT_NE(CliOk({"fs", "stat", "/f.bin"}).find("PERSISTED"), std::string::npos);
 }
 

@@ -46,9 +46,9 @@ class PersistenceTest : public testing::ClusterFixture {
 TEST_F(PersistenceTest, EveryWriteTypeEndToEnd) {
   const std::string local = dir_ + "/data.bin";
   WriteRandomFile(local, 3 * kMiB + 12345, /*seed=*/11);
-  int64_t cached = Counter("worker.bytes_written.cache_bytes");
+  int64_t cached = Counter("cistern_worker_cache_written_bytes_total");
   auto cached_now = [&] {
-    const int64_t now = Counter("worker.bytes_written.cache_bytes");
+    const int64_t now = Counter("cistern_worker_cache_written_bytes_total");
     const int64_t delta = now - cached;
     cached = now;
     return delta;
@@ -82,7 +82,7 @@ TEST_F(PersistenceTest, EveryWriteTypeEndToEnd) {
   EXPECT_EQ(DiffFiles(local, Ufs("/async.bin")), "");
   EXPECT_EQ(Stat("/async.bin").ufs_fingerprint().length(), 3 * kMiB + 12345);
   EXPECT_FALSE(Stat("/async.bin").has_persist_job());
-  EXPECT_EQ(Counter("worker.files_persisted"), 1);
+  EXPECT_EQ(Counter("cistern_worker_persisted_files_total"), 1);
 
   for (const char* path : {"/must.bin", "/cache-through.bin", "/through.bin", "/async.bin"}) {
     const std::string back = dir_ + "/back.bin";

@@ -10,6 +10,18 @@
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(My, UfsConformanceTest, testing::Types<MyEnv>);
 //
+// An adapter that talks to a server also provides (all of them, see ServerEnv below):
+//
+//     static std::string OptionPrefix();  // "s3.", "azure.", ...: where the HTTP options live
+//     static int ServerPort();            // the suite's server, for a fault proxy in front of it
+//     // An adapter like Make()'s, but reaching the server at 127.0.0.1:port, plus `extra` options.
+//     static absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> MakeVia(int port, MountOptions extra);
+//     static absl::StatusOr<std::unique_ptr<PrivateServer>> StartPrivateServer();  // one to kill
+//     static int64_t PartSizeBytes();     // the part/block size Make() uses
+// and may provide
+//     static MountOptions WrongCredentialOptions();  // overrides that make the credentials wrong
+//     static std::string MissingBucketUri();  // a directory in a bucket/container that does not exist
+//
 // The rules checked here are the UnderFileSystem contract (src/ufs/under_file_system.h) plus what
 // object stores need to be usable as a mount: directories that survive their last file, names
 // with characters that URL encoding gets wrong, listings longer than one page.
@@ -26,13 +38,38 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "testing/subprocess.h"
+#include "tests/ufs/fault_proxy.h"
 #include "tests/ufs/pattern.h"
 #include "ufs/under_file_system.h"
 
 namespace cistern::ufs::conformance {
 
+using MountOptions = std::map<std::string, std::string>;
+
+// A server of the adapter's protocol that only one test uses, so that it can kill it.
+class PrivateServer {
+ public:
+  virtual ~PrivateServer() = default;
+  virtual int port() const = 0;
+  virtual void Kill() = 0;
+};
+
+template <typename E>
+concept ServerEnv = requires(int port, MountOptions extra) {
+  { E::OptionPrefix() } -> std::convertible_to<std::string>;
+  { E::ServerPort() } -> std::convertible_to<int>;
+  E::MakeVia(port, extra);
+  E::StartPrivateServer();
+  { E::PartSizeBytes() } -> std::convertible_to<int64_t>;
+};
+template <typename E>
+concept ChecksCredentials = requires { E::WrongCredentialOptions(); };
+template <typename E>
+concept HasBuckets = requires { { E::MissingBucketUri() } -> std::convertible_to<std::string>; };
+
 template <typename Env>
-class UfsConformanceTest : public testing::Test {
+class UfsConformanceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { Env::SetUpSuite(); }
   static void TearDownTestSuite() { Env::TearDownSuite(); }
@@ -52,9 +89,14 @@ class UfsConformanceTest : public testing::Test {
   bool object_store() const { return ufs_->capabilities().object_store; }
 
   absl::StatusOr<UfsStatus> Put(const std::string& uri, std::string_view data, bool overwrite = false) {
+    return PutWith(*ufs_, uri, data, overwrite);
+  }
+
+  static absl::StatusOr<UfsStatus> PutWith(UnderFileSystem& ufs, const std::string& uri, std::string_view data,
+                                           bool overwrite = false) {
     CreateOptions options;
     options.overwrite = overwrite;
-    auto out = ufs_->Create(uri, options);
+    auto out = ufs.Create(uri, options);
     if (!out.ok()) return out.status();
     // Several writes of uneven sizes, as the worker streams chunks.
     size_t pos = 0, step = 1;
@@ -68,10 +110,12 @@ class UfsConformanceTest : public testing::Test {
     return (*out)->Close();
   }
 
-  absl::StatusOr<std::string> ReadAll(const std::string& uri) {
-    auto st = ufs_->GetStatus(uri);
+  absl::StatusOr<std::string> ReadAll(const std::string& uri) { return ReadAllWith(*ufs_, uri); }
+
+  static absl::StatusOr<std::string> ReadAllWith(UnderFileSystem& ufs, const std::string& uri) {
+    auto st = ufs.GetStatus(uri);
     if (!st.ok()) return st.status();
-    auto reader = ufs_->Open(uri);
+    auto reader = ufs.Open(uri);
     if (!reader.ok()) return reader.status();
     std::string out(static_cast<size_t>(st->length) + 10, '\0');
     int64_t done = 0;
@@ -331,7 +375,8 @@ TYPED_TEST_P(UfsConformanceTest, NamesThatNeedEncoding) {
     EXPECT_EQ(*this->ReadAll(this->U("names/" + names[i])), bodies[i]) << names[i];
   }
   EXPECT_EQ(*this->List(this->U("names/dir with space+%#?")), Names({"inner file"}));
-  ASSERT_TRUE(this->ufs_->Rename(this->U("names/a+b"), this->U("names/c+d %")).ok());
+  absl::Status renamed = this->ufs_->Rename(this->U("names/a+b"), this->U("names/c+d %"));
+  ASSERT_TRUE(renamed.ok()) << renamed;
   EXPECT_EQ(*this->ReadAll(this->U("names/c+d %")), "body of a+b");
   ASSERT_TRUE(this->ufs_->Delete(this->U("names/dir with space+%#?"), true).ok());
   EXPECT_EQ(this->Code(this->U("names/dir with space+%#?/inner file")), absl::StatusCode::kNotFound);
@@ -427,10 +472,195 @@ TYPED_TEST_P(UfsConformanceTest, MissingPathsAreNotFound) {
   EXPECT_FALSE(this->ufs_->Open(this->U("adir")).ok());
 }
 
+
+// Files of exactly one, two and several parts, and one byte short of a part: part boundaries are
+// where multipart uploads (S3), staged blocks (Azure), resumable chunks (GCS) lose or repeat bytes.
+TYPED_TEST_P(UfsConformanceTest, MultipartFiles) {
+  int64_t part = 64 * 1024;
+  if constexpr (ServerEnv<TypeParam>) part = TypeParam::PartSizeBytes();
+  for (int64_t size : {part - 1, part, part + 1, 2 * part, 3 * part + 17}) {
+    const std::string data = Pattern(size, static_cast<uint32_t>(size));
+    const std::string uri = this->U(absl::StrCat("parts/", size));
+    auto closed = this->Put(uri, data);
+    ASSERT_TRUE(closed.ok()) << size << ": " << closed.status();
+    EXPECT_EQ(closed->length, size);
+    auto back = this->ReadAll(uri);
+    ASSERT_TRUE(back.ok()) << size << ": " << back.status();
+    EXPECT_EQ(back->size(), data.size()) << size;
+    EXPECT_TRUE(*back == data) << "content differs, size " << size;
+  }
+  // A multipart overwrite replaces the whole file.
+  const std::string small = "short now";
+  ASSERT_TRUE(this->Put(this->U(absl::StrCat("parts/", 2 * part)), small, /*overwrite=*/true).ok());
+  EXPECT_EQ(*this->ReadAll(this->U(absl::StrCat("parts/", 2 * part))), small);
+}
+
+TYPED_TEST_P(UfsConformanceTest, WrongCredentialsArePermissionDenied) {
+  if constexpr (!ServerEnv<TypeParam> || !ChecksCredentials<TypeParam>) {
+    GTEST_SKIP() << "this store or its test server checks no credentials";
+  } else {
+    ASSERT_TRUE(this->Put(this->U("secret"), "data").ok());
+    ::cistern::ufs::testing::FaultProxy proxy(TypeParam::ServerPort());
+    ASSERT_TRUE(proxy.Start().ok());
+    auto bad = TypeParam::MakeVia(proxy.port(), TypeParam::WrongCredentialOptions());
+    ASSERT_TRUE(bad.ok()) << bad.status();
+    auto expect_denied = [&](const absl::Status& s, const char* what) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << what << ": " << s;
+    };
+    int before = proxy.requests();
+    expect_denied((*bad)->GetStatus(this->U("secret")).status(), "GetStatus");
+    // Not retried: a wrong key fails at once instead of hanging in backoff.
+    EXPECT_LE(proxy.requests() - before, 2);
+    expect_denied((*bad)->Open(this->U("secret")).status(), "Open");
+    expect_denied((*bad)->ListDirectory(this->root_, [](const UfsStatus&) { return absl::OkStatus(); }), "List");
+    auto put = this->PutWith(**bad, this->U("intruder"), "x");
+    expect_denied(put.status(), "Create/Write/Close");
+    EXPECT_EQ(this->Code(this->U("intruder")), absl::StatusCode::kNotFound);
+    expect_denied((*bad)->Delete(this->U("secret"), false), "Delete");
+    EXPECT_EQ(*this->ReadAll(this->U("secret")), "data");
+  }
+}
+
+TYPED_TEST_P(UfsConformanceTest, MissingBucketIsNotFound) {
+  if constexpr (!HasBuckets<TypeParam>) {
+    GTEST_SKIP() << "this store has no buckets or containers";
+  } else {
+    const std::string dir = TypeParam::MissingBucketUri();
+    EXPECT_EQ(this->ufs_->GetStatus(dir).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(this->ufs_->GetStatus(dir + "/file").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(this->ufs_->Open(dir + "/file").status().code(), absl::StatusCode::kNotFound);
+    absl::Status listed = this->ufs_->ListDirectory(dir, [](const UfsStatus&) { return absl::OkStatus(); });
+    EXPECT_EQ(listed.code(), absl::StatusCode::kNotFound) << listed;
+    auto put = this->Put(dir + "/file", "x");
+    EXPECT_EQ(put.status().code(), absl::StatusCode::kNotFound) << put.status();
+    EXPECT_EQ(this->ufs_->Mkdirs(dir + "/sub", 0755).code(), absl::StatusCode::kNotFound);
+  }
+}
+
+TYPED_TEST_P(UfsConformanceTest, InjectedErrorsAreRetried) {
+  if constexpr (!ServerEnv<TypeParam>) {
+    GTEST_SKIP() << "no server to inject faults in front of";
+  } else {
+    ::cistern::ufs::testing::FaultProxy proxy(TypeParam::ServerPort());
+    ASSERT_TRUE(proxy.Start().ok());
+    const std::string p = TypeParam::OptionPrefix();
+    auto ufs = TypeParam::MakeVia(proxy.port(), {{p + "max_attempts", "5"}});
+    ASSERT_TRUE(ufs.ok()) << ufs.status();
+    const std::string data = Pattern(3 * TypeParam::PartSizeBytes() + 5, 3);
+    ASSERT_TRUE(this->PutWith(**ufs, this->U("obj"), data).ok());
+    struct Fault {
+      int status;
+      const char* code;
+    };
+    for (Fault f : {Fault{503, "SlowDown"}, Fault{429, "TooManyRequests"}, Fault{500, "InternalError"},
+                    Fault{503, "ServerBusy"}}) {
+      proxy.FailNext(3, f.status, f.code);
+      auto st = (*ufs)->GetStatus(this->U("obj"));
+      ASSERT_TRUE(st.ok()) << f.code << ": " << st.status();
+      EXPECT_EQ(st->length, static_cast<int64_t>(data.size()));
+      proxy.FailNext(2, f.status, f.code);
+      auto back = this->ReadAllWith(**ufs, this->U("obj"));
+      ASSERT_TRUE(back.ok()) << f.code << ": " << back.status();
+      EXPECT_TRUE(*back == data) << f.code;
+      proxy.FailNext(2, f.status, f.code);
+      absl::Status listed = (*ufs)->ListDirectory(this->root_, [](const UfsStatus&) { return absl::OkStatus(); });
+      EXPECT_TRUE(listed.ok()) << f.code << ": " << listed;
+    }
+    // Uploads survive faults between their parts.
+    const std::string second = Pattern(2 * TypeParam::PartSizeBytes() + 9, 4);
+    {
+      CreateOptions options;
+      auto out = (*ufs)->Create(this->U("obj2"), options);
+      ASSERT_TRUE(out.ok()) << out.status();
+      for (size_t pos = 0; pos < second.size(); pos += 10'000) {
+        proxy.FailNext(1, 503, "SlowDown");
+        ASSERT_TRUE((*out)->Write(std::string_view(second).substr(pos, 10'000)).ok());
+      }
+      proxy.FailNext(2, 503, "SlowDown");
+      auto closed = (*out)->Close();
+      ASSERT_TRUE(closed.ok()) << closed.status();
+    }
+    proxy.FailNext(0);
+    EXPECT_TRUE(*this->ReadAll(this->U("obj2")) == second);
+    // Retries are bounded: a store that keeps failing is UNAVAILABLE, naming the HTTP status.
+    proxy.FailNext(1000, 503, "SlowDown");
+    const int before = proxy.requests();
+    auto failed = (*ufs)->GetStatus(this->U("obj"));
+    EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
+    EXPECT_NE(failed.status().message().find("503"), absl::string_view::npos) << failed.status();
+    EXPECT_EQ(proxy.requests() - before, 5);
+    proxy.FailNext(0);
+  }
+}
+
+TYPED_TEST_P(UfsConformanceTest, StalledServerTimesOutAndIsRetried) {
+  if constexpr (!ServerEnv<TypeParam>) {
+    GTEST_SKIP() << "no server to stall";
+  } else {
+    ASSERT_TRUE(this->Put(this->U("slow"), "patience").ok());
+    ::cistern::ufs::testing::FaultProxy proxy(TypeParam::ServerPort());
+    ASSERT_TRUE(proxy.Start().ok());
+    const std::string p = TypeParam::OptionPrefix();
+    auto ufs = TypeParam::MakeVia(proxy.port(), {{p + "stall_timeout", "1s"}, {p + "max_attempts", "3"}});
+    ASSERT_TRUE(ufs.ok()) << ufs.status();
+    proxy.StallNext(1);  // the first attempt hangs; the second one answers
+    auto st = (*ufs)->GetStatus(this->U("slow"));
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->length, 8);
+    proxy.StallNext(1);
+    auto back = this->ReadAllWith(**ufs, this->U("slow"));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, "patience");
+    // A server that never answers is an error after the bounded attempts, not a hang.
+    proxy.StallNext(1000);
+    auto hung = (*ufs)->GetStatus(this->U("slow"));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(hung.status()) || absl::IsUnavailable(hung.status())) << hung.status();
+  }
+}
+
+TYPED_TEST_P(UfsConformanceTest, ServerKilledMidTransfer) {
+  if constexpr (!ServerEnv<TypeParam>) {
+    GTEST_SKIP() << "no server to kill";
+  } else {
+    auto server = TypeParam::StartPrivateServer();
+    ASSERT_TRUE(server.ok()) << server.status();
+    ::cistern::ufs::testing::FaultProxy proxy((*server)->port());
+    ASSERT_TRUE(proxy.Start().ok());
+    const std::string p = TypeParam::OptionPrefix();
+    auto made = TypeParam::MakeVia(proxy.port(), {{p + "max_attempts", "3"}, {p + "connect_timeout", "1s"},
+                                                  {p + "stall_timeout", "2s"}});
+    ASSERT_TRUE(made.ok()) << made.status();
+    UnderFileSystem& ufs = **made;
+    ASSERT_TRUE(ufs.Mkdirs(this->root_, 0755).ok());
+    const int64_t part = TypeParam::PartSizeBytes();
+    const std::string data = Pattern(4 * part, 9);
+    ASSERT_TRUE(this->PutWith(ufs, this->U("victim"), data).ok());
+    auto reader = ufs.Open(this->U("victim"));
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    auto out = ufs.Create(this->U("half-written"), CreateOptions{});
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_TRUE((*out)->Write(Pattern(part + 10, 1)).ok());  // one part is up
+    // The server dies while a read is in flight: the response is cut mid-body, and the retries
+    // find nothing listening.
+    proxy.CutNextResponseAfter(part / 2);
+    (*server)->Kill();
+    std::string buf(data.size(), '\0');
+    auto n = (*reader)->ReadAt(0, static_cast<int64_t>(data.size()), buf.data());
+    EXPECT_EQ(n.status().code(), absl::StatusCode::kUnavailable) << n.status();
+    absl::Status more = (*out)->Write(Pattern(part, 2));
+    absl::Status closed = more.ok() ? (*out)->Close().status() : more;
+    EXPECT_TRUE(absl::IsUnavailable(closed) || absl::IsDeadlineExceeded(closed)) << closed;
+    auto st = ufs.GetStatus(this->U("victim"));
+    EXPECT_EQ(st.status().code(), absl::StatusCode::kUnavailable) << st.status();
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(UfsConformanceTest, CreateReadStatus, FingerprintChangesOnOverwrite,
                             RangedReadsAndReadsPastEof, EmptyFile, OverwriteOrNot,
                             InvisibleUntilCloseAndAbortLeavesNothing, ListingOfMoreThanOnePage,
                             NamesThatNeedEncoding, Directories, DeleteFilesAndTrees, RenameFilesAndDirectories,
-                            MissingPathsAreNotFound);
+                            MissingPathsAreNotFound, MultipartFiles, WrongCredentialsArePermissionDenied,
+                            MissingBucketIsNotFound, InjectedErrorsAreRetried, StalledServerTimesOutAndIsRetried,
+                            ServerKilledMidTransfer);
 
 }  // namespace cistern::ufs::conformance

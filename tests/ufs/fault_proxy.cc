@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -105,8 +106,16 @@ bool ReadChunked(int fd, std::string& buf, std::string& body) {
   return true;
 }
 
+// Headers and bodies go out in separate writes: without TCP_NODELAY, Nagle and delayed ACKs
+// add 40 ms to every response.
+void NoDelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int ConnectLocal(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  NoDelay(fd);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -178,6 +187,7 @@ void FaultProxy::AcceptLoop() {
     if (::poll(&p, 1, 100) <= 0) continue;
     int fd = ::accept(listen_fd_, nullptr, nullptr);
     if (fd < 0) continue;
+    NoDelay(fd);
     absl::MutexLock lock(&mu_);
     open_fds_.push_back(fd);
     connections_.emplace_back([this, fd] { Serve(fd); });

@@ -13,7 +13,7 @@ namespace {
 std::atomic<int> next_root{0};
 
 struct LocalEnv {
-  static std::string Base() { return testing::TempDir() + "/ufs_conformance_" + std::to_string(::getpid()); }
+  static std::string Base() { return ::testing::TempDir() + "/ufs_conformance_" + std::to_string(::getpid()); }
   static void SetUpSuite() { std::filesystem::create_directories(Base()); }
   static void TearDownSuite() { std::filesystem::remove_all(Base()); }
   static std::string SkipReason() { return ""; }
@@ -29,8 +29,8 @@ struct MemEnv {
   static std::string NewRoot() { return absl::StrCat("mem://conformance/t", next_root++); }
 };
 
-INSTANTIATE_TYPED_TEST_SUITE_P(Local, UfsConformanceTest, testing::Types<LocalEnv>);
-INSTANTIATE_TYPED_TEST_SUITE_P(Mem, UfsConformanceTest, testing::Types<MemEnv>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Local, UfsConformanceTest, ::testing::Types<LocalEnv>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Mem, UfsConformanceTest, ::testing::Types<MemEnv>);
 
 }  // namespace
 }  // namespace cistern::ufs::conformance

@@ -1,0 +1,83 @@
+// The Raft transport between masters over gRPC, on a port of its own (master.raft.port), so
+// client load on the master's RPC port never delays heartbeats.
+//
+// GrpcRaftTransport (sending): one queue and one sender thread per peer. Each call carries
+// everything queued for that peer since the previous call (per-peer batching) and has a deadline,
+// so a partitioned peer costs at most one stuck call per deadline; a full queue drops messages
+// (Raft retransmits). Messages to unknown peers are dropped.
+//
+// GrpcRaftServer (receiving): the RaftTransportService; each batch goes to the node's
+// RaftMessageHandler.
+//
+// Thread safety: thread-safe. SetPeers may be called at any time (membership changes).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "journal/raft_transport.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace cistern::journal {
+
+struct GrpcRaftTransportOptions {
+  raft::NodeId self = raft::kNoNode;
+  int64_t rpc_timeout_ms = 1000;           // deadline of one Send call
+  size_t max_queued_messages = 4096;       // per peer
+  size_t max_batch_bytes = 8 << 20;        // entry bytes per call (a batch always carries one message)
+};
+
+class GrpcRaftTransport : public RaftTransport {
+ public:
+  explicit GrpcRaftTransport(GrpcRaftTransportOptions options);
+  ~GrpcRaftTransport() override;
+
+  // Raft addresses ("host:port") of the other nodes; peers no longer listed are stopped.
+  void SetPeers(const std::map<raft::NodeId, std::string>& peers);
+  void Send(std::vector<raft::Message> messages) override;
+  // Stops every sender thread; later sends are dropped.
+  void Stop();
+
+ private:
+  class Peer;
+
+  const GrpcRaftTransportOptions options_;
+  absl::Mutex mu_;
+  std::map<raft::NodeId, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class RaftTransportServiceImpl;
+
+class GrpcRaftServer {
+ public:
+  // Serves RaftTransportService on `bind_address` ("host:port", port 0 = any) and hands every
+  // batch to `handler`, which must outlive the server (or Shutdown). UNAVAILABLE if the port
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcRaftServer>> Start(const std::string& bind_address,
+                                                               RaftMessageHandler* handler);
+  ~GrpcRaftServer();
+
+  int port() const { return port_; }
+  // Stops accepting and waits briefly for calls in progress; idempotent.
+  void Shutdown();
+
+ private:
+  GrpcRaftServer() = default;
+
+  std::unique_ptr<RaftTransportServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace cistern::journal

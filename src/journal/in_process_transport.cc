@@ -1,0 +1,84 @@
+#include "journal/in_process_transport.h"
+
+#include <map>
+
+namespace cistern::journal {
+
+class InProcessRaftNetwork::Transport : public RaftTransport {
+ public:
+  Transport(InProcessRaftNetwork* network, raft::NodeId from) : network_(network), from_(from) {}
+  void Send(std::vector<raft::Message> messages) override { network_->Deliver(from_, std::move(messages)); }
+
+ private:
+  InProcessRaftNetwork* const network_;
+  const raft::NodeId from_;
+};
+
+void InProcessRaftNetwork::Register(raft::NodeId id, RaftMessageHandler* handler) {
+  absl::MutexLock lock(&mu_);
+  handlers_[id] = handler;
+}
+
+void InProcessRaftNetwork::Unregister(raft::NodeId id) {
+  absl::MutexLock lock(&mu_);
+  handlers_.erase(id);
+}
+
+std::unique_ptr<RaftTransport> InProcessRaftNetwork::TransportFor(raft::NodeId from) {
+  return std::make_unique<Transport>(this, from);
+}
+
+void InProcessRaftNetwork::Cut(raft::NodeId from, raft::NodeId to) {
+  absl::MutexLock lock(&mu_);
+  cut_.insert({from, to});
+}
+
+void InProcessRaftNetwork::Isolate(raft::NodeId id) {
+  absl::MutexLock lock(&mu_);
+  isolated_.insert(id);
+}
+
+void InProcessRaftNetwork::Heal() {
+  absl::MutexLock lock(&mu_);
+  cut_.clear();
+  isolated_.clear();
+}
+
+void InProcessRaftNetwork::SetLoss(double drop, double duplicate) {
+  absl::MutexLock lock(&mu_);
+  drop_ = drop;
+  duplicate_ = duplicate;
+}
+
+int64_t InProcessRaftNetwork::delivered() const {
+  absl::MutexLock lock(&mu_);
+  return delivered_;
+}
+
+int64_t InProcessRaftNetwork::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+void InProcessRaftNetwork::Deliver(raft::NodeId from, std::vector<raft::Message> messages) {
+  absl::MutexLock lock(&mu_);
+  std::map<raft::NodeId, std::vector<raft::Message>> by_destination;
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  for (raft::Message& m : messages) {
+    const raft::NodeId to = m.to;
+    if (cut_.count({from, to}) > 0 || isolated_.count(from) > 0 || isolated_.count(to) > 0 ||
+        handlers_.count(to) == 0 || (drop_ > 0 && coin(rng_) < drop_)) {
+      ++dropped_;
+      continue;
+    }
+    std::vector<raft::Message>& out = by_destination[to];
+    if (duplicate_ > 0 && coin(rng_) < duplicate_) out.push_back(m);
+    out.push_back(std::move(m));
+  }
+  for (auto& [to, batch] : by_destination) {
+    delivered_ += static_cast<int64_t>(batch.size());
+    handlers_[to]->Receive(std::move(batch));
+  }
+}
+
+}  // namespace cistern::journal

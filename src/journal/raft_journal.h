@@ -1,0 +1,176 @@
+// RaftJournal: the replicated Journal. One thread (the driver) owns a raft::RawNode and runs the
+// loop of docs/raft.md: it ticks the node from a real clock, steps the messages the transport
+// delivered, proposes the entries callers appended, and for every Ready
+//   1. persists hard state and entries to RaftStorage in one synced write,
+//   2. only then hands the messages to the transport,
+//   3. applies the committed entries to the StateMachine in index order,
+//   4. advances the node.
+// Everything appended while one Ready is being persisted goes into the next one, so many
+// proposals share one sync (group commit).
+//
+// Each Append waits for its own entry: its outcome is returned once the entry is committed and
+// applied. Only the leader accepts entries; elsewhere Append fails with UNAVAILABLE naming the
+// leader. An entry whose leader stepped down before it was applied fails with UNAVAILABLE marked
+// IsOutcomeUnknown (it may still commit under the next leader; a retry with the same operation
+// id is safe). A failed storage write or apply is fail-stop: the node stops voting, sending and
+// applying, every call fails, and the fatal-error callback runs.
+//
+// Reads: ConfirmRead(index) makes a read linearizable by committing a barrier entry of the
+// current term after the read (one barrier per driver round, shared by every read waiting in it).
+// TODO(raft-core): use ReadIndex or the leader lease from the core once it has them.
+//
+// Thread safety: Append, WaitDurable, ConfirmRead, status() and Receive are thread-safe. Start and
+// Stop are called by one thread. Callbacks run on the driver thread without locks held, and must
+// not block or wait on the journal.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "journal/journal.h"
+#include "journal/raft_log_store.h"
+#include "journal/raft_transport.h"
+#include "raft/raft.h"
+
+namespace cistern::journal {
+
+struct RaftJournalOptions {
+  raft::NodeId id = raft::kNoNode;
+  std::vector<raft::NodeId> voters;  // including id
+  int64_t tick_interval_ms = 100;    // one Raft tick; the leader heartbeats every heartbeat_ticks
+  int election_ticks = 10;           // a follower campaigns after [election, 2*election) silent ticks
+  int heartbeat_ticks = 1;
+  size_t max_proposals_per_round = 4096;
+  size_t max_queued_proposals = 16384;   // Append waits while this many are queued
+  size_t max_queued_messages = 65536;    // further incoming messages are dropped
+  int64_t append_timeout_ms = 60000;     // then DEADLINE_EXCEEDED, outcome unknown
+  uint64_t seed = 0;                     // election timer randomization; 0 = from the clock
+  // How errors and logs name a node (e.g. "master 2 (host:7700)"); default "node N".
+  std::function<std::string(raft::NodeId)> node_name;
+};
+
+struct RaftJournalStatus {
+  raft::NodeId id = raft::kNoNode;
+  raft::Role role = raft::Role::kFollower;
+  raft::Term term = 0;
+  raft::NodeId leader = raft::kNoNode;
+  raft::Index commit = 0;
+  raft::Index applied = 0;
+  raft::Index last_index = 0;
+  // Leader that has applied the first entry of its term: it knows every committed entry.
+  bool serving = false;
+  std::vector<raft::NodeId> voters;
+  uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
+  uint64_t entries_appended = 0;  // entries proposed by this node as leader
+  absl::Status error;             // set once the journal stopped after a fatal error
+};
+
+class RaftJournal final : public Journal, public RaftMessageHandler {
+ public:
+  using ServingCallback = std::function<void(bool serving, raft::Term term)>;
+  using FatalErrorCallback = std::function<void(const absl::Status& error)>;
+
+  // `storage`, `state_machine`, `transport` and `clock` must outlive the journal. Checks that the
+  // state machine's applied index lies within the stored log (FAILED_PRECONDITION otherwise).
+  static absl::StatusOr<std::unique_ptr<RaftJournal>> Open(RaftJournalOptions options, RaftStorage* storage,
+                                                          StateMachine* state_machine, RaftTransport* transport,
+                                                          Clock* clock);
+  ~RaftJournal() override;
+
+  // REQUIRES: called before Start.
+  void set_serving_callback(ServingCallback callback) { serving_callback_ = std::move(callback); }
+  void set_fatal_error_callback(FatalErrorCallback callback) { fatal_error_callback_ = std::move(callback); }
+
+  void Start();
+  // Stops the driver; waiting callers get UNAVAILABLE. Idempotent.
+  void Stop();
+
+  absl::StatusOr<Appended> Append(const proto::JournalEntry& entry) override;
+  absl::Status WaitDurable(uint64_t index) override;
+  uint64_t applied_index() const override;
+  absl::Status ConfirmRead(uint64_t index) override;
+
+  void Receive(std::vector<raft::Message> messages) override;
+
+  RaftJournalStatus status() const;
+  // The error a caller gets from a node that is not the serving leader.
+  absl::Status NotLeaderError() const;
+
+ private:
+  struct Waiter {
+    absl::Notification done;
+    absl::StatusOr<Appended> result;
+    void Finish(absl::StatusOr<Appended> value) {
+      result = std::move(value);
+      done.Notify();
+    }
+  };
+  struct Proposal {
+    std::string data;
+    std::shared_ptr<Waiter> waiter;
+  };
+  // An entry this node proposed as leader, not applied yet.
+  struct InFlight {
+    raft::Term term = 0;
+    std::shared_ptr<Waiter> waiter;                // the proposer (null for a read barrier)
+    std::vector<std::shared_ptr<Waiter>> readers;  // reads confirmed by this entry
+  };
+
+  RaftJournal(RaftJournalOptions options, RaftStorage* storage, StateMachine* state_machine, RaftTransport* transport,
+              Clock* clock);
+
+  void Run();
+  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One round: returns false once the journal must stop.
+  bool ProcessReady();
+  bool ApplyCommitted(const std::vector<raft::Entry>& entries);
+  void ObserveRole();
+  void FailInFlight(const absl::Status& status);
+  void FailStop(const absl::Status& error);
+  void PublishStatus();
+  std::string NodeName(raft::NodeId id) const;
+  std::string Tag() const;  // "raft node 2 (leader, term 5)" for logs
+  absl::Status NotLeaderErrorFor(raft::NodeId leader, raft::Term term) const;
+
+  // Constant after construction.
+  const RaftJournalOptions options_;
+  RaftStorage* const storage_;
+  StateMachine* const state_machine_;
+  RaftTransport* const transport_;
+  Clock* const clock_;
+  ServingCallback serving_callback_;
+  FatalErrorCallback fatal_error_callback_;
+
+  // Driver thread only.
+  std::unique_ptr<raft::RawNode> node_;
+  std::map<raft::Index, InFlight> in_flight_;
+  raft::Role role_ = raft::Role::kFollower;
+  raft::Term term_ = 0;
+  raft::NodeId leader_ = raft::kNoNode;
+  raft::Index term_start_index_ = 0;  // first entry of this leader's term
+  bool serving_ = false;
+  uint64_t log_syncs_ = 0;
+  uint64_t entries_appended_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::vector<raft::Message> inbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<Proposal> proposals_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Waiter>> reads_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);
+  RaftJournalStatus status_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace cistern::journal

@@ -1,0 +1,332 @@
+// RaftJournal driven over the in-process network: election, replication to every state machine,
+// redirection from followers, group commit, partitions and lossy links, restarts, linearizable
+// reads, and fail-stop on a storage failure.
+#include "journal/raft_journal.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "journal/in_process_transport.h"
+#include "journal/raft_journal_test_util.h"
+
+namespace cistern::journal {
+namespace {
+
+using raft::NodeId;
+
+RaftJournalOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
+  RaftJournalOptions options;
+  options.id = id;
+  options.voters = std::move(voters);
+  options.tick_interval_ms = 10;
+  options.election_ticks = 10;
+  options.append_timeout_ms = 20000;
+  options.seed = id * 7919;
+  return options;
+}
+
+// N nodes over one in-process network. Nodes can be stopped and restarted from their storage
+// and state machine (which survive, as a metastore and a Raft log on disk would).
+class TestCluster {
+ public:
+  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1) : network_(seed) {
+    for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
+    for (NodeId id : voters_) {
+      Node& node = nodes_[id];
+      node.storage = std::make_unique<MemStorage>();
+      node.storage->save_delay_ms = save_delay_ms;
+      node.sm = std::make_unique<TestStateMachine>();
+      node.transport = network_.TransportFor(id);
+    }
+    for (NodeId id : voters_) Start(id);
+  }
+  ~TestCluster() {
+    for (NodeId id : voters_) Stop(id);
+  }
+
+  void Start(NodeId id) {
+    Node& node = nodes_[id];
+    auto journal = RaftJournal::Open(TestOptions(id, voters_), node.storage.get(), node.sm.get(),
+                                     node.transport.get(), RealClock());
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    node.journal = *std::move(journal);
+    node.journal->set_fatal_error_callback([&node](const absl::Status&) { node.fatal_errors.fetch_add(1); });
+    network_.Register(id, node.journal.get());
+    node.journal->Start();
+  }
+  void Stop(NodeId id) {
+    Node& node = nodes_[id];
+    if (!node.journal) return;
+    network_.Unregister(id);
+    node.journal->Stop();
+    node.journal.reset();
+  }
+
+  RaftJournal* journal(NodeId id) { return nodes_[id].journal.get(); }
+  TestStateMachine* sm(NodeId id) { return nodes_[id].sm.get(); }
+  MemStorage* storage(NodeId id) { return nodes_[id].storage.get(); }
+  int fatal_errors(NodeId id) { return nodes_[id].fatal_errors.load(); }
+  InProcessRaftNetwork& network() { return network_; }
+  const std::vector<NodeId>& voters() const { return voters_; }
+
+  // The serving leader among running nodes (not in `exclude`), once there is exactly one at the
+  // highest term; kNoNode on timeout.
+  NodeId WaitForLeader(const std::set<NodeId>& exclude = {}, int64_t timeout_ms = 20000) {
+    NodeId found = raft::kNoNode;
+    WaitUntil([&] {
+      found = raft::kNoNode;
+      for (NodeId id : voters_) {
+        if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
+        if (nodes_[id].journal->status().serving) found = id;
+      }
+      return found != raft::kNoNode;
+    }, timeout_ms);
+    return found;
+  }
+
+  // Submits on whichever node serves, retrying while leadership moves.
+  absl::Status SubmitAnywhere(const proto::JournalEntry& entry, const std::set<NodeId>& exclude = {}) {
+    absl::Status last = absl::UnavailableError("no leader");
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      for (NodeId id : voters_) {
+        if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
+        absl::StatusOr<proto::JournalResult> result = nodes_[id].journal->Submit(entry);
+        if (result.ok()) return absl::OkStatus();
+        last = result.status();
+        if (!absl::IsUnavailable(last)) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return last;
+  }
+
+  // True once every running node's state machine holds the same paths as `reference`.
+  bool WaitConverged(NodeId reference, int64_t timeout_ms = 20000) {
+    return WaitUntil([&] {
+      const std::vector<std::string> want = nodes_[reference].sm->paths();
+      for (NodeId id : voters_) {
+        if (nodes_[id].journal && nodes_[id].sm->paths() != want) return false;
+      }
+      return true;
+    }, timeout_ms);
+  }
+
+  static bool WaitUntil(const std::function<bool()>& condition, int64_t timeout_ms) {
+    const int64_t deadline = RealClock()->MonotonicMs() + timeout_ms;
+    while (!condition()) {
+      if (RealClock()->MonotonicMs() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+
+ private:
+  struct Node {
+    std::unique_ptr<MemStorage> storage;
+    std::unique_ptr<TestStateMachine> sm;
+    std::unique_ptr<RaftTransport> transport;
+    std::unique_ptr<RaftJournal> journal;
+    std::atomic<int> fatal_errors{0};
+  };
+  InProcessRaftNetwork network_;
+  std::vector<NodeId> voters_;
+  std::map<NodeId, Node> nodes_;
+};
+
+TEST(RaftJournalTest, SingleVoterElectsItselfAndGroupCommitsConcurrentAppends) {
+  TestCluster cluster(1, /*save_delay_ms=*/3);
+  ASSERT_EQ(cluster.WaitForLeader(), 1u);
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<uint64_t> indexes;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<Appended> appended = cluster.journal(1)->Append(Mkdir(absl::StrCat("/t", t, "/", i)));
+        ASSERT_TRUE(appended.ok()) << appended.status();
+        // Each proposer gets its own entry's outcome.
+        EXPECT_EQ(appended->outcome.result.inode_id(), appended->index);
+        std::lock_guard<std::mutex> lock(mu);
+        EXPECT_TRUE(indexes.insert(appended->index).second);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(cluster.sm(1)->paths().size(), static_cast<size_t>(kThreads * kPerThread));
+  // The status is published at the end of the driver's round, after the waiters were answered.
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    return cluster.journal(1)->status().entries_appended == static_cast<uint64_t>(kThreads * kPerThread);
+  }, 10000));
+  const RaftJournalStatus status = cluster.journal(1)->status();
+  // Proposals queued during one sync share the next one.
+  EXPECT_LT(status.log_syncs, status.entries_appended) << "no group commit";
+  // A failed precondition is the proposer's outcome, and still consumes the index.
+  proto::JournalEntry del;
+  del.mutable_delete_()->set_path("/t0");
+  absl::StatusOr<proto::JournalResult> result = cluster.journal(1)->Submit(del);
+  EXPECT_TRUE(absl::IsFailedPrecondition(result.status())) << result.status();
+}
+
+TEST(RaftJournalTest, ThreeNodesReplicateInOrderAndFollowersNameTheLeader) {
+  TestCluster cluster(3);
+  const NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/d", i))).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(leader)->paths().size(), 50u);
+  EXPECT_EQ(cluster.sm(leader)->paths().front(), "/d0");
+  EXPECT_EQ(cluster.sm(leader)->paths().back(), "/d49");
+  const NodeId follower = leader % 3 + 1;
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(follower)->status().leader == leader; }, 10000));
+  absl::StatusOr<Appended> refused = cluster.journal(follower)->Append(Mkdir("/x"));
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), absl::StrCat("the leader is node ", leader)))
+      << refused.status();
+  EXPECT_TRUE(absl::IsUnavailable(cluster.journal(follower)->ConfirmRead(0)));
+  EXPECT_TRUE(cluster.journal(leader)->ConfirmRead(cluster.journal(leader)->applied_index()).ok());
+  // Every node applied the same entries at the same indexes.
+  EXPECT_TRUE(TestCluster::WaitUntil(
+      [&] { return cluster.journal(follower)->status().applied == cluster.journal(leader)->status().applied; }, 10000));
+}
+
+TEST(RaftJournalTest, IsolatedLeaderStopsServingAndMajorityMovesOn) {
+  TestCluster cluster(3);
+  const NodeId old_leader = cluster.WaitForLeader();
+  ASSERT_NE(old_leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/before")).ok());
+  const raft::Term old_term = cluster.journal(old_leader)->status().term;
+
+  cluster.network().Isolate(old_leader);
+  // An append on the isolated leader cannot commit; it ends when the leader steps down
+  // (check-quorum), with an unknown outcome.
+  absl::StatusOr<Appended> stranded = cluster.journal(old_leader)->Append(Mkdir("/stranded"));
+  EXPECT_TRUE(absl::IsUnavailable(stranded.status())) << stranded.status();
+  EXPECT_TRUE(IsOutcomeUnknown(stranded.status())) << stranded.status();
+  EXPECT_FALSE(cluster.journal(old_leader)->status().serving);
+  EXPECT_FALSE(cluster.journal(old_leader)->ConfirmRead(0).ok());
+  EXPECT_FALSE(cluster.journal(old_leader)->Append(Mkdir("/refused")).ok());
+
+  const NodeId new_leader = cluster.WaitForLeader({old_leader});
+  ASSERT_NE(new_leader, raft::kNoNode);
+  EXPECT_GT(cluster.journal(new_leader)->status().term, old_term);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/after"), {old_leader}).ok());
+
+  cluster.network().Heal();
+  ASSERT_TRUE(cluster.WaitConverged(new_leader));
+  const std::vector<std::string> paths = cluster.sm(old_leader)->paths();
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/before"), 1);
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/after"), 1);
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/stranded"), 0) << "an uncommitted entry was applied";
+}
+
+TEST(RaftJournalTest, LossyDuplicatingNetworkStillConverges) {
+  TestCluster cluster(5, 0, /*seed=*/42);
+  ASSERT_NE(cluster.WaitForLeader(), raft::kNoNode);
+  cluster.network().SetLoss(/*drop=*/0.2, /*duplicate=*/0.1);
+  int acknowledged = 0;
+  for (int i = 0; i < 60; ++i) {
+    if (cluster.SubmitAnywhere(Mkdir(absl::StrCat("/lossy", i))).ok()) ++acknowledged;
+  }
+  EXPECT_EQ(acknowledged, 60);
+  cluster.network().SetLoss(0, 0);
+  const NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/end")).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  const std::vector<std::string> paths = cluster.sm(leader)->paths();
+  for (int i = 0; i < 60; ++i) {
+    EXPECT_GE(std::count(paths.begin(), paths.end(), absl::StrCat("/lossy", i)), 1) << i;
+  }
+  EXPECT_GT(cluster.network().dropped(), 0);
+}
+
+TEST(RaftJournalTest, RestartedFollowerAndWholeClusterKeepEveryCommittedEntry) {
+  TestCluster cluster(3);
+  NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  const NodeId follower = leader % 3 + 1;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/a", i))).ok());
+  cluster.Stop(follower);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/b", i))).ok());
+  cluster.Start(follower);
+  leader = cluster.WaitForLeader();
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(follower)->paths().size(), 40u);
+
+  for (NodeId id : cluster.voters()) cluster.Stop(id);
+  for (NodeId id : cluster.voters()) cluster.Start(id);
+  leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/c")).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(leader)->paths().size(), 41u);
+  EXPECT_EQ(cluster.sm(leader)->paths().back(), "/c");
+}
+
+TEST(RaftJournalTest, StorageFailureIsFailStopAndTheOthersTakeOver) {
+  TestCluster cluster(3);
+  const NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/ok")).ok());
+  cluster.storage(leader)->fail_saves = true;
+  absl::StatusOr<Appended> failed = cluster.journal(leader)->Append(Mkdir("/lost"));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(cluster.fatal_errors(leader), 1);
+  EXPECT_FALSE(cluster.journal(leader)->status().error.ok());
+  // Every later call fails; the node neither sends nor votes any more.
+  EXPECT_FALSE(cluster.journal(leader)->Append(Mkdir("/later")).ok());
+  const NodeId next = cluster.WaitForLeader({leader});
+  ASSERT_NE(next, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/next"), {leader}).ok());
+  EXPECT_FALSE(cluster.journal(leader)->status().serving);
+}
+
+TEST(RaftJournalTest, ReplaysTheDurableLogIntoAFreshStateMachine) {
+  const std::string dir = (std::filesystem::path(::testing::TempDir()) / absl::StrCat("raft-journal-", ::getpid())).string();
+  std::filesystem::remove_all(dir);
+  InProcessRaftNetwork network;
+  auto transport = network.TransportFor(1);
+  {
+    auto store = RaftLogStore::Open(dir);
+    ASSERT_TRUE(store.ok()) << store.status();
+    TestStateMachine sm;
+    auto journal = RaftJournal::Open(TestOptions(1, {1}), store->get(), &sm, transport.get(), RealClock());
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    (*journal)->Start();
+    ASSERT_TRUE(TestCluster::WaitUntil([&] { return (*journal)->status().serving; }, 20000));
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*journal)->Submit(Mkdir(absl::StrCat("/r", i))).ok());
+  }
+  auto store = RaftLogStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  TestStateMachine sm;  // as if the metastore had lost its unsynced tail entirely
+  auto journal = RaftJournal::Open(TestOptions(1, {1}), store->get(), &sm, transport.get(), RealClock());
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  (*journal)->Start();
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return (*journal)->status().serving; }, 20000));
+  EXPECT_EQ(sm.paths().size(), 10u);
+  EXPECT_EQ(sm.paths().back(), "/r9");
+  (*journal)->Stop();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RaftJournalTest, RefusesAStateMachineAheadOfTheLog) {
+  MemStorage storage;
+  TestStateMachine sm;
+  ASSERT_TRUE(sm.Apply(1, Mkdir("/x")).ok());
+  InProcessRaftNetwork network;
+  auto transport = network.TransportFor(1);
+  auto journal = RaftJournal::Open(TestOptions(1, {1}), &storage, &sm, transport.get(), RealClock());
+  EXPECT_TRUE(absl::IsFailedPrecondition(journal.status())) << journal.status();
+}
+
+}  // namespace
+}  // namespace cistern::journal
