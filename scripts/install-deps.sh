@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Cistern needs to build, run and test. Idempotent: packages
 # already present are skipped by apt, and apt-get update runs only when something is missing.
+#   CISTERN_DEPS=build scripts/install-deps.sh    only what building needs (docker/Dockerfile)
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +12,10 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libpugixml-dev libxxhash-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   procps psmisc iproute2
 )
+# Servers and tools the test suite runs: a real Prometheus that scrapes the daemons, Chromium for
+# the web UI test, iptables for network fault tests in namespaces.
+TEST_PACKAGES=(prometheus chromium iptables)
+if [ "${CISTERN_DEPS:-all}" != "build" ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -5,9 +5,10 @@
 # does not install it, and the tests that need it skip, naming it, when it is missing.
 #   @20minutes/s3rver  S3 server that verifies AWS Signature V4 (catches signing bugs moto ignores)
 #   azurite            Azure Storage emulator (its Blob service, azurite-blob, checks Shared Key and SAS)
+#   @azure/storage-blob  the Azure SDK for JavaScript: an outside Azure client for interop tests
 set -euo pipefail
 DIR=${CISTERN_TEST_SERVERS_DIR:-$HOME/.cache/cistern/test-servers}
-PACKAGES=("@20minutes/s3rver@5.0.0" "azurite@3.37.0")
+PACKAGES=("@20minutes/s3rver@5.0.0" "azurite@3.37.0" "@azure/storage-blob@12.34.0")
 if ! command -v npm >/dev/null 2>&1; then
   echo "install-test-servers: npm not found; installing nodejs and npm"
   SUDO=""

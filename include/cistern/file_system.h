@@ -114,7 +114,9 @@ struct FileStatus {
   std::string ufs_path;                 // full URI in the under-store
   bool pinned = false;
   int in_cache_percentage = 0;
+  int64_t cached_bytes = 0;  // bytes of the file cached on some worker (files only)
   std::string mount_point;  // namespace path of the mount this path is under
+  uint64_t mount_id = 0;    // id of that mount
   std::vector<uint64_t> block_ids;
   int64_t ttl_ms = 0;  // time to live after creation; 0 = none
   TtlAction ttl_action = TtlAction::kDelete;
@@ -139,6 +141,7 @@ struct WorkerSummary {
   uint64_t worker_id = 0;
   std::string host;
   int rpc_port = 0;
+  int http_port = 0;    // metrics, health, log level; 0 = not reported
   std::string address;  // host:port
   WorkerState state = WorkerState::kUnknown;
   int64_t capacity_bytes = 0;

@@ -15,6 +15,8 @@
 #include "common/clock.h"
 #include "common/config_keys.h"
 #include "common/status.h"
+#include "http/http_server.h"
+#include "nlohmann/json.hpp"
 #include "rpc/worker_client.h"
 
 namespace cistern::cli {
@@ -128,6 +130,76 @@ class Doctor {
   int failures_ = 0;
 };
 
+struct LogLevelFlags {
+  std::string target = "all";
+  std::string level;  // empty = show
+};
+
+// A daemon's HTTP endpoint: what to call it and where it listens.
+struct HttpTarget {
+  std::string name;     // "master 127.0.0.1:7700", "worker 3 10.0.0.5:7710"
+  std::string address;  // host:http_port
+};
+
+absl::StatusOr<std::vector<HttpTarget>> LogLevelTargets(Context* context, const std::string& target) {
+  std::vector<HttpTarget> out;
+  if (target != "all" && target != "master" && target != "worker") {
+    // host:port of one daemon's HTTP server.
+    if (target.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad --target '", target, "': want master, worker, all or host:port of a daemon's HTTP port"));
+    }
+    out.push_back({target, target});
+    return out;
+  }
+  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
+  if (target != "worker") {
+    // Every configured master, on the configured HTTP port (standbys too, so not via the leader).
+    const int64_t http_port = config->GetInt(conf::kMasterHttpPort);
+    for (const std::string& address : MasterAddresses(*config)) {
+      const std::string host = address.substr(0, address.rfind(':'));
+      out.push_back({absl::StrCat("master ", address), absl::StrCat(host, ":", http_port)});
+    }
+  }
+  if (target != "master") {
+    CISTERN_ASSIGN_OR_RETURN(FileSystem * fs, context->fs());
+    CISTERN_ASSIGN_OR_RETURN(std::vector<WorkerSummary> workers, fs->GetWorkers());
+    for (const WorkerSummary& w : workers) {
+      if (w.state != WorkerState::kLive) continue;
+      if (w.http_port == 0) return absl::FailedPreconditionError(absl::StrCat("worker ", w.address, " reported no HTTP port"));
+      out.push_back({absl::StrCat("worker ", w.worker_id, " ", w.address), absl::StrCat(w.host, ":", w.http_port)});
+    }
+  }
+  return out;
+}
+
+absl::Status LogLevel(Context* context, const LogLevelFlags& flags) {
+  CISTERN_ASSIGN_OR_RETURN(std::vector<HttpTarget> targets, LogLevelTargets(context, flags.target));
+  if (targets.empty()) return absl::NotFoundError(absl::StrCat("no daemon matches --target ", flags.target));
+  int failures = 0;
+  for (const HttpTarget& t : targets) {
+    absl::StatusOr<http::HttpResult> result =
+        flags.level.empty() ? http::Fetch("GET", t.address, "/api/v1/log-level")
+                            : http::Fetch("PUT", t.address, "/api/v1/log-level", flags.level);
+    std::string line;
+    if (!result.ok()) {
+      line = absl::StrCat(t.name, ": ", result.status().message());
+    } else {
+      nlohmann::json j = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+      if (result->status == 200 && j.is_object() && j.contains("level")) {
+        CISTERN_RETURN_IF_ERROR(PrintOut(absl::StrCat(t.name, ": ", j["level"].get<std::string>(), "\n")));
+        continue;
+      }
+      line = absl::StrCat(t.name, ": HTTP ", result->status, ": ",
+                          j.is_object() && j.contains("error") ? j["error"].get<std::string>() : result->body);
+    }
+    ++failures;
+    std::fprintf(stderr, "cistern: %s\n", line.c_str());
+  }
+  if (failures > 0) return absl::UnavailableError(absl::StrCat(failures, " of ", targets.size(), " daemon(s) failed"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* commands) {
@@ -145,6 +217,17 @@ void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* co
     CLI::App* doctor = admin->add_subcommand(
         "doctor", "Check the configuration, the master, the workers and the local mem dir; say what is wrong");
     commands->push_back({doctor, [=] { return Doctor(context).Run(); }});
+  }
+  {
+    CLI::App* cmd = admin->add_subcommand(
+        "log-level", "Show or change the log level of running daemons (through their HTTP port), without a restart");
+    auto flags = std::make_shared<LogLevelFlags>();
+    cmd->add_option("--target", flags->target,
+                    "Which daemons: all (default), master (every configured master), worker (every live worker) or "
+                    "host:port of one daemon's HTTP port");
+    cmd->add_option("level", flags->level, "New level: trace, debug, info, warn or error; omitted = show the levels")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    commands->push_back({cmd, [=] { return LogLevel(context, *flags); }});
   }
 }
 

@@ -44,7 +44,12 @@ std::string FormatLsLine(const FileStatus& status, bool human) {
                          status.path);
 }
 
-std::string FormatStat(const FileStatus& s) {
+std::string FormatCached(int64_t cached_bytes, int64_t total_bytes) {
+  const int64_t percent = total_bytes > 0 ? cached_bytes * 100 / total_bytes : 100;
+  return absl::StrCat(cached_bytes, " of ", total_bytes, " bytes (", percent, "%)");
+}
+
+std::string FormatStat(const FileStatus& s, const SubtreeUsage* subtree) {
   std::string out;
   auto line = [&](std::string_view name, std::string_view value) {
     absl::StrAppend(&out, absl::StrFormat("%-19s %s\n", std::string(name) + ":", value));
@@ -85,13 +90,18 @@ std::string FormatStat(const FileStatus& s) {
   line("Replication", absl::StrCat("min ", s.replication_min, ", max ",
                                    s.replication_max > 0 ? absl::StrCat(s.replication_max) : "unlimited"));
   line("Last sync", FormatTimeMs(s.last_sync_ms));
-  if (s.is_directory) return out;
+  if (s.is_directory) {
+    if (subtree != nullptr) {
+      line("In cache", absl::StrCat(FormatCached(subtree->cached_bytes, subtree->bytes), " in ", subtree->files, " files"));
+    }
+    return out;
+  }
   if (s.ufs_fingerprint.length > 0 || s.ufs_fingerprint.mtime_ms > 0 || !s.ufs_fingerprint.etag.empty()) {
     line("UFS fingerprint", absl::StrCat("length ", s.ufs_fingerprint.length, ", mtime ",
                                          FormatTimeMs(s.ufs_fingerprint.mtime_ms),
                                          s.ufs_fingerprint.etag.empty() ? "" : ", etag ", s.ufs_fingerprint.etag));
   }
-  line("In cache", absl::StrCat(s.in_cache_percentage, "%"));
+  line("In cache", FormatCached(s.cached_bytes, s.length));
   line("Blocks", absl::StrCat(s.is_directory ? 0 : std::max(s.blocks.size(), s.block_ids.size())));
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const BlockStatus& b = s.blocks[i];
@@ -236,6 +246,7 @@ nlohmann::json StatusToJson(const FileStatus& s) {
     j["completed"] = s.completed;
     j["write_type"] = s.write_type ? std::string(WriteTypeName(*s.write_type)) : std::string();
     j["in_cache_percentage"] = s.in_cache_percentage;
+    j["cached_bytes"] = s.cached_bytes;
     j["block_ids"] = s.block_ids;
     if (s.persist_job) {
       const PersistJobStatus& p = *s.persist_job;

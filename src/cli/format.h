@@ -21,7 +21,15 @@ std::string FormatTimeMs(int64_t ms_since_epoch);
 std::string FormatLsLine(const FileStatus& status, bool human);
 
 // The multi-line `fs stat` text (ends with a newline).
-std::string FormatStat(const FileStatus& status);
+// What is cached of a directory's whole subtree (fs stat of a directory).
+struct SubtreeUsage {
+  int64_t files = 0;
+  int64_t bytes = 0;
+  int64_t cached_bytes = 0;
+};
+std::string FormatStat(const FileStatus& status, const SubtreeUsage* subtree = nullptr);
+// "<cached> of <total> bytes (<percent>%)", the percent rounded down (100% only if all is).
+std::string FormatCached(int64_t cached_bytes, int64_t total_bytes);
 
 // The `admin report` text (ends with a newline): the master, the totals, every worker with its
 // capacity per tier, and the mount table. `now_ms` is the current wall time, for the age of

@@ -34,6 +34,7 @@ FileStatus File() {
   s.write_type = WriteType::kThrough;
   s.ufs_path = "file:///u/data/sets/big.bin";
   s.in_cache_percentage = 64;
+  s.cached_bytes = 67108864;
   s.block_ids = {1 << 24, (1 << 24) | 1};
   s.blocks = {{1 << 24, 0, 64 << 20, {{2, "127.0.0.1:7710", "MEM"}}}, {(1 << 24) | 1, 64 << 20, 36 << 20, {}}};
   return s;
@@ -79,7 +80,7 @@ TEST_F(FormatTest, StatShowsEveryField) {
        {"Path:               /data/sets/big.bin\n", "Type:               file\n", "Length:             104857600 (100MiB)\n",
         "Block size:         67108864 (64MiB)\n", "Mode:               -rw-r--r-- (0644)\n", "Owner:              alice\n",
         "Group:              staff\n", "Modified:           2023-11-14 22:13:21\n", "Persistence state:  PERSISTED\n",
-        "Write type:         THROUGH\n", "UFS path:           file:///u/data/sets/big.bin\n", "In cache:           64%\n",
+        "Write type:         THROUGH\n", "UFS path:           file:///u/data/sets/big.bin\n", "In cache:           67108864 of 104857600 bytes (64%)\n",
         "Blocks:             2\n",
         "  block 0: id 16777216 offset 0 length 67108864 locations [worker 2 127.0.0.1:7710 MEM]\n",
         "  block 1: id 16777217 offset 67108864 length 37748736 locations []\n"}) {

@@ -76,6 +76,36 @@ absl::Status Mv(Context* context, const std::string& src, const std::string& dst
   return NamePath(fs->Rename(src, dst), src);
 }
 
+struct Usage {
+  int64_t directories = 0;
+  int64_t files = 0;
+  int64_t bytes = 0;
+  int64_t cached_bytes = 0;
+
+  void Add(const FileStatus& s) {
+    if (s.is_directory) {
+      ++directories;
+      return;
+    }
+    ++files;
+    bytes += s.length;
+    cached_bytes += s.cached_bytes;
+  }
+};
+
+// Usage of `path` itself (a file, or a directory with everything below it).
+absl::StatusOr<Usage> TotalUsage(FileSystem* fs, const std::string& path) {
+  CISTERN_ASSIGN_OR_RETURN(FileStatus root, fs->GetStatus(path, GetStatusOptions{.include_block_locations = false}));
+  Usage usage;
+  usage.Add(root);
+  if (!root.is_directory) return usage;
+  CISTERN_RETURN_IF_ERROR(fs->ListStatus(root.path, ListOptions{.recursive = true}, [&](const FileStatus& entry) {
+    usage.Add(entry);
+    return absl::OkStatus();
+  }));
+  return usage;
+}
+
 absl::Status Stat(Context* context, const std::vector<std::string>& patterns, bool json,
                   const std::string& sync_interval) {
   CISTERN_ASSIGN_OR_RETURN(FileSystem * fs, context->fs());
@@ -85,7 +115,23 @@ absl::Status Stat(Context* context, const std::vector<std::string>& patterns, bo
   for (size_t i = 0; i < paths.size(); ++i) {
     absl::StatusOr<FileStatus> status = fs->GetStatus(paths[i], options);
     if (!status.ok()) return NamePath(status.status(), paths[i]);
-    std::string text = json ? FileStatusJson(*status) + "\n" : FormatStat(*status);
+    std::optional<SubtreeUsage> subtree;
+    if (status->is_directory) {
+      // The whole subtree, summed from paged listings as `fs du -s` does.
+      absl::StatusOr<Usage> usage = TotalUsage(fs, status->path);
+      if (!usage.ok()) return NamePath(usage.status(), paths[i]);
+      subtree = SubtreeUsage{usage->files, usage->bytes, usage->cached_bytes};
+    }
+    std::string text;
+    if (json) {
+      nlohmann::json j = nlohmann::json::parse(FileStatusJson(*status));
+      if (subtree.has_value()) {
+        j["subtree"] = {{"files", subtree->files}, {"bytes", subtree->bytes}, {"cached_bytes", subtree->cached_bytes}};
+      }
+      text = j.dump() + "\n";
+    } else {
+      text = FormatStat(*status, subtree.has_value() ? &*subtree : nullptr);
+    }
     if (!json && i + 1 < paths.size()) text.push_back('\n');
     CISTERN_RETURN_IF_ERROR(PrintOut(text));
   }
@@ -134,36 +180,6 @@ absl::Status Touch(Context* context, const std::vector<std::string>& paths) {
     CISTERN_RETURN_IF_ERROR(NamePath((*writer)->Close(), path));
   }
   return absl::OkStatus();
-}
-
-struct Usage {
-  int64_t directories = 0;
-  int64_t files = 0;
-  int64_t bytes = 0;
-  int64_t cached_bytes = 0;
-
-  void Add(const FileStatus& s) {
-    if (s.is_directory) {
-      ++directories;
-      return;
-    }
-    ++files;
-    bytes += s.length;
-    cached_bytes += s.length * s.in_cache_percentage / 100;
-  }
-};
-
-// Usage of `path` itself (a file, or a directory with everything below it).
-absl::StatusOr<Usage> TotalUsage(FileSystem* fs, const std::string& path) {
-  CISTERN_ASSIGN_OR_RETURN(FileStatus root, fs->GetStatus(path, GetStatusOptions{.include_block_locations = false}));
-  Usage usage;
-  usage.Add(root);
-  if (!root.is_directory) return usage;
-  CISTERN_RETURN_IF_ERROR(fs->ListStatus(root.path, ListOptions{.recursive = true}, [&](const FileStatus& entry) {
-    usage.Add(entry);
-    return absl::OkStatus();
-  }));
-  return usage;
 }
 
 absl::Status Count(Context* context, const std::vector<std::string>& patterns, bool json) {

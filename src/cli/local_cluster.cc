@@ -15,10 +15,12 @@ std::string LocalProperties(const std::string& home, uid_t uid) {
       "log.dir=", home, "/logs\n",
       "master.hostname=localhost\n",
       "master.rpc.port=7700\n",
+      "master.http.port=7702\n",
       "master.metastore.dir=", home, "/metastore\n",
       "master.mount.root.ufs=file://", home, "/underfs\n",
       "worker.hostname=localhost\n",
       "worker.rpc.port=7710\n",
+      "worker.http.port=7712\n",
       "worker.tier.mem.dir=/dev/shm/cistern-local-", uid, "\n",
       "worker.tier.mem.quota=1GiB\n");
 }
@@ -34,6 +36,7 @@ std::string LocalUsage(const std::string& home, const std::string& master_addres
       "  cistern fs ls -R /\n",
       "  cistern fs cat /data/some-file\n",
       "  cistern admin report\n\n",
+      "Web UI:        http://localhost:7702/ (metrics: http://localhost:7702/metrics, worker: :7712/metrics)\n",
       "Configuration: ", home, "/conf/cistern.properties\n",
       "Logs:          ", home, "/logs\n",
       "Under-store:   ", home, "/underfs (files written THROUGH or CACHE_THROUGH appear here)\n",

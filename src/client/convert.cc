@@ -143,7 +143,9 @@ FileStatus ToFileStatus(const proto::FileInfo& info) {
   s.ufs_path = info.ufs_path();
   s.pinned = info.pinned();
   s.in_cache_percentage = info.in_cache_percentage();
+  s.cached_bytes = info.cached_bytes();
   s.mount_point = info.mount_point();
+  s.mount_id = info.mount_id();
   s.block_ids.assign(info.block_ids().begin(), info.block_ids().end());
   s.ttl_ms = info.ttl_ms();
   s.ttl_action = FromProto(info.ttl_action());
@@ -176,6 +178,7 @@ WorkerSummary ToWorkerSummary(const proto::WorkerInfo& info) {
   w.worker_id = info.worker_id();
   w.host = info.address().host();
   w.rpc_port = info.address().rpc_port();
+  w.http_port = info.address().http_port();
   w.address = FormatAddress(info.address());
   w.state = FromProto(info.state());
   w.capacity_bytes = info.capacity_bytes();

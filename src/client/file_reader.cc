@@ -56,6 +56,7 @@ absl::StatusOr<FileReaderImpl::Stream> FileReaderImpl::OpenStream(size_t index, 
   if (status_.persistence_state == PersistenceState::kPersisted) {
     proto::UfsBlockSource* ufs = request.mutable_ufs();
     ufs->set_ufs_path(status_.ufs_path);
+    ufs->set_mount_id(status_.mount_id);
     ufs->set_offset_in_file(block.offset);
     ufs->set_block_length(block.length);
   }
@@ -75,7 +76,7 @@ bool FileReaderImpl::CanRetry(size_t index, const std::vector<uint64_t>& exclude
 
 absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64_t n) {
   if (!ufs_reader_) {
-    CISTERN_ASSIGN_OR_RETURN(ufs_, ufs::CreateUnderFileSystem(status_.ufs_path));
+    CISTERN_ASSIGN_OR_RETURN(ufs_, fs_->OpenUnderStore(status_.ufs_path, status_.mount_id));
     absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> reader = ufs_->Open(status_.ufs_path);
     if (!reader.ok()) return Annotate(reader.status(), absl::StrCat("reading ", status_.path, " from the under-store"));
     ufs_reader_ = *std::move(reader);

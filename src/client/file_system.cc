@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/path.h"
 #include "common/status.h"
+#include "ufs/ufs_mounts.h"
 
 namespace cistern {
 
@@ -301,6 +302,19 @@ absl::Status FileSystemImpl::Rename(std::string_view src, std::string_view dst) 
   absl::Status status = master_.Rename(request).status();
   InvalidateMetadataCache();
   return status;
+}
+
+absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> FileSystemImpl::OpenUnderStore(const std::string& ufs_uri,
+                                                                                     uint64_t mount_id) {
+  proto::GetMountTableRequest request;
+  request.set_with_secrets(true);
+  CISTERN_ASSIGN_OR_RETURN(proto::GetMountTableResponse response, master_.GetMountTable(request));
+  std::vector<ufs::UfsMount> mounts;
+  for (const proto::MountInfo& m : response.mounts()) {
+    mounts.push_back(ufs::UfsMount{m.mount_id(), m.ufs_uri(), ufs::MountOptions(m.options().begin(), m.options().end())});
+  }
+  const ufs::UfsMount* mount = ufs::FindMount(mounts, ufs_uri, mount_id);
+  return ufs::CreateUnderFileSystem(ufs_uri, mount != nullptr ? mount->options : ufs::MountOptions{});
 }
 
 absl::StatusOr<std::vector<MountPoint>> FileSystemImpl::GetMountTable() {

@@ -13,6 +13,7 @@
 #include "client/worker_selector.h"
 #include "rpc/master_client.h"
 #include "rpc/worker_client.h"
+#include "ufs/under_file_system.h"
 
 namespace cistern::client {
 
@@ -47,6 +48,10 @@ class FileSystemImpl : public FileSystem {
   // The selector over the current LIVE workers; refetched when older than
   // options().worker_list_ttl_ms or when `refresh` (after a worker failed).
   absl::StatusOr<std::shared_ptr<const WorkerSelector>> Selector(bool refresh);
+  // An adapter for `ufs_uri` made with the options of its mount (`mount_id`, else the mount it
+  // is under), fetched from the master with their secrets: for reads straight from the
+  // under-store when no worker can serve.
+  absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> OpenUnderStore(const std::string& ufs_uri, uint64_t mount_id);
   // Forgets every cached GetStatus answer; called after each change made through this client.
   void InvalidateMetadataCache();
 

@@ -29,6 +29,7 @@ absl::Status FileWriterImpl::Init() {
   if (!worker.ok()) return Annotate(worker.status(), absl::StrCat("writing ", status_.path));
   proto::WriteUfsFileHeader header;
   header.set_ufs_path(ufs_path_);
+  header.set_mount_id(status_.mount_id);
   header.set_overwrite(true);
   header.set_mode(mode_);
   CISTERN_ASSIGN_OR_RETURN(ufs_stream_, fs_->Worker(worker->address)->OpenUfsFileWriter(header));

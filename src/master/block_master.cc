@@ -1,5 +1,7 @@
 #include "master/block_master.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/block_id.h"
 #include "spdlog/spdlog.h"
@@ -55,10 +57,50 @@ absl::StatusOr<uint64_t> BlockMaster::RegisterWorker(const proto::RegisterWorker
   return id;
 }
 
+namespace {
+
+// FNV-1a over the mount table's content, options in key order: equal tables give equal versions
+// in every master process, so a failover does not resend an unchanged table.
+uint64_t MountTableVersion(std::vector<proto::MountInfo> mounts) {
+  std::sort(mounts.begin(), mounts.end(),
+            [](const proto::MountInfo& a, const proto::MountInfo& b) { return a.mount_id() < b.mount_id(); });
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;  // field separator
+  };
+  for (const proto::MountInfo& m : mounts) {
+    mix(std::to_string(m.mount_id()));
+    mix(m.path());
+    mix(m.ufs_uri());
+    mix(m.read_only() ? "ro" : "rw");
+    std::map<std::string, std::string> options(m.options().begin(), m.options().end());
+    for (const auto& [k, v] : options) {
+      mix(k);
+      mix(v);
+    }
+  }
+  return h == 0 ? 1 : h;
+}
+
+}  // namespace
+
+std::pair<uint64_t, std::vector<proto::MountInfo>> BlockMaster::MountTableFor(uint64_t have) const {
+  if (!mount_table_) return {0, {}};
+  std::vector<proto::MountInfo> mounts = mount_table_();
+  const uint64_t version = MountTableVersion(mounts);
+  if (version == have) return {version, {}};
+  return {version, std::move(mounts)};
+}
+
 proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbeatRequest& request) {
   proto::WorkerHeartbeatResponse response;
   if (pinned_files_) {
     for (uint64_t id : pinned_files_()) response.add_pinned_file_ids(id);
+  }
+  if (auto [version, mounts] = MountTableFor(request.mount_table_version()); version != request.mount_table_version()) {
+    response.set_mount_table_version(version);
+    for (proto::MountInfo& m : mounts) *response.add_mounts() = std::move(m);
   }
   PersistReport report;
   report.worker_id = request.worker_id();
@@ -87,6 +129,8 @@ bool BlockMaster::HeartbeatLocked(const proto::WorkerHeartbeatRequest& request,
   Worker& worker = it->second;
   worker.last_heartbeat_mono_ms = clock_->MonotonicMs();
   worker.info.set_last_heartbeat_ms(clock_->NowMs());
+  worker.info.set_cache_read_bytes(request.cache_read_bytes());
+  worker.info.set_ufs_read_bytes(request.ufs_read_bytes());
   UpdateUsageLocked(&worker, request.tiers());
   for (uint64_t block_id : request.removed_block_ids()) {
     RemoveBlockLocked(&worker, block_id);
@@ -154,6 +198,19 @@ std::vector<proto::BlockLocation> BlockMaster::GetLocations(uint64_t block_id) c
     out.push_back(std::move(location));
   }
   return out;
+}
+
+int64_t BlockMaster::CachedBytes(uint64_t file_id, int64_t length, int64_t block_size_bytes) const {
+  const int64_t block_size = std::max<int64_t>(block_size_bytes, 1);
+  int64_t cached = 0;
+  absl::MutexLock lock(&mu_);
+  for (auto it = locations_.lower_bound(MakeBlockId(file_id, 0));
+       it != locations_.end() && BlockFileId(it->first) == file_id; ++it) {
+    if (it->second.empty()) continue;
+    const int64_t offset = static_cast<int64_t>(BlockIndex(it->first)) * block_size;
+    cached += std::clamp<int64_t>(length - offset, 0, block_size);
+  }
+  return cached;
 }
 
 int64_t BlockMaster::RemoveFiles(const std::vector<uint64_t>& file_ids) {

@@ -50,6 +50,10 @@ class BlockMaster {
   using PinnedFilesFn = std::function<std::vector<uint64_t>()>;
   // Receives each heartbeat's PersistReport. Called without locks held, on the heartbeat's thread.
   using PersistReportFn = std::function<void(PersistReport)>;
+  // The mount table, given to workers (with every option: they reach the under-stores with
+  // them) on registration and in a heartbeat reply whenever the worker's copy is out of date.
+  // Called without locks held.
+  using MountTableFn = std::function<std::vector<proto::MountInfo>()>;
 
   // `clock` must outlive this.
   BlockMaster(Clock* clock, BlockMasterOptions options, FileExistsFn file_exists);
@@ -64,12 +68,20 @@ class BlockMaster {
   // Queues a persist command for the worker's next heartbeat reply. NOT_FOUND if the worker is
   // not LIVE.
   absl::Status QueuePersist(uint64_t worker_id, proto::PersistFileCommand command);
+  // REQUIRES: called before the master serves requests.
+  void set_mount_table_fn(MountTableFn fn) { mount_table_ = std::move(fn); }
+  // The mount table and its version (a fingerprint of its content, never 0), for a worker that
+  // has version `have`: empty mounts when `have` is current. {0, {}} without a MountTableFn.
+  std::pair<uint64_t, std::vector<proto::MountInfo>> MountTableFor(uint64_t have) const;
   // NOT_FOUND if the worker is unknown or the block's file no longer exists.
   absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block);
 
   std::vector<proto::WorkerInfo> GetWorkers() const;
   // Locations of `block_id` on live workers, ordered by worker id.
   std::vector<proto::BlockLocation> GetLocations(uint64_t block_id) const;
+  // Bytes of file `file_id` (of `length`, in blocks of `block_size_bytes`) cached on at least one
+  // worker: one range lookup over the file's blocks.
+  int64_t CachedBytes(uint64_t file_id, int64_t length, int64_t block_size_bytes) const;
   // Forgets the blocks of these files and tells the workers holding them to free them. Returns
   // how many block copies are to be freed.
   int64_t RemoveFiles(const std::vector<uint64_t>& file_ids);
@@ -98,6 +110,7 @@ class BlockMaster {
   const FileExistsFn file_exists_;
   PinnedFilesFn pinned_files_;
   PersistReportFn persist_report_;
+  MountTableFn mount_table_;
   // Worker ids of this master process start from its start time, so an id a worker kept from an
   // earlier master process never names a different worker here.
   const uint64_t worker_id_base_;

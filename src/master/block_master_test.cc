@@ -104,3 +104,41 @@ TEST_F(BlockMasterTest, HeartbeatDeltasAndRemoveFiles) {
 
 }  // namespace
 }  // namespace cistern::master
+
+namespace cistern::master {
+namespace {
+
+TEST_F(BlockMasterTest, MountTableGoesToWorkersWhenTheirCopyIsStale) {
+  std::vector<proto::MountInfo> table(1);
+  table[0].set_mount_id(7);
+  table[0].set_path("/s3");
+  table[0].set_ufs_uri("s3://b/p");
+  (*table[0].mutable_options())["s3.endpoint"] = "http://127.0.0.1:9000";
+  master_.set_mount_table_fn([&] { return table; });
+  auto id = master_.RegisterWorker(Registration("h", 1, {}));
+  ASSERT_TRUE(id.ok());
+  auto [version, mounts] = master_.MountTableFor(0);
+  ASSERT_NE(version, 0u);
+  ASSERT_EQ(mounts.size(), 1u);
+  EXPECT_EQ(mounts[0].options().at("s3.endpoint"), "http://127.0.0.1:9000");
+
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*id);
+  hb.set_mount_table_version(0);
+  auto reply = master_.Heartbeat(hb);
+  EXPECT_EQ(reply.mount_table_version(), version);
+  EXPECT_EQ(reply.mounts_size(), 1);
+  hb.set_mount_table_version(version);
+  reply = master_.Heartbeat(hb);
+  EXPECT_EQ(reply.mount_table_version(), 0u) << "an up-to-date worker gets nothing";
+  EXPECT_EQ(reply.mounts_size(), 0);
+  // A changed option is a new version.
+  (*table[0].mutable_options())["s3.endpoint"] = "http://127.0.0.1:9001";
+  reply = master_.Heartbeat(hb);
+  EXPECT_NE(reply.mount_table_version(), version);
+  ASSERT_EQ(reply.mounts_size(), 1);
+  EXPECT_EQ(reply.mounts(0).options().at("s3.endpoint"), "http://127.0.0.1:9001");
+}
+
+}  // namespace
+}  // namespace cistern::master

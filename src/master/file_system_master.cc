@@ -16,7 +16,7 @@ namespace cistern::master {
 FileSystemMaster::FileSystemMaster(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
                                    BlockMaster* blocks, Clock* clock, FileSystemMasterOptions options)
     : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), options_(std::move(options)),
-      syncer_(store, journal, mounts, blocks, clock, &mutation_mu_,
+      syncer_(store, journal, mounts, blocks, clock, &locks_,
               MetadataSyncOptions{options_.default_sync_interval_ms, options_.sync_batch_size,
                                   options_.default_block_size_bytes, options_.owner, options_.group}) {}
 
@@ -43,11 +43,16 @@ absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
 }
 
 absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const proto::JournalEntry& entry,
-                                                                        absl::ReleasableMutexLock* lock) {
+                                                                        PathLocks::Held* locks,
+                                                                        std::optional<proto::Inode>* result_inode) {
   absl::StatusOr<journal::Appended> appended = journal_->Append(entry);
+  if (result_inode != nullptr && appended.ok() && appended->outcome.status.ok()) {
+    // Read while the locks still keep others from changing it.
+    CISTERN_ASSIGN_OR_RETURN(*result_inode, store_->GetInode(appended->outcome.result.inode_id()));
+  }
   // The entry is applied: later mutations see it. Waiting for it to be durable happens without
-  // the lock, so concurrent mutations share one sync (group commit).
-  lock->Release();
+  // the locks, so concurrent mutations share one sync (group commit).
+  if (locks != nullptr) locks->Release();
   if (!appended.ok()) return appended.status();
   CISTERN_RETURN_IF_ERROR(journal_->WaitDurable(appended->index));
   if (!appended->outcome.status.ok()) return appended->outcome.status;
@@ -55,10 +60,11 @@ absl::StatusOr<proto::JournalResult> FileSystemMaster::SubmitAndRelease(const pr
 }
 
 absl::Status FileSystemMaster::WaitReadDurable(ReadOptions options) const {
-  // What a read saw must not be lost by a crash: wait for any applied-but-unsynced entries.
+  // What a read saw must not be lost by a crash (nor, replicated, be answered by a deposed
+  // leader): confirm up to the last entry it may have seen.
   const uint64_t index = store_->commit_index();
   if (!options.may_block && !journal_->IsDurable(index)) return WouldBlockError();
-  return journal_->WaitDurable(index);
+  return journal_->ConfirmRead(index);
 }
 
 namespace {
@@ -142,6 +148,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
     info.set_ufs_path(resolved->ufs_uri);
     info.set_mount_point(resolved->mount.path());
+    info.set_mount_id(resolved->mount.mount_id());
   }
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
@@ -163,6 +170,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
       }
     }
     info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
+    info.set_cached_bytes(cached_bytes);
   }
   return info;
 }
@@ -287,7 +295,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   // Checked before touching the under-store, so a refused request changes nothing there.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value() && !(request.allow_exists() && existing->kind() == proto::DIRECTORY)) {
@@ -314,9 +322,10 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::C
   mkdir->set_time_ms(clock_->NowMs());
   mkdir->set_persistence_state(proto::PERSISTED);
   entry.set_operation_id(request.operation_id());
-  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
-  return ToFileInfo(inode, path, false);
+  std::optional<proto::Inode> inode;
+  CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock, &inode).status());
+  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created directory '", path, "' is missing"));
+  return ToFileInfo(*inode, path, false);
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::CreateFileRequest& request) {
@@ -339,7 +348,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   }
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
   if (existing.has_value() && existing->kind() == proto::FILE && request.overwrite() &&
@@ -367,18 +376,18 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   create->set_group(options_.group);
   create->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
+  std::optional<proto::Inode> inode;
+  CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock, &inode));
   if (result.removed_file_ids_size() > 0) {
     blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(result.inode_id()));
-  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created file '", path, "' vanished"));
+  if (!inode.has_value()) return absl::InternalError(absl::StrCat("created file '", path, "' is missing"));
   return ToFileInfo(*inode, path, false);
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::CompleteFileRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::OperationRecord> earlier, EarlierOutcome(request.operation_id()));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  // No path lock: the entry only changes the inode it names, and applying it re-checks that.
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(request.file_id()));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
     return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " does not exist"));
@@ -407,7 +416,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
   if (earlier.has_value()) {
     CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   } else {
-    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, nullptr).status());
   }
   CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(request.file_id()));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("file id ", request.file_id(), " was deleted"));
@@ -422,7 +431,7 @@ absl::Status FileSystemMaster::Delete(const proto::DeleteRequest& request) {
   if (earlier.has_value()) return RecordedStatus(*earlier);
   CISTERN_RETURN_IF_ERROR(CheckWritable(path));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   if (inode.kind() == proto::DIRECTORY && !request.recursive()) {
     CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id()));
@@ -463,7 +472,7 @@ absl::Status FileSystemMaster::Rename(const proto::RenameRequest& request) {
   CISTERN_RETURN_IF_ERROR(CheckWritable(dst));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(src));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(dst));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({src, dst});
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
   if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat("rename destination '", dst, "' already exists"));
@@ -518,11 +527,13 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetA
     if (request.has_replication_max()) set->set_replication_max(request.replication_max());
     set->set_time_ms(clock_->NowMs());
     entry.set_operation_id(request.operation_id());
-    absl::ReleasableMutexLock lock(&mutation_mu_);
-    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock).status());
-  } else {
-    CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
+    PathLocks::Held lock = locks_.Lock({path});
+    std::optional<proto::Inode> inode;
+    CISTERN_RETURN_IF_ERROR(SubmitAndRelease(entry, &lock, &inode).status());
+    if (!inode.has_value()) return absl::InternalError(absl::StrCat("'", path, "' is missing after setAttribute"));
+    return ToFileInfo(*inode, path, false);
   }
+  CISTERN_RETURN_IF_ERROR(RecordedStatus(*earlier));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
   return ToFileInfo(inode, path, false);
 }
@@ -593,7 +604,7 @@ absl::Status FileSystemMaster::Mount(const proto::MountRequest& request) {
   }
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(ParentPath(path)));
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
   if (existing.has_value()) {
     if (existing->kind() != proto::DIRECTORY) {
@@ -629,7 +640,7 @@ absl::Status FileSystemMaster::Unmount(const proto::UnmountRequest& request) {
   entry.mutable_remove_mount()->set_path(path);
   entry.mutable_remove_mount()->set_time_ms(clock_->NowMs());
   entry.set_operation_id(request.operation_id());
-  absl::ReleasableMutexLock lock(&mutation_mu_);
+  PathLocks::Held lock = locks_.Lock({path});
   CISTERN_ASSIGN_OR_RETURN(proto::JournalResult result, SubmitAndRelease(entry, &lock));
   blocks_->RemoveFiles({result.removed_file_ids().begin(), result.removed_file_ids().end()});
   spdlog::info("unmounted {}", path);

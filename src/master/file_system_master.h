@@ -3,8 +3,10 @@
 // each change into a JournalEntry, and answers from what applying the entry produced. Reads come
 // straight from the metastore, decorated with block locations from the BlockMaster.
 //
-// Mutations are serialized by one lock so a UFS change and its journal entry are never
-// interleaved with another mutation's (issue 3 replaces this with per-path locking).
+// Concurrency (docs/namespace.md): a mutation holds PathLocks on the paths it changes (and
+// shared on their ancestors) while it checks, changes the under-store and appends its entry,
+// so conflicting mutations are ordered and unrelated ones run in parallel; applying re-checks
+// every precondition. Reads take no locks.
 //
 // Thread safety: thread-safe.
 #pragma once
@@ -24,6 +26,7 @@
 #include "master/metadata_sync.h"
 #include "master/mount_table.h"
 #include "master/namespace_store.h"
+#include "master/path_locks.h"
 
 namespace cistern::master {
 
@@ -121,6 +124,7 @@ class FileSystemMaster {
     proto::Inode inode;
     std::string path;
     std::string temp_ufs_uri;
+    uint64_t mount_id = 0;  // of the mount temp_ufs_uri is under
   };
   absl::StatusOr<PersistTarget> GetPersistTarget(uint64_t file_id, int32_t attempt) const;
   // Journals the job's new state. FAILED_PRECONDITION if the file is no longer TO_BE_PERSISTED.
@@ -144,9 +148,10 @@ class FileSystemMaster {
   absl::Status CheckWritable(const std::string& path) const;
   // Loads `path` from its under-store if the namespace does not have it yet.
   absl::Status LoadIfMissing(const std::string& path);
-  // Appends `entry`, releases `lock` (on mutation_mu_), then waits until the entry is durable.
-  absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry,
-                                                        absl::ReleasableMutexLock* lock);
+  // Appends `entry`, releases `locks` (if any), then waits until the entry is durable. With
+  // `result_inode`, also reads the inode the entry names (result.inode_id) before releasing.
+  absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry, PathLocks::Held* locks,
+                                                        std::optional<proto::Inode>* result_inode = nullptr);
   // Waits until what a read saw is durable (WouldBlockError without options.may_block).
   absl::Status WaitReadDurable(ReadOptions options = {}) const;
 
@@ -156,7 +161,7 @@ class FileSystemMaster {
   BlockMaster* const blocks_;
   Clock* const clock_;
   const FileSystemMasterOptions options_;
-  absl::Mutex mutation_mu_;
+  PathLocks locks_;
   MetadataSyncer syncer_;
 };
 

@@ -103,8 +103,8 @@ absl::StatusOr<proto::PersistResponse> FileSystemMaster::Persist(const proto::Pe
     *persist->mutable_job() = *job;
     persist->set_start(true);
     persist->set_time_ms(now_ms);
-    absl::ReleasableMutexLock lock(&mutation_mu_);
-    absl::Status status = SubmitAndRelease(entry, &lock).status();
+    // By file id: applying it checks that the file still waits to be persisted.
+    absl::Status status = SubmitAndRelease(entry, nullptr).status();
     // Persisted or deleted meanwhile: nothing to do for it.
     if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) continue;
     CISTERN_RETURN_IF_ERROR(status);
@@ -134,6 +134,7 @@ absl::StatusOr<FileSystemMaster::PersistTarget> FileSystemMaster::GetPersistTarg
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   target.temp_ufs_uri = ufs::JoinUri(PersistTempDir(resolved.mount),
                                      absl::StrFormat("%d-%d-%016x", file_id, attempt, rng()));
+  target.mount_id = resolved.mount.mount_id();
   target.inode = *std::move(inode);
   return target;
 }
@@ -144,22 +145,35 @@ absl::Status FileSystemMaster::SetPersistJob(uint64_t file_id, const proto::Pers
   persist->set_file_id(file_id);
   *persist->mutable_job() = job;
   persist->set_time_ms(clock_->NowMs());
-  absl::ReleasableMutexLock lock(&mutation_mu_);
-  return SubmitAndRelease(entry, &lock).status();
+  return SubmitAndRelease(entry, nullptr).status();
 }
 
 absl::Status FileSystemMaster::CompletePersist(uint64_t file_id, const std::string& temp_ufs_uri) {
-  // Under the mutation lock, so the file cannot be renamed, deleted or replaced between finding
-  // its under-store path and journaling it persisted there.
-  absl::ReleasableMutexLock lock(&mutation_mu_);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(file_id));
-  if (!inode.has_value() || inode->kind() != proto::FILE) {
-    return absl::FailedPreconditionError(absl::StrCat("file id ", file_id, " no longer exists"));
+  // Under the lock of the file's path, so the file cannot be renamed, deleted or replaced
+  // between finding its under-store path and journaling it persisted there.
+  std::optional<proto::Inode> inode;
+  std::string path;
+  PathLocks::Held lock;
+  for (int attempt = 0;; ++attempt) {
+    CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(file_id));
+    if (!inode.has_value() || inode->kind() != proto::FILE) {
+      return absl::FailedPreconditionError(absl::StrCat("file id ", file_id, " no longer exists"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(path, PathOf(*inode));
+    lock = locks_.Lock({path});
+    // Renamed between finding its path and locking it: look again.
+    CISTERN_ASSIGN_OR_RETURN(inode, store_->GetInode(file_id));
+    if (!inode.has_value() || inode->kind() != proto::FILE) {
+      return absl::FailedPreconditionError(absl::StrCat("file id ", file_id, " no longer exists"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::string locked_path, PathOf(*inode));
+    if (locked_path == path) break;
+    lock.Release();
+    if (attempt >= 100) return absl::AbortedError(absl::StrCat("file id ", file_id, " keeps being renamed"));
   }
   if (inode->persistence_state() != proto::TO_BE_PERSISTED || !inode->completed()) {
     return absl::FailedPreconditionError(absl::StrCat("file id ", file_id, " is not waiting to be persisted"));
   }
-  CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
   if (!absl::StartsWith(temp_ufs_uri, PersistTempDir(resolved.mount) + "/")) {
     return absl::FailedPreconditionError(absl::StrCat("copy '", temp_ufs_uri, "' of '", path,

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +86,37 @@ class FileSystemMasterTest : public ::testing::Test {
     }).ok());
     if (pages) *pages = n;
     return out;
+  }
+
+  absl::Status RenamePath(const std::string& src, const std::string& dst) {
+    proto::RenameRequest r;
+    r.set_src_path(src);
+    r.set_dst_path(dst);
+    return fsm_->Rename(r);
+  }
+  absl::Status DeletePath(const std::string& path, bool recursive) {
+    proto::DeleteRequest r;
+    r.set_path(path);
+    r.set_recursive(recursive);
+    return fsm_->Delete(r);
+  }
+  // The namespace and the under-store hold the same paths below `root` (every directory and
+  // persisted file of the namespace, nothing else in the under-store).
+  void ExpectNamespaceMatchesUnderStore(const std::string& root) {
+    std::set<std::string> in_namespace, in_ufs;
+    proto::ListStatusRequest r;
+    r.set_path(root);
+    r.set_recursive(true);
+    ASSERT_TRUE(fsm_->ListStatus(r, [&](const proto::ListStatusResponse& page) {
+      for (const auto& info : page.infos()) {
+        if (info.kind() == proto::DIRECTORY || info.persistence_state() == proto::PERSISTED) in_namespace.insert(info.path());
+      }
+      return absl::OkStatus();
+    }).ok());
+    for (const auto& e : fs::recursive_directory_iterator(ufs_ + root)) {
+      in_ufs.insert(root + "/" + fs::relative(e.path(), ufs_ + root).string());
+    }
+    EXPECT_EQ(in_namespace, in_ufs);
   }
 
   std::string dir_, ufs_;
@@ -519,6 +551,155 @@ TEST_F(FileSystemMasterTest, ConcurrentMutationsMatchSequentialModel) {
     EXPECT_EQ(List(absl::StrCat("/s", t), true), models[t].Listing()) << "subtree " << t;
   }
   for (int k = 0; k < kShared; ++k) EXPECT_EQ(shared_wins[k].load(), 1) << "/shared/x" << k;
+}
+
+// Files move between directories while those directories are themselves renamed away and
+// back. Every file rename either happens (in the namespace and the under-store) or fails with
+// NOT_FOUND because a directory was away; no file is lost or duplicated, and the under-store
+// ends up exactly like the namespace.
+TEST_F(FileSystemMasterTest, ConcurrentRenamesAcrossDirectoriesKeepUnderStoreInStep) {
+  constexpr int kDirs = 4, kMovers = 3, kFilesEach = 3, kMoves = 120, kDirCycles = 60;
+  ASSERT_TRUE(Mkdir("/r").ok());
+  for (int d = 0; d < kDirs; ++d) ASSERT_TRUE(Mkdir(absl::StrCat("/r/d", d)).ok());
+  auto file_path = [](int dir, int t, int k) { return absl::StrCat("/r/d", dir, "/t", t, "_", k); };
+  std::vector<std::vector<int>> where(kMovers, std::vector<int>(kFilesEach));
+  for (int t = 0; t < kMovers; ++t) {
+    for (int k = 0; k < kFilesEach; ++k) {
+      where[t][k] = t % kDirs;
+      ASSERT_TRUE(WriteFile(file_path(where[t][k], t, k), 4, proto::THROUGH).ok());
+    }
+  }
+  std::vector<std::string> failures[kMovers + 1];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kMovers; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(77 + t);
+      for (int i = 0; i < kMoves; ++i) {
+        const int k = static_cast<int>(rng() % kFilesEach);
+        const int to = static_cast<int>(rng() % kDirs);
+        if (to == where[t][k]) continue;
+        absl::Status s = RenamePath(file_path(where[t][k], t, k), file_path(to, t, k));
+        if (s.ok()) {
+          where[t][k] = to;
+        } else if (!absl::IsNotFound(s)) {
+          failures[t].push_back(s.ToString());
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    std::mt19937 rng(5);
+    for (int i = 0; i < kDirCycles; ++i) {
+      const int d = static_cast<int>(rng() % kDirs);
+      absl::Status away = RenamePath(absl::StrCat("/r/d", d), absl::StrCat("/r/away", d));
+      absl::Status back = RenamePath(absl::StrCat("/r/away", d), absl::StrCat("/r/d", d));
+      if (!away.ok() || !back.ok()) failures[kMovers].push_back(away.ToString() + " / " + back.ToString());
+    }
+  });
+  for (auto& th : threads) th.join();
+  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f.front();
+  for (int t = 0; t < kMovers; ++t) {
+    for (int k = 0; k < kFilesEach; ++k) {
+      proto::GetStatusRequest get;
+      get.set_path(file_path(where[t][k], t, k));
+      EXPECT_TRUE(fsm_->GetStatus(get).ok()) << get.path();
+      EXPECT_TRUE(fs::exists(ufs_ + get.path())) << get.path();
+    }
+  }
+  EXPECT_EQ(List("/r", true).size(), static_cast<size_t>(kDirs + kMovers * kFilesEach));
+  ExpectNamespaceMatchesUnderStore("/r");
+}
+
+// One file moves back and forth between /s/x and /d/x while another client keeps creating,
+// writing and deleting its own /d/x. At most one of them holds /d/x at a time, in the
+// namespace and in the under-store: a rename never lands on the other's file.
+TEST_F(FileSystemMasterTest, RenameAndCreateRaceForOneDestination) {
+  ASSERT_TRUE(Mkdir("/s").ok());
+  ASSERT_TRUE(Mkdir("/d").ok());
+  ASSERT_TRUE(WriteFile("/s/x", 1, proto::THROUGH).ok());
+  std::ofstream(ufs_ + "/s/x") << "A";
+  std::string mover_at = "/s/x";
+  std::vector<std::string> failures[2];
+  std::thread mover([&] {
+    for (int i = 0; i < 100; ++i) {
+      const std::string to = mover_at == "/s/x" ? "/d/x" : "/s/x";
+      absl::Status s = RenamePath(mover_at, to);
+      if (s.ok()) {
+        mover_at = to;
+      } else if (!(absl::IsAlreadyExists(s) && to == "/d/x")) {
+        failures[0].push_back(s.ToString());
+      }
+    }
+  });
+  std::thread creator([&] {
+    for (int i = 0; i < 100; ++i) {
+      proto::CreateFileRequest create;
+      create.set_path("/d/x");
+      create.set_write_type(proto::THROUGH);
+      auto created = fsm_->CreateFile(create);
+      if (!created.ok()) {
+        if (!absl::IsAlreadyExists(created.status())) failures[1].push_back(created.status().ToString());
+        continue;
+      }
+      std::ofstream(ufs_ + "/d/x") << "B";  // the client writes its copy
+      proto::CompleteFileRequest complete;
+      complete.set_file_id(created->file_id());
+      complete.set_length(1);
+      complete.mutable_ufs_fingerprint()->set_length(1);
+      absl::Status s = fsm_->CompleteFile(complete).status();
+      if (s.ok()) s = DeletePath("/d/x", false);
+      if (!s.ok()) failures[1].push_back(s.ToString());
+    }
+  });
+  mover.join();
+  creator.join();
+  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f.front();
+  std::ifstream in(ufs_ + mover_at);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "A") << "the moving file's under-store copy at " << mover_at;
+  EXPECT_EQ(List("/", true), (std::vector<std::string>{"/d", mover_at == "/d/x" ? "/d/x" : "/s", mover_at == "/d/x" ? "/s" : "/s/x"}));
+  ExpectNamespaceMatchesUnderStore("/s");
+  ExpectNamespaceMatchesUnderStore("/d");
+}
+
+// A directory is created and deleted recursively again and again while files are created in
+// it, creating it with them (recursive create). Each create lands before or after a delete,
+// never half: the directory exists in the namespace exactly when it exists in the under-store.
+TEST_F(FileSystemMasterTest, DeleteOfADirectoryWhileFilesAreCreatedInIt) {
+  constexpr int kCreators = 3, kCreates = 120;
+  ASSERT_TRUE(Mkdir("/w").ok());
+  std::atomic<int> creators_left{kCreators};
+  std::vector<std::string> failures[kCreators + 1];
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    while (creators_left > 0) {
+      absl::Status s = DeletePath("/w/dir", true);
+      if (!s.ok() && !absl::IsNotFound(s)) failures[kCreators].push_back(s.ToString());
+    }
+  });
+  for (int t = 0; t < kCreators; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCreates; ++i) {
+        proto::CreateFileRequest create;
+        create.set_path(absl::StrCat("/w/dir/sub", t, "/f", i));
+        create.set_recursive(true);
+        create.set_write_type(proto::MUST_CACHE);
+        auto file = fsm_->CreateFile(create);
+        if (!file.ok()) {
+          failures[t].push_back(file.status().ToString());
+          continue;
+        }
+        proto::CompleteFileRequest complete;
+        complete.set_file_id(file->file_id());
+        absl::Status s = fsm_->CompleteFile(complete).status();
+        if (!s.ok() && !absl::IsNotFound(s)) failures[t].push_back(s.ToString());  // NOT_FOUND: deleted meanwhile
+      }
+      --creators_left;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& f : failures) EXPECT_TRUE(f.empty()) << f.front();
+  ExpectNamespaceMatchesUnderStore("/w");
 }
 
 // Every operation against each of its error cases, on one fixed tree:

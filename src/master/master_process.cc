@@ -16,7 +16,12 @@
 #include "grpcpp/server_builder.h"
 #include "journal/journal.h"
 #include "kv/kv_store.h"
+#include "http/daemon_endpoints.h"
+#include "http/http_server.h"
 #include "master/block_master.h"
+#include "master/cache_usage.h"
+#include "master/master_http.h"
+#include "master/master_metrics.h"
 #include "master/file_system_master.h"
 #include "master/master_service.h"
 #include "master/mount_table.h"
@@ -85,6 +90,8 @@ absl::Status MasterProcess::Start() {
   persist_options.max_in_flight = static_cast<int>(std::max<int64_t>(config_.GetInt(conf::kMasterPersistenceMaxInFlight), 1));
   persist_options.worker_timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
   persistence_ = std::make_unique<PersistenceScheduler>(fs_.get(), blocks_.get(), clock, persist_options);
+  blocks_->set_mount_table_fn(
+      [this] { return fs_ != nullptr ? fs_->GetMountTable() : std::vector<proto::MountInfo>(); });
   blocks_->set_persist_report_fn([this](PersistReport report) { persistence_->OnHeartbeat(std::move(report)); });
   state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
     absl::Status status = mounts->Reload();
@@ -119,6 +126,31 @@ absl::Status MasterProcess::Start() {
   }
   address_ = absl::StrCat(host, ":", bound_port_);
 
+  CacheUsageOptions usage_options;
+  usage_options.interval_ms = config_.GetDurationMs(conf::kMasterCacheUsageScanInterval);
+  usage_options.max_inodes_per_second = config_.GetInt(conf::kMasterCacheUsageScanRate);
+  cache_usage_ = std::make_unique<CacheUsageScanner>(store_.get(), mounts_.get(), blocks_.get(), clock, usage_options);
+  metrics_ = RegisterMasterMetrics(blocks_.get(), journal_.get(), store_.get(), mounts_.get(), cache_usage_.get(), clock);
+  RegisterProcessMetrics("master");
+  http_ = std::make_unique<http::HttpServer>(
+      http::HttpServerOptions{config_.GetString(conf::kMasterBindHost), static_cast<int>(config_.GetInt(conf::kMasterHttpPort))});
+  http::AddDaemonEndpoints(http_.get(), [this] { return Ready(); });
+  MasterHttpContext web;
+  web.config = &config_;
+  web.fs = fs_.get();
+  web.blocks = blocks_.get();
+  web.store = store_.get();
+  web.journal = journal_.get();
+  web.scanner = cache_usage_.get();
+  web.cluster_id = cluster_id;
+  web.address = address_;
+  web.start_time_ms = start_ms;
+  web.http = http_.get();
+  AddMasterHttpHandlers(http_.get(), web);  // routes before Start: the server's threads read them
+  CISTERN_RETURN_IF_ERROR(http_->Start());
+  meta_service_->set_http_port(http_->port());
+  cache_usage_->Start();
+
   const int64_t timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
   const int64_t check_ms = std::clamp<int64_t>(timeout_ms / 10, 50, 1000);
   lost_worker_detector_ = std::thread([this, check_ms] {
@@ -139,13 +171,24 @@ absl::Status MasterProcess::Start() {
       if (!status.ok()) spdlog::warn("persistence scheduling failed: {}", status.ToString());
     }
   });
-  spdlog::info("master ready at {} (metastore {}, cluster {}, applied index {}, root mount {})", address_, dir,
-               cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
+  serving_ = true;
+  spdlog::info("master ready at {} (HTTP port {}, metastore {}, cluster {}, applied index {}, root mount {})", address_,
+               http_->port(), dir, cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
+  return absl::OkStatus();
+}
+
+int MasterProcess::http_port() const { return http_ != nullptr ? http_->port() : 0; }
+
+absl::Status MasterProcess::Ready() const {
+  if (!serving_) return absl::UnavailableError("starting up");
   return absl::OkStatus();
 }
 
 void MasterProcess::Stop() {
+  serving_ = false;
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (http_ != nullptr) http_->Stop();
+  if (cache_usage_ != nullptr) cache_usage_->Stop();
   if (lost_worker_detector_.joinable()) lost_worker_detector_.join();
   if (ttl_checker_.joinable()) ttl_checker_.join();
   if (persistence_ != nullptr) persistence_->Wake();
@@ -155,6 +198,9 @@ void MasterProcess::Stop() {
     server_.reset();
   }
   blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
+  http_.reset();
+  metrics_.Reset();
+  cache_usage_.reset();
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();

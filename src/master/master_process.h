@@ -5,6 +5,7 @@
 // Thread safety: Start and Stop are called by one thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,12 +13,17 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "common/config.h"
+#include "common/metrics.h"
 
 namespace cistern::kv {
 class KvStore;
 }
 namespace cistern::journal {
 class Journal;
+}
+
+namespace cistern::http {
+class HttpServer;
 }
 
 namespace grpc {
@@ -35,6 +41,7 @@ class NamespaceStore;
 class FileSystemMasterService;
 class BlockMasterService;
 class MetaMasterService;
+class CacheUsageScanner;
 
 }  // namespace cistern::master
 namespace cistern {
@@ -55,6 +62,11 @@ class MasterProcess {
   // "host:port" clients reach this master at.
   const std::string& address() const { return address_; }
   int bound_port() const { return bound_port_; }
+  int http_port() const;
+
+  // OK when serving clients (GET /readyz): the leader is known and the journal caught up. With
+  // the single-node journal that is as soon as Start returned.
+  absl::Status Ready() const;
 
  private:
   const Config config_;
@@ -73,6 +85,10 @@ class MasterProcess {
   std::unique_ptr<BlockMasterService> block_service_;
   std::unique_ptr<MetaMasterService> meta_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<CacheUsageScanner> cache_usage_;
+  CollectorHandle metrics_;
+  std::unique_ptr<http::HttpServer> http_;
+  std::atomic<bool> serving_{false};
   absl::Notification stop_;
   std::thread lost_worker_detector_;
   std::thread ttl_checker_;

@@ -5,6 +5,7 @@
 #include "common/version.h"
 #include "master/metadata_sync.h"
 #include "rpc/grpc_status.h"
+#include "ufs/ufs_mounts.h"
 
 namespace cistern::master {
 
@@ -14,6 +15,13 @@ namespace {
 
 grpc::Status Overloaded() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master overloaded: too many requests are waiting; retry later");
+}
+
+// Listings (the CLI, admin reports) get no credentials; see GetMountTableRequest.with_secrets.
+void RedactMountSecrets(proto::MountInfo* mount) {
+  for (auto& [key, value] : *mount->mutable_options()) {
+    if (ufs::IsSecretOption(key)) value = ufs::kRedacted;
+  }
 }
 
 }  // namespace
@@ -151,9 +159,12 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerCo
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackServerContext* context,
-                                                                 const proto::GetMountTableRequest*,
+                                                                 const proto::GetMountTableRequest* request,
                                                                  proto::GetMountTableResponse* response) {
-  for (auto& mount : fs_->GetMountTable()) *response->add_mounts() = std::move(mount);
+  for (auto& mount : fs_->GetMountTable()) {
+    if (!request->with_secrets()) RedactMountSecrets(&mount);
+    *response->add_mounts() = std::move(mount);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -208,6 +219,9 @@ grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const prot
   auto id = blocks_->RegisterWorker(*request);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_worker_id(*id);
+  auto [version, mounts] = blocks_->MountTableFor(0);
+  response->set_mount_table_version(version);
+  for (proto::MountInfo& m : mounts) *response->add_mounts() = std::move(m);
   return grpc::Status::OK;
 }
 
@@ -233,10 +247,14 @@ grpc::Status MetaMasterService::GetMasterInfo(grpc::ServerContext*, const proto:
   response->set_version(kVersion);
   response->set_cluster_id(identity_.cluster_id);
   *response->mutable_address() = identity_.address;
+  response->mutable_address()->set_http_port(http_port_);
   response->set_start_time_ms(identity_.start_time_ms);
   response->set_applied_index(journal_->applied_index());
   response->set_inode_count(store_->kv()->ApproximateCount(kInodesCf));
-  for (auto& mount : fs_->GetMountTable()) *response->add_mounts() = std::move(mount);
+  for (auto& mount : fs_->GetMountTable()) {
+    RedactMountSecrets(&mount);
+    *response->add_mounts() = std::move(mount);
+  }
   return grpc::Status::OK;
 }
 

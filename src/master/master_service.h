@@ -2,6 +2,7 @@
 // (FileSystemMaster, BlockMaster) and between absl::Status and grpc::Status. No logic lives here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -118,8 +119,12 @@ class MetaMasterService final : public proto::MetaMaster::Service {
   grpc::Status GetMasterInfo(grpc::ServerContext*, const proto::GetMasterInfoRequest*,
                              proto::GetMasterInfoResponse*) override;
 
+  // The HTTP port, known only once the HTTP server is up (after the gRPC server).
+  void set_http_port(int port) { http_port_ = port; }
+
  private:
   const MasterIdentity identity_;
+  std::atomic<int> http_port_{0};
   const NamespaceStore* const store_;
   const journal::Journal* const journal_;
   const FileSystemMaster* const fs_;

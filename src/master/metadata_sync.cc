@@ -51,9 +51,8 @@ absl::Status WouldBlockError() {
 bool IsWouldBlock(const absl::Status& status) { return status.GetPayload(kWouldBlockPayload).has_value(); }
 
 MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts,
-                               BlockMaster* blocks, Clock* clock, absl::Mutex* mutation_mu,
-                               MetadataSyncOptions options)
-    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), mutation_mu_(mutation_mu),
+                               BlockMaster* blocks, Clock* clock, PathLocks* locks, MetadataSyncOptions options)
+    : store_(store), journal_(journal), mounts_(mounts), blocks_(blocks), clock_(clock), locks_(locks),
       options_(std::move(options)) {}
 
 int64_t MetadataSyncer::IntervalFor(std::string_view path, std::optional<int64_t> requested) const {
@@ -89,11 +88,7 @@ proto::JournalEntry MetadataSyncer::NewEntry(const std::string& dir_path) const 
 absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated,
                                     int64_t removed) {
   entry.mutable_ufs_sync()->set_time_ms(clock_->NowMs());
-  absl::StatusOr<journal::Appended> appended;
-  {
-    absl::MutexLock lock(mutation_mu_);
-    appended = journal_->Append(entry);
-  }
+  absl::StatusOr<journal::Appended> appended = journal_->Append(entry);
   absl::StatusOr<proto::JournalResult> result;
   if (!appended.ok()) {
     result = appended.status();
@@ -154,35 +149,45 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
     const std::string& name = parts[i];
     const std::string child_path = JoinPath(current_path, name);
     const bool last = i + 1 == parts.size();
-    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child_id, store_->GetChildId(current->id(), name));
     std::optional<proto::Inode> child;
-    if (child_id.has_value()) {
-      CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
-    }
-    const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
-                                interval >= 0 && Due(child->last_sync_ms(), interval);
-    // Cistern's own temporary files in the under-store are never loaded.
-    const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval) &&
-                               name.find(ufs::kTempNameMarker) == std::string::npos;
-    if (check_existing || check_missing) {
-      if (!may_block) return WouldBlockError();
-      CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
-      absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
-      if (!status.ok() && !absl::IsNotFound(status.status())) {
-        return Annotate(status.status(), absl::StrCat("sync '", child_path, "' with its under-store"));
-      }
-      proto::JournalEntry entry = NewEntry(current_path);
-      if (status.ok() && (!child.has_value() || Differs(*child, *status))) {
-        *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(*status, name);
-        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, child.has_value() ? 0 : 1, child.has_value() ? 1 : 0, 0));
-      } else if (!status.ok() && child.has_value()) {
-        entry.mutable_ufs_sync()->add_removed(name);
-        CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, 0, 0, 1));
-      }
-      CISTERN_ASSIGN_OR_RETURN(child_id, store_->GetChildId(current->id(), name));
+    auto read_child = [&]() -> absl::Status {
       child.reset();
+      CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child_id, store_->GetChildId(current->id(), name));
       if (child_id.has_value()) {
         CISTERN_ASSIGN_OR_RETURN(child, store_->GetInode(*child_id));
+      }
+      return absl::OkStatus();
+    };
+    auto check_due = [&] {
+      const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
+                                  interval >= 0 && Due(child->last_sync_ms(), interval);
+      // Cistern's own temporary files in the under-store are never loaded.
+      const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval) &&
+                                 name.find(ufs::kTempNameMarker) == std::string::npos;
+      return check_existing || check_missing;
+    };
+    CISTERN_RETURN_IF_ERROR(read_child());
+    if (check_due()) {
+      if (!may_block) return WouldBlockError();
+      // Like a mutation of the child: no client change of it interleaves with the check and the
+      // entry it leads to (so a sync cannot bring back a path a client just deleted).
+      PathLocks::Held lock = locks_->Lock({child_path});
+      CISTERN_RETURN_IF_ERROR(read_child());
+      if (check_due()) {
+        CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(child_path));
+        absl::StatusOr<ufs::UfsStatus> status = resolved.ufs->GetStatus(resolved.ufs_uri);
+        if (!status.ok() && !absl::IsNotFound(status.status())) {
+          return Annotate(status.status(), absl::StrCat("sync '", child_path, "' with its under-store"));
+        }
+        proto::JournalEntry entry = NewEntry(current_path);
+        if (status.ok() && (!child.has_value() || Differs(*child, *status))) {
+          *entry.mutable_ufs_sync()->add_upserts() = ToUfsChild(*status, name);
+          CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, child.has_value() ? 0 : 1, child.has_value() ? 1 : 0, 0));
+        } else if (!status.ok() && child.has_value()) {
+          entry.mutable_ufs_sync()->add_removed(name);
+          CISTERN_RETURN_IF_ERROR(Submit(std::move(entry), stats, 0, 0, 1));
+        }
+        CISTERN_RETURN_IF_ERROR(read_child());
       }
     }
     if (!child.has_value()) return std::optional<proto::Inode>();
@@ -199,6 +204,10 @@ absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional
   const int64_t interval = IntervalFor(path, requested_interval);
   if (Due(dir->last_sync_ms(), interval)) {
     if (!may_block) return WouldBlockError();
+    // A sync is a mutation of the directory: client changes inside it wait until it is done.
+    PathLocks::Held lock = locks_->Lock({path});
+    CISTERN_ASSIGN_OR_RETURN(dir, store_->Lookup(path));
+    if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
     CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
     // One directory's listing is held in memory to merge it with the (sorted) namespace side.
     std::map<std::string, ufs::UfsStatus> listed;

@@ -6,9 +6,9 @@
 // files whose fingerprint changed get a new inode (so stale cached blocks are never served, and
 // they are freed), and persisted children that disappeared are removed.
 //
-// Under-store calls happen without locks; each journal submit takes the mutation lock shared with
-// FileSystemMaster, and the apply step re-checks everything, so a sync racing a client change
-// cannot undo it.
+// A sync is a mutation: it holds the path lock of what it changes (the child it loads or
+// re-checks, or the directory it lists) across the under-store call and the journal submit, and
+// the apply step re-checks everything, so a sync racing a client change cannot undo it.
 //
 // Thread safety: thread-safe.
 #pragma once
@@ -24,6 +24,7 @@
 #include "master/block_master.h"
 #include "master/mount_table.h"
 #include "master/namespace_store.h"
+#include "master/path_locks.h"
 
 namespace cistern::master {
 
@@ -49,9 +50,9 @@ struct SyncStats {
 
 class MetadataSyncer {
  public:
-  // All pointers must outlive this; `mutation_mu` serializes journal submits with other mutations.
+  // All pointers must outlive this; `locks` are the mutations' path locks.
   MetadataSyncer(NamespaceStore* store, journal::Journal* journal, MountTable* mounts, BlockMaster* blocks,
-                 Clock* clock, absl::Mutex* mutation_mu, MetadataSyncOptions options);
+                 Clock* clock, PathLocks* locks, MetadataSyncOptions options);
 
   // The interval that applies to `path`.
   int64_t IntervalFor(std::string_view path, std::optional<int64_t> requested) const;
@@ -73,6 +74,7 @@ class MetadataSyncer {
 
  private:
   bool Due(int64_t last_sync_ms, int64_t interval_ms) const;
+  // Journals `entry` and waits until it is durable. REQUIRES: the path locks of what it changes.
   absl::Status Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated, int64_t removed);
   proto::JournalEntry NewEntry(const std::string& dir_path) const;
 
@@ -81,7 +83,7 @@ class MetadataSyncer {
   MountTable* const mounts_;
   BlockMaster* const blocks_;
   Clock* const clock_;
-  absl::Mutex* const mutation_mu_;
+  PathLocks* const locks_;
   const MetadataSyncOptions options_;
 };
 

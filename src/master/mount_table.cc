@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/path.h"
 #include "common/status.h"
+#include "ufs/metered_ufs.h"
 #include "ufs/uri.h"
 
 namespace cistern::master {
@@ -26,7 +27,7 @@ absl::Status MountTable::Reload() {
       std::map<std::string, std::string> options(mount.options().begin(), mount.options().end());
       auto created = ufs::CreateUnderFileSystem(mount.ufs_uri(), options);
       CISTERN_RETURN_IF_ERROR_CONTEXT(created.status(), absl::StrCat("mount '", mount.path(), "'"));
-      adapter = std::move(*created);
+      adapter = ufs::NewMeteredUnderFileSystem(std::move(*created), mount.path());
     }
     std::string path = mount.path();
     next.emplace(std::move(path), Entry{std::move(mount), std::move(adapter)});

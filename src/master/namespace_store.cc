@@ -180,6 +180,7 @@ absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
         return absl::DataLossError(absl::StrCat("metastore: edge to missing inode ", *child, " at '", std::string(path), "'"));
       }
       walk.inodes.push_back(current);
+      if (walk_step_hook_) walk_step_hook_();
     }
     return walk;
   });

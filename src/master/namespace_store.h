@@ -109,6 +109,9 @@ class NamespaceStore {
   // then waits until this index is durable never answers with state a crash could take back.
   uint64_t commit_index() const { return commit_index_.load(std::memory_order_acquire); }
 
+  // Called by Walk between two components (so a test can commit in the middle of a walk).
+  void SetWalkStepHookForTest(std::function<void()> hook) { walk_step_hook_ = std::move(hook); }
+
   // Creates the root inode and the meta keys if the store is empty; checks the format version
   // otherwise. `time_ms` becomes the root's times.
   absl::Status FormatIfEmpty(int64_t time_ms, uint32_t root_mode, std::string_view owner, std::string_view group);
@@ -170,6 +173,7 @@ class NamespaceStore {
   // Odd while a Commit writes; readers compare it before and after.
   std::atomic<uint64_t> commit_seq_{0};
   std::atomic<uint64_t> commit_index_{0};
+  std::function<void()> walk_step_hook_;
 };
 
 template <typename Read>

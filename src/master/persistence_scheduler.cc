@@ -214,6 +214,7 @@ absl::Status PersistenceScheduler::Start(uint64_t file_id, proto::PersistJob job
   command.set_file_id(file_id);
   command.set_attempt(attempt);
   command.set_ufs_path(target->temp_ufs_uri);
+  command.set_mount_id(target->mount_id);
   command.set_length(inode.length());
   command.set_mode(inode.mode());
   std::map<uint64_t, int64_t> cached_bytes;  // worker id -> bytes of the file it caches

@@ -157,6 +157,16 @@ RawNode::RawNode(Config config, const PersistedState& state)
   ResetElectionTimer();
 }
 
+bool RawNode::Promotable() const {
+  if (log_.membership().IsVoter(config_.id)) return true;
+  // Removed by a change that is not committed yet: it may still be overwritten, and until it
+  // commits this server may be the only one with the log a leader needs (it holds the change
+  // the others lack). It campaigns and, if elected, leads without counting itself, like a
+  // leader that removed itself (thesis §4.2.2).
+  const Index change = log_.membership_index();
+  return change > commit_ && change >= log_.first_index() && log_.MembershipAt(change - 1).IsVoter(config_.id);
+}
+
 bool RawNode::LogUpToDate(Index last_index, Term last_term) const {
   return last_term > log_.last_term() || (last_term == log_.last_term() && last_index >= log_.last_index());
 }
@@ -866,7 +876,14 @@ absl::StatusOr<SnapshotMeta> RawNode::SnapshotMetaAt(Index index) const {
     return absl::FailedPreconditionError(absl::StrCat("no snapshot possible at index ", index, " (snapshot ", snapshot_.index,
                                                       ", first ", log_.first_index(), ", applied ", applied_, ")"));
   }
-  return SnapshotMeta{index, *log_.term(index), log_.MembershipAt(index)};
+  const Membership& membership = log_.MembershipAt(index);
+  if (membership.voters.empty()) {
+    // A server that joined an existing cluster learns the membership from the change that added
+    // it; before that entry it does not know it (the bootstrap membership is not in the log).
+    return absl::FailedPreconditionError(
+        absl::StrCat("the membership at index ", index, " is not known on node ", config_.id, " (it joined later)"));
+  }
+  return SnapshotMeta{index, *log_.term(index), membership};
 }
 
 absl::Status RawNode::Compact(const SnapshotMeta& meta, Index keep_entries) {

@@ -201,8 +201,9 @@ class RawNode {
   // The driver could not reach `to`: stop pipelining to it until it answers again.
   void ReportUnreachable(NodeId to);
 
-  // The metadata of a snapshot of the state machine at `index` (FAILED_PRECONDITION unless
-  // snapshot().index <= index <= applied(), compacted indexes excepted).
+  // The metadata of a snapshot of the state machine at `index`. FAILED_PRECONDITION unless
+  // snapshot().index <= index <= applied(), or when this server joined the cluster after index
+  // and so does not know the membership there (it can once it applied the change adding it).
   absl::StatusOr<SnapshotMeta> SnapshotMetaAt(Index index) const;
   // The driver holds a durable snapshot described by `meta` (from SnapshotMetaAt): followers
   // that need earlier entries get it, and the log is dropped up to meta.index, keeping the last
@@ -227,6 +228,8 @@ class RawNode {
   const std::vector<Entry>& log() const { return log_.entries(); }
   size_t log_bytes() const { return log_.bytes(); }
   const Membership& membership() const { return log_.membership(); }
+  // The index of the configuration entry that set membership() (it is committed iff <= commit()).
+  Index membership_index() const { return log_.membership_index(); }
   const SnapshotMeta& snapshot() const { return snapshot_; }
   NodeId lead_transferee() const { return lead_transferee_; }
   // Leader only: what it knows of each member (nullptr otherwise or for a non-member).
@@ -235,7 +238,7 @@ class RawNode {
  private:
   RawNode(Config config, const PersistedState& state);
 
-  bool Promotable() const { return log_.membership().IsVoter(config_.id); }
+  bool Promotable() const;
   bool LogUpToDate(Index last_index, Term last_term) const;
   bool CommittedInTerm() const { return log_.term(commit_) == term_; }
   bool InLease() const;

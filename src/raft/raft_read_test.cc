@@ -198,6 +198,48 @@ TEST(RaftReadTest, TheLeaseEndsBeforeAnotherLeaderCanBeElected) {
   }
 }
 
+// Voters that acknowledged a heartbeat promise not to vote for anyone else for an election
+// timeout; a crash must not erase that promise, or two restarted voters and two that never
+// heard the heartbeat elect a leader while the old one still serves lease reads.
+TEST(RaftReadTest, RestartedVotersKeepTheLeasePromise) {
+  SimCluster::Options o{5, 409};
+  o.read_mode = ReadMode::kLease;
+  SimCluster c(o);
+  auto leader = ElectLeader(c);
+  ASSERT_TRUE(leader.has_value());
+  Settle(c, 2);
+  const NodeId l = *leader, a = Other(l, kNoNode, 5), b = Other(l, a, 5);
+  std::vector<NodeId> free;  // will not have heard the leader for long
+  for (NodeId id = 1; id <= 5; ++id) {
+    if (id != l && id != a && id != b) free.push_back(id);
+  }
+  c.Partition({free[0], free[1]});
+  for (int r = 0; r < 40; ++r) Settle(c, 1);  // l leads with a and b; the other two time out
+  ASSERT_EQ(c.Leader(), l);
+  // One more heartbeat round acknowledged by a and b, then both crash and restart at once.
+  c.Tick(l);
+  c.DeliverAll();
+  c.Crash(a);
+  c.Crash(b);
+  c.Restart(a);
+  c.Restart(b);
+  c.Partition({l});
+  // A free node campaigns as fast as its clock lets it; a and b must not vote yet.
+  for (int t = 0; t < 40; ++t) {
+    c.Tick(free[0]);
+    c.DeliverAll();
+  }
+  for (NodeId id : c.ids()) {
+    if (id != l && c.alive(id) && c.node(id).role() == Role::kLeader) {
+      ASSERT_TRUE(c.Propose(id, "newer"));
+      c.DeliverAll();
+    }
+  }
+  const std::string r = c.ReadIndex(l);
+  ASSERT_EQ(Answers(c, r).size(), 1u) << "served from the lease";
+  ExpectNoViolations(c);
+}
+
 TEST(RaftReadTest, ATransferEndsTheLease) {
   SimCluster c(Lease(408));
   auto leader = ElectLeader(c);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "raft/raft.h"
 
 namespace cistern::raft {
@@ -63,6 +64,7 @@ class SimCluster {
   explicit SimCluster(Options options) : options_(options), rng_(options.seed) {
     for (int i = 1; i <= options.nodes + options.spare_nodes; ++i) ids_.push_back(static_cast<NodeId>(i));
     chain_[0] = 0;
+    for (int i = 1; i <= options.nodes; ++i) committed_configs_[0].voters.insert(static_cast<NodeId>(i));
     for (NodeId id : ids_) {
       disks_[id] = Disk{};
       Restart(id);
@@ -112,7 +114,11 @@ class SimCluster {
   // ends the loop right after it.
   void DeliverOnly(const std::function<bool(const Message&)>& keep,
                    const std::function<bool(const Message&)>& stop_after = nullptr) {
-    while (!network_.empty()) {
+    for (int delivered = 0; !network_.empty(); ++delivered) {
+      if (delivered == 100000) {
+        Violation("the network never quiesces: messages keep causing messages");
+        return;
+      }
       Packet p = std::move(network_.front());
       network_.pop_front();
       if (!keep(p.m)) {
@@ -174,7 +180,11 @@ class SimCluster {
     const Index index = node(id).applied();
     if (index <= disk.snapshot.index) return absl::OkStatus();
     auto meta = node(id).SnapshotMetaAt(index);
+    if (meta.status().code() == absl::StatusCode::kFailedPrecondition) return absl::OkStatus();  // not yet
     if (!meta.ok()) return meta.status();
+    if (!(meta->membership == CommittedMembershipAt(index))) {
+      Violation(absl::StrCat("node ", id, ": snapshot at ", index, " has membership ", meta->membership.DebugString()));
+    }
     disk.snapshot = *meta;
     disk.snapshot_hash = disk.sm_hash;
     if (disk.sm_applied != index) Violation(absl::StrCat("node ", id, ": state machine at ", disk.sm_applied, " not ", index));
@@ -253,6 +263,34 @@ class SimCluster {
       }
     }
     return leader;
+  }
+
+  // One line per node: role, term, vote, leader, log and commit positions, membership.
+  std::string DebugState() const {
+    std::string out;
+    for (NodeId id : ids_) {
+      auto it = nodes_.find(id);
+      if (it == nodes_.end()) {
+        absl::StrAppend(&out, "  node ", id, ": down\n");
+        continue;
+      }
+      const RawNode& n = *it->second;
+      absl::StrAppend(&out, "  node ", id, ": ", RoleName(n.role()), " term ", n.term(), " vote ", n.vote(), " leader ",
+                      n.leader(), " log [", n.first_index(), ", ", n.last_index(), "] last term ", n.log().back().term,
+                      " commit ", n.commit(), " applied ", n.applied(), " ", n.membership().DebugString(), "\n");
+      if (n.role() != Role::kLeader) continue;
+      for (NodeId peer : ids_) {
+        const Progress* pr = n.progress(peer);
+        if (pr == nullptr || peer == id) continue;
+        static const char* kStates[] = {"probe", "replicate", "snapshot"};
+        absl::StrAppend(&out, "    -> ", peer, ": ", kStates[static_cast<int>(pr->state())], " match ", pr->match(), " next ",
+                        pr->next(), " inflight ", pr->inflight(), " pending snapshot ", pr->pending_snapshot(),
+                        pr->recent_active ? " active" : " inactive", "\n");
+      }
+    }
+    absl::StrAppend(&out, "  ", network_.size(), " messages in flight; partition {", absl::StrJoin(partition_, ","),
+                    "}, ", one_way_.size(), " one-way cuts\n");
+    return out;
   }
 
   // Log matching over the in-memory logs of live nodes, pairwise: where two logs have an entry
@@ -439,6 +477,11 @@ class SimCluster {
     if (!inserted && !(it->second == e)) {
       Violation(absl::StrCat("state machine safety: node ", id, " applied a different entry at index ", e.index));
     }
+    if (inserted && e.type == EntryType::kConfChange) {
+      auto record = DecodeConfChangeEntry(e.data);
+      if (!record.ok()) Violation(absl::StrCat("node ", id, " applied an undecodable configuration entry ", e.index));
+      if (record.ok()) committed_configs_[e.index] = record->membership;
+    }
     if (inserted) {
       auto p = proposals_.find(e.data);
       if (e.type == EntryType::kNormal && p != proposals_.end() && !(p->second == EntryId{e.term, e.index})) {
@@ -458,6 +501,32 @@ class SimCluster {
     }
   }
 
+  // The committed membership in effect at `index` (which must be applied somewhere).
+  const Membership& CommittedMembershipAt(Index index) const {
+    return std::prev(committed_configs_.upper_bound(index))->second;
+  }
+
+  // A node's membership is the one its latest configuration entry carries, or, when that is
+  // before its log (the base it got from a snapshot, a compaction or the bootstrap), the
+  // cluster's committed membership there.
+  void CheckMembership(NodeId id, const RawNode& n) {
+    const Index k = n.membership_index();
+    if (k >= n.first_index()) {
+      auto record = DecodeConfChangeEntry(EntryOf(n, k).data);
+      if (EntryOf(n, k).type != EntryType::kConfChange || !record.ok() || !(record->membership == n.membership())) {
+        Violation(absl::StrCat("node ", id, ": membership ", n.membership().DebugString(), " is not the one entry ", k,
+                               " sets"));
+      }
+      return;
+    }
+    if (k == 0 && id > static_cast<NodeId>(options_.nodes) && n.membership().voters.empty()) return;  // joining
+    if (k > max_applied()) return;
+    if (!(CommittedMembershipAt(k) == n.membership())) {
+      Violation(absl::StrCat("node ", id, ": membership ", n.membership().DebugString(), " at its base index ", k,
+                             " but the cluster's there is ", CommittedMembershipAt(k).DebugString()));
+    }
+  }
+
   void CheckLeaderHolds(NodeId id, const RawNode& n, Index index) {
     if (index < n.first_index()) return;  // covered by its snapshot (checked when installed/taken)
     if (index > n.last_index() || !(EntryOf(n, index) == applied_.at(index))) {
@@ -466,7 +535,11 @@ class SimCluster {
   }
 
   void Process(NodeId id) {
-    while (alive(id) && node(id).HasReady()) {
+    for (int rounds = 0; alive(id) && node(id).HasReady(); ++rounds) {
+      if (rounds == 1000) {
+        Violation(absl::StrCat("node ", id, ": HasReady() stays true after 1000 Ready rounds"));
+        return;
+      }
       Ready ready = node(id).GetReady();
       if (CrashAt(id, "before persist")) return;
       Persist(id, ready);
@@ -508,6 +581,7 @@ class SimCluster {
     }
     if (!alive(id)) return;
     RawNode& n = node(id);
+    CheckMembership(id, n);
     if (n.role() == Role::kLeader) {
       auto [it, inserted] = leaders_.emplace(n.term(), id);
       if (!inserted && it->second != id) {
@@ -517,8 +591,13 @@ class SimCluster {
         for (const auto& [index, bound] : commit_bound_) {
           if (n.term() > bound) CheckLeaderHolds(id, n, index);
         }
-        // A removed leader may lead until its removal commits, but is never elected.
-        if (!n.membership().IsVoter(id)) {
+        // Only a voter is elected, or a server whose removal is not committed yet.
+        bool removal_pending = false;
+        if (n.membership_index() > n.commit() && n.membership_index() >= n.first_index()) {
+          auto record = DecodeConfChangeEntry(EntryOf(n, n.membership_index()).data);
+          removal_pending = record.ok() && record->change.type == ConfChangeType::kRemoveNode && record->change.node == id;
+        }
+        if (!n.membership().IsVoter(id) && !removal_pending) {
           Violation(absl::StrCat("node ", id, " was elected leader of term ", n.term(), " without being a voter"));
         }
       }
@@ -541,7 +620,8 @@ class SimCluster {
   std::set<std::pair<NodeId, NodeId>> one_way_;
   std::map<Term, NodeId> leaders_;
   std::map<Index, Entry> applied_;
-  std::map<Index, Term> commit_bound_;  // applied index -> a term it was committed in or before
+  std::map<Index, Term> commit_bound_;
+  std::map<Index, Membership> committed_configs_;  // from applied configuration entries; [0] bootstrap  // applied index -> a term it was committed in or before
   std::map<Index, uint64_t> chain_;  // state-machine hash after each index
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> registry_;
   std::map<std::string, EntryId> proposals_;

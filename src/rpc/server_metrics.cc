@@ -1,6 +1,7 @@
 #include "rpc/server_metrics.h"
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
@@ -15,11 +16,24 @@ namespace {
 
 constexpr int kCodes = 17;  // grpc::StatusCode 0 (OK) .. 16 (UNAUTHENTICATED)
 
-// The series of one method, resolved once so a call touches only atomics.
+// The series of one method, resolved once so a call touches only atomics. A code's series is
+// created when the method first ends with that code (no 17 zero series per method).
 struct MethodMetrics {
-  Counter* started;
-  std::array<Counter*, kCodes> handled;
-  Histogram* latency;
+  std::string service;
+  std::string method;
+  CounterFamily* handled_family = nullptr;
+  Counter* started = nullptr;
+  mutable std::array<std::atomic<Counter*>, kCodes> handled{};
+  Histogram* latency = nullptr;
+
+  Counter* Handled(int code) const {
+    Counter* counter = handled[code].load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      counter = handled_family->WithLabels({service, method, absl::StatusCodeToString(static_cast<absl::StatusCode>(code))});
+      handled[code].store(counter, std::memory_order_release);  // WithLabels is idempotent: racing stores agree
+    }
+    return counter;
+  }
 };
 
 class MethodTable {
@@ -47,15 +61,17 @@ class MethodTable {
       service = key.substr(1, slash - 1);
       method = key.substr(slash + 1);
     }
-    MethodMetrics metrics;
-    metrics.started = started_->WithLabels({service, method});
-    for (int code = 0; code < kCodes; ++code) {
-      metrics.handled[code] =
-          handled_->WithLabels({service, method, absl::StatusCodeToString(static_cast<absl::StatusCode>(code))});
-    }
-    metrics.latency = latency_->WithLabels({service, method});
     absl::MutexLock lock(&mu_);
-    return &methods_.try_emplace(key, metrics).first->second;
+    auto [it, inserted] = methods_.try_emplace(key);
+    MethodMetrics& metrics = it->second;
+    if (inserted) {
+      metrics.service = service;
+      metrics.method = method;
+      metrics.handled_family = handled_;
+      metrics.started = started_->WithLabels({service, method});
+      metrics.latency = latency_->WithLabels({service, method});
+    }
+    return &metrics;
   }
 
  private:
@@ -81,7 +97,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const int code = static_cast<int>(methods->GetSendStatus().error_code());
-      metrics_->handled[code >= 0 && code < kCodes ? code : 2]->Increment();  // 2 = UNKNOWN
+      metrics_->Handled(code >= 0 && code < kCodes ? code : 2)->Increment();  // 2 = UNKNOWN
       metrics_->latency->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }

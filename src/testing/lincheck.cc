@@ -301,11 +301,13 @@ Verdict Searcher::Run(int64_t max_steps, absl::Time deadline, size_t max_memory_
   if (verdict_ != Verdict::kUnknown) return verdict_;
   Impl& s = *impl_;
   constexpr int64_t kCheckLimitsEvery = 1024;
-  for (int64_t budget = max_steps; s.unplaced_returns > 0; --budget) {
-    if (budget <= 0) return Verdict::kUnknown;
+  const int64_t stop_at = steps_ + max_steps;
+  for (int64_t since_check = 0; s.unplaced_returns > 0; ++since_check) {
+    if (steps_ >= stop_at) return Verdict::kUnknown;
     ++steps_;
-    if (steps_ % kCheckLimitsEvery == 0 && (absl::Now() > deadline || memory_bytes() > max_memory_bytes)) {
-      return Verdict::kUnknown;
+    if (since_check >= kCheckLimitsEvery) {
+      since_check = 0;
+      if (absl::Now() > deadline || memory_bytes() > max_memory_bytes) return Verdict::kUnknown;
     }
     Level& level = s.levels[s.depth];
     if (level.next == level.candidates.size()) {

@@ -1,3 +1,4 @@
+#include "worker/worker_metrics.h"
 #include "worker/block_worker_service.h"
 
 #include <algorithm>
@@ -68,7 +69,7 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
     : store_(store), fetcher_(fetcher), ufs_(ufs), committer_(committer), options_(std::move(options)),
       blocks_read_cache_(Metrics().GetCounter("cistern_worker_cache_block_reads_total",
                                               "Block read requests served from the cache")),
-      bytes_read_cache_(Metrics().GetCounter("cistern_worker_cache_read_bytes_total", "Bytes served from the cache")),
+      bytes_read_cache_(Metrics().GetCounter(kCacheReadBytesTotal, "Bytes served from the cache")),
       bytes_written_cache_(Metrics().GetCounter("cistern_worker_cache_written_bytes_total",
                                                 "Bytes of client-written blocks committed to the cache")),
       bytes_written_ufs_(Metrics().GetCounter("cistern_worker_ufs_written_bytes_total",
@@ -112,6 +113,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
     source.ufs_path = request.ufs().ufs_path();
     source.offset_in_file = request.ufs().offset_in_file();
     source.block_length = request.ufs().block_length();
+    source.mount_id = request.ufs().mount_id();
     if (source.ufs_path.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("ReadBlock ", block_id, ": under-store source has no path"));
     }
@@ -289,7 +291,7 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   if (message.header().mode() != 0) options.mode = message.header().mode();
   const std::string what = absl::StrCat("WriteUfsFile ", path);
 
-  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path);
+  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path, message.header().mount_id());
   if (!store.ok()) return Annotate(store.status(), what);
   absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
   if (!out.ok()) return Annotate(out.status(), what);

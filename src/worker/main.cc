@@ -12,7 +12,10 @@
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/units.h"
+#include "common/metrics.h"
 #include "grpcpp/server.h"
+#include "http/daemon_endpoints.h"
+#include "http/http_server.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/security/server_credentials.h"
 #include "rpc/channel.h"
@@ -25,6 +28,7 @@
 #include "worker/persister.h"
 #include "worker/tier_config.h"
 #include "worker/ufs_fetcher.h"
+#include "worker/worker_metrics.h"
 
 namespace cistern::worker {
 namespace {
@@ -68,6 +72,7 @@ int Run(int argc, char** argv) {
   MasterSyncOptions sync_options;
   sync_options.hostname = hostname;
   sync_options.rpc_port = port;
+  sync_options.http_port = static_cast<int>(config.GetInt(conf::kWorkerHttpPort));
   sync_options.heartbeat_interval_ms = config.GetDurationMs(conf::kWorkerHeartbeatInterval);
   MasterSync sync(store->get(),
                   NewBlockMasterConnection(MasterAddresses(config), std::min(rpc_timeout_ms, kHeartbeatRpcTimeoutMs),
@@ -77,6 +82,7 @@ int Run(int argc, char** argv) {
                   sync_options);
 
   UfsRegistry ufs;
+  sync.set_ufs_registry(&ufs);
   UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   PersisterOptions persist_options;
   persist_options.max_concurrent = static_cast<int>(config.GetInt(conf::kWorkerPersistMaxConcurrent));
@@ -112,17 +118,31 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "cistern-worker: cannot listen on %s: port in use or not permitted\n", bind_address.c_str());
     return kExitStartupFailed;
   }
+  CollectorHandle worker_metrics = RegisterWorkerMetrics(store->get(), &sync);
+  RegisterProcessMetrics("worker");
+  http::HttpServer http_server(
+      http::HttpServerOptions{config.GetString(conf::kWorkerBindHost), sync_options.http_port});
+  http::AddDaemonEndpoints(&http_server, [&sync] {
+    return sync.worker_id() != 0 ? absl::OkStatus() : absl::UnavailableError("not registered with the master yet");
+  });
+  if (absl::Status status = http_server.Start(); !status.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", std::string(status.message()).c_str());
+    server->Shutdown(std::chrono::system_clock::now());
+    return kExitStartupFailed;
+  }
   std::string tiers;
   for (const TierOptions& tier : store_options->tiers) {
     for (const TierDirOptions& dir : tier.dirs) {
       absl::StrAppend(&tiers, tiers.empty() ? "" : ", ", tier.alias, " ", dir.path, " (", FormatBytes(dir.capacity_bytes), ")");
     }
   }
-  spdlog::info("cistern-worker ready: serving on {} as {}:{}, tiers: {}", bind_address, hostname, port, tiers);
+  spdlog::info("cistern-worker ready: serving on {} as {}:{} (HTTP port {}), tiers: {}", bind_address, hostname, port,
+               http_server.port(), tiers);
   sync.Start();
 
   const int signal = WaitForShutdownSignal();
   spdlog::info("signal {} received, shutting down", signal);
+  http_server.Stop();
   sync.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   spdlog::info("cistern-worker stopped");

@@ -2,7 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "worker/worker_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::worker {
@@ -29,7 +32,9 @@ void FillBlock(const CachedBlockInfo& info, proto::CachedBlock* block) {
 MasterSync::MasterSync(BlockStore* store, std::unique_ptr<BlockMasterConnection> heartbeats,
                        std::unique_ptr<BlockMasterConnection> commits, MasterSyncOptions options)
     : store_(store), heartbeats_(std::move(heartbeats)), commits_(std::move(commits)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      cache_read_bytes_(Metrics().GetCounter(kCacheReadBytesTotal)),
+      ufs_read_bytes_(Metrics().GetCounter(kUfsReadBytesTotal)) {}
 
 MasterSync::~MasterSync() { Stop(); }
 
@@ -65,6 +70,7 @@ absl::Status MasterSync::Register() {
   proto::RegisterWorkerRequest request;
   request.mutable_address()->set_host(options_.hostname);
   request.mutable_address()->set_rpc_port(options_.rpc_port);
+  request.mutable_address()->set_http_port(options_.http_port);
   FillTiers(*store_, request.mutable_tiers());
   // The full list supersedes any pending delta.
   for (const CachedBlockInfo& block : store_->ListBlocksAndClearDelta()) {
@@ -77,6 +83,7 @@ absl::Status MasterSync::Register() {
   const std::string node_id =
       absl::StrCat("worker-", response->worker_id(), "@", options_.hostname, ":", options_.rpc_port);
   if (options_.set_log_node_id) SetLogNodeId(node_id);
+  ApplyMounts(response->mount_table_version(), response->mounts());
   spdlog::info("registered with the master as {} with {} cached blocks", node_id, request.blocks_size());
   return absl::OkStatus();
 }
@@ -86,6 +93,8 @@ absl::Status MasterSync::Heartbeat() {
   const uint64_t pin_epoch = store_->ProvisionalPinEpoch();
   proto::WorkerHeartbeatRequest request;
   request.set_worker_id(worker_id_.load());
+  request.set_cache_read_bytes(cache_read_bytes_->Get());
+  request.set_ufs_read_bytes(ufs_read_bytes_->Get());
   FillTiers(*store_, request.mutable_tiers());
   BlockDelta delta = store_->TakeDelta();
   for (const auto& [block_id, info] : delta.added) FillBlock(info, request.add_added_blocks());
@@ -97,14 +106,17 @@ absl::Status MasterSync::Heartbeat() {
     results = persister_->TakeResults();
     for (const proto::PersistResult& r : results) *request.add_persist_results() = r;
   }
+  if (ufs_registry_ != nullptr) request.set_mount_table_version(ufs_registry_->mount_table_version());
   absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
   if (!response.ok()) {
     store_->RestoreDelta(std::move(delta));
     if (persister_ != nullptr) persister_->RestoreResults(std::move(results));
     return response.status();
   }
+  last_heartbeat_mono_ms_.store(RealClock()->MonotonicMs());
   store_->SetPinnedFiles(absl::flat_hash_set<uint64_t>(response->pinned_file_ids().begin(),
                                                       response->pinned_file_ids().end()));
+  if (response->mount_table_version() != 0) ApplyMounts(response->mount_table_version(), response->mounts());
   store_->ReleaseProvisionalPins(pin_epoch);
   for (const proto::PersistFileCommand& command : response->persist_files()) {
     if (persister_ != nullptr) persister_->Submit(command);
@@ -130,6 +142,15 @@ absl::Status MasterSync::Heartbeat() {
     default:
       return absl::OkStatus();
   }
+}
+
+void MasterSync::ApplyMounts(uint64_t version, const google::protobuf::RepeatedPtrField<proto::MountInfo>& mounts) {
+  if (ufs_registry_ == nullptr || version == 0 || version == ufs_registry_->mount_table_version()) return;
+  std::vector<ufs::UfsMount> table;
+  for (const proto::MountInfo& m : mounts) {
+    table.push_back(ufs::UfsMount{m.mount_id(), m.ufs_uri(), ufs::MountOptions(m.options().begin(), m.options().end())});
+  }
+  ufs_registry_->SetMounts(version, std::move(table));
 }
 
 absl::Status MasterSync::CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) {

@@ -23,12 +23,18 @@
 #include "worker/block_master_connection.h"
 #include "worker/block_store.h"
 #include "worker/persister.h"
+#include "worker/ufs_fetcher.h"
+
+namespace cistern {
+class Counter;
+}
 
 namespace cistern::worker {
 
 struct MasterSyncOptions {
   std::string hostname;  // how clients and the master reach this worker
   int rpc_port = 0;
+  int http_port = 0;
   int64_t heartbeat_interval_ms = 1000;
   // Whether to change the log prefix to "worker-<id>@host:port" once registered.
   bool set_log_node_id = true;
@@ -52,9 +58,16 @@ class MasterSync : public BlockCommitter {
 
   // The id the master assigned; 0 until registered (and after a REGISTER command).
   uint64_t worker_id() const { return worker_id_.load(); }
+  // Monotonic time (RealClock) of the last heartbeat the master answered; 0 = none yet.
+  int64_t last_heartbeat_mono_ms() const { return last_heartbeat_mono_ms_.load(); }
 
   // UNAVAILABLE while the worker is not registered.
   absl::Status CommitBlock(uint64_t block_id, int64_t length, std::string_view tier) override;
+
+  // Where the mount table the master sends goes (registration and heartbeat replies), so reads
+  // and writes reach each mount's under-store with its options. REQUIRES: before Start;
+  // `registry` must outlive this object.
+  void set_ufs_registry(UfsRegistry* registry) { ufs_registry_ = registry; }
 
   // One step of the loop (register if needed, else heartbeat), for tests that drive it by hand.
   void RunOnceForTest() { RunOnce(); }
@@ -64,14 +77,21 @@ class MasterSync : public BlockCommitter {
   void RunOnce();
   absl::Status Register();
   absl::Status Heartbeat();
+  // Hands a mount table from the master to the UfsRegistry.
+  void ApplyMounts(uint64_t version, const google::protobuf::RepeatedPtrField<proto::MountInfo>& mounts);
 
   BlockStore* const store_;
   Persister* persister_ = nullptr;
+  UfsRegistry* ufs_registry_ = nullptr;
   const std::unique_ptr<BlockMasterConnection> heartbeats_;
   const std::unique_ptr<BlockMasterConnection> commits_;
   const MasterSyncOptions options_;
 
   std::atomic<uint64_t> worker_id_{0};
+  std::atomic<int64_t> last_heartbeat_mono_ms_{0};
+  // Sent with each heartbeat for the master's cluster-wide cache hit ratio.
+  Counter* const cache_read_bytes_;
+  Counter* const ufs_read_bytes_;
   // Only the sync thread touches this: logs a master outage once, not every interval.
   bool master_reachable_ = true;
   absl::Notification stop_;

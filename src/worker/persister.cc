@@ -91,7 +91,7 @@ proto::PersistResult Persister::Run(const proto::PersistFileCommand& command) {
     result.set_error(std::string(annotated.message()));
     return result;
   };
-  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(command.ufs_path());
+  absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(command.ufs_path(), command.mount_id());
   if (!store.ok()) return fail(store.status());
   ufs::CreateOptions create;
   create.overwrite = true;

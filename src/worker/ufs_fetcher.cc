@@ -1,3 +1,4 @@
+#include "worker/worker_metrics.h"
 #include "worker/ufs_fetcher.h"
 
 #include <algorithm>
@@ -8,25 +9,55 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "spdlog/spdlog.h"
+#include "ufs/metered_ufs.h"
 #include "ufs/uri.h"
 
 namespace cistern::worker {
 
-absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri) {
+absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri, uint64_t mount_id) {
   CISTERN_ASSIGN_OR_RETURN(ufs::Uri parsed, ufs::ParseUri(uri));
   const std::string root = parsed.Root();
   absl::MutexLock lock(&mu_);
+  if (auto o = overrides_.find(root); o != overrides_.end()) return o->second.get();
+  if (const ufs::UfsMount* mount = ufs::FindMount(mounts_, uri, mount_id)) {
+    auto made = by_mount_.find(mount->mount_id);
+    if (made != by_mount_.end() && made->second.first.uri == mount->uri &&
+        made->second.first.options == mount->options) {
+      return made->second.second;
+    }
+    absl::StatusOr<std::unique_ptr<ufs::UnderFileSystem>> store = ufs::CreateUnderFileSystem(mount->uri, mount->options);
+    if (!store.ok()) {
+      return Annotate(store.status(), absl::StrCat("under-store of mount ", mount->mount_id, " (", mount->uri, ")"));
+    }
+    ufs::UnderFileSystem* raw = store->get();
+    mount_stores_.push_back(*std::move(store));
+    by_mount_[mount->mount_id] = {*mount, raw};
+    return raw;
+  }
   auto it = stores_.find(root);
   if (it != stores_.end()) return it->second.get();
-  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<ufs::UnderFileSystem> store, ufs::CreateUnderFileSystem(uri));
+  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<ufs::UnderFileSystem> created, ufs::CreateUnderFileSystem(uri));
+  std::unique_ptr<ufs::UnderFileSystem> store = ufs::NewMeteredUnderFileSystem(std::move(created), root);
   ufs::UnderFileSystem* raw = store.get();
   stores_.emplace(root, std::move(store));
   return raw;
 }
 
+void UfsRegistry::SetMounts(uint64_t version, std::vector<ufs::UfsMount> mounts) {
+  absl::MutexLock lock(&mu_);
+  spdlog::info("mount table version {}: {} mounts", version, mounts.size());
+  mount_table_version_ = version;
+  mounts_ = std::move(mounts);
+}
+
+uint64_t UfsRegistry::mount_table_version() const {
+  absl::MutexLock lock(&mu_);
+  return mount_table_version_;
+}
+
 void UfsRegistry::SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store) {
   absl::MutexLock lock(&mu_);
-  stores_[std::move(root)] = std::move(store);
+  overrides_[std::move(root)] = std::move(store);
 }
 
 // One under-store read of a block, shared by its readers.
@@ -103,7 +134,7 @@ UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFe
     : store_(store), registry_(registry), options_(options),
       blocks_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_block_reads_total",
                                             "Whole blocks read from under-stores (read-through fetches)")),
-      bytes_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_read_bytes_total",
+      bytes_read_ufs_(Metrics().GetCounter(kUfsReadBytesTotal,
                                            "Bytes read from under-stores (read-through and NO_CACHE reads)")),
       fetches_started_(Metrics().GetCounter("cistern_worker_ufs_fetches_total",
                                             "Block fetches from under-stores started (single-flight: one per block)")),
@@ -286,7 +317,7 @@ absl::Status UfsBlockFetcher::ReadRange(uint64_t block_id, const UfsBlockSource&
                                         int64_t length, int64_t chunk_bytes, char* dest,
                                         const std::function<absl::Status(std::string_view)>& sink) {
   const std::string context = absl::StrCat("read block ", block_id, " from ", source.ufs_path);
-  absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path);
+  absl::StatusOr<ufs::UnderFileSystem*> store = registry_->Get(source.ufs_path, source.mount_id);
   if (!store.ok()) return Annotate(store.status(), context);
   absl::StatusOr<std::unique_ptr<ufs::RandomAccessReader>> file = (*store)->Open(source.ufs_path);
   if (!file.ok()) return Annotate(file.status(), context);

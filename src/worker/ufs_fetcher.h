@@ -1,7 +1,9 @@
 // Read-through from under-stores.
 //
-// UfsRegistry keeps one UnderFileSystem per store root ("scheme://authority"), created on first
-// use.
+// UfsRegistry keeps the under-store adapters: one per mount, made with that mount's options
+// (endpoint, region, credentials, ...) from the mount table the master sends (SetMounts), and
+// for URIs under no known mount one per store root ("scheme://authority") without options.
+// Adapters are created on first use and live as long as the registry.
 //
 // UfsBlockFetcher brings missing blocks into the BlockStore. Fetch returns either the cached
 // block or a StreamingBlock: a view of the block as it arrives from the under-store, so a reader
@@ -40,6 +42,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "ufs/ufs_mounts.h"
 #include "ufs/under_file_system.h"
 #include "worker/block_store.h"
 
@@ -51,14 +54,27 @@ namespace cistern::worker {
 
 class UfsRegistry {
  public:
-  // The adapter for `uri`'s store. The pointer stays valid for the registry's lifetime.
-  absl::StatusOr<ufs::UnderFileSystem*> Get(std::string_view uri);
+  // The adapter for `uri`: that of mount `mount_id` if known, else of the mount `uri` is under
+  // (longest prefix), else of its store root. The pointer stays valid for the registry's lifetime.
+  absl::StatusOr<ufs::UnderFileSystem*> Get(std::string_view uri, uint64_t mount_id = 0);
   // Uses `store` for every URI under `root` ("scheme://authority"), e.g. a slow or failing fake.
   void SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSystem> store);
 
+  // Replaces the mount table. A mount whose URI or options changed gets a new adapter on next
+  // use (the old one stays alive for readers that hold it).
+  void SetMounts(uint64_t version, std::vector<ufs::UfsMount> mounts);
+  // Version of the table last set; 0 = none yet.
+  uint64_t mount_table_version() const;
+
  private:
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ufs::UnderFileSystem>, std::less<>> stores_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<ufs::UnderFileSystem>, std::less<>> overrides_ ABSL_GUARDED_BY(mu_);
+  uint64_t mount_table_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<ufs::UfsMount> mounts_ ABSL_GUARDED_BY(mu_);
+  // Mount id -> the mount its adapter was made for, and the adapter.
+  std::map<uint64_t, std::pair<ufs::UfsMount, ufs::UnderFileSystem*>> by_mount_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<ufs::UnderFileSystem>> mount_stores_ ABSL_GUARDED_BY(mu_);
 };
 
 // Where a block's bytes live in its under-store.
@@ -66,6 +82,7 @@ struct UfsBlockSource {
   std::string ufs_path;  // full URI of the file
   int64_t offset_in_file = 0;
   int64_t block_length = 0;
+  uint64_t mount_id = 0;  // 0 = unknown (matched by ufs_path)
 };
 
 struct UfsFetcherOptions {

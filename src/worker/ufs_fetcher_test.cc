@@ -301,3 +301,29 @@ TEST(UfsRegistryTest, SharesOneAdapterPerStoreAndRejectsBadUris) {
 
 }  // namespace
 }  // namespace cistern::worker
+
+namespace cistern::worker {
+namespace {
+
+// The registry makes each mount's adapter with that mount's options: a mount whose options the
+// adapter refuses fails with the mount named, the same URI under no mount does not.
+TEST(UfsRegistryTest, AdaptersAreMadeWithTheMountsOptions) {
+  UfsRegistry registry;
+  EXPECT_EQ(registry.mount_table_version(), 0u);
+  registry.SetMounts(5, {ufs::UfsMount{3, "mem://reg/a", {{"s3.region", "ignored by mem"}}},
+                         ufs::UfsMount{4, "s3://bucket/p", {{"s3.no_such_option", "x"}}}});
+  EXPECT_EQ(registry.mount_table_version(), 5u);
+  auto mem = registry.Get("mem://reg/a/f");
+  ASSERT_TRUE(mem.ok()) << mem.status();
+  EXPECT_EQ(*registry.Get("mem://reg/a/g", 3), *mem) << "one adapter per mount";
+  auto bad = registry.Get("s3://bucket/p/key", 4);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(bad.status().message().find("mount 4"), absl::string_view::npos) << bad.status();
+  EXPECT_TRUE(registry.Get("s3://bucket/elsewhere").ok()) << "outside every mount: the store root, no options";
+  // New options for a mount give it a new adapter.
+  registry.SetMounts(6, {ufs::UfsMount{4, "s3://bucket/p", {{"s3.region", "eu-west-1"}}}});
+  EXPECT_TRUE(registry.Get("s3://bucket/p/key", 4).ok());
+}
+
+}  // namespace
+}  // namespace cistern::worker

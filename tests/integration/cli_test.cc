@@ -269,7 +269,7 @@ TEST_F(CliTest, StatLocationAndCat) {
   WriteLocal(local, data);
   CliOk({"fs", "put", "--block-size", "1MiB", local, "/z"});
   const std::string stat = CliOk({"fs", "stat", "/z"});
-  for (const char* field : {"TTL:", "Pinned:", "Replication:", "Last sync:", "In cache:           100%"}) {
+  for (const char* field : {"TTL:", "Pinned:", "Replication:", "Last sync:", "In cache:           3145733 of 3145733 bytes (100%)"}) {
     EXPECT_TRUE(absl::StrContains(stat, field)) << field << "\n" << stat;
   }
   nlohmann::json j = StatJson("/z");

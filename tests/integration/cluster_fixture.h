@@ -79,14 +79,18 @@ class ClusterFixture : public ::testing::Test {
     mem_dir_ = absl::StrCat("/dev/shm/cistern-it-", ::getpid());
     master_port_ = PickUnusedPort();
     worker_port_ = PickUnusedPort();
+    master_http_port_ = PickUnusedPort();
+    worker_http_port_ = PickUnusedPort();
     std::ofstream conf(dir_ + "/conf/cistern.properties");
     conf << "cistern.home=" << dir_ << "/home\n"
          << "master.hostname=127.0.0.1\n"
          << "master.rpc.port=" << master_port_ << "\n"
+         << "master.http.port=" << master_http_port_ << "\n"
          << "master.mount.root.ufs=file://" << dir_ << "/underfs\n"
          << "master.worker.timeout=10s\n"
          << "worker.hostname=127.0.0.1\n"
          << "worker.rpc.port=" << worker_port_ << "\n"
+         << "worker.http.port=" << worker_http_port_ << "\n"
          << "worker.tier.mem.dir=" << mem_dir_ << "\n"
          << "worker.tier.mem.quota=512MiB\n"
          << "worker.heartbeat.interval=200ms\n"
@@ -115,11 +119,14 @@ class ClusterFixture : public ::testing::Test {
   // Another worker process on its own port and mem dir, with the cluster's configuration.
   void StartExtraWorker() {
     const int port = PickUnusedPort();
+    const int http_port = PickUnusedPort();
     const std::string mem_dir = absl::StrCat(mem_dir_, "-", extra_workers_.size() + 1);
     extra_mem_dirs_.push_back(mem_dir);
     extra_worker_ports_.push_back(port);
+    extra_worker_http_ports_.push_back(http_port);
     auto worker = std::make_unique<Subprocess>(
         std::vector<std::string>{BinDir() + "/cistern-worker", "--conf", absl::StrCat("worker.rpc.port=", port), "--conf",
+                                 absl::StrCat("worker.http.port=", http_port), "--conf",
                                  absl::StrCat("worker.tier.mem.dir=", mem_dir)},
         absl::StrCat(dir_, "/worker-", extra_workers_.size() + 1, ".out"), env_);
     ASSERT_TRUE(worker->Start().ok());
@@ -195,6 +202,8 @@ class ClusterFixture : public ::testing::Test {
   std::string mem_dir_;
   int master_port_ = 0;
   int worker_port_ = 0;
+  int master_http_port_ = 0;
+  int worker_http_port_ = 0;
   std::map<std::string, std::string> env_;
   std::unique_ptr<rpc::MasterClient> master_client_;
   std::unique_ptr<rpc::WorkerClient> worker_client_;
@@ -202,6 +211,7 @@ class ClusterFixture : public ::testing::Test {
   std::unique_ptr<Subprocess> worker_;
   std::vector<std::unique_ptr<Subprocess>> extra_workers_;
   std::vector<int> extra_worker_ports_;
+  std::vector<int> extra_worker_http_ports_;
   std::vector<std::string> extra_mem_dirs_;
 };
 

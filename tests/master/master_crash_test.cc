@@ -37,6 +37,7 @@ class MasterCrashTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_ + "/ufs");
     port_ = testing::PickUnusedPort();
+    http_port_ = testing::PickUnusedPort();
     rpc::MasterClientOptions options;
     options.addresses = {absl::StrCat("127.0.0.1:", port_)};
     options.rpc_timeout_ms = 5000;
@@ -53,6 +54,7 @@ class MasterCrashTest : public ::testing::Test {
     master_ = std::make_unique<Subprocess>(
         std::vector<std::string>{std::string(build ? build : ".") + "/bin/cistern-master", "--conf",
                                  "cistern.home=" + dir_, "--conf", absl::StrCat("master.rpc.port=", port_), "--conf",
+                                 absl::StrCat("master.http.port=", http_port_), "--conf",
                                  "master.hostname=127.0.0.1", "--conf", "master.mount.root.ufs=" + dir_ + "/ufs"},
         dir_ + "/master.out");
     ASSERT_TRUE(master_->Start().ok());
@@ -62,6 +64,7 @@ class MasterCrashTest : public ::testing::Test {
 
   std::string dir_;
   int port_ = 0;
+  int http_port_ = 0;
   std::unique_ptr<rpc::MasterClient> client_;
   std::unique_ptr<Subprocess> master_;
 };
