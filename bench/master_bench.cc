@@ -6,7 +6,7 @@
 //   master_bench [--client async|sync] [--concurrency 64] [--channels 4] [--threads 16]
 //                [--ops 20000] [--phases create,getStatus,listStatus,rename,delete]
 //                [--files 0 --dirs 10000] [--dir /tmp/cistern-master-bench] [--bin-dir DIR]
-//                [--conf key=value]... [--progress-s 30]
+//                [--conf key=value]... [--progress-s 30] [--fill-s 0] [--max-rss-mib 0]
 //
 // The client shares the machine with the master, so how it drives the master matters:
 //  * async (default): gRPC's callback API with --concurrency calls in flight over --channels
@@ -17,7 +17,15 @@
 //    applications do.
 // Each phase reports the CPU time the master and this client spent per operation (from
 // /proc/<pid>/stat and getrusage), so a figure taken on a loaded machine can be read
-// against what it cost. Compare runs made side by side (see BENCHMARKS.md).
+// against what it cost. Two baselines are measured in the same run, and each phase's rate is
+// printed as a ratio against one of them, since the machine's load moves absolute figures:
+//  * rpc: GetMountTable with the same client and concurrency, an RPC that does no namespace
+//    work (answered inline on the callback thread), so it is what the transport alone reaches;
+//  * fsync: appends of 256 bytes with fdatasync, one at a time, in the metastore's file system,
+//    so it is what one durable write after another reaches (group commit lets creates beat it).
+// Exits 1 if any operation failed, 2 if --max-rss-mib is set and the master's peak RSS (VmHWM)
+// exceeded it (how the `scale` CTest checks that the namespace lives on disk, not in RAM).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -38,6 +46,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "cistern/proto/master.grpc.pb.h"
@@ -54,11 +63,12 @@ using Clock = std::chrono::steady_clock;
 using cistern::rpc::MasterClient;
 namespace proto = cistern::proto;
 
-int64_t RssKiB(pid_t pid) {
+// A memory figure of a process from /proc/<pid>/status: VmRSS (now) or VmHWM (peak RSS).
+int64_t RssKiB(pid_t pid, std::string_view field = "VmRSS:") {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
   }
   return -1;
 }
@@ -101,6 +111,23 @@ int64_t DirBytes(const std::string& dir) {
   return total;
 }
 
+// Appends of 256 bytes, each followed by fdatasync, to a new file in `dir`: syncs per second.
+double FsyncRate(const std::string& dir, int count) {
+  const std::string path = dir + "/fsync-baseline";
+  const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_APPEND, 0644);
+  if (fd < 0) return 0;
+  const std::string record(256, 'x');
+  const auto start = Clock::now();
+  int done = 0;
+  for (; done < count; ++done) {
+    if (write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size()) || fdatasync(fd) != 0) break;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  close(fd);
+  std::filesystem::remove(path);
+  return done == count ? static_cast<double>(done) / seconds : 0;
+}
+
 // Calls done(ok) exactly once when the operation finished.
 using Done = std::function<void(bool ok)>;
 using Issue = std::function<void(int64_t i, Done done)>;
@@ -140,6 +167,9 @@ class Bench {
   int concurrency = 64;
   int threads = 16;
   int64_t progress_s = 0;  // print progress every so many seconds (0 = never)
+  // Stop issuing operations after so many seconds (0 = never); the phase's ops are then those
+  // issued, always the first ones by index (the deadline is checked before taking an index).
+  int64_t max_seconds = 0;
 
   // Runs `count` operations; `async_op` issues operation i with the callback API, `sync_op`
   // performs it on the calling thread.
@@ -152,6 +182,8 @@ class Bench {
     const int64_t client_cpu = SelfCpuUs();
     std::atomic<int64_t> next{0}, failed{0}, finished{0};
     const auto start = Clock::now();
+    const auto deadline = start + std::chrono::seconds(max_seconds);
+    auto past_deadline = [&] { return max_seconds > 0 && Clock::now() >= deadline; };
     std::atomic<bool> stop_progress{false};
     std::thread progress;
     if (progress_s > 0) {
@@ -188,7 +220,7 @@ class Bench {
       const int lanes = active;
       // One lane keeps one call in flight: each completion issues the lane's next call.
       std::function<void(int)> step = [&](int lane) {
-        const int64_t i = next.fetch_add(1);
+        const int64_t i = past_deadline() ? count : next.fetch_add(1);
         if (i >= count) {
           absl::MutexLock lock(&mu);
           --active;
@@ -207,7 +239,7 @@ class Bench {
       std::vector<std::thread> pool;
       for (int t = 0; t < std::max(threads, 1); ++t) {
         pool.emplace_back([&] {
-          for (int64_t i; (i = next.fetch_add(1)) < count;) {
+          for (int64_t i; !past_deadline() && (i = next.fetch_add(1)) < count;) {
             const auto began = Clock::now();
             record(i, began, sync_op(i));
           }
@@ -218,19 +250,36 @@ class Bench {
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     stop_progress = true;
     if (progress.joinable()) progress.join();
+    result.ops = std::min(next.load(), count);
     result.failed = failed.load();
     result.master_cpu_us = ProcessCpuUs(master_pid_) - master_cpu;
     result.client_cpu_us = SelfCpuUs() - client_cpu;
     return result;
   }
 
-  static void Print(const std::string& name, PhaseResult& r, const std::string& note = "") {
+  // `baseline` > 0: also prints the rate as a ratio of it, named `baseline_name`.
+  void Print(const std::string& name, PhaseResult& r, const std::string& note = "", double baseline = 0,
+             const char* baseline_name = "rpc") {
     const double per_op = static_cast<double>(r.ops);
-    std::printf("%-18s %9.0f ops/s  p50 %6u us  p99 %6u us  master %5.0f us/op  client %5.0f us/op  (%lld failed%s)\n",
-                name.c_str(), r.rate(), r.Percentile(0.5), r.Percentile(0.99),
+    const std::string ratio = baseline > 0 ? absl::StrFormat("  %5.2fx %s", r.rate() / baseline, baseline_name) : "";
+    std::printf("%-20s %9.0f ops/s%s  p50 %6u us  p99 %6u us  master %5.0f us/op  client %5.0f us/op  (%lld failed%s)\n",
+                name.c_str(), r.rate(), ratio.c_str(), r.Percentile(0.5), r.Percentile(0.99),
                 static_cast<double>(r.master_cpu_us) / per_op, static_cast<double>(r.client_cpu_us) / per_op,
                 static_cast<long long>(r.failed), note.c_str());
     std::fflush(stdout);
+    failed_ += r.failed;
+  }
+  int64_t failed() const { return failed_; }
+
+  // The transport baseline: an RPC without namespace work.
+  PhaseResult Noops(const std::string& name, int64_t count) {
+    return Run(name, count,
+        [&](proto::FileSystemMaster::Stub* stub, int64_t, Done done) {
+          auto call = std::make_shared<Call<proto::GetMountTableRequest, proto::GetMountTableResponse>>();
+          stub->async()->GetMountTable(&call->context, &call->request, &call->response,
+                                       [call, done](grpc::Status s) { done(s.ok()); });
+        },
+        [&](int64_t) { return client_->GetMountTable({}).ok(); });
   }
 
   // The operations, in both client styles.
@@ -384,6 +433,7 @@ class Bench {
 
   const pid_t master_pid_;
   MasterClient* const client_;
+  int64_t failed_ = 0;
   std::vector<std::unique_ptr<proto::FileSystemMaster::Stub>> stubs_;
 };
 
@@ -396,7 +446,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Benchmark of cistern-master metadata operations"};
   std::string client_kind = "async";
   int threads = 16, concurrency = 64, channels = 4;
-  int64_t ops = 20000, files = 0, dirs = 10000, progress_s = 30;
+  int64_t ops = 20000, files = 0, dirs = 10000, progress_s = 30, max_rss_mib = 0, fill_s = 0;
   std::string dir = "/tmp/cistern-master-bench";
   std::string bin_dir;
   std::string phases = "create,getStatus,listStatus,rename,delete";
@@ -414,6 +464,8 @@ int main(int argc, char** argv) {
   app.add_option("--bin-dir", bin_dir, "directory holding cistern-master (default: beside this program)");
   app.add_option("--conf", conf, "extra master configuration, key=value (repeatable)");
   app.add_option("--progress-s", progress_s, "print fill progress every so many seconds");
+  app.add_option("--fill-s", fill_s, "stop the fill after so many seconds and measure at the size reached (0: no limit)");
+  app.add_option("--max-rss-mib", max_rss_mib, "exit 2 if the master's RSS exceeds this at any report (0: no bound)");
   CLI11_PARSE(app, argc, argv);
   if (bin_dir.empty()) bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
   const std::vector<std::string> phase_list = absl::StrSplit(phases, ',', absl::SkipEmpty());
@@ -424,6 +476,8 @@ int main(int argc, char** argv) {
   const int port = cistern::testing::PickUnusedPort();
   std::vector<std::string> master_argv = {bin_dir + "/cistern-master", "--conf", absl::StrCat("cistern.home=", dir),
                                           "--conf", absl::StrCat("master.rpc.port=", port), "--conf",
+                                          // not the default HTTP port, which another master may hold
+                                          absl::StrCat("master.http.port=", cistern::testing::PickUnusedPort()), "--conf",
                                           "master.hostname=127.0.0.1", "--conf",
                                           absl::StrCat("master.mount.root.ufs=", dir, "/ufs"), "--conf", "log.level=warn"};
   for (const std::string& c : conf) {
@@ -454,18 +508,33 @@ int main(int argc, char** argv) {
                           : absl::StrCat(threads, " threads").c_str(),
               static_cast<long long>(ops), master.pid(), LoadAverage().c_str());
   std::fflush(stdout);
+  auto rss_mib = [&] { return static_cast<long long>(RssKiB(master.pid()) / 1024); };
+
+  // The baselines, before the namespace grows (see the top of this file).
+  PhaseResult noop = bench.Noops("baseline rpc", ops * 5);
+  bench.Print("baseline rpc", noop, ", GetMountTable");
+  const double rpc_rate = noop.rate();
+  std::filesystem::create_directories(dir + "/master/metastore");
+  const double fsync_rate = FsyncRate(dir + "/master/metastore", 2000);
+  std::printf("baseline fsync       %9.0f syncs/s (256-byte appends with fdatasync, one at a time)\n", fsync_rate);
+  std::fflush(stdout);
 
   if (files > 0) {
     PhaseResult mk = bench.Mkdirs("fill mkdir", dirs, [](int64_t d) { return FillDir(d); });
-    Bench::Print("fill mkdir", mk);
+    bench.Print("fill mkdir", mk, "", fsync_rate, "fsync");
     bench.progress_s = progress_s;
+    bench.max_seconds = fill_s;
     PhaseResult fill = bench.Creates("fill", files, [dirs](int64_t i) { return FillFile(i % dirs, i / dirs); },
                                      /*record_latency=*/false);
     bench.progress_s = 0;
-    Bench::Print("fill create", fill, absl::StrCat(", ", files, " files in ", dirs, " dirs, ", static_cast<int64_t>(fill.seconds), " s"));
+    bench.max_seconds = 0;
+    if (fill.ops < files) std::printf("fill stopped by --fill-s after %lld of %lld files\n", static_cast<long long>(fill.ops), static_cast<long long>(files));
+    files = fill.ops;
+    bench.Print("fill create", fill, absl::StrCat(", ", files, " files in ", dirs, " dirs, ", static_cast<int64_t>(fill.seconds), " s"),
+                fsync_rate, "fsync");
     const int64_t bytes = DirBytes(dir + "/master/metastore");
     std::printf("after fill: master RSS %lld MiB, metastore %lld MiB on disk, %.0f bytes per inode, load %s\n",
-                static_cast<long long>(RssKiB(master.pid()) / 1024), static_cast<long long>(bytes >> 20),
+                rss_mib(), static_cast<long long>(bytes >> 20),
                 static_cast<double>(bytes) / static_cast<double>(files + dirs), LoadAverage().c_str());
     std::fflush(stdout);
     // Latency at this size: random files and whole directories of the fill, one call at a time
@@ -480,47 +549,59 @@ int main(int argc, char** argv) {
     bench.concurrency = 1;
     bench.threads = 1;
     PhaseResult s1 = bench.Stats("scale getStatus", std::min<int64_t>(ops, 20000), random_file);
-    Bench::Print("scale getStatus c1", s1, ", random files");
+    bench.Print("scale getStatus c1", s1, ", random files");
     PhaseResult l1 = bench.Lists("scale listStatus", std::min<int64_t>(ops / 10, 2000), files % dirs == 0 ? per_dir : -1, random_dir);
-    Bench::Print("scale listStatus c1", l1, absl::StrCat(", ", per_dir, " entries each"));
+    bench.Print("scale listStatus c1", l1, absl::StrCat(", ", per_dir, " entries each"));
     bench.concurrency = saved;
     bench.threads = saved_threads;
     PhaseResult sn = bench.Stats("scale getStatus", ops * 5, random_file);
-    Bench::Print("scale getStatus", sn, ", random files");
+    bench.Print("scale getStatus", sn, ", random files", rpc_rate);
     PhaseResult ln = bench.Lists("scale listStatus", std::min<int64_t>(ops / 5, 10000), files % dirs == 0 ? per_dir : -1, random_dir);
-    Bench::Print("scale listStatus", ln, absl::StrCat(", ", per_dir, " entries each"));
+    bench.Print("scale listStatus", ln, absl::StrCat(", ", per_dir, " entries each"), rpc_rate);
+    std::printf("after scale reads: master RSS %lld MiB\n", rss_mib());
   }
 
   // Phase directories: ops/10 directories of 10 files each, so listings are 10 entries.
   const int64_t phase_dirs = std::max<int64_t>(ops / 10, 1);
   auto phase_file = [phase_dirs](int64_t i) { return absl::StrCat("/phase/d", i % phase_dirs, "/f", i / phase_dirs); };
   PhaseResult setup = bench.Mkdirs("mkdir", phase_dirs, [](int64_t d) { return absl::StrCat("/phase/d", d); });
-  Bench::Print("mkdir", setup);
+  bench.Print("mkdir", setup, "", fsync_rate, "fsync");
   if (wants("create") || wants("getStatus") || wants("listStatus") || wants("rename") || wants("delete")) {
     PhaseResult r = bench.Creates("create", ops, phase_file);
-    Bench::Print("create", r);
+    bench.Print("create", r, "", fsync_rate, "fsync");
   }
   if (wants("getStatus")) {
     PhaseResult r = bench.Stats("getStatus", ops * 5, [&](int64_t i) { return phase_file((i * 7919) % ops); });
-    Bench::Print("getStatus", r);
+    bench.Print("getStatus", r, "", rpc_rate);
   }
   if (wants("listStatus")) {
     PhaseResult r = bench.Lists("listStatus", ops, 10, [phase_dirs](int64_t i) { return absl::StrCat("/phase/d", i % phase_dirs); });
-    Bench::Print("listStatus", r, ", 10 entries each");
+    bench.Print("listStatus", r, ", 10 entries each", rpc_rate);
   }
   if (wants("rename") || wants("delete")) {
     PhaseResult r = bench.Renames("rename", ops, phase_file, [&](int64_t i) { return phase_file(i) + ".renamed"; });
-    Bench::Print("rename", r);
+    bench.Print("rename", r, "", fsync_rate, "fsync");
   }
   if (wants("delete")) {
     PhaseResult r = bench.Deletes("delete", ops, [&](int64_t i) { return phase_file(i) + ".renamed"; });
-    Bench::Print("delete", r);
+    bench.Print("delete", r, "", fsync_rate, "fsync");
   }
-  std::printf("master RSS %lld MiB, metastore %lld MiB, load %s\n", static_cast<long long>(RssKiB(master.pid()) / 1024),
+  const int64_t peak_rss_kib = RssKiB(master.pid(), "VmHWM:");
+  std::printf("master RSS %lld MiB (peak %lld MiB), metastore %lld MiB, load %s\n", rss_mib(),
+              static_cast<long long>(peak_rss_kib / 1024),
               static_cast<long long>(DirBytes(dir + "/master/metastore") >> 20), LoadAverage().c_str());
   std::fflush(stdout);
   master.Signal(SIGTERM);
   (void)master.Wait(20000);
   std::filesystem::remove_all(dir);
+  if (bench.failed() > 0) {
+    std::printf("FAILED: %lld operations failed\n", static_cast<long long>(bench.failed()));
+    return 1;
+  }
+  if (max_rss_mib > 0 && peak_rss_kib > max_rss_mib * 1024) {
+    std::printf("FAILED: master RSS reached %lld MiB, over the bound of %lld MiB\n",
+                static_cast<long long>(peak_rss_kib / 1024), static_cast<long long>(max_rss_mib));
+    return 2;
+  }
   return 0;
 }

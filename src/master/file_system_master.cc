@@ -36,7 +36,7 @@ absl::Status FileSystemMaster::CheckWritable(const std::string& path) const {
 }
 
 absl::Status FileSystemMaster::LoadIfMissing(const std::string& path) {
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, std::nullopt, nullptr);
+  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, std::nullopt, nullptr);
   // A file in the middle of the path is reported by the operation itself, with its own wording.
   if (absl::IsFailedPrecondition(inode.status())) return absl::OkStatus();
   return inode.status();
@@ -145,11 +145,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
     CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode.id()));
     if (job.has_value()) *info.mutable_persist_job() = *std::move(job);
   }
-  if (absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path); resolved.ok()) {
-    info.set_ufs_path(resolved->ufs_uri);
-    info.set_mount_point(resolved->mount.path());
-    info.set_mount_id(resolved->mount.mount_id());
-  }
+  uint64_t mount_id = 0;
+  if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
     const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
@@ -194,9 +191,8 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
                                                             ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode,
-                           syncer_.SyncPath(path, interval, nullptr, options.may_block));
-  if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, syncer_.SyncPath(path, interval, nullptr, options.may_block));
+  if (inode == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return info;
@@ -208,9 +204,9 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
   ListingCursor cursor;
   cursor.recursive_ = request.recursive();
   cursor.sync_interval_ = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> found,
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr found,
                            syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
-  if (!found.has_value()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  if (found == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
   if (found->kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
     return cursor;
@@ -278,11 +274,11 @@ absl::Status FileSystemMaster::ListStatus(
 absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& request, ReadOptions options) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<std::optional<proto::Inode>> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
+  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
   if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
   if (!inode.ok()) return inode.status();
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
-  return inode->has_value();
+  return *inode != nullptr;
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request) {

@@ -57,15 +57,7 @@ MetadataSyncer::MetadataSyncer(NamespaceStore* store, journal::Journal* journal,
 
 int64_t MetadataSyncer::IntervalFor(std::string_view path, std::optional<int64_t> requested) const {
   if (requested.has_value()) return *requested;
-  absl::StatusOr<ResolvedPath> resolved = mounts_->Resolve(path);
-  if (resolved.ok()) {
-    auto it = resolved->mount.options().find("sync_interval");
-    if (it != resolved->mount.options().end()) {
-      absl::StatusOr<int64_t> ms = ParseDurationMs(it->second);
-      if (ms.ok()) return *ms;
-    }
-  }
-  return options_.default_interval_ms;
+  return mounts_->SyncIntervalOption(path).value_or(options_.default_interval_ms);
 }
 
 bool MetadataSyncer::Due(int64_t last_sync_ms, int64_t interval_ms) const {
@@ -115,7 +107,7 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::string& path,
+absl::StatusOr<NamespaceCache::InodePtr> MetadataSyncer::SyncPath(const std::string& path,
                                                                      std::optional<int64_t> requested_interval,
                                                                      SyncStats* stats, bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
@@ -132,9 +124,9 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
     if (walk.found()) {
       const bool check = !parts.empty() && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
                          Due(deepest.last_sync_ms(), interval);
-      if (!check) return std::optional<proto::Inode>(deepest);
+      if (!check) return walk.inodes.back();
     } else if (!Due(deepest.last_sync_ms(), interval)) {
-      return std::optional<proto::Inode>();  // missing, and its parent's listing is fresh enough
+      return NamespaceCache::InodePtr();  // missing, and its parent's listing is fresh enough
     }
     if (!may_block) return WouldBlockError();
   }
@@ -190,11 +182,11 @@ absl::StatusOr<std::optional<proto::Inode>> MetadataSyncer::SyncPath(const std::
         CISTERN_RETURN_IF_ERROR(read_child());
       }
     }
-    if (!child.has_value()) return std::optional<proto::Inode>();
+    if (!child.has_value()) return NamespaceCache::InodePtr();
     current = std::move(child);
     current_path = child_path;
   }
-  return current;
+  return std::make_shared<const proto::Inode>(*std::move(current));
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,

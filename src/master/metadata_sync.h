@@ -59,10 +59,10 @@ class MetadataSyncer {
 
   // Loads a normalized `path` and its missing ancestors from the under-store if the namespace
   // lacks them, and re-checks an existing persisted file whose view is older than the interval.
-  // Returns the inode at `path` afterwards, or std::nullopt when it exists nowhere (the caller
-  // then reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file. Without `may_block`,
+  // Returns the inode at `path` afterwards, or nullptr when it exists nowhere (the caller then
+  // reports NOT_FOUND); FAILED_PRECONDITION if a prefix is a file. Without `may_block`,
   // WouldBlockError() if an under-store has to be asked.
-  absl::StatusOr<std::optional<proto::Inode>> SyncPath(const std::string& path,
+  absl::StatusOr<NamespaceCache::InodePtr> SyncPath(const std::string& path,
                                                        std::optional<int64_t> requested_interval, SyncStats* stats,
                                                        bool may_block = true);
 

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/path.h"
 #include "common/status.h"
+#include "common/units.h"
 #include "ufs/metered_ufs.h"
 #include "ufs/uri.h"
 
@@ -29,22 +30,48 @@ absl::Status MountTable::Reload() {
       CISTERN_RETURN_IF_ERROR_CONTEXT(created.status(), absl::StrCat("mount '", mount.path(), "'"));
       adapter = ufs::NewMeteredUnderFileSystem(std::move(*created), mount.path());
     }
+    std::optional<int64_t> sync_interval;
+    if (auto option = mount.options().find("sync_interval"); option != mount.options().end()) {
+      if (absl::StatusOr<int64_t> ms = ParseDurationMs(option->second); ms.ok()) sync_interval = *ms;
+    }
     std::string path = mount.path();
-    next.emplace(std::move(path), Entry{std::move(mount), std::move(adapter)});
+    next.emplace(std::move(path), Entry{std::move(mount), std::move(adapter), sync_interval});
   }
   absl::MutexLock lock(&mu_);
   by_path_ = std::move(next);
   return absl::OkStatus();
 }
 
-absl::StatusOr<ResolvedPath> MountTable::Resolve(std::string_view path) const {
-  absl::MutexLock lock(&mu_);
+const MountTable::Entry* MountTable::Covering(std::string_view path) const {
   const Entry* best = nullptr;
   for (const auto& [mount_path, entry] : by_path_) {
     if (IsSameOrDescendant(path, mount_path) && (best == nullptr || mount_path.size() > best->info.path().size())) {
       best = &entry;
     }
   }
+  return best;
+}
+
+bool MountTable::Locate(std::string_view path, std::string* ufs_uri, std::string* mount_path,
+                        uint64_t* mount_id) const {
+  absl::MutexLock lock(&mu_);
+  const Entry* best = Covering(path);
+  if (best == nullptr) return false;
+  *ufs_uri = ufs::JoinUri(best->info.ufs_uri(), path.substr(best->info.path() == "/" ? 0 : best->info.path().size()));
+  *mount_path = best->info.path();
+  *mount_id = best->info.mount_id();
+  return true;
+}
+
+std::optional<int64_t> MountTable::SyncIntervalOption(std::string_view path) const {
+  absl::MutexLock lock(&mu_);
+  const Entry* best = Covering(path);
+  return best == nullptr ? std::nullopt : best->sync_interval_ms;
+}
+
+absl::StatusOr<ResolvedPath> MountTable::Resolve(std::string_view path) const {
+  absl::MutexLock lock(&mu_);
+  const Entry* best = Covering(path);
   if (best == nullptr) return absl::FailedPreconditionError(absl::StrCat("no mount covers '", std::string(path), "'"));
   std::string_view relative = path.substr(best->info.path() == "/" ? 0 : best->info.path().size());
   return ResolvedPath{best->info, ufs::JoinUri(best->info.ufs_uri(), relative), best->ufs};

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,12 @@ class MountTable {
   absl::Status Reload();
   // FAILED_PRECONDITION if no mount covers `path` (only before the root is mounted).
   absl::StatusOr<ResolvedPath> Resolve(std::string_view normalized_path) const;
+  // Resolve's under-store URI and mount point only, without copying the mount's settings (for
+  // the hot read paths); false if no mount covers the path.
+  bool Locate(std::string_view normalized_path, std::string* ufs_uri, std::string* mount_path,
+              uint64_t* mount_id) const;
+  // The `sync_interval` option of the mount covering the path, if it has one.
+  std::optional<int64_t> SyncIntervalOption(std::string_view normalized_path) const;
   std::vector<proto::MountInfo> List() const;
   bool empty() const;
 
@@ -41,7 +48,9 @@ class MountTable {
   struct Entry {
     proto::MountInfo info;
     std::shared_ptr<ufs::UnderFileSystem> ufs;
+    std::optional<int64_t> sync_interval_ms;  // the parsed `sync_interval` option
   };
+  const Entry* Covering(std::string_view path) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const NamespaceStore* const store_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> by_path_ ABSL_GUARDED_BY(mu_);

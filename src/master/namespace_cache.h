@@ -79,7 +79,7 @@ class ShardedLru {
   }
 
   // A write of `key`: replaces the cached value, if there is one, with make_value() (called
-  // only then). A falsy result drops the entry instead.
+  // only then, returning std::optional<Value>); std::nullopt drops the entry instead.
   template <typename MakeValue>
   void Update(const Lookup& key, const MakeValue& make_value) {
     Shard& shard = ShardOf(key);
@@ -87,13 +87,13 @@ class ShardedLru {
     ++shard.generation;
     auto it = shard.index.find(key);
     if (it == shard.index.end()) return;
-    Value value = make_value();
-    if (!value) {
+    std::optional<Value> value = make_value();
+    if (!value.has_value()) {
       shard.lru.erase(it->second);
       shard.index.erase(it);
       return;
     }
-    it->second->second = std::move(value);
+    it->second->second = *std::move(value);
   }
 
   // A delete of `key`.
@@ -138,8 +138,10 @@ class NamespaceCache {
   using InodePtr = std::shared_ptr<const proto::Inode>;
   using FillToken = CacheFillToken;
   using InodeLru = ShardedLru<uint64_t, uint64_t, InodePtr>;
-  // Edges are keyed by their metastore key, EdgeKey(parent, name).
+  // Edges are keyed by their metastore key, EdgeKey(parent, name); the value is the child id,
+  // or kNoChild: the entry is known not to exist (a miss remembered).
   using EdgeLru = ShardedLru<std::string, absl::string_view, uint64_t>;
+  static constexpr uint64_t kNoChild = 0;
 
   // `capacity` entries each for inodes and for edges; 0 turns the cache off.
   explicit NamespaceCache(size_t capacity) : inodes_(capacity), edges_(capacity) {}

@@ -1,6 +1,7 @@
 #include "master/namespace_state_machine.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -104,25 +105,39 @@ absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& e
   record.set_status_message(std::string(outcome.status.message()));
   *record.mutable_result() = outcome.result;
   batch->Put(kOperationsCf, entry.operation_id(), record.SerializeAsString());
-  batch->Put(kOpExpiryCf, OpExpiryKey(time_ms, entry.operation_id()), "");
+  const std::string expiry_key = OpExpiryKey(time_ms, entry.operation_id());
+  batch->Put(kOpExpiryCf, expiry_key, "");
   // Prune a bounded number of old records per entry, so pruning keeps pace with creation. The
   // scan starts where the last one stopped: everything before is already deleted, and a scan
   // from the start would step over all those deleted keys (until compaction drops them) every
-  // time. Which records go is still decided by the state alone (the oldest ones before the
-  // limit), so replicas prune alike.
-  int pruned = 0;
-  const std::string limit = kv::EncodeUint64(static_cast<uint64_t>(std::max<int64_t>(time_ms - kOperationRetentionMs, 0)));
-  std::string next_cursor = prune_cursor_;
-  CISTERN_RETURN_IF_ERROR(store_->kv()->Scan(kOpExpiryCf, "", prune_cursor_, [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
-    if (key.size() < 8 || key.substr(0, 8) >= limit || pruned >= kMaxPrunedPerEntry) return false;
-    batch->Delete(kOpExpiryCf, key);
-    batch->Delete(kOperationsCf, key.substr(8));
-    next_cursor.assign(key);
-    next_cursor.push_back('\0');  // the first key after this one
-    ++pruned;
-    return true;
-  }));
-  prune_cursor_ = std::move(next_cursor);
+  // time. It is skipped while the oldest record left is known to be too young. Which records
+  // go is still decided by the state alone (the oldest ones before the limit), so replicas
+  // prune alike.
+  const int64_t limit_ms = std::max<int64_t>(time_ms - kOperationRetentionMs, 0);
+  if (!oldest_record_ms_.has_value() || *oldest_record_ms_ < limit_ms) {
+    int pruned = 0;
+    const std::string limit = kv::EncodeUint64(static_cast<uint64_t>(limit_ms));
+    std::string next_cursor = prune_cursor_;
+    int64_t oldest_left = std::numeric_limits<int64_t>::max();
+    CISTERN_RETURN_IF_ERROR(store_->kv()->Scan(kOpExpiryCf, "", prune_cursor_, [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+      if (key.size() < 8) return absl::DataLossError("metastore: corrupt operation-expiry key");
+      if (key.substr(0, 8) >= limit || pruned >= kMaxPrunedPerEntry) {
+        oldest_left = static_cast<int64_t>(kv::DecodeUint64(key));
+        return false;
+      }
+      batch->Delete(kOpExpiryCf, key);
+      batch->Delete(kOperationsCf, key.substr(8));
+      next_cursor.assign(key);
+      next_cursor.push_back('\0');  // the first key after this one
+      ++pruned;
+      return true;
+    }));
+    prune_cursor_ = std::move(next_cursor);
+    oldest_record_ms_ = oldest_left;
+  }
+  // The record added here (keys before the cursor must stay none, also for a clock that went back).
+  if (expiry_key < prune_cursor_) prune_cursor_ = expiry_key;
+  oldest_record_ms_ = std::min(*oldest_record_ms_, time_ms);
   return absl::OkStatus();
 }
 

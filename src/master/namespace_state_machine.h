@@ -13,6 +13,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -63,8 +65,10 @@ class NamespaceStateMachine : public journal::StateMachine {
   mutable absl::Mutex mu_;
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_);
   uint64_t next_inode_id_ ABSL_GUARDED_BY(mu_);
-  // Operation-expiry keys before this one have been pruned (see RecordOperation).
+  // Pruning state (see RecordOperation): no operation-expiry key sorts before prune_cursor_,
+  // and oldest_record_ms_ is the time of the first one at or after it (max if none), once known.
   std::string prune_cursor_ ABSL_GUARDED_BY(mu_);
+  std::optional<int64_t> oldest_record_ms_ ABSL_GUARDED_BY(mu_);
 };
 
 // Operation records pruned at most per applied entry.

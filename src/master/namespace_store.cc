@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "absl/container/inlined_vector.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/path.h"
@@ -62,17 +64,20 @@ void NamespaceStore::UpdateCache(const kv::KvWriteBatch& batch) {
         cache_.inodes().Erase(id);
         return;
       }
-      cache_.inodes().Update(id, [&]() -> NamespaceCache::InodePtr {
+      cache_.inodes().Update(id, [&]() -> std::optional<NamespaceCache::InodePtr> {
         auto inode = std::make_shared<proto::Inode>();
-        if (!inode->ParseFromArray(value.data(), static_cast<int>(value.size()))) return nullptr;
+        if (!inode->ParseFromArray(value.data(), static_cast<int>(value.size()))) return std::nullopt;
         return inode;
       });
     } else if (cf == kEdgesCf) {
       const absl::string_view edge(key.data(), key.size());
-      if (is_delete || value.size() != 8) {
+      if (!is_delete && value.size() != 8) {
         cache_.edges().Erase(edge);
       } else {
-        cache_.edges().Update(edge, [&] { return kv::DecodeUint64(value); });
+        // A delete leaves a known miss: the path was just looked up, it may well be again.
+        cache_.edges().Update(edge, [&]() -> std::optional<uint64_t> {
+          return is_delete ? NamespaceCache::kNoChild : kv::DecodeUint64(value);
+        });
       }
     }
   });
@@ -136,11 +141,17 @@ absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildIdIn(const ReadV
   const absl::string_view cache_key(key.data(), key.size());
   std::optional<NamespaceCache::FillToken> token;
   if (view.snapshot == nullptr) {
-    if (std::optional<uint64_t> cached = cache_.edges().Get(cache_key); cached.has_value()) return cached;
+    if (std::optional<uint64_t> cached = cache_.edges().Get(cache_key); cached.has_value()) {
+      if (*cached == NamespaceCache::kNoChild) return std::optional<uint64_t>();
+      return cached;
+    }
     token = cache_.edges().TokenFor(cache_key);
   }
   CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kEdgesCf, key, view.snapshot));
-  if (!value.has_value()) return std::optional<uint64_t>();
+  if (!value.has_value()) {
+    if (token.has_value()) cache_.edges().Fill(cache_key, *token, NamespaceCache::kNoChild);
+    return std::optional<uint64_t>();
+  }
   if (value->size() != 8) {
     return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
   }
@@ -160,7 +171,14 @@ absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t pare
 }
 
 absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
-  const std::vector<std::string> parts = SplitPath(path);
+  // Components as views into `path` (a normalized path has no empty components but the root's).
+  absl::InlinedVector<std::string_view, 16> parts;
+  for (size_t start = 1; start < path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
   return ConsistentRead([&](const ReadView& view) -> absl::StatusOr<PathWalk> {
     PathWalk walk;
     walk.components = parts.size();
@@ -168,7 +186,7 @@ absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
     CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr current, GetInodeIn(view, kRootInodeId));
     if (current == nullptr) return absl::DataLossError("metastore: root inode missing");
     walk.inodes.push_back(current);
-    for (const std::string& name : parts) {
+    for (std::string_view name : parts) {
       if (current->kind() != proto::DIRECTORY) {
         walk.blocked_by_file = true;
         break;
