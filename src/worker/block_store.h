@@ -111,16 +111,21 @@ class BlockReader {
   const std::string& tier() const;
   // Reads up to `n` bytes at `offset`; returns the count (0 at the end of the block).
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf);
+  // The block file's path, device and inode number (for short-circuit reads).
+  const std::string& path() const { return path_; }
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> DeviceAndInode() const;
 
  private:
   friend class BlockStore;
-  BlockReader(BlockStore* store, std::shared_ptr<internal::BlockEntry> entry, int fd);
+  BlockReader(BlockStore* store, std::shared_ptr<internal::BlockEntry> entry, int fd, bool holds_location);
 
   BlockStore* const store_;
   const std::shared_ptr<internal::BlockEntry> entry_;
   const uint64_t block_id_;
   const int64_t length_;
   const int fd_;
+  const std::string path_;
+  const bool holds_location_;
 };
 
 // A block being written. Nothing is visible until Commit; destroying an uncommitted writer
@@ -168,8 +173,10 @@ class BlockStore {
   ~BlockStore();
 
   // NOT_FOUND (naming the block) if the block is not cached; DATA_LOSS if it failed its checksum
-  // (it is then dropped). Counts as an access for the eviction policy.
-  absl::StatusOr<std::unique_ptr<BlockReader>> OpenReader(uint64_t block_id);
+  // (it is then dropped). Counts as an access for the eviction policy. With `hold_location`
+  // the block is also not moved between tiers while the reader is open (a short-circuit reader
+  // uses its path), and a block being moved right now is UNAVAILABLE.
+  absl::StatusOr<std::unique_ptr<BlockReader>> OpenReader(uint64_t block_id, bool hold_location = false);
   // Starts writing `block_id` where `length_hint` bytes fit (see the placement rules above); a
   // hint that fits nowhere is ignored and space is reserved as data arrives. INVALID_ARGUMENT
   // for block id 0 or a negative hint.
@@ -179,7 +186,7 @@ class BlockStore {
 
   // Moves a cached block to the first tier above its own with room. OK if it moved or is in the
   // first tier already; RESOURCE_EXHAUSTED if no higher tier has room; NOT_FOUND if not cached;
-  // UNAVAILABLE if it is being moved already.
+  // UNAVAILABLE if it is being moved already or a reader holds its location.
   absl::Status Promote(uint64_t block_id);
   // Moves a cached block to tier `tier_index` (into the directory with the most room there).
   absl::Status MoveBlock(uint64_t block_id, int tier_index);
@@ -233,7 +240,7 @@ class BlockStore {
   absl::Status Reserve(StorageDir* dir, uint64_t block_id, int64_t bytes);
   void Unreserve(StorageDir* dir, int64_t bytes);
   absl::StatusOr<int64_t> Publish(BlockWriter* writer, uint64_t checksum);
-  void ReleaseReader(const EntryPtr& entry);
+  void ReleaseReader(const EntryPtr& entry, bool holds_location);
 
   // Moves `entry`, which the caller has marked moving, to `tier_index`. Leaves it marked.
   absl::Status MoveClaimed(const EntryPtr& entry, int tier_index);

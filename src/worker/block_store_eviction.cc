@@ -211,6 +211,9 @@ absl::Status BlockStore::MoveBlock(uint64_t block_id, int tier_index) {
     entry = it->second;
     if (entry->dir->tier_index() == tier_index) return absl::OkStatus();
     if (entry->moving) return absl::UnavailableError(absl::StrCat("block ", block_id, " is being moved already"));
+    if (entry->location_holds > 0) {
+      return absl::UnavailableError(absl::StrCat("block ", block_id, " is leased to a short-circuit reader"));
+    }
     entry->moving = true;
   }
   absl::Status status = MoveClaimed(entry, tier_index);

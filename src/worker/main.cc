@@ -24,6 +24,7 @@
 #include "worker/block_master_connection.h"
 #include "worker/block_store.h"
 #include "worker/block_worker_service.h"
+#include "worker/local_block_leases.h"
 #include "worker/master_sync.h"
 #include "worker/persister.h"
 #include "worker/tier_config.h"
@@ -103,7 +104,19 @@ int Run(int argc, char** argv) {
   };
   Persister persister(store->get(), &ufs, persist_options);
   sync.set_persister(&persister);
+  std::unique_ptr<LocalBlockLeases> leases;
+  if (config.GetBool(conf::kWorkerShortCircuitEnabled)) {
+    LocalBlockLeasesOptions lease_options;
+    lease_options.lease_ms = config.GetDurationMs(conf::kWorkerShortCircuitLease);
+    if (lease_options.lease_ms <= 0) {
+      std::fprintf(stderr, "cistern-worker: %s=%s: must be positive\n", std::string(conf::kWorkerShortCircuitLease.name).c_str(),
+                   config.GetString(conf::kWorkerShortCircuitLease).c_str());
+      return kExitBadConfig;
+    }
+    leases = std::make_unique<LocalBlockLeases>(lease_options);
+  }
   BlockWorkerServiceOptions service_options;
+  service_options.leases = leases.get();
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
   BlockWorkerService service(store->get(), &fetcher, &ufs, &sync, service_options);

@@ -98,7 +98,7 @@ TEST_F(PersistenceTest, EveryWriteTypeEndToEnd) {
 // Persistence is slowed down so the worker can be killed while it runs.
 class SlowPersistenceTest : public PersistenceTest {
  protected:
-  std::string MoreConf() const override { return "worker.persist.rate_limit=2MiB\n"; }
+  std::string MoreConf() const override { return "worker.persist.rate_limit=512KiB\n"; }
 };
 
 TEST_F(SlowPersistenceTest, AsyncThroughEndsPersistedAfterTheWorkerIsKilledMidway) {
@@ -134,6 +134,86 @@ TEST_F(SlowPersistenceTest, AsyncThroughEndsPersistedAfterTheWorkerIsKilledMidwa
   // Nothing of the interrupted attempt is visible.
   const std::string listing = CliOk({"fs", "ls", "-R", "/"});
   EXPECT_EQ(listing.find("cistern-tmp"), std::string::npos) << listing;
+}
+
+
+// `fs load`: files that exist only in the under-store are cached by the worker, without their
+// bytes travelling to the CLI; piped, only the result line is printed (no progress bar).
+TEST_F(PersistenceTest, LoadCachesUnderStoreFilesOnTheWorker) {
+  fs::create_directories(Ufs("/data/sub"));
+  WriteRandomFile(Ufs("/data/a.bin"), 3 * kMiB + 1, /*seed=*/21);
+  WriteRandomFile(Ufs("/data/sub/b.bin"), kMiB, /*seed=*/22);
+  const int64_t loaded_before = Counter("cistern_worker_loaded_blocks_total");
+
+  const testing::CommandResult not_recursive = Cli({"fs", "load", "/data"});
+  EXPECT_NE(not_recursive.exit_code, 0);
+  EXPECT_NE(not_recursive.output.find("recursively"), std::string::npos) << not_recursive.output;
+
+  const std::string out = CliOk({"fs", "load", "-R", "/data"});
+  EXPECT_NE(out.find("loaded 2 files ("), std::string::npos) << out;
+  EXPECT_EQ(out.find('\r'), std::string::npos) << "a progress bar was drawn into a pipe: " << out;
+  EXPECT_EQ(out.find("ETA"), std::string::npos) << out;
+  EXPECT_EQ(Counter("cistern_worker_loaded_blocks_total") - loaded_before, 5) << "4 + 1 blocks of 1 MiB";
+  // The master hears of the cached blocks from the worker (at the latest with its next heartbeat).
+  EXPECT_TRUE(WaitFor([&] { return Stat("/data/a.bin").in_cache_percentage() == 100; }, 30000));
+  EXPECT_TRUE(WaitFor([&] { return Stat("/data/sub/b.bin").in_cache_percentage() == 100; }, 30000));
+
+  // Loading again finds everything cached already.
+  const std::string again = CliOk({"fs", "load", "-R", "--json", "/data"});
+  EXPECT_NE(again.find("\"files_loaded\":0"), std::string::npos) << again;
+  EXPECT_NE(again.find("\"files_cached\":2"), std::string::npos) << again;
+  EXPECT_EQ(Counter("cistern_worker_loaded_blocks_total") - loaded_before, 5);
+  // The cached bytes are the under-store's.
+  CliOk({"fs", "get", "/data/a.bin", dir_ + "/a-back.bin"});
+  EXPECT_EQ(DiffFiles(Ufs("/data/a.bin"), dir_ + "/a-back.bin"), "");
+
+  const testing::CommandResult missing = Cli({"fs", "load", "/no/such"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("/no/such"), std::string::npos) << missing.output;
+}
+
+// `fs persist`: MUST_CACHE files (whose only copy is cached) are written to the under-store
+// now; the command waits until they are PERSISTED.
+TEST_F(PersistenceTest, PersistWritesCachedOnlyFilesAndWaits) {
+  const std::string local = dir_ + "/p.bin";
+  WriteRandomFile(local, 2 * kMiB + 3, /*seed=*/23);
+  CliOk({"fs", "mkdir", "/p"});
+  CliOk({"fs", "put", "--write-type", "MUST_CACHE", local, "/p/one.bin"});
+  CliOk({"fs", "put", "--write-type", "MUST_CACHE", local, "/p/two.bin"});
+  CliOk({"fs", "put", "--write-type", "CACHE_THROUGH", local, "/p/three.bin"});
+  EXPECT_EQ(Stat("/p/one.bin").persistence_state(), proto::NOT_PERSISTED);
+
+  const std::string out = CliOk({"fs", "persist", "-R", "/p"});
+  EXPECT_NE(out.find("persisted 2 files"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 persisted already"), std::string::npos) << out;
+  for (const char* path : {"/p/one.bin", "/p/two.bin"}) {
+    EXPECT_EQ(Stat(path).persistence_state(), proto::PERSISTED) << path;
+    EXPECT_EQ(DiffFiles(local, Ufs(path)), "") << path;
+  }
+  const std::string again = CliOk({"fs", "persist", "--json", "/p/one.bin"});
+  EXPECT_NE(again.find("\"files\":0"), std::string::npos) << again;
+  EXPECT_NE(again.find("\"already_persisted\":1"), std::string::npos) << again;
+}
+
+// Short-circuit reads: the CLI runs on the worker's host, so it reads cached blocks straight
+// from the worker's block files (leases counted by the worker, no bytes sent over gRPC); with
+// short-circuit reads off it reads over the network again.
+TEST_F(PersistenceTest, ShortCircuitReadsOnTheWorkersHost) {
+  const std::string local = dir_ + "/sc.bin";
+  WriteRandomFile(local, 3 * kMiB + 17, /*seed=*/24);
+  CliOk({"fs", "put", "--write-type", "MUST_CACHE", local, "/sc.bin"});
+  const int64_t leases = Counter("cistern_worker_short_circuit_leases_total");
+  const int64_t sent = Counter("cistern_worker_cache_read_bytes_total");
+  CliOk({"fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4) << "one lease per block";
+  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - sent, 0) << "bytes went over gRPC";
+
+  fs::remove(dir_ + "/sc-back.bin");
+  CliOk({"--conf", "user.short_circuit.enabled=false", "fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4);
+  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - sent, 3 * kMiB + 17);
 }
 
 }  // namespace
