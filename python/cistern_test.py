@@ -26,11 +26,14 @@ class Cluster:
         self.mem_dir = f"/dev/shm/cistern-py-{os.getpid()}-{os.path.basename(self.dir)}"
         self.master_port = free_port()
         self.worker_port = free_port()
+        # Each daemon also serves HTTP; free ports so tests running in parallel never collide.
+        http_ports = (free_port(), free_port())
         os.makedirs(f"{self.dir}/conf")
         os.makedirs(f"{self.dir}/underfs")
         with open(f"{self.dir}/conf/cistern.properties", "w") as f:
             f.write(f"cistern.home={self.dir}/home\n"
                     f"master.hostname=127.0.0.1\nmaster.rpc.port={self.master_port}\n"
+                    f"master.http.port={http_ports[0]}\nworker.http.port={http_ports[1]}\n"
                     f"master.mount.root.ufs=file://{self.dir}/underfs\n"
                     f"worker.hostname=127.0.0.1\nworker.rpc.port={self.worker_port}\n"
                     f"worker.tier.mem.dir={self.mem_dir}\nworker.tier.mem.quota=256MiB\n"

@@ -229,6 +229,7 @@ void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* co
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     commands->push_back({cmd, [=] { return LogLevel(context, *flags); }});
   }
+  AddAdminJournalCommands(admin, context, commands);
 }
 
 }  // namespace cistern::cli

@@ -58,6 +58,7 @@ struct Command {
 
 void AddFsCommands(CLI::App* root, Context* context, std::vector<Command>* commands);
 void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* commands);
+void AddAdminJournalCommands(CLI::App* admin, Context* context, std::vector<Command>* commands);
 void AddFsCopyCommands(CLI::App* fs, Context* context, std::vector<Command>* commands);
 void AddLocalCommands(CLI::App* root, Context* context, std::vector<Command>* commands);
 

@@ -1,5 +1,7 @@
 #include "common/config_keys.h"
 
+#include "common/master_peers.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -35,12 +37,20 @@ std::string LogDir(const Config& config) { return OrHome(config, conf::kLogDir, 
 std::string MasterMetastoreDir(const Config& config) {
   return OrHome(config, conf::kMasterMetastoreDir, "master/metastore");
 }
+std::string MasterRaftDir(const Config& config) { return OrHome(config, conf::kMasterRaftDir, "master/raft"); }
 std::string MasterRootUfs(const Config& config) { return OrHome(config, conf::kMasterMountRootUfs, "underfs"); }
 
 std::vector<std::string> MasterAddresses(const Config& config) {
   std::vector<std::string> out;
   for (absl::string_view a : absl::StrSplit(config.GetString(conf::kMasterRpcAddresses), ',', absl::SkipWhitespace())) {
     out.emplace_back(absl::StripAsciiWhitespace(a));
+  }
+  if (out.empty()) {
+    // Else the masters of the Raft group (a malformed list is reported by the master itself).
+    absl::StatusOr<std::vector<MasterPeer>> peers = MasterPeers(config);
+    if (peers.ok()) {
+      for (const MasterPeer& peer : *peers) out.push_back(peer.rpc_address());
+    }
   }
   if (out.empty()) {
     out.push_back(absl::StrCat(config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort)));

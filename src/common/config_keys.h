@@ -17,7 +17,9 @@ namespace cistern {
 std::string LogDir(const Config& config);
 std::string MasterMetastoreDir(const Config& config);
 std::string MasterRootUfs(const Config& config);
-// master.rpc.addresses, or master.hostname:master.rpc.port when that is empty.
+std::string MasterRaftDir(const Config& config);
+// master.rpc.addresses, else the RPC addresses in master.raft.peers, else
+// master.hostname:master.rpc.port.
 std::vector<std::string> MasterAddresses(const Config& config);
 
 }  // namespace cistern

@@ -16,6 +16,8 @@ namespace cistern {
 inline constexpr int kExitBadConfig = 2;
 // Start-up failed for another reason (port in use, metastore locked, ...).
 inline constexpr int kExitStartupFailed = 1;
+// The master's journal stopped after a storage failure (fail-stop).
+inline constexpr int kExitJournalFailure = 3;
 
 // Parses the daemon flags and loads the configuration. Does not return on --version, --help or
 // errors (exits with the codes above).

@@ -1,11 +1,17 @@
 #include "journal/grpc_raft_transport.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "cistern/proto/raft.grpc.pb.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "journal/raft_wire.h"
+#include "journal/snapshot_store.h"
+#include "common/clock.h"
 #include "rpc/channel.h"
 #include "spdlog/spdlog.h"
 
@@ -87,6 +93,7 @@ void GrpcRaftTransport::SetPeers(const std::map<raft::NodeId, std::string>& peer
   std::vector<std::unique_ptr<Peer>> removed;
   absl::MutexLock lock(&mu_);
   if (stopped_) return;
+  addresses_ = peers;
   for (auto it = peers_.begin(); it != peers_.end();) {
     auto wanted = peers.find(it->first);
     if (wanted == peers.end() || wanted->second != it->second->address()) {
@@ -114,12 +121,110 @@ void GrpcRaftTransport::Send(std::vector<raft::Message> messages) {
 
 void GrpcRaftTransport::Stop() {
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers;
+  std::vector<SnapshotThread> snapshot_threads;
   {
     absl::MutexLock lock(&mu_);
     stopped_ = true;
     peers.swap(peers_);
+    snapshot_threads.swap(snapshot_threads_);
   }
   peers.clear();
+  for (SnapshotThread& t : snapshot_threads) t.thread.join();
+}
+
+void GrpcRaftTransport::SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = addresses_.find(message.to);
+    if (stopped_) {
+      refused = absl::UnavailableError("the Raft transport is stopped");
+    } else if (it == addresses_.end()) {
+      refused = absl::UnavailableError(absl::StrCat("peer ", message.to, " is unknown"));
+    } else if (!sending_snapshot_.insert(message.to).second) {
+      refused = absl::UnavailableError(absl::StrCat("a snapshot is already being sent to peer ", message.to));
+    } else {
+      // Join the transfers that ended (their threads only touch mu_ before finishing).
+      for (auto t = snapshot_threads_.begin(); t != snapshot_threads_.end();) {
+        if (t->finished->load()) {
+          t->thread.join();
+          t = snapshot_threads_.erase(t);
+        } else {
+          ++t;
+        }
+      }
+      auto finished = std::make_shared<std::atomic<bool>>(false);
+      std::thread thread([this, finished, address = it->second, message = std::move(message), dir = std::move(dir),
+                          done = std::move(done)] {
+        absl::Status status = StreamSnapshot(address, message, dir);
+        {
+          absl::MutexLock lock(&mu_);
+          sending_snapshot_.erase(message.to);
+        }
+        done(status);
+        finished->store(true);
+      });
+      snapshot_threads_.push_back(SnapshotThread{std::move(thread), std::move(finished)});
+      return;
+    }
+  }
+  done(refused);
+}
+
+absl::Status GrpcRaftTransport::StreamSnapshot(const std::string& address, const raft::Message& message,
+                                               const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> files = ListFilesRecursively(dir);
+  if (!files.ok()) return files.status();
+  uint64_t total_bytes = 0;
+  std::error_code ec;
+  for (const std::string& f : *files) total_bytes += std::filesystem::file_size(std::filesystem::path(dir) / f, ec);
+  const int64_t start_ms = RealClock()->MonotonicMs();
+  grpc::ClientContext context;
+  rpc::SetDeadline(&context, options_.snapshot_base_timeout_ms +
+                                 static_cast<int64_t>(total_bytes * 1000 / std::max<int64_t>(options_.snapshot_bytes_per_second, 1)));
+  proto::InstallSnapshotResponse response;
+  auto stub = proto::RaftTransportService::NewStub(rpc::GetChannel(address));
+  std::unique_ptr<grpc::ClientWriter<proto::SnapshotChunk>> writer = stub->InstallSnapshot(&context, &response);
+  bool first = true;
+  bool broken = false;
+  std::string buffer(options_.snapshot_chunk_bytes, '\0');
+  for (const std::string& f : *files) {
+    std::ifstream in(std::filesystem::path(dir) / f, std::ios::binary);
+    if (!in) return absl::UnavailableError(absl::StrCat("cannot read snapshot file '", f, "' (pruned meanwhile?)"));
+    uint64_t offset = 0;
+    do {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const size_t n = static_cast<size_t>(in.gcount());
+      proto::SnapshotChunk chunk;
+      if (first) ToProto(message, chunk.mutable_message());
+      first = false;
+      chunk.set_path(f);
+      chunk.set_offset(offset);
+      chunk.set_data(buffer.data(), n);
+      offset += n;
+      if (!writer->Write(chunk)) {
+        broken = true;
+        break;
+      }
+    } while (in);
+    if (broken) break;
+  }
+  if (!broken) {
+    proto::SnapshotChunk last;
+    if (first) ToProto(message, last.mutable_message());
+    last.set_last(true);
+    broken = !writer->Write(last);
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("snapshot stream to ", address, ": ", status.error_message()));
+  }
+  if (broken) return absl::UnavailableError(absl::StrCat("snapshot stream to ", address, " broke off"));
+  spdlog::info("raft transport: sent the snapshot at index {} ({} files, {} bytes) to {} in {} ms",
+               message.snapshot.has_value() ? message.snapshot->index : 0, files->size(), total_bytes, address,
+               RealClock()->MonotonicMs() - start_ms);
+  return absl::OkStatus();
 }
 
 class RaftTransportServiceImpl final : public proto::RaftTransportService::Service {
@@ -134,6 +239,71 @@ class RaftTransportServiceImpl final : public proto::RaftTransportService::Servi
       if (message.has_value()) messages.push_back(*std::move(message));
     }
     handler_->Receive(std::move(messages));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status InstallSnapshot(grpc::ServerContext*, grpc::ServerReader<proto::SnapshotChunk>* reader,
+                               proto::InstallSnapshotResponse*) override {
+    std::optional<raft::Message> message;
+    std::string staging;
+    auto fail = [&](grpc::StatusCode code, const std::string& why) {
+      if (!staging.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(staging, ec);
+      }
+      spdlog::warn("raft transport: refused a snapshot: {}", why);
+      return grpc::Status(code, why);
+    };
+    proto::SnapshotChunk chunk;
+    std::ofstream out;
+    std::string current;
+    uint64_t expected_offset = 0;
+    bool complete = false;
+    while (reader->Read(&chunk)) {
+      if (!message.has_value()) {
+        if (chunk.has_message()) message = FromProto(chunk.message());
+        if (!message.has_value() || message->type != raft::MessageType::kSnapshot || !message->snapshot.has_value()) {
+          return fail(grpc::StatusCode::INVALID_ARGUMENT, "the first chunk carries no snapshot message");
+        }
+        absl::StatusOr<std::string> dir = handler_->NewSnapshotStagingDir();
+        if (!dir.ok()) return fail(grpc::StatusCode::UNAVAILABLE, std::string(dir.status().message()));
+        staging = *dir;
+      }
+      if (chunk.last()) {
+        complete = true;
+        break;
+      }
+      const std::filesystem::path relative(chunk.path());
+      bool inside = !chunk.path().empty() && relative.is_relative();
+      for (const auto& part : relative) inside = inside && part != ".." && part != ".";
+      if (!inside) return fail(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("bad path '", chunk.path(), "'"));
+      if (chunk.path() != current) {
+        out.close();
+        const std::filesystem::path target = std::filesystem::path(staging) / relative;
+        std::error_code ec;
+        if (std::filesystem::exists(target, ec)) {
+          return fail(grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("file '", chunk.path(), "' sent twice"));
+        }
+        std::filesystem::create_directories(target.parent_path(), ec);
+        out.open(target, std::ios::binary | std::ios::trunc);
+        if (!out) return fail(grpc::StatusCode::INTERNAL, absl::StrCat("cannot create '", target.string(), "'"));
+        current = chunk.path();
+        expected_offset = 0;
+      }
+      if (chunk.offset() != expected_offset) {
+        return fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    absl::StrCat("file '", chunk.path(), "': chunk at ", chunk.offset(), ", expected ", expected_offset));
+      }
+      out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+      if (!out) return fail(grpc::StatusCode::INTERNAL, absl::StrCat("writing '", chunk.path(), "' failed"));
+      expected_offset += chunk.data().size();
+    }
+    out.close();
+    if (!complete) return fail(grpc::StatusCode::ABORTED, "the snapshot stream ended before its last chunk");
+    if (absl::Status synced = SyncTree(staging); !synced.ok()) {
+      return fail(grpc::StatusCode::INTERNAL, std::string(synced.message()));
+    }
+    handler_->ReceiveSnapshot(*std::move(message), staging);
     return grpc::Status::OK;
   }
 

@@ -6,15 +6,23 @@
 // so a partitioned peer costs at most one stuck call per deadline; a full queue drops messages
 // (Raft retransmits). Messages to unknown peers are dropped.
 //
+// Snapshots are streamed (InstallSnapshot: every file in chunks) on a thread per transfer, one
+// transfer per peer at a time, with a deadline that grows with the snapshot's size.
+//
 // GrpcRaftServer (receiving): the RaftTransportService; each batch goes to the node's
-// RaftMessageHandler.
+// RaftMessageHandler; a snapshot stream is written into a staging directory the handler names,
+// checked (paths stay inside it, chunks in order, the stream complete), synced, and handed over.
 //
 // Thread safety: thread-safe. SetPeers may be called at any time (membership changes).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <set>
+#include <vector>
 #include <memory>
 #include <string>
 #include <thread>
@@ -35,6 +43,10 @@ struct GrpcRaftTransportOptions {
   int64_t rpc_timeout_ms = 1000;           // deadline of one Send call
   size_t max_queued_messages = 4096;       // per peer
   size_t max_batch_bytes = 8 << 20;        // entry bytes per call (a batch always carries one message)
+  size_t snapshot_chunk_bytes = 1 << 20;   // per message of a snapshot stream
+  // The deadline of a snapshot stream: this much, plus one second per this many bytes.
+  int64_t snapshot_base_timeout_ms = 60000;
+  int64_t snapshot_bytes_per_second = 4 << 20;
 };
 
 class GrpcRaftTransport : public RaftTransport {
@@ -45,15 +57,24 @@ class GrpcRaftTransport : public RaftTransport {
   // Raft addresses ("host:port") of the other nodes; peers no longer listed are stopped.
   void SetPeers(const std::map<raft::NodeId, std::string>& peers);
   void Send(std::vector<raft::Message> messages) override;
-  // Stops every sender thread; later sends are dropped.
+  void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) override;
+  // Stops every sender thread (and waits for snapshot transfers); later sends are dropped.
   void Stop();
 
  private:
   class Peer;
+  absl::Status StreamSnapshot(const std::string& address, const raft::Message& message, const std::string& dir);
 
   const GrpcRaftTransportOptions options_;
   absl::Mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
+  std::map<raft::NodeId, std::string> addresses_ ABSL_GUARDED_BY(mu_);
+  std::set<raft::NodeId> sending_snapshot_ ABSL_GUARDED_BY(mu_);
+  struct SnapshotThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+  std::vector<SnapshotThread> snapshot_threads_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -2,7 +2,16 @@
 // and carry on after the leader's node goes away.
 #include "journal/grpc_raft_transport.h"
 
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
+
+#include "absl/synchronization/notification.h"
+#include "cistern/proto/raft.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "journal/raft_wire.h"
+#include "rpc/channel.h"
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -92,6 +101,113 @@ TEST(GrpcRaftTransportTest, ThreeNodesElectReplicateAndSurviveTheLeaderGoing) {
   ASSERT_TRUE(WaitUntil([&] { return nodes[next]->journal->Submit(Mkdir("/after")).ok(); }, 20000));
   for (auto& [id, node] : nodes) node->Stop();
   EXPECT_EQ(nodes[next]->sm.paths().back(), "/after");
+}
+
+}  // namespace
+}  // namespace cistern::journal
+
+namespace cistern::journal {
+namespace {
+
+// Records what arrives; snapshots are staged under `root`.
+class RecordingHandler : public RaftMessageHandler {
+ public:
+  explicit RecordingHandler(std::string root) : root_(std::move(root)) {}
+  void Receive(std::vector<raft::Message>) override {}
+  absl::StatusOr<std::string> NewSnapshotStagingDir() override {
+    const std::string dir = absl::StrCat(root_, "/staging-", next_++);
+    std::filesystem::create_directories(dir);
+    return dir;
+  }
+  void ReceiveSnapshot(raft::Message message, std::string dir) override {
+    absl::MutexLock lock(&mu_);
+    received_.emplace_back(std::move(message), std::move(dir));
+  }
+  std::vector<std::pair<raft::Message, std::string>> received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+
+ private:
+  const std::string root_;
+  std::atomic<int> next_{0};
+  absl::Mutex mu_;
+  std::vector<std::pair<raft::Message, std::string>> received_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+TEST(GrpcRaftTransportTest, StreamsASnapshotDirectoryInChunksAndRefusesPathsOutsideIt) {
+  const std::string root = absl::StrCat(::testing::TempDir(), "/grpc-snapshot-", ::getpid());
+  std::filesystem::remove_all(root);
+  const std::string source = root + "/source";
+  std::filesystem::create_directories(source + "/data/sub");
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  for (size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>(i % 251);
+  std::ofstream(source + "/data/big.sst", std::ios::binary) << big;
+  std::ofstream(source + "/data/sub/CURRENT") << "MANIFEST-1\n";
+  std::ofstream(source + "/data/empty", std::ios::binary);
+  std::ofstream(source + "/meta", std::ios::binary) << "m";
+
+  RecordingHandler handler(root + "/receiver");
+  auto server = GrpcRaftServer::Start("127.0.0.1:0", &handler);
+  ASSERT_TRUE(server.ok()) << server.status();
+  GrpcRaftTransportOptions options;
+  options.self = 1;
+  options.snapshot_chunk_bytes = 1 << 20;
+  GrpcRaftTransport transport(options);
+  transport.SetPeers({{2, absl::StrCat("127.0.0.1:", (*server)->port())}});
+  raft::Message message;
+  message.type = raft::MessageType::kSnapshot;
+  message.from = 1;
+  message.to = 2;
+  message.term = 3;
+  raft::SnapshotMeta meta;
+  meta.index = 42;
+  meta.term = 3;
+  meta.membership.voters = {1, 2};
+  message.snapshot = meta;
+  absl::Notification done;
+  absl::Status result;
+  transport.SendSnapshot(message, source, [&](absl::Status status) {
+    result = status;
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  ASSERT_TRUE(result.ok()) << result;
+  auto received = handler.received();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].first.snapshot, message.snapshot);
+  const std::string& dir = received[0].second;
+  EXPECT_EQ(ReadAll(dir + "/data/big.sst"), big);
+  EXPECT_EQ(ReadAll(dir + "/data/sub/CURRENT"), "MANIFEST-1\n");
+  EXPECT_TRUE(std::filesystem::exists(dir + "/data/empty"));
+  EXPECT_EQ(ReadAll(dir + "/meta"), "m");
+
+  // A stream naming a path outside the staging directory is refused, and leaves nothing.
+  auto stub = proto::RaftTransportService::NewStub(rpc::GetChannel(absl::StrCat("127.0.0.1:", (*server)->port())));
+  grpc::ClientContext context;
+  rpc::SetDeadline(&context, 10000);
+  proto::InstallSnapshotResponse response;
+  auto writer = stub->InstallSnapshot(&context, &response);
+  proto::SnapshotChunk chunk;
+  ToProto(message, chunk.mutable_message());
+  chunk.set_path("../escaped");
+  chunk.set_data("x");
+  writer->Write(chunk);
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_FALSE(std::filesystem::exists(root + "/receiver/escaped"));
+  EXPECT_EQ(handler.received().size(), 1u);
+  transport.Stop();
+  (*server)->Shutdown();
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "journal/in_process_transport.h"
 
+#include <filesystem>
 #include <map>
+
+#include "absl/strings/str_cat.h"
 
 namespace cistern::journal {
 
@@ -8,6 +11,9 @@ class InProcessRaftNetwork::Transport : public RaftTransport {
  public:
   Transport(InProcessRaftNetwork* network, raft::NodeId from) : network_(network), from_(from) {}
   void Send(std::vector<raft::Message> messages) override { network_->Deliver(from_, std::move(messages)); }
+  void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) override {
+    done(network_->DeliverSnapshot(from_, std::move(message), dir));
+  }
 
  private:
   InProcessRaftNetwork* const network_;
@@ -55,6 +61,31 @@ int64_t InProcessRaftNetwork::delivered() const {
   return delivered_;
 }
 
+int64_t InProcessRaftNetwork::snapshots_delivered() const {
+  absl::MutexLock lock(&mu_);
+  return snapshots_delivered_;
+}
+
+bool InProcessRaftNetwork::LinkUpLocked(raft::NodeId from, raft::NodeId to) const {
+  return cut_.count({from, to}) == 0 && isolated_.count(from) == 0 && isolated_.count(to) == 0 &&
+         handlers_.count(to) > 0;
+}
+
+absl::Status InProcessRaftNetwork::DeliverSnapshot(raft::NodeId from, raft::Message message, const std::string& dir) {
+  absl::MutexLock lock(&mu_);
+  const raft::NodeId to = message.to;
+  if (!LinkUpLocked(from, to)) return absl::UnavailableError(absl::StrCat("no link from ", from, " to ", to));
+  RaftMessageHandler* handler = handlers_[to];
+  absl::StatusOr<std::string> staging = handler->NewSnapshotStagingDir();
+  if (!staging.ok()) return staging.status();
+  std::error_code ec;
+  std::filesystem::copy(dir, *staging, std::filesystem::copy_options::recursive, ec);
+  if (ec) return absl::InternalError(absl::StrCat("copying snapshot '", dir, "': ", ec.message()));
+  ++snapshots_delivered_;
+  handler->ReceiveSnapshot(std::move(message), *std::move(staging));
+  return absl::OkStatus();
+}
+
 int64_t InProcessRaftNetwork::dropped() const {
   absl::MutexLock lock(&mu_);
   return dropped_;
@@ -66,8 +97,7 @@ void InProcessRaftNetwork::Deliver(raft::NodeId from, std::vector<raft::Message>
   std::uniform_real_distribution<double> coin(0.0, 1.0);
   for (raft::Message& m : messages) {
     const raft::NodeId to = m.to;
-    if (cut_.count({from, to}) > 0 || isolated_.count(from) > 0 || isolated_.count(to) > 0 ||
-        handlers_.count(to) == 0 || (drop_ > 0 && coin(rng_) < drop_)) {
+    if (!LinkUpLocked(from, to) || (drop_ > 0 && coin(rng_) < drop_)) {
       ++dropped_;
       continue;
     }

@@ -4,7 +4,8 @@
 // fraction of messages dropped or duplicated, all seeded so a failing run repeats.
 //
 // Delivery is synchronous: Send calls the receiver's handler on the sender's thread (handlers
-// only queue), so per-link order is preserved unless duplication is on.
+// only queue), so per-link order is preserved unless duplication is on. A snapshot is copied
+// into the receiver's staging directory, also synchronously, unless the link is cut.
 //
 // Thread safety: thread-safe. A handler must stay valid until Unregister returns.
 #pragma once
@@ -44,10 +45,13 @@ class InProcessRaftNetwork {
 
   int64_t delivered() const;
   int64_t dropped() const;
+  int64_t snapshots_delivered() const;
 
  private:
   class Transport;
   void Deliver(raft::NodeId from, std::vector<raft::Message> messages);
+  absl::Status DeliverSnapshot(raft::NodeId from, raft::Message message, const std::string& dir);
+  bool LinkUpLocked(raft::NodeId from, raft::NodeId to) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Held while a handler runs, so Unregister waits for deliveries in progress.
   mutable absl::Mutex mu_;
@@ -59,6 +63,7 @@ class InProcessRaftNetwork {
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t snapshots_delivered_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cistern::journal

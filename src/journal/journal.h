@@ -39,6 +39,23 @@ class StateMachine {
   // Makes every applied entry durable. Apply may leave its writes unsynced, so that one sync can
   // cover many entries (group commit).
   virtual absl::Status MakeDurable() = 0;
+
+  // Snapshots: for log compaction, for followers too far behind, and for backups. A state
+  // machine without them answers UNIMPLEMENTED (its journal then keeps the whole log).
+  //
+  // Writes a consistent, durable copy of the state at last_applied_index() into `dir` (which
+  // must not exist), with `raft_meta` (opaque here) stored inside, and returns the index it
+  // covers. Not concurrent with Apply.
+  virtual absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) {
+    return absl::UnimplementedError("this state machine takes no snapshots");
+  }
+  // Replaces the whole state with the snapshot in `dir` (made by CreateSnapshot on any replica;
+  // consumed). Durable on return; last_applied_index() is then the snapshot's index.
+  virtual absl::Status InstallSnapshot(const std::string& dir) {
+    return absl::UnimplementedError("this state machine installs no snapshots");
+  }
+  // The raft_meta stored in the snapshot the current state came from ("" if it came from none).
+  virtual absl::StatusOr<std::string> InstalledSnapshotMeta() const { return std::string(); }
 };
 
 // Status payload marking an error after which an appended entry may or may not be applied later

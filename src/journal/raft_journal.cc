@@ -3,17 +3,72 @@
 #include <algorithm>
 #include <random>
 
+#include <filesystem>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cistern/proto/raft.pb.h"
+#include "common/status.h"
+#include "journal/raft_wire.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
+namespace {
+
+// Brings the log store, the state machine and the snapshot store in line after a crash in the
+// middle of installing or taking a snapshot.
+absl::Status RecoverSnapshots(SnapshotStore* snapshots, RaftStorage* storage, StateMachine* state_machine) {
+  // The state machine installed a snapshot the log store has not recorded yet: record it, and
+  // keep the log only if it agrees with the snapshot at its index (Raft §7).
+  CISTERN_ASSIGN_OR_RETURN(std::string installed, state_machine->InstalledSnapshotMeta());
+  if (!installed.empty()) {
+    proto::RaftSnapshotMeta record;
+    if (!record.ParseFromString(installed)) return absl::DataLossError("the metastore's Raft snapshot record does not parse");
+    CISTERN_ASSIGN_OR_RETURN(raft::SnapshotMeta meta, FromProto(record));
+    if (meta.index > storage->snapshot().index) {
+      CISTERN_ASSIGN_OR_RETURN(std::vector<raft::Entry> entries, storage->LoadEntries());
+      const bool agrees = std::any_of(entries.begin(), entries.end(),
+                                      [&](const raft::Entry& e) { return e.index == meta.index && e.term == meta.term; });
+      spdlog::warn("raft: recording the snapshot at index {} the metastore holds ({} the log)", meta.index,
+                   agrees ? "keeping" : "discarding");
+      CISTERN_RETURN_IF_ERROR(storage->SaveSnapshot(meta, agrees ? meta.index : 0, !agrees));
+    }
+  }
+  // The state machine is behind the log's snapshot (it lost writes): install the stored one.
+  if (state_machine->last_applied_index() < storage->snapshot().index) {
+    std::optional<StoredSnapshot> latest = snapshots->Latest();
+    if (!latest.has_value() || latest->meta.index < storage->snapshot().index) {
+      return absl::DataLossError(absl::StrCat("the metastore (applied ", state_machine->last_applied_index(),
+                                              ") is behind the Raft log's snapshot at ", storage->snapshot().index,
+                                              " and no stored snapshot covers it"));
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::string staging, snapshots->NewStagingDir());
+    std::error_code ec;
+    std::filesystem::copy(latest->data_dir(), staging + "/data", std::filesystem::copy_options::recursive, ec);
+    if (ec) return absl::InternalError(absl::StrCat("copying snapshot '", latest->dir, "': ", ec.message()));
+    spdlog::warn("raft: the metastore is behind the snapshot at {}; installing it", latest->meta.index);
+    CISTERN_RETURN_IF_ERROR(state_machine->InstallSnapshot(staging + "/data"));
+    snapshots->Discard(staging);
+  }
+  return absl::OkStatus();
+}
+
+std::string EncodeMeta(const raft::SnapshotMeta& meta) {
+  proto::RaftSnapshotMeta record;
+  ToProto(meta, &record);
+  return record.SerializeAsString();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOptions options, RaftStorage* storage,
                                                                StateMachine* state_machine, RaftTransport* transport,
                                                                Clock* clock) {
   if (options.id == raft::kNoNode) return absl::InvalidArgumentError("raft node id must not be 0");
-  if (std::find(options.voters.begin(), options.voters.end(), options.id) == options.voters.end()) {
+  // No voters: a node joining an existing group, which learns the membership from the leader.
+  if (!options.voters.empty() &&
+      std::find(options.voters.begin(), options.voters.end(), options.id) == options.voters.end()) {
     return absl::InvalidArgumentError(absl::StrCat("raft node ", options.id, " is not among the voters"));
   }
   if (options.tick_interval_ms <= 0 || options.election_ticks <= options.heartbeat_ticks || options.heartbeat_ticks <= 0) {
@@ -21,14 +76,18 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
                                                    options.election_ticks, " ticks, heartbeat ", options.heartbeat_ticks,
                                                    " ticks (need heartbeat < election)"));
   }
-  const raft::Index applied = state_machine->last_applied_index();
+  raft::Index applied = state_machine->last_applied_index();
   const raft::HardState hard_state = storage->hard_state();
-  if (applied > storage->last_index() || applied > hard_state.commit) {
+  if (applied > storage->last_index()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the state machine has applied index ", applied, " but the Raft log ends at index ", storage->last_index(),
-        " (commit ", hard_state.commit, "): the metastore and the Raft log do not belong together"));
+        ": the metastore and the Raft log do not belong together"));
   }
   std::unique_ptr<RaftJournal> journal(new RaftJournal(std::move(options), storage, state_machine, transport, clock));
+  if (journal->options_.snapshots != nullptr) {
+    CISTERN_RETURN_IF_ERROR(RecoverSnapshots(journal->options_.snapshots, storage, state_machine));
+    applied = state_machine->last_applied_index();
+  }
   absl::StatusOr<std::vector<raft::Entry>> log = storage->LoadEntries();
   if (!log.ok()) return log.status();
   raft::Config config;
@@ -38,8 +97,18 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
   config.heartbeat_ticks = journal->options_.heartbeat_ticks;
   config.seed = journal->options_.seed != 0 ? journal->options_.seed : std::random_device{}();
   config.applied = applied;
-  journal->node_ = std::make_unique<raft::RawNode>(config, hard_state, *std::move(log));
+  absl::StatusOr<std::unique_ptr<raft::RawNode>> node =
+      raft::RawNode::Create(config, raft::PersistedState{hard_state, storage->snapshot(), *std::move(log)});
+  if (!node.ok()) return node.status();
+  journal->node_ = *std::move(node);
   journal->term_ = journal->node_->term();
+  if (journal->options_.snapshots != nullptr && storage->snapshot().index > 0) {
+    // A leader must be able to send a snapshot at least as new as its log's start.
+    std::optional<StoredSnapshot> latest = journal->options_.snapshots->Latest();
+    if (!latest.has_value() || latest->meta.index < storage->snapshot().index) {
+      CISTERN_RETURN_IF_ERROR(journal->TakeSnapshot().status());
+    }
+  }
   journal->PublishStatus();
   return journal;
 }
@@ -52,8 +121,9 @@ RaftJournal::RaftJournal(RaftJournalOptions options, RaftStorage* storage, State
 RaftJournal::~RaftJournal() { Stop(); }
 
 void RaftJournal::Start() {
-  spdlog::info("{}: starting with {} voters, log {}..{}, commit {}, applied {}", Tag(), options_.voters.size(),
-               node_->log().size() > 1 ? 1 : 0, node_->last_index(), node_->commit(), node_->applied());
+  spdlog::info("{}: starting with {}, snapshot at {}, log {}..{}, commit {}, applied {}", Tag(),
+               node_->membership().DebugString(), node_->snapshot().index, node_->first_index(), node_->last_index(),
+               node_->commit(), node_->applied());
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -70,6 +140,16 @@ void RaftJournal::Stop() {
   proposals_.clear();
   for (auto& r : reads_) r->Finish(absl::UnavailableError("journal stopped"));
   reads_.clear();
+  for (auto& c : checkpoints_) c->Finish(absl::UnavailableError("journal stopped"));
+  checkpoints_.clear();
+  for (auto& t : tasks_) t->done.Notify();  // not run: their callers get UNAVAILABLE
+  tasks_.clear();
+  if (options_.snapshots != nullptr) {
+    for (auto& [message, dir] : incoming_snapshots_) options_.snapshots->Discard(dir);
+    for (auto& [index, dir] : staged_snapshots_) options_.snapshots->Discard(dir);
+  }
+  incoming_snapshots_.clear();
+  staged_snapshots_.clear();
 }
 
 std::string RaftJournal::NodeName(raft::NodeId id) const {
@@ -118,6 +198,124 @@ void RaftJournal::Receive(std::vector<raft::Message> messages) {
     if (inbox_.size() >= options_.max_queued_messages) break;  // Raft retransmits what is lost
     inbox_.push_back(std::move(m));
   }
+}
+
+absl::StatusOr<std::string> RaftJournal::NewSnapshotStagingDir() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this node keeps no snapshots");
+  return options_.snapshots->NewStagingDir();
+}
+
+void RaftJournal::ReceiveSnapshot(raft::Message message, std::string dir) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !broken_.ok() || message.to != options_.id) {
+    if (options_.snapshots != nullptr) options_.snapshots->Discard(dir);
+    return;
+  }
+  incoming_snapshots_.emplace_back(std::move(message), std::move(dir));
+}
+
+absl::StatusOr<raft::Index> RaftJournal::Checkpoint() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this journal takes no snapshots");
+  auto waiter = std::make_shared<Waiter>();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    if (stopping_) return absl::UnavailableError("journal stopped");
+    checkpoints_.push_back(waiter);
+  }
+  if (!waiter->done.WaitForNotificationWithTimeout(absl::Milliseconds(options_.append_timeout_ms))) {
+    return absl::DeadlineExceededError("the snapshot did not finish in time");
+  }
+  if (!waiter->result.ok()) return waiter->result.status();
+  return waiter->result->index;
+}
+
+absl::Status RaftJournal::RunOnDriver(std::function<void()> task) {
+  auto queued = std::make_shared<DriverTask>();
+  queued->run = std::move(task);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_.ok()) return broken_;
+    if (stopping_) return absl::UnavailableError("journal stopped");
+    tasks_.push_back(queued);
+  }
+  // No timeout: the task may reference the caller's stack, so wait until it ran or was dropped
+  // (Stop and FailStop drop the queue).
+  queued->done.WaitForNotification();
+  return queued->ran ? absl::OkStatus() : absl::UnavailableError("the journal stopped before running the request");
+}
+
+absl::Status RaftJournal::ChangeMembership(const raft::ConfChange& change) {
+  auto waiter = std::make_shared<Waiter>();
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([this, change, waiter] {
+    absl::StatusOr<raft::EntryId> id = node_->ProposeConfChange(change);
+    if (!id.ok()) {
+      waiter->Finish(absl::IsFailedPrecondition(id.status()) && role_ != raft::Role::kLeader
+                         ? NotLeaderErrorFor(node_->leader(), node_->term())
+                         : id.status());
+      return;
+    }
+    spdlog::info("{}: proposed {} of {} at index {}", Tag(), raft::ConfChangeTypeName(change.type),
+                 NodeName(change.node), id->index);
+    in_flight_[id->index] = InFlight{id->term, waiter};
+  }));
+  if (!waiter->done.WaitForNotificationWithTimeout(absl::Milliseconds(options_.append_timeout_ms))) {
+    return OutcomeUnknownError(absl::StatusCode::kDeadlineExceeded, "the membership change was not applied in time");
+  }
+  return waiter->result.status();
+}
+
+absl::Status RaftJournal::AddVoter(raft::NodeId id, std::string context, int64_t timeout_ms) {
+  const int64_t deadline_ms = clock_->MonotonicMs() + timeout_ms;
+  bool member = false;
+  bool voter = false;
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+    member = node_->membership().Contains(id);
+    voter = node_->membership().IsVoter(id);
+  }));
+  if (voter) return absl::AlreadyExistsError(absl::StrCat(NodeName(id), " is already a voter"));
+  if (!member) {
+    CISTERN_RETURN_IF_ERROR(ChangeMembership(raft::ConfChange{raft::ConfChangeType::kAddLearner, id, context}));
+  }
+  // Promote once it holds (nearly) the whole log, so adding a voter never stalls commitment.
+  while (true) {
+    raft::Index match = 0;
+    raft::Index last = 0;
+    bool leading = false;
+    CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+      leading = node_->role() == raft::Role::kLeader;
+      last = node_->last_index();
+      if (const raft::Progress* progress = node_->progress(id); progress != nullptr) match = progress->match();
+    }));
+    if (!leading) return NotLeaderError();
+    if (match + 16 >= last) break;
+    if (clock_->MonotonicMs() > deadline_ms) {
+      return absl::DeadlineExceededError(absl::StrCat(NodeName(id), " added as a learner but still behind (at ", match,
+                                                      " of ", last, "); run the command again to promote it"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ChangeMembership(raft::ConfChange{raft::ConfChangeType::kAddVoter, id, std::move(context)});
+}
+
+absl::Status RaftJournal::RemoveNode(raft::NodeId id) {
+  return ChangeMembership(raft::ConfChange{raft::ConfChangeType::kRemoveNode, id, {}});
+}
+
+absl::Status RaftJournal::TransferLeadership(raft::NodeId id, int64_t timeout_ms) {
+  absl::Status asked;
+  CISTERN_RETURN_IF_ERROR(RunOnDriver([&] {
+    asked = role_ == raft::Role::kLeader ? node_->TransferLeadership(id) : NotLeaderErrorFor(node_->leader(), node_->term());
+  }));
+  CISTERN_RETURN_IF_ERROR(asked);
+  const int64_t deadline_ms = clock_->MonotonicMs() + timeout_ms;
+  while (clock_->MonotonicMs() < deadline_ms) {
+    const RaftJournalStatus now = status();
+    if (now.leader == id && now.role != raft::Role::kLeader) return absl::OkStatus();
+    if (id == options_.id && now.serving) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(NodeName(id), " did not take over the leadership in time"));
 }
 
 absl::StatusOr<Appended> RaftJournal::Append(const proto::JournalEntry& entry) {
@@ -176,7 +374,8 @@ absl::Status RaftJournal::ConfirmRead(uint64_t index) {
 }
 
 bool RaftJournal::HasWorkLocked() const {
-  return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty();
+  return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() || !incoming_snapshots_.empty() ||
+         !snapshot_reports_.empty() || !checkpoints_.empty() || !tasks_.empty();
 }
 
 void RaftJournal::Run() {
@@ -186,6 +385,10 @@ void RaftJournal::Run() {
     std::vector<raft::Message> inbox;
     std::vector<Proposal> proposals;
     std::vector<std::shared_ptr<Waiter>> reads;
+    std::vector<std::pair<raft::Message, std::string>> incoming_snapshots;
+    std::vector<std::pair<raft::NodeId, bool>> snapshot_reports;
+    std::vector<std::shared_ptr<Waiter>> checkpoints;
+    std::vector<std::shared_ptr<DriverTask>> tasks;
     {
       absl::MutexLock lock(&mu_);
       const int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - clock_->MonotonicMs());
@@ -198,10 +401,34 @@ void RaftJournal::Run() {
         proposals_.pop_front();
       }
       reads.swap(reads_);
+      incoming_snapshots.swap(incoming_snapshots_);
+      snapshot_reports.swap(snapshot_reports_);
+      checkpoints.swap(checkpoints_);
+      tasks.swap(tasks_);
+    }
+    for (auto& [message, dir] : incoming_snapshots) {
+      if (!message.snapshot.has_value()) {
+        options_.snapshots->Discard(dir);
+        continue;
+      }
+      const raft::Index index = message.snapshot->index;
+      if (auto it = staged_snapshots_.find(index); it != staged_snapshots_.end()) options_.snapshots->Discard(it->second);
+      staged_snapshots_[index] = dir;
+      absl::Status stepped = node_->Step(message);
+      if (!stepped.ok()) spdlog::warn("{}: dropped a malformed snapshot message: {}", Tag(), stepped.ToString());
+    }
+    for (const auto& [peer, finished] : snapshot_reports) {
+      node_->ReportSnapshot(peer, finished ? raft::SnapshotStatus::kFinished : raft::SnapshotStatus::kFailed);
     }
     // Messages first: after a stall (a slow sync), what peers sent meanwhile counts before the
     // stall's ticks do, so a busy follower does not campaign against a live leader.
-    for (const raft::Message& m : inbox) node_->Step(m);
+    for (const raft::Message& m : inbox) {
+      absl::Status stepped = node_->Step(m);
+      if (!stepped.ok()) {
+        spdlog::warn("{}: dropped a malformed {} from {}: {}", Tag(), raft::MessageTypeName(m.type), NodeName(m.from),
+                     std::string(stepped.message()));
+      }
+    }
     const int64_t now_ms = clock_->MonotonicMs();
     int ticks = 0;
     while (now_ms >= next_tick_ms) {
@@ -218,22 +445,33 @@ void RaftJournal::Run() {
     for (Proposal& p : proposals) {
       absl::StatusOr<raft::EntryId> id = node_->Propose(std::move(p.data));
       if (!id.ok()) {
-        p.waiter->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+        p.waiter->Finish(absl::IsUnavailable(id.status())
+                             ? absl::UnavailableError(absl::StrCat(NodeName(options_.id), ": ", id.status().message()))
+                             : NotLeaderErrorFor(node_->leader(), node_->term()));
         continue;
       }
       ++entries_appended_;
-      in_flight_[id->index] = InFlight{id->term, std::move(p.waiter), {}};
+      in_flight_[id->index] = InFlight{id->term, std::move(p.waiter)};
     }
-    if (!reads.empty()) {
-      absl::StatusOr<raft::EntryId> id =
-          serving_ ? node_->Propose(std::string()) : absl::StatusOr<raft::EntryId>(absl::UnavailableError("not serving"));
-      if (id.ok()) {
-        in_flight_[id->index] = InFlight{id->term, nullptr, std::move(reads)};
-      } else {
-        for (auto& r : reads) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
-      }
+    for (auto& task : tasks) {
+      task->run();
+      task->ran = true;
+      task->done.Notify();
     }
+    if (!reads.empty()) StartRead(std::move(reads), now_ms);
+    ExpireReads(now_ms);
     if (!ProcessReady()) return;
+    for (auto& c : checkpoints) {
+      absl::StatusOr<raft::Index> index = TakeSnapshot();
+      if (index.ok()) {
+        c->Finish(Appended{*index, {}});
+      } else {
+        c->Finish(index.status());
+      }
+      if (broken()) return;
+    }
+    MaybeSnapshot(now_ms);
+    if (broken()) return;
     PublishStatus();
   }
 }
@@ -241,6 +479,7 @@ void RaftJournal::Run() {
 bool RaftJournal::ProcessReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
+    if (ready.snapshot.has_value() && !InstallReceivedSnapshot(*ready.snapshot)) return false;
     if (ready.hard_state.has_value() || !ready.entries.empty()) {
       absl::Status saved = storage_->Save(ready.hard_state, ready.entries);
       if (!saved.ok()) {
@@ -249,12 +488,72 @@ bool RaftJournal::ProcessReady() {
       }
       ++log_syncs_;
     }
-    if (!ready.messages.empty()) transport_->Send(std::move(ready.messages));
+    std::vector<raft::Message> messages;
+    for (raft::Message& m : ready.messages) {
+      if (m.type == raft::MessageType::kSnapshot) {
+        SendSnapshotTo(std::move(m));
+      } else {
+        messages.push_back(std::move(m));
+      }
+    }
+    if (!messages.empty()) transport_->Send(std::move(messages));
     if (!ApplyCommitted(ready.committed_entries)) return false;
+    for (const raft::ReadState& rs : ready.read_states) ConfirmReads(rs);
     node_->Advance(ready);
   }
+  ReleaseConfirmedReads();
   ObserveRole();
   return true;
+}
+
+void RaftJournal::StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms) {
+  if (!serving_) {
+    for (auto& r : readers) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+    return;
+  }
+  // One ReadIndex round for every read that arrived since the last one; each read already saw
+  // the state it answers with, so a round confirmed after it makes it linearizable.
+  const std::string context = absl::StrCat(++read_seq_);
+  absl::Status asked = node_->ReadIndex(context);
+  if (!asked.ok()) {
+    for (auto& r : readers) r->Finish(NotLeaderErrorFor(node_->leader(), node_->term()));
+    return;
+  }
+  pending_reads_[context] = PendingRead{now_ms + options_.tick_interval_ms * options_.election_ticks, std::move(readers)};
+}
+
+void RaftJournal::ConfirmReads(const raft::ReadState& rs) {
+  auto it = pending_reads_.find(rs.context);
+  if (it == pending_reads_.end()) return;  // a duplicate, or already expired
+  confirmed_reads_.emplace_back(rs.index, std::move(it->second.readers));
+  pending_reads_.erase(it);
+}
+
+void RaftJournal::ReleaseConfirmedReads() {
+  const raft::Index applied = state_machine_->last_applied_index();
+  for (auto it = confirmed_reads_.begin(); it != confirmed_reads_.end();) {
+    if (it->first > applied) {
+      ++it;
+      continue;
+    }
+    for (auto& r : it->second) r->Finish(Appended{it->first, {}});
+    it = confirmed_reads_.erase(it);
+  }
+}
+
+void RaftJournal::ExpireReads(int64_t now_ms) {
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    // Lost messages or a leadership change: the round never completes. The client retries.
+    for (auto& r : it->second.readers) {
+      r->Finish(absl::UnavailableError(absl::StrCat(NodeName(options_.id),
+                                                    " could not confirm its leadership for a read in time; retry")));
+    }
+    it = pending_reads_.erase(it);
+  }
 }
 
 bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
@@ -262,7 +561,8 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   for (const raft::Entry& e : entries) {
     if (e.index <= state_machine_->last_applied_index()) continue;
     proto::JournalEntry entry;
-    if (!entry.ParseFromString(e.data)) {
+    // A configuration change is the core's business; the state machine only consumes its index.
+    if (e.type == raft::EntryType::kNormal && !entry.ParseFromString(e.data)) {
       FailStop(absl::DataLossError(absl::StrCat("raft entry ", e.index, " (term ", e.term,
                                                 ") is not a journal entry; journal stopped")));
       return false;
@@ -279,20 +579,137 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
     in_flight_.erase(it);
     if (done.term != e.term) {
       // Another leader's entry took this index: ours was never committed.
-      absl::Status lost = absl::UnavailableError(
-          absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry"));
-      if (done.waiter) done.waiter->Finish(lost);
-      for (auto& r : done.readers) r->Finish(lost);
+      done.waiter->Finish(absl::UnavailableError(
+          absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry")));
       continue;
     }
-    if (done.waiter) done.waiter->Finish(Appended{e.index, *std::move(outcome)});
-    for (auto& r : done.readers) r->Finish(Appended{e.index, {}});
+    done.waiter->Finish(Appended{e.index, *std::move(outcome)});
   }
   {
     absl::MutexLock lock(&mu_);
     status_.applied = state_machine_->last_applied_index();
   }
   return true;
+}
+
+absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
+  if (options_.snapshots == nullptr) return absl::UnimplementedError("this journal takes no snapshots");
+  const raft::Index applied = state_machine_->last_applied_index();
+  if (applied == node_->snapshot().index) {
+    std::optional<StoredSnapshot> latest = options_.snapshots->Latest();
+    if (latest.has_value() && latest->meta.index == applied) return applied;  // nothing new
+  }
+  CISTERN_ASSIGN_OR_RETURN(raft::SnapshotMeta meta, node_->SnapshotMetaAt(applied));
+  const int64_t start_ms = clock_->MonotonicMs();
+  CISTERN_ASSIGN_OR_RETURN(std::string staging, options_.snapshots->NewStagingDir());
+  absl::StatusOr<uint64_t> covered = state_machine_->CreateSnapshot(staging + "/data", EncodeMeta(meta));
+  if (covered.ok() && *covered != meta.index) {
+    covered = absl::InternalError(absl::StrCat("the state machine snapshot covers ", *covered, ", not ", meta.index));
+  }
+  if (!covered.ok()) {
+    options_.snapshots->Discard(staging);
+    return covered.status();
+  }
+  absl::StatusOr<StoredSnapshot> stored = options_.snapshots->Commit(staging, meta);
+  if (!stored.ok()) {
+    options_.snapshots->Discard(staging);
+    return stored.status();
+  }
+  // The log below the snapshot goes away: what it held must be durable in the state machine
+  // itself, or a crash would leave it behind its own snapshot.
+  absl::Status durable = state_machine_->MakeDurable();
+  if (!durable.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("state machine sync failed, journal stopped: ", durable.message())));
+    return broken_status();
+  }
+  const raft::Index keep = options_.snapshot_keep_entries;
+  const raft::Index compact_through = meta.index > keep ? meta.index - keep : 0;
+  absl::Status saved = storage_->SaveSnapshot(meta, compact_through, /*discard_log=*/false);
+  if (!saved.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
+    return broken_status();
+  }
+  CISTERN_RETURN_IF_ERROR(node_->Compact(meta, keep));
+  spdlog::info("{}: snapshot at index {} (term {}) in {} ms; log compacted through {}", Tag(), meta.index, meta.term,
+               clock_->MonotonicMs() - start_ms, compact_through);
+  return meta.index;
+}
+
+void RaftJournal::MaybeSnapshot(int64_t now_ms) {
+  if (options_.snapshots == nullptr || options_.snapshot_entries == 0 || now_ms < snapshot_retry_at_ms_) return;
+  if (state_machine_->last_applied_index() < node_->snapshot().index + options_.snapshot_entries) return;
+  absl::StatusOr<raft::Index> index = TakeSnapshot();
+  if (!index.ok() && !broken()) {
+    spdlog::error("{}: snapshot failed (retrying in 10 s): {}", Tag(), index.status().ToString());
+    snapshot_retry_at_ms_ = now_ms + 10000;
+  }
+}
+
+void RaftJournal::SendSnapshotTo(raft::Message message) {
+  const raft::NodeId to = message.to;
+  std::optional<StoredSnapshot> latest =
+      options_.snapshots != nullptr ? options_.snapshots->Latest() : std::optional<StoredSnapshot>();
+  if (!latest.has_value()) {
+    spdlog::error("{}: {} needs a snapshot but none is stored", Tag(), NodeName(to));
+    node_->ReportSnapshot(to, raft::SnapshotStatus::kFailed);
+    return;
+  }
+  // The newest snapshot, which may be newer than the one the core named.
+  message.snapshot = latest->meta;
+  spdlog::info("{}: sending the snapshot at index {} to {}", Tag(), latest->meta.index, NodeName(to));
+  transport_->SendSnapshot(std::move(message), latest->dir, [this, to](absl::Status status) {
+    if (!status.ok()) spdlog::warn("raft: sending a snapshot to {} failed: {}", NodeName(to), status.ToString());
+    absl::MutexLock lock(&mu_);
+    snapshot_reports_.emplace_back(to, status.ok());
+  });
+}
+
+bool RaftJournal::InstallReceivedSnapshot(const raft::SnapshotMeta& meta) {
+  auto it = staged_snapshots_.find(meta.index);
+  if (it == staged_snapshots_.end()) {
+    FailStop(absl::DataLossError(absl::StrCat("asked to install the snapshot at index ", meta.index,
+                                              " but its data was not received; journal stopped")));
+    return false;
+  }
+  const std::string dir = it->second;
+  staged_snapshots_.erase(it);
+  const int64_t start_ms = clock_->MonotonicMs();
+  absl::Status installed = state_machine_->InstallSnapshot(dir + "/data");
+  if (installed.ok() && state_machine_->last_applied_index() != meta.index) {
+    installed = absl::DataLossError(absl::StrCat("the snapshot named index ", meta.index, " but holds index ",
+                                                 state_machine_->last_applied_index()));
+  }
+  options_.snapshots->Discard(dir);
+  if (!installed.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("installing the snapshot at index ", meta.index,
+                                                 " failed, journal stopped: ", installed.message())));
+    return false;
+  }
+  // Keep a copy to serve followers from, should this node lead later.
+  absl::StatusOr<std::string> staging = options_.snapshots->NewStagingDir();
+  absl::Status copied = staging.status();
+  if (staging.ok()) {
+    copied = state_machine_->CreateSnapshot(*staging + "/data", EncodeMeta(meta)).status();
+    if (copied.ok()) copied = options_.snapshots->Commit(*staging, meta).status();
+    if (!copied.ok()) options_.snapshots->Discard(*staging);
+  }
+  if (!copied.ok()) spdlog::error("{}: keeping a copy of the installed snapshot failed: {}", Tag(), copied.ToString());
+  absl::Status saved = storage_->SaveSnapshot(meta, meta.index, /*discard_log=*/true);
+  if (!saved.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
+    return false;
+  }
+  DiscardStagedUpTo(meta.index);
+  spdlog::info("{}: installed the snapshot at index {} (term {}) in {} ms", Tag(), meta.index, meta.term,
+               clock_->MonotonicMs() - start_ms);
+  return true;
+}
+
+void RaftJournal::DiscardStagedUpTo(raft::Index index) {
+  for (auto it = staged_snapshots_.begin(); it != staged_snapshots_.end() && it->first <= index;) {
+    options_.snapshots->Discard(it->second);
+    it = staged_snapshots_.erase(it);
+  }
 }
 
 void RaftJournal::ObserveRole() {
@@ -319,6 +736,12 @@ void RaftJournal::ObserveRole() {
     } else if (leader != raft::kNoNode && leader != options_.id) {
       spdlog::info("{}: following {}", Tag(), NodeName(leader));
     }
+    if (role_callback_) role_callback_(role, term, leader);
+  }
+  if (node_->membership() != membership_) {
+    membership_ = node_->membership();
+    spdlog::info("{}: membership now {}", Tag(), membership_.DebugString());
+    if (membership_callback_) membership_callback_(membership_);
   }
   const bool serving = role_ == raft::Role::kLeader && state_machine_->last_applied_index() >= term_start_index_;
   const bool serving_changed = serving != serving_;
@@ -338,22 +761,31 @@ void RaftJournal::ObserveRole() {
 }
 
 void RaftJournal::FailInFlight(const absl::Status& status) {
-  for (auto& [index, in_flight] : in_flight_) {
-    if (in_flight.waiter) in_flight.waiter->Finish(status);
-    for (auto& r : in_flight.readers) r->Finish(absl::Status(status.code(), status.message()));
-  }
+  for (auto& [index, in_flight] : in_flight_) in_flight.waiter->Finish(status);
   in_flight_.clear();
+  const absl::Status read_error(status.code(), status.message());
+  for (auto& [context, read] : pending_reads_) {
+    for (auto& r : read.readers) r->Finish(read_error);
+  }
+  pending_reads_.clear();
+  for (auto& [index, readers] : confirmed_reads_) {
+    for (auto& r : readers) r->Finish(read_error);
+  }
+  confirmed_reads_.clear();
 }
 
 void RaftJournal::FailStop(const absl::Status& error) {
   spdlog::critical("{}: {}", Tag(), error.ToString());
+  fatal_ = error;
   const bool was_serving = serving_;
   serving_ = false;
   std::deque<Proposal> proposals;
   std::vector<std::shared_ptr<Waiter>> reads;
+  std::vector<std::shared_ptr<DriverTask>> tasks;
   {
     absl::MutexLock lock(&mu_);
     broken_ = error;
+    tasks.swap(tasks_);
     status_.error = error;
     status_.serving = false;
     proposals.swap(proposals_);
@@ -365,6 +797,7 @@ void RaftJournal::FailStop(const absl::Status& error) {
   FailInFlight(error);
   for (Proposal& p : proposals) p.waiter->Finish(error);
   for (auto& r : reads) r->Finish(error);
+  for (auto& t : tasks) t->done.Notify();
 }
 
 void RaftJournal::PublishStatus() {
@@ -376,8 +809,20 @@ void RaftJournal::PublishStatus() {
   status_.commit = node_->commit();
   status_.applied = state_machine_->last_applied_index();
   status_.last_index = node_->last_index();
+  status_.first_index = node_->first_index();
+  status_.snapshot_index = node_->snapshot().index;
+  status_.membership = node_->membership();
   status_.serving = serving_;
   status_.voters = options_.voters;
+  status_.match.clear();
+  if (node_->role() == raft::Role::kLeader) {
+    for (const std::set<raft::NodeId>* ids : {&status_.membership.voters, &status_.membership.learners}) {
+      for (raft::NodeId id : *ids) {
+        const raft::Progress* progress = node_->progress(id);
+        if (id != options_.id && progress != nullptr) status_.match[id] = progress->match();
+      }
+    }
+  }
   status_.log_syncs = log_syncs_;
   status_.entries_appended = entries_appended_;
 }

@@ -15,9 +15,9 @@
 // id is safe). A failed storage write or apply is fail-stop: the node stops voting, sending and
 // applying, every call fails, and the fatal-error callback runs.
 //
-// Reads: ConfirmRead(index) makes a read linearizable by committing a barrier entry of the
-// current term after the read (one barrier per driver round, shared by every read waiting in it).
-// TODO(raft-core): use ReadIndex or the leader lease from the core once it has them.
+// Reads: ConfirmRead(index) makes a read linearizable: after the read, one ReadIndex round of the
+// core (a heartbeat round a quorum acknowledges) confirms that this node was still the leader;
+// every read that arrived during one driver round shares one ReadIndex round.
 //
 // Thread safety: Append, WaitDurable, ConfirmRead, status() and Receive are thread-safe. Start and
 // Stop are called by one thread. Callbacks run on the driver thread without locks held, and must
@@ -41,13 +41,17 @@
 #include "journal/journal.h"
 #include "journal/raft_log_store.h"
 #include "journal/raft_transport.h"
+#include "journal/snapshot_store.h"
 #include "raft/raft.h"
 
 namespace cistern::journal {
 
 struct RaftJournalOptions {
   raft::NodeId id = raft::kNoNode;
-  std::vector<raft::NodeId> voters;  // including id
+  // The voters of a new group, including id; empty for a node joining an existing group (added
+  // with AddVoter), which learns the membership from the leader. Ignored once the log or a
+  // snapshot holds a membership.
+  std::vector<raft::NodeId> voters;
   int64_t tick_interval_ms = 100;    // one Raft tick; the leader heartbeats every heartbeat_ticks
   int election_ticks = 10;           // a follower campaigns after [election, 2*election) silent ticks
   int heartbeat_ticks = 1;
@@ -58,6 +62,13 @@ struct RaftJournalOptions {
   uint64_t seed = 0;                     // election timer randomization; 0 = from the clock
   // How errors and logs name a node (e.g. "master 2 (host:7700)"); default "node N".
   std::function<std::string(raft::NodeId)> node_name;
+  // Snapshots (null: none, the whole log is kept; the state machine must support them). Once
+  // `snapshot_entries` entries were applied since the last snapshot (0: only on request), the
+  // driver snapshots the state machine and compacts the log, keeping the last
+  // `snapshot_keep_entries` entries so slightly lagging followers catch up from the log.
+  SnapshotStore* snapshots = nullptr;
+  uint64_t snapshot_entries = 0;
+  uint64_t snapshot_keep_entries = 0;
 };
 
 struct RaftJournalStatus {
@@ -68,9 +79,14 @@ struct RaftJournalStatus {
   raft::Index commit = 0;
   raft::Index applied = 0;
   raft::Index last_index = 0;
+  raft::Index first_index = 0;     // of the log kept
+  raft::Index snapshot_index = 0;  // of the latest snapshot (0: none)
+  raft::Membership membership;
   // Leader that has applied the first entry of its term: it knows every committed entry.
   bool serving = false;
   std::vector<raft::NodeId> voters;
+  // Leader only: the highest log index known replicated on each other member.
+  std::map<raft::NodeId, raft::Index> match;
   uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
   uint64_t entries_appended = 0;  // entries proposed by this node as leader
   absl::Status error;             // set once the journal stopped after a fatal error
@@ -80,6 +96,10 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
  public:
   using ServingCallback = std::function<void(bool serving, raft::Term term)>;
   using FatalErrorCallback = std::function<void(const absl::Status& error)>;
+  // Role, term or known leader changed.
+  using RoleCallback = std::function<void(raft::Role role, raft::Term term, raft::NodeId leader)>;
+  // The membership in effect changed (on append of a configuration entry, or a snapshot).
+  using MembershipCallback = std::function<void(const raft::Membership& membership)>;
 
   // `storage`, `state_machine`, `transport` and `clock` must outlive the journal. Checks that the
   // state machine's applied index lies within the stored log (FAILED_PRECONDITION otherwise).
@@ -91,6 +111,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // REQUIRES: called before Start.
   void set_serving_callback(ServingCallback callback) { serving_callback_ = std::move(callback); }
   void set_fatal_error_callback(FatalErrorCallback callback) { fatal_error_callback_ = std::move(callback); }
+  void set_role_callback(RoleCallback callback) { role_callback_ = std::move(callback); }
+  void set_membership_callback(MembershipCallback callback) { membership_callback_ = std::move(callback); }
 
   void Start();
   // Stops the driver; waiting callers get UNAVAILABLE. Idempotent.
@@ -102,6 +124,21 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   absl::Status ConfirmRead(uint64_t index) override;
 
   void Receive(std::vector<raft::Message> messages) override;
+  absl::StatusOr<std::string> NewSnapshotStagingDir() override;
+  void ReceiveSnapshot(raft::Message message, std::string dir) override;
+
+  // Snapshots the state machine now and compacts the log; returns the snapshot's index.
+  // UNIMPLEMENTED without a snapshot store.
+  absl::StatusOr<raft::Index> Checkpoint();
+
+  // Membership changes, one server at a time (leader only; UNAVAILABLE elsewhere, naming the
+  // leader, or while another change is uncommitted). `context` is stored with the member (its
+  // addresses). AddVoter adds `id` as a learner, waits until it has caught up with the log (or
+  // `timeout_ms` passes), then makes it a voter; each step returns once committed.
+  absl::Status AddVoter(raft::NodeId id, std::string context, int64_t timeout_ms);
+  absl::Status RemoveNode(raft::NodeId id);
+  // Hands the leadership to voter `id` and waits until it leads (DEADLINE_EXCEEDED otherwise).
+  absl::Status TransferLeadership(raft::NodeId id, int64_t timeout_ms);
 
   RaftJournalStatus status() const;
   // The error a caller gets from a node that is not the serving leader.
@@ -123,8 +160,12 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // An entry this node proposed as leader, not applied yet.
   struct InFlight {
     raft::Term term = 0;
-    std::shared_ptr<Waiter> waiter;                // the proposer (null for a read barrier)
-    std::vector<std::shared_ptr<Waiter>> readers;  // reads confirmed by this entry
+    std::shared_ptr<Waiter> waiter;
+  };
+  // Reads waiting for their ReadIndex round.
+  struct PendingRead {
+    int64_t deadline_ms = 0;
+    std::vector<std::shared_ptr<Waiter>> readers;
   };
 
   RaftJournal(RaftJournalOptions options, RaftStorage* storage, StateMachine* state_machine, RaftTransport* transport,
@@ -135,6 +176,20 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // One round: returns false once the journal must stop.
   bool ProcessReady();
   bool ApplyCommitted(const std::vector<raft::Entry>& entries);
+  void StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms);
+  void ConfirmReads(const raft::ReadState& read_state);
+  void ReleaseConfirmedReads();
+  void ExpireReads(int64_t now_ms);
+  // Snapshots (driver thread).
+  absl::StatusOr<raft::Index> TakeSnapshot();
+  void MaybeSnapshot(int64_t now_ms);
+  void SendSnapshotTo(raft::Message message);
+  bool InstallReceivedSnapshot(const raft::SnapshotMeta& meta);
+  void DiscardStagedUpTo(raft::Index index);
+  // Runs `task` on the driver thread and waits for it (UNAVAILABLE if the journal stops).
+  absl::Status RunOnDriver(std::function<void()> task);
+  // Proposes a configuration change and waits until it is applied.
+  absl::Status ChangeMembership(const raft::ConfChange& change);
   void ObserveRole();
   void FailInFlight(const absl::Status& status);
   void FailStop(const absl::Status& error);
@@ -151,22 +206,44 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   Clock* const clock_;
   ServingCallback serving_callback_;
   FatalErrorCallback fatal_error_callback_;
+  RoleCallback role_callback_;
+  MembershipCallback membership_callback_;
 
   // Driver thread only.
   std::unique_ptr<raft::RawNode> node_;
   std::map<raft::Index, InFlight> in_flight_;
+  uint64_t read_seq_ = 0;
+  std::map<raft::Index, std::string> staged_snapshots_;  // received, by index, not installed yet
+  int64_t snapshot_retry_at_ms_ = 0;                       // after a failed snapshot
+  std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
+  // Confirmed at a read index the state machine has not applied yet.
+  std::vector<std::pair<raft::Index, std::vector<std::shared_ptr<Waiter>>>> confirmed_reads_;
   raft::Role role_ = raft::Role::kFollower;
   raft::Term term_ = 0;
   raft::NodeId leader_ = raft::kNoNode;
   raft::Index term_start_index_ = 0;  // first entry of this leader's term
+  raft::Membership membership_;       // as last reported
   bool serving_ = false;
   uint64_t log_syncs_ = 0;
   uint64_t entries_appended_ = 0;
+  absl::Status fatal_;  // set by FailStop: the driver stops
+  bool broken() const { return !fatal_.ok(); }
+  const absl::Status& broken_status() const { return fatal_; }
 
   mutable absl::Mutex mu_;
   std::vector<raft::Message> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<Proposal> proposals_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Waiter>> reads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<raft::Message, std::string>> incoming_snapshots_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<raft::NodeId, bool>> snapshot_reports_ ABSL_GUARDED_BY(mu_);  // peer, finished
+  std::vector<std::shared_ptr<Waiter>> checkpoints_ ABSL_GUARDED_BY(mu_);
+  // Work for the driver thread (membership changes): run, then `done`; or dropped (not `ran`).
+  struct DriverTask {
+    std::function<void()> run;
+    bool ran = false;
+    absl::Notification done;
+  };
+  std::vector<std::shared_ptr<DriverTask>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   RaftJournalStatus status_ ABSL_GUARDED_BY(mu_);

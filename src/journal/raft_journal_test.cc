@@ -22,6 +22,11 @@ namespace {
 
 using raft::NodeId;
 
+struct SnapshotSettings {
+  uint64_t entries = 0;  // 0: no snapshot store
+  uint64_t keep = 0;
+};
+
 RaftJournalOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
   RaftJournalOptions options;
   options.id = id;
@@ -35,27 +40,65 @@ RaftJournalOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
 
 // N nodes over one in-process network. Nodes can be stopped and restarted from their storage
 // and state machine (which survive, as a metastore and a Raft log on disk would).
+// Distinct paths: SubmitAnywhere retries an append whose outcome was unknown (its leader lost the
+// leadership after proposing it), so an entry may be applied twice; the master dedupes retries
+// by operation id, this test state machine does not.
+size_t DistinctPaths(const std::vector<std::string>& paths) {
+  return std::set<std::string>(paths.begin(), paths.end()).size();
+}
+
 class TestCluster {
  public:
-  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1) : network_(seed) {
+  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {})
+      : network_(seed), snapshot_settings_(snapshots) {
     for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
+    all_ = voters_;
+    root_ = (std::filesystem::path(::testing::TempDir()) /
+             absl::StrCat("raft-cluster-", ::getpid(), "-", ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    std::filesystem::remove_all(root_);
     for (NodeId id : voters_) {
       Node& node = nodes_[id];
       node.storage = std::make_unique<MemStorage>();
       node.storage->save_delay_ms = save_delay_ms;
       node.sm = std::make_unique<TestStateMachine>();
       node.transport = network_.TransportFor(id);
+      if (snapshots.entries > 0) {
+        auto store = SnapshotStore::Open(absl::StrCat(root_, "/n", id));
+        EXPECT_TRUE(store.ok()) << store.status();
+        node.snapshots = *std::move(store);
+      }
     }
     for (NodeId id : voters_) Start(id);
   }
   ~TestCluster() {
-    for (NodeId id : voters_) Stop(id);
+    for (NodeId id : all_) Stop(id);
+    std::filesystem::remove_all(root_);
+  }
+
+  // A new node that joins the running group (not a voter until added).
+  void AddJoiner(NodeId id) {
+    Node& node = nodes_[id];
+    node.storage = std::make_unique<MemStorage>();
+    node.sm = std::make_unique<TestStateMachine>();
+    node.transport = network_.TransportFor(id);
+    node.joiner = true;
+    if (snapshot_settings_.entries > 0) {
+      auto store = SnapshotStore::Open(absl::StrCat(root_, "/n", id));
+      EXPECT_TRUE(store.ok()) << store.status();
+      node.snapshots = *std::move(store);
+    }
+    all_.push_back(id);
+    Start(id);
   }
 
   void Start(NodeId id) {
     Node& node = nodes_[id];
-    auto journal = RaftJournal::Open(TestOptions(id, voters_), node.storage.get(), node.sm.get(),
-                                     node.transport.get(), RealClock());
+    RaftJournalOptions options = TestOptions(id, node.joiner ? std::vector<NodeId>{} : voters_);
+    options.snapshots = node.snapshots.get();
+    options.snapshot_entries = snapshot_settings_.entries;
+    options.snapshot_keep_entries = snapshot_settings_.keep;
+    auto journal = RaftJournal::Open(options, node.storage.get(), node.sm.get(), node.transport.get(), RealClock());
     ASSERT_TRUE(journal.ok()) << journal.status();
     node.journal = *std::move(journal);
     node.journal->set_fatal_error_callback([&node](const absl::Status&) { node.fatal_errors.fetch_add(1); });
@@ -83,7 +126,7 @@ class TestCluster {
     NodeId found = raft::kNoNode;
     WaitUntil([&] {
       found = raft::kNoNode;
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
         if (nodes_[id].journal->status().serving) found = id;
       }
@@ -96,7 +139,7 @@ class TestCluster {
   absl::Status SubmitAnywhere(const proto::JournalEntry& entry, const std::set<NodeId>& exclude = {}) {
     absl::Status last = absl::UnavailableError("no leader");
     for (int attempt = 0; attempt < 200; ++attempt) {
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (exclude.count(id) > 0 || !nodes_[id].journal) continue;
         absl::StatusOr<proto::JournalResult> result = nodes_[id].journal->Submit(entry);
         if (result.ok()) return absl::OkStatus();
@@ -112,7 +155,7 @@ class TestCluster {
   bool WaitConverged(NodeId reference, int64_t timeout_ms = 20000) {
     return WaitUntil([&] {
       const std::vector<std::string> want = nodes_[reference].sm->paths();
-      for (NodeId id : voters_) {
+      for (NodeId id : all_) {
         if (nodes_[id].journal && nodes_[id].sm->paths() != want) return false;
       }
       return true;
@@ -133,10 +176,15 @@ class TestCluster {
     std::unique_ptr<MemStorage> storage;
     std::unique_ptr<TestStateMachine> sm;
     std::unique_ptr<RaftTransport> transport;
+    std::unique_ptr<SnapshotStore> snapshots;
     std::unique_ptr<RaftJournal> journal;
     std::atomic<int> fatal_errors{0};
+    bool joiner = false;
   };
   InProcessRaftNetwork network_;
+  std::vector<NodeId> all_;  // every node ever started
+  const SnapshotSettings snapshot_settings_;
+  std::string root_;
   std::vector<NodeId> voters_;
   std::map<NodeId, Node> nodes_;
 };
@@ -260,7 +308,7 @@ TEST(RaftJournalTest, RestartedFollowerAndWholeClusterKeepEveryCommittedEntry) {
   cluster.Start(follower);
   leader = cluster.WaitForLeader();
   ASSERT_TRUE(cluster.WaitConverged(leader));
-  EXPECT_EQ(cluster.sm(follower)->paths().size(), 40u);
+  EXPECT_EQ(DistinctPaths(cluster.sm(follower)->paths()), 40u);
 
   for (NodeId id : cluster.voters()) cluster.Stop(id);
   for (NodeId id : cluster.voters()) cluster.Start(id);
@@ -268,8 +316,88 @@ TEST(RaftJournalTest, RestartedFollowerAndWholeClusterKeepEveryCommittedEntry) {
   ASSERT_NE(leader, raft::kNoNode);
   ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/c")).ok());
   ASSERT_TRUE(cluster.WaitConverged(leader));
-  EXPECT_EQ(cluster.sm(leader)->paths().size(), 41u);
+  EXPECT_EQ(DistinctPaths(cluster.sm(leader)->paths()), 41u);
   EXPECT_EQ(cluster.sm(leader)->paths().back(), "/c");
+}
+
+TEST(RaftJournalTest, FollowerFarBehindCatchesUpBySnapshotAndRestartsFromIt) {
+  TestCluster cluster(3, 0, 7, SnapshotSettings{/*entries=*/20, /*keep=*/5});
+  NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  const NodeId lagging = leader % 3 + 1;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/a", i))).ok());
+  cluster.Stop(lagging);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/b", i)), {lagging}).ok());
+  leader = cluster.WaitForLeader({lagging});
+  ASSERT_NE(leader, raft::kNoNode);
+  // The leader compacted its log past everything the lagging node has.
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(leader)->status().first_index > 12; }, 10000));
+  EXPECT_GT(cluster.sm(leader)->snapshots_created(), 0);
+  cluster.Start(lagging);
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(DistinctPaths(cluster.sm(lagging)->paths()), 110u);
+  EXPECT_EQ(cluster.sm(lagging)->snapshots_installed(), 1) << "caught up from the log instead of a snapshot";
+  EXPECT_GT(cluster.network().snapshots_delivered(), 0);
+  EXPECT_GT(cluster.journal(lagging)->status().snapshot_index, 10u);
+
+  // Everyone restarts from snapshot + log, and goes on.
+  for (NodeId id : cluster.voters()) cluster.Stop(id);
+  for (NodeId id : cluster.voters()) cluster.Start(id);
+  leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/c")).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(DistinctPaths(cluster.sm(lagging)->paths()), 111u);
+  // A snapshot on request.
+  absl::StatusOr<raft::Index> checkpoint = cluster.journal(leader)->Checkpoint();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(*checkpoint, cluster.journal(leader)->status().applied);
+}
+
+TEST(RaftJournalTest, MembershipGrowsToFiveAndShrinksBackUnderLoadAndLeadershipMoves) {
+  TestCluster cluster(3, /*save_delay_ms=*/1, 11, SnapshotSettings{/*entries=*/200, /*keep=*/50});
+  ASSERT_NE(cluster.WaitForLeader(), raft::kNoNode);
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      if (cluster.SubmitAnywhere(Mkdir(absl::StrCat("/w", i))).ok()) written.fetch_add(1);
+    }
+  });
+  auto leader_journal = [&] { return cluster.journal(cluster.WaitForLeader()); };
+  for (int i = 0; i < 30 && written.load() < 60; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A joiner learns the membership from the leader; as a learner it does not vote.
+  for (NodeId id : {4u, 5u}) {
+    cluster.AddJoiner(id);
+    absl::Status added = leader_journal()->AddVoter(id, absl::StrCat("ctx", id), 20000);
+    ASSERT_TRUE(added.ok()) << added;
+  }
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return leader_journal()->status().membership.voters.size() == 5; }, 10000));
+  EXPECT_EQ(leader_journal()->status().membership.contexts.at(4), "ctx4");
+  EXPECT_TRUE(absl::IsAlreadyExists(leader_journal()->AddVoter(4, "ctx4", 1000)));
+  // Hand the leadership to a new member, then shrink back (the old leader included).
+  ASSERT_TRUE(leader_journal()->TransferLeadership(5, 20000).ok());
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(5)->status().serving; }, 20000));
+  for (NodeId id : {1u, 2u}) {
+    absl::Status removed = leader_journal()->RemoveNode(id);
+    ASSERT_TRUE(removed.ok()) << removed;
+  }
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    const raft::Membership m = leader_journal()->status().membership;
+    return m.voters == std::set<NodeId>{3, 4, 5};
+  }, 10000));
+  const int before = written.load();
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return written.load() > before + 20; }, 20000)) << "writes stalled";
+  stop = true;
+  writer.join();
+  const NodeId leader = cluster.WaitForLeader({1, 2});
+  ASSERT_NE(leader, raft::kNoNode);
+  EXPECT_TRUE(leader == 3 || leader == 4 || leader == 5);
+  // The remaining members agree; the removed ones no longer take part.
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    return cluster.sm(4)->paths() == cluster.sm(leader)->paths() && cluster.sm(3)->paths() == cluster.sm(leader)->paths();
+  }, 20000));
+  EXPECT_GE(static_cast<int>(cluster.sm(leader)->paths().size()), written.load());
 }
 
 TEST(RaftJournalTest, StorageFailureIsFailStopAndTheOthersTakeOver) {

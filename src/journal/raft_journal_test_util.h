@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +36,50 @@ class TestStateMachine : public StateMachine {
     return last_;
   }
   absl::Status MakeDurable() override { return absl::OkStatus(); }
+
+  // A snapshot is a directory with the applied index, the paths and the Raft meta in files.
+  absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) override {
+    absl::MutexLock lock(&mu_);
+    if (std::filesystem::exists(dir)) return absl::AlreadyExistsError(dir);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/index") << last_;
+    std::ofstream paths(dir + "/paths");
+    for (const std::string& p : paths_) paths << p << "\n";
+    std::ofstream(dir + "/meta", std::ios::binary) << raft_meta;
+    ++snapshots_created_;
+    return last_;
+  }
+  absl::Status InstallSnapshot(const std::string& dir) override {
+    absl::MutexLock lock(&mu_);
+    std::ifstream index_in(dir + "/index");
+    uint64_t index = 0;
+    if (!(index_in >> index)) return absl::DataLossError("no index in " + dir);
+    std::vector<std::string> paths;
+    std::ifstream paths_in(dir + "/paths");
+    for (std::string line; std::getline(paths_in, line);) paths.push_back(line);
+    std::ifstream meta_in(dir + "/meta", std::ios::binary);
+    std::stringstream meta;
+    meta << meta_in.rdbuf();
+    last_ = index;
+    paths_ = std::move(paths);
+    installed_meta_ = meta.str();
+    ++snapshots_installed_;
+    std::filesystem::remove_all(dir);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> InstalledSnapshotMeta() const override {
+    absl::MutexLock lock(&mu_);
+    return installed_meta_;
+  }
+  int snapshots_created() const {
+    absl::MutexLock lock(&mu_);
+    return snapshots_created_;
+  }
+  int snapshots_installed() const {
+    absl::MutexLock lock(&mu_);
+    return snapshots_installed_;
+  }
+
   std::vector<std::string> paths() const {
     absl::MutexLock lock(&mu_);
     return paths_;
@@ -42,6 +89,9 @@ class TestStateMachine : public StateMachine {
   mutable absl::Mutex mu_;
   uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> paths_ ABSL_GUARDED_BY(mu_);
+  std::string installed_meta_ ABSL_GUARDED_BY(mu_);
+  int snapshots_created_ ABSL_GUARDED_BY(mu_) = 0;
+  int snapshots_installed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Durable in memory (what was saved survives a "restart" of the journal); each save takes
@@ -52,9 +102,13 @@ class MemStorage : public RaftStorage {
     absl::MutexLock lock(&mu_);
     return hard_state_;
   }
+  raft::SnapshotMeta snapshot() const override {
+    absl::MutexLock lock(&mu_);
+    return snapshot_;
+  }
   raft::Index last_index() const override {
     absl::MutexLock lock(&mu_);
-    return entries_.size();
+    return entries_.empty() ? snapshot_.index : entries_.back().index;
   }
   absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const override {
     absl::MutexLock lock(&mu_);
@@ -65,11 +119,20 @@ class MemStorage : public RaftStorage {
     if (fail_saves.load()) return absl::InternalError("injected: fsync failed");
     absl::MutexLock lock(&mu_);
     if (!entries.empty()) {
-      EXPECT_LE(entries.front().index, entries_.size() + 1);
-      entries_.resize(entries.front().index - 1);
+      const raft::Index first = entries.front().index;
+      while (!entries_.empty() && entries_.back().index >= first) entries_.pop_back();
+      EXPECT_EQ(first, (entries_.empty() ? snapshot_.index : entries_.back().index) + 1);
       entries_.insert(entries_.end(), entries.begin(), entries.end());
     }
     if (hard_state.has_value()) hard_state_ = *hard_state;
+    return absl::OkStatus();
+  }
+  absl::Status SaveSnapshot(const raft::SnapshotMeta& meta, raft::Index compact_through, bool discard_log) override {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = meta;
+    while (!entries_.empty() && (discard_log || entries_.front().index <= compact_through)) {
+      entries_.erase(entries_.begin());
+    }
     return absl::OkStatus();
   }
 
@@ -79,6 +142,7 @@ class MemStorage : public RaftStorage {
  private:
   mutable absl::Mutex mu_;
   raft::HardState hard_state_ ABSL_GUARDED_BY(mu_);
+  raft::SnapshotMeta snapshot_ ABSL_GUARDED_BY(mu_);
   std::vector<raft::Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 

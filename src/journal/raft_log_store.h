@@ -1,11 +1,15 @@
-// RaftLogStore: the durable Raft log and hard state of one master, in a RocksDB instance of its
-// own (not the namespace's), so the log can be synced and compacted independently.
+// RaftLogStore: the durable Raft log, hard state and latest snapshot metadata of one master, in
+// a RocksDB instance of its own (not the namespace's), so the log can be synced and compacted
+// independently.
 //
-//   log    index (u64 BE) -> proto::RaftEntry
+//   log    index (u64 BE) -> proto::RaftEntry (term, index, data, type)
 //   state  "hard_state"   -> proto::RaftHardState
+//          "snapshot"     -> proto::RaftSnapshotMeta (what the state machine's snapshot covers)
 //
 // Save() writes one Ready's hard state and entries (truncating a conflicting suffix) in one
 // synced batch: a vote or an acknowledged entry is on disk before any message about it is sent.
+// The stored log is contiguous; after a compaction it starts above index 1, and after a
+// snapshot install it may be empty (it then continues after the snapshot's index).
 //
 // Thread safety: one thread (the Raft driver) at a time.
 #pragma once
@@ -22,19 +26,26 @@
 namespace cistern::journal {
 
 // What the Raft driver needs of durable storage (RaftLogStore is the RocksDB implementation;
-// tests wrap it to inject faults).
+// tests use an in-memory one with injected faults).
 class RaftStorage {
  public:
   virtual ~RaftStorage() = default;
   virtual raft::HardState hard_state() const = 0;
+  // The latest snapshot recorded (index 0: none).
+  virtual raft::SnapshotMeta snapshot() const = 0;
+  // The last stored entry's index, or the snapshot's index when no entry follows it.
   virtual raft::Index last_index() const = 0;
-  // Every stored entry, in order (index 1 onwards). DATA_LOSS if the log has a gap or a record
-  // does not parse.
+  // Every stored entry, in order. DATA_LOSS if the log has a gap or a record does not parse.
   virtual absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const = 0;
   // Persists (synced) an optional hard state and entries; entries replace any stored suffix
   // starting at the first one's index. A failure leaves the storage unusable: the caller stops.
   virtual absl::Status Save(const std::optional<raft::HardState>& hard_state,
                             const std::vector<raft::Entry>& entries) = 0;
+  // Records `meta` (the state machine holds that snapshot durably) and drops the stored entries
+  // up to `compact_through` (<= meta.index). With `discard_log`, drops every entry (an installed
+  // snapshot replaces the log).
+  virtual absl::Status SaveSnapshot(const raft::SnapshotMeta& meta, raft::Index compact_through,
+                                    bool discard_log) = 0;
 };
 
 class RaftLogStore : public RaftStorage {
@@ -42,9 +53,13 @@ class RaftLogStore : public RaftStorage {
   static absl::StatusOr<std::unique_ptr<RaftLogStore>> Open(const std::string& dir);
 
   raft::HardState hard_state() const override { return hard_state_; }
-  raft::Index last_index() const override { return last_index_; }
+  raft::SnapshotMeta snapshot() const override { return snapshot_; }
+  raft::Index last_index() const override { return std::max(last_index_, snapshot_.index); }
   absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const override;
   absl::Status Save(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries) override;
+  absl::Status SaveSnapshot(const raft::SnapshotMeta& meta, raft::Index compact_through, bool discard_log) override;
+
+  const std::string& dir() const { return kv_->dir(); }
 
  private:
   explicit RaftLogStore(std::unique_ptr<kv::KvStore> kv) : kv_(std::move(kv)) {}
@@ -52,6 +67,8 @@ class RaftLogStore : public RaftStorage {
 
   std::unique_ptr<kv::KvStore> kv_;
   raft::HardState hard_state_;
+  raft::SnapshotMeta snapshot_;
+  raft::Index first_index_ = 0;  // 0: no stored entry
   raft::Index last_index_ = 0;
 };
 

@@ -9,7 +9,11 @@
 // Thread safety: implementations are thread-safe.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "raft/raft.h"
 
@@ -20,6 +24,11 @@ class RaftTransport {
   virtual ~RaftTransport() = default;
   // Queues `messages` (each names its destination in `to`) and returns at once.
   virtual void Send(std::vector<raft::Message> messages) = 0;
+  // Streams every file under `dir` (a stored snapshot) to message.to, then delivers `message`
+  // (the kSnapshot naming it) with them. Returns at once; `done` runs (on a transport thread)
+  // when the transfer finished or failed. One transfer per peer at a time: another request for
+  // the same peer fails at once.
+  virtual void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) = 0;
 };
 
 class RaftMessageHandler {
@@ -28,6 +37,11 @@ class RaftMessageHandler {
   // Takes messages addressed to this node. Must not block for long: it runs on a transport
   // thread (or, in process, on the sender's driver thread).
   virtual void Receive(std::vector<raft::Message> messages) = 0;
+  // Where the files of an incoming snapshot go: a new, empty directory.
+  virtual absl::StatusOr<std::string> NewSnapshotStagingDir() = 0;
+  // A snapshot arrived complete (and synced) in `dir`, from NewSnapshotStagingDir; the handler
+  // owns the directory from now on. `message` is the kSnapshot naming it.
+  virtual void ReceiveSnapshot(raft::Message message, std::string dir) = 0;
 };
 
 }  // namespace cistern::journal

@@ -13,10 +13,20 @@ TEST(RaftWireTest, EveryFieldRoundTrips) {
   m.term = 7;
   m.index = 41;
   m.log_term = 6;
-  m.entries = {{6, 41, "x"}, {7, 42, std::string("\0y", 2)}};
+  m.entries = {{6, 41, "x"}, {7, 42, std::string("\0y", 2), raft::EntryType::kConfChange}};
   m.commit = 40;
   m.reject = true;
   m.reject_hint = 39;
+  m.seq = 12;
+  m.context = "ctx";
+  raft::SnapshotMeta meta;
+  meta.index = 30;
+  meta.term = 5;
+  meta.membership.voters = {1, 2, 3};
+  meta.membership.learners = {4};
+  meta.membership.contexts[4] = "4@h:1:2";
+  m.snapshot = meta;
+  m.leader_transfer = true;
   proto::RaftMessage wire;
   ToProto(m, &wire);
   proto::RaftMessage parsed;
@@ -33,6 +43,10 @@ TEST(RaftWireTest, EveryFieldRoundTrips) {
   EXPECT_EQ(back->commit, m.commit);
   EXPECT_EQ(back->reject, m.reject);
   EXPECT_EQ(back->reject_hint, m.reject_hint);
+  EXPECT_EQ(back->seq, m.seq);
+  EXPECT_EQ(back->context, m.context);
+  EXPECT_EQ(back->snapshot, m.snapshot);
+  EXPECT_EQ(back->leader_transfer, m.leader_transfer);
 }
 
 TEST(RaftWireTest, UnknownTypeIsDropped) {

@@ -1,12 +1,18 @@
 #include "kv/kv_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/options_util.h"
@@ -52,13 +58,30 @@ void KvWriteBatch::ForEach(const std::function<void(ColumnFamily, bool, std::str
 
 namespace {
 
+// Where ReplaceWith parks the old contents while it swaps directories.
+std::string ReplacedDir(const std::string& dir) { return dir + ".replaced"; }
+
+absl::Status FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot open directory '", dir, "' to sync it"));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync of directory '", dir, "' failed"));
+  return absl::OkStatus();
+}
+
+// Holds the store's swap lock shared for its lifetime, so ReplaceWith never closes the database
+// under it (snapshots live for one read, on one thread).
 class RocksSnapshot final : public KvSnapshot {
  public:
-  RocksSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  // The lock is taken first (members initialize in order): `db` is read only once it cannot change.
+  RocksSnapshot(std::shared_mutex* swap_mu, const std::unique_ptr<rocksdb::DB>* db)
+      : lock_(*swap_mu), db_(db->get()), snapshot_(db_->GetSnapshot()) {}
   ~RocksSnapshot() override { db_->ReleaseSnapshot(snapshot_); }
   const rocksdb::Snapshot* get() const { return snapshot_; }
 
  private:
+  std::shared_lock<std::shared_mutex> lock_;
   rocksdb::DB* const db_;
   const rocksdb::Snapshot* const snapshot_;
 };
@@ -83,20 +106,94 @@ std::string PrefixSuccessor(std::string_view prefix) {
 }  // namespace
 
 struct KvStore::Impl {
-  std::string dir;
-  bool sync_writes = true;
+  KvStoreOptions options;
+  // Shared by every call, exclusive while ReplaceWith swaps the database underneath. A
+  // std::shared_mutex (glibc: readers first) rather than absl::Mutex, because a Scan's visitor
+  // may call into the store again and a nested shared lock must not queue behind a writer.
+  mutable std::shared_mutex swap_mu;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::vector<size_t> scan_prefix_lengths;  // per column family, 0 = none
 
   rocksdb::ColumnFamilyHandle* Handle(ColumnFamily cf) const { return handles.at(static_cast<size_t>(cf)); }
 
-  ~Impl() {
-    if (db) {
-      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-      db->Close();
+  absl::Status OpenDb() {
+    rocksdb::Options db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.paranoid_checks = true;
+    db_options.max_background_jobs = 2;
+    db_options.keep_log_file_num = 5;
+    db_options.bytes_per_sync = 1 << 20;
+    // All memtables together stay within this budget (the fullest is flushed first).
+    db_options.db_write_buffer_size = static_cast<size_t>(std::max<int64_t>(options.write_buffer_bytes, 4 << 20));
+
+    // Point lookups dominate (an inode by id, an edge by parent and name, an operation id):
+    // bloom filters in files and memtables let a miss skip them, and a hash index inside data
+    // blocks saves the binary search. Index and filter blocks live in the block cache, so the
+    // memory they take is bounded however large the namespace grows. They are partitioned
+    // (a small top-level index pinned in the cache, partitions of 4 KiB loaded as needed): with
+    // one whole filter per file, a namespace whose filters outgrow the cache re-reads a filter
+    // of megabytes on most lookups (measured: creates fell from ~4,700/s to ~450/s at 1.3
+    // million files with the default 64 MiB cache).
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(options.block_cache_bytes, 1 << 20)));
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.cache_index_and_filter_blocks = true;
+    table.cache_index_and_filter_blocks_with_high_priority = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+    table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    table.partition_filters = true;
+    table.metadata_block_size = 4096;
+    table.pin_top_level_index_and_filter = true;
+    table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+    table.format_version = 5;
+    table.optimize_filters_for_memory = true;
+    auto cf_options = [&](ColumnFamily cf) {
+      rocksdb::ColumnFamilyOptions o;
+      o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+      o.write_buffer_size = std::min<size_t>(64 << 20, db_options.db_write_buffer_size / 2);
+      o.level_compaction_dynamic_level_bytes = true;
+      o.memtable_prefix_bloom_size_ratio = 0.05;
+      o.memtable_whole_key_filtering = true;
+      // A file where deletes cluster (pruned operation records, a removed directory's entries) is
+      // compacted soon, so scans do not keep stepping over the tombstones.
+      o.table_properties_collector_factories.push_back(rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
+      if (auto it = options.scan_prefix_lengths.find(cf); it != options.scan_prefix_lengths.end() && it->second > 0) {
+        o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(it->second));
+      }
+      return o;
+    };
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (size_t i = 0; i < options.column_families.size(); ++i) {
+      descriptors.emplace_back(options.column_families[i], cf_options(static_cast<ColumnFamily>(i)));
     }
+    scan_prefix_lengths.clear();
+    for (size_t i = 0; i < options.column_families.size(); ++i) {
+      auto it = options.scan_prefix_lengths.find(static_cast<ColumnFamily>(i));
+      scan_prefix_lengths.push_back(it == options.scan_prefix_lengths.end() ? 0 : it->second);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> opened;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, descriptors, &opened, &raw);
+    if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open metastore '", options.dir, "'"));
+    db.reset(raw);
+    // opened[0] is the default family, unused; index i of the caller's list is opened[i + 1].
+    db->DestroyColumnFamilyHandle(opened[0]);
+    handles.assign(opened.begin() + 1, opened.end());
+    return absl::OkStatus();
   }
+
+  void CloseDb() {
+    if (!db) return;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    handles.clear();
+    db->Close();
+    db.reset();
+  }
+
+  ~Impl() { CloseDb(); }
 };
 
 KvStore::KvStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -104,82 +201,74 @@ KvStore::~KvStore() = default;
 
 absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(const KvStoreOptions& options) {
   std::error_code ec;
+  // Finish or undo a ReplaceWith that a crash interrupted: the new contents are in place once
+  // `dir` exists again; until then the old ones are in the parking directory.
+  const std::string parked = ReplacedDir(options.dir);
+  if (std::filesystem::exists(parked, ec)) {
+    if (std::filesystem::exists(options.dir, ec)) {
+      std::filesystem::remove_all(parked, ec);
+    } else {
+      std::filesystem::rename(parked, options.dir, ec);
+    }
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot recover metastore '", options.dir, "' from an interrupted swap: ", ec.message()));
+    }
+  }
   std::filesystem::create_directories(options.dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create metastore directory '", options.dir, "': ", ec.message()));
   }
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.paranoid_checks = true;
-  db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 5;
-  db_options.bytes_per_sync = 1 << 20;
-  // All memtables together stay within this budget (the fullest is flushed first).
-  db_options.db_write_buffer_size = static_cast<size_t>(std::max<int64_t>(options.write_buffer_bytes, 4 << 20));
-
-  // Point lookups dominate (an inode by id, an edge by parent and name, an operation id):
-  // bloom filters in files and memtables let a miss skip them, and a hash index inside data
-  // blocks saves the binary search. Index and filter blocks live in the block cache, so the
-  // memory they take is bounded however large the namespace grows. They are partitioned
-  // (a small top-level index pinned in the cache, partitions of 4 KiB loaded as needed): with
-  // one whole filter per file, a namespace whose filters outgrow the cache re-reads a filter
-  // of megabytes on most lookups (measured: creates fell from ~4,700/s to ~450/s at 1.3
-  // million files with the default 64 MiB cache).
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(options.block_cache_bytes, 1 << 20)));
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.cache_index_and_filter_blocks = true;
-  table.cache_index_and_filter_blocks_with_high_priority = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-  table.partition_filters = true;
-  table.metadata_block_size = 4096;
-  table.pin_top_level_index_and_filter = true;
-  table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
-  table.format_version = 5;
-  table.optimize_filters_for_memory = true;
-  auto cf_options = [&](ColumnFamily cf) {
-    rocksdb::ColumnFamilyOptions o;
-    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    o.write_buffer_size = std::min<size_t>(64 << 20, db_options.db_write_buffer_size / 2);
-    o.level_compaction_dynamic_level_bytes = true;
-    o.memtable_prefix_bloom_size_ratio = 0.05;
-    o.memtable_whole_key_filtering = true;
-    // A file where deletes cluster (pruned operation records, a removed directory's entries) is
-    // compacted soon, so scans do not keep stepping over the tombstones.
-    o.table_properties_collector_factories.push_back(rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
-    if (auto it = options.scan_prefix_lengths.find(cf); it != options.scan_prefix_lengths.end() && it->second > 0) {
-      o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(it->second));
-    }
-    return o;
-  };
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  for (size_t i = 0; i < options.column_families.size(); ++i) {
-    descriptors.emplace_back(options.column_families[i], cf_options(static_cast<ColumnFamily>(i)));
-  }
   auto impl = std::make_unique<Impl>();
-  for (size_t i = 0; i < options.column_families.size(); ++i) {
-    auto it = options.scan_prefix_lengths.find(static_cast<ColumnFamily>(i));
-    impl->scan_prefix_lengths.push_back(it == options.scan_prefix_lengths.end() ? 0 : it->second);
-  }
-  impl->dir = options.dir;
-  impl->sync_writes = options.sync_writes;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, descriptors, &handles, &db);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open metastore '", options.dir, "'"));
-  impl->db.reset(db);
-  // handles[0] is the default family, unused; index i of the caller's list is handles[i + 1].
-  db->DestroyColumnFamilyHandle(handles[0]);
-  impl->handles.assign(handles.begin() + 1, handles.end());
+  impl->options = options;
+  if (absl::Status s = impl->OpenDb(); !s.ok()) return s;
   return std::unique_ptr<KvStore>(new KvStore(std::move(impl)));
+}
+
+absl::Status KvStore::CreateCheckpoint(const std::string& dir) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
+  if (!s.ok()) return FromRocks(s, "metastore checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // A flush first: the checkpoint holds everything written, synced or not, as table files.
+  return FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                   absl::StrCat("metastore checkpoint into '", dir, "'"));
+}
+
+absl::Status KvStore::ReplaceWith(const std::string& source_dir) {
+  std::unique_lock<std::shared_mutex> lock(impl_->swap_mu);
+  const std::string& dir = impl_->options.dir;
+  const std::string parked = ReplacedDir(dir);
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  impl_->CloseDb();
+  std::error_code ec;
+  std::filesystem::remove_all(parked, ec);
+  std::filesystem::rename(dir, parked, ec);
+  if (!ec) std::filesystem::rename(source_dir, dir, ec);
+  absl::Status status = ec ? absl::InternalError(absl::StrCat("cannot move '", source_dir, "' into place as metastore '",
+                                                              dir, "': ", ec.message()))
+                           : FsyncDir(parent.empty() ? "." : parent);
+  if (status.ok()) status = impl_->OpenDb();
+  if (!status.ok()) {
+    // Put the old contents back, so the store stays usable.
+    std::error_code undo;
+    if (std::filesystem::exists(parked, undo)) {
+      std::filesystem::remove_all(dir, undo);
+      std::filesystem::rename(parked, dir, undo);
+    }
+    absl::Status reopened = impl_->OpenDb();
+    if (!reopened.ok()) return absl::InternalError(absl::StrCat(status.message(), "; reopening the old contents failed too: ", reopened.message()));
+    return status;
+  }
+  std::filesystem::remove_all(parked, ec);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<std::string>> KvStore::Get(ColumnFamily cf, std::string_view key,
                                                         const KvSnapshot* snapshot) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   std::string value;
   rocksdb::ReadOptions read_options;
   read_options.snapshot = RocksSnapshotOf(snapshot);
@@ -191,6 +280,7 @@ absl::StatusOr<std::optional<std::string>> KvStore::Get(ColumnFamily cf, std::st
 }
 
 absl::Status KvStore::Write(const KvWriteBatch& batch) {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops_) {
     rocksdb::Slice key(op.key.data(), op.key.size());
@@ -199,16 +289,20 @@ absl::Status KvStore::Write(const KvWriteBatch& batch) {
     if (!s.ok()) return FromRocks(s, "metastore batch");
   }
   rocksdb::WriteOptions write_options;
-  write_options.sync = impl_->sync_writes;
+  write_options.sync = impl_->options.sync_writes;
   return FromRocks(impl_->db->Write(write_options, &wb), "metastore write");
 }
 
-absl::Status KvStore::SyncWal() { return FromRocks(impl_->db->SyncWAL(), "metastore sync"); }
+absl::Status KvStore::SyncWal() {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
+  return FromRocks(impl_->db->SyncWAL(), "metastore sync");
+}
 
 absl::Status KvStore::Scan(
     ColumnFamily cf, std::string_view prefix, std::string_view start,
     const std::function<absl::StatusOr<bool>(std::string_view key, std::string_view value)>& visit,
     const KvSnapshot* snapshot) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   rocksdb::ReadOptions read_options;
   read_options.snapshot = RocksSnapshotOf(snapshot);
   const size_t prefix_length = impl_->scan_prefix_lengths.at(static_cast<size_t>(cf));
@@ -234,15 +328,18 @@ absl::Status KvStore::Scan(
   return FromRocks(it->status(), "metastore scan");
 }
 
-std::unique_ptr<KvSnapshot> KvStore::Snapshot() const { return std::make_unique<RocksSnapshot>(impl_->db.get()); }
+std::unique_ptr<KvSnapshot> KvStore::Snapshot() const {
+  return std::make_unique<RocksSnapshot>(&impl_->swap_mu, &impl_->db);
+}
 
 int64_t KvStore::ApproximateCount(ColumnFamily cf) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   uint64_t n = 0;
   impl_->db->GetIntProperty(impl_->Handle(cf), "rocksdb.estimate-num-keys", &n);
   return static_cast<int64_t>(n);
 }
 
-const std::string& KvStore::dir() const { return impl_->dir; }
+const std::string& KvStore::dir() const { return impl_->options.dir; }
 
 std::string EncodeUint64(uint64_t value) {
   std::string out;

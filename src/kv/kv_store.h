@@ -4,7 +4,8 @@
 //
 // Writes are grouped in a KvWriteBatch and applied atomically; with `sync_writes` a batch is on
 // disk (WAL fsync) before Write returns, which is what makes an acknowledged namespace change
-// survive kill -9 and power loss.
+// survive kill -9 and power loss. Checkpoints copy a store cheaply; ReplaceWith swaps the whole
+// contents for another store's (Raft snapshots).
 //
 // Thread safety: all methods are thread-safe. An iteration (Scan) sees a consistent snapshot.
 #pragma once
@@ -95,6 +96,15 @@ class KvStore {
 
   // Approximate number of keys in `cf` (RocksDB's estimate; exact for small stores).
   int64_t ApproximateCount(ColumnFamily cf) const;
+
+  // Writes a consistent copy of everything written so far into `dir`, which must not exist: a
+  // RocksDB checkpoint (hard links to the immutable files, so cheap), itself a store that Open
+  // accepts with the same column families. Durable on return.
+  absl::Status CreateCheckpoint(const std::string& dir) const;
+  // Replaces the whole contents with the store in `source_dir` (e.g. a checkpoint received from
+  // another replica; it is moved into place and gone afterwards). Calls made meanwhile wait; a
+  // crash leaves either the old or the new contents (Open finishes or undoes the swap).
+  absl::Status ReplaceWith(const std::string& source_dir);
 
   const std::string& dir() const;
 

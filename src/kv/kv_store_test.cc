@@ -144,3 +144,66 @@ TEST(KvCodecTest, Uint64RoundTripsAndSorts) {
 
 }  // namespace
 }  // namespace cistern::kv
+
+namespace cistern::kv {
+namespace {
+
+TEST(KvStoreSwapTest, CheckpointIsACopyAndReplaceWithSwapsContents) {
+  const std::string root = (std::filesystem::path(::testing::TempDir()) / absl::StrCat("kv-swap-", ::getpid())).string();
+  std::filesystem::remove_all(root);
+  const KvStoreOptions a_options{root + "/a", {"x"}, /*sync_writes=*/false};
+  auto a = KvStore::Open(a_options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  KvWriteBatch batch;
+  batch.Put(0, "k", "from-a");
+  ASSERT_TRUE((*a)->Write(batch).ok());
+  ASSERT_TRUE((*a)->CreateCheckpoint(root + "/ckpt").ok());
+  EXPECT_FALSE((*a)->CreateCheckpoint(root + "/ckpt").ok()) << "a checkpoint must not overwrite";
+  KvWriteBatch later;
+  later.Put(0, "k", "after-checkpoint");
+  ASSERT_TRUE((*a)->Write(later).ok());
+  {
+    auto copy = KvStore::Open(KvStoreOptions{root + "/ckpt", {"x"}, false});
+    ASSERT_TRUE(copy.ok()) << copy.status();
+    EXPECT_EQ((*copy)->Get(0, "k")->value(), "from-a");
+  }
+  auto b = KvStore::Open(KvStoreOptions{root + "/b", {"x"}, false});
+  ASSERT_TRUE(b.ok());
+  KvWriteBatch other;
+  other.Put(0, "only-b", "1");
+  ASSERT_TRUE((*b)->Write(other).ok());
+  ASSERT_TRUE((*b)->ReplaceWith(root + "/ckpt").ok());
+  EXPECT_FALSE(std::filesystem::exists(root + "/ckpt"));
+  EXPECT_EQ((*b)->Get(0, "k")->value(), "from-a");
+  EXPECT_FALSE((*b)->Get(0, "only-b")->has_value());
+  KvWriteBatch after;
+  after.Put(0, "new", "2");
+  ASSERT_TRUE((*b)->Write(after).ok());  // usable after the swap
+  b->reset();
+  auto reopened = KvStore::Open(KvStoreOptions{root + "/b", {"x"}, false});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->Get(0, "new")->value(), "2");
+  std::filesystem::remove_all(root);
+}
+
+TEST(KvStoreSwapTest, OpenRecoversAnInterruptedSwap) {
+  const std::string root = (std::filesystem::path(::testing::TempDir()) / absl::StrCat("kv-swap2-", ::getpid())).string();
+  std::filesystem::remove_all(root);
+  {
+    auto s = KvStore::Open(KvStoreOptions{root + "/s", {"x"}, true});
+    ASSERT_TRUE(s.ok());
+    KvWriteBatch batch;
+    batch.Put(0, "k", "old");
+    ASSERT_TRUE((*s)->Write(batch).ok());
+  }
+  // A crash after the old contents were parked, before the new ones moved in.
+  std::filesystem::rename(root + "/s", root + "/s.replaced");
+  auto s = KvStore::Open(KvStoreOptions{root + "/s", {"x"}, true});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->Get(0, "k")->value(), "old");
+  EXPECT_FALSE(std::filesystem::exists(root + "/s.replaced"));
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace cistern::kv

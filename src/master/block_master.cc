@@ -217,6 +217,16 @@ void BlockMaster::DetectLostWorkers() {
   }
 }
 
+void BlockMaster::Reset(uint64_t worker_id_base) {
+  absl::MutexLock lock(&mu_);
+  spdlog::info("block master reset: forgetting {} workers and {} block locations; new worker ids from {}",
+               workers_.size(), locations_.size(), worker_id_base);
+  workers_.clear();
+  locations_.clear();
+  worker_id_base_ = worker_id_base;
+  next_worker_seq_ = 1;
+}
+
 void BlockMaster::AddBlockLocked(Worker* worker, const proto::CachedBlock& block) {
   worker->blocks[block.block_id()] = block;
   locations_[block.block_id()].insert(worker->info.worker_id());

@@ -67,6 +67,10 @@ class BlockMaster {
   int64_t RemoveFiles(const std::vector<uint64_t>& file_ids);
   // Marks workers past the timeout as LOST (called periodically by the master).
   void DetectLostWorkers();
+  // Forgets every worker and location, and numbers new workers from `worker_id_base` on (a
+  // master that just became the Raft leader: workers re-register, answered REGISTER; the base
+  // comes from the leader's term, so ids of different leaders never collide).
+  void Reset(uint64_t worker_id_base);
 
  private:
   struct Worker {
@@ -86,11 +90,10 @@ class BlockMaster {
   const FileExistsFn file_exists_;
   PinnedFilesFn pinned_files_;
   MountTableFn mount_table_;
-  // Worker ids of this master process start from its start time, so an id a worker kept from an
-  // earlier master process never names a different worker here.
-  const uint64_t worker_id_base_;
-
   mutable absl::Mutex mu_;
+  // Worker ids of this master process start from its start time (or, under Raft, the leader's
+  // term), so an id a worker kept from an earlier master never names a different worker here.
+  uint64_t worker_id_base_ ABSL_GUARDED_BY(mu_);
   uint64_t next_worker_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Worker> workers_ ABSL_GUARDED_BY(mu_);
   // block id -> workers holding it (ordered, so a file's blocks are one range).

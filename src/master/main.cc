@@ -25,7 +25,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cistern-master: %s\n", std::string(status.message()).c_str());
     return kExitBadConfig;
   }
-  master::MasterProcess master(config);
+  master::MasterProcessOptions options;
+  options.update_log_prefix = true;
+  options.exit_on_journal_failure = true;
+  master::MasterProcess master(config, options);
   if (absl::Status status = master.Start(); !status.ok()) {
     spdlog::critical("start-up failed: {}", status.ToString());
     std::fprintf(stderr, "cistern-master: %s\n", std::string(status.message()).c_str());

@@ -14,7 +14,11 @@
 #include "common/thread_pool.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "common/daemon.h"
 #include "journal/journal.h"
+#include "master/journal_admin_service.h"
+#include "master/master_journal.h"
+#include "master/metastore_backup.h"
 #include "kv/kv_store.h"
 #include "http/daemon_endpoints.h"
 #include "http/http_server.h"
@@ -45,7 +49,8 @@ std::string GroupName() {
 
 }  // namespace
 
-MasterProcess::MasterProcess(Config config) : config_(std::move(config)) {}
+MasterProcess::MasterProcess(Config config, MasterProcessOptions options)
+    : config_(std::move(config)), options_(options) {}
 
 MasterProcess::~MasterProcess() { Stop(); }
 
@@ -53,6 +58,9 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
+  if (const std::string backup = config_.GetString(conf::kMasterMetastoreRestoreFrom); !backup.empty()) {
+    CISTERN_RETURN_IF_ERROR(RestoreMetastoreIfEmpty(backup, dir, MasterRaftDir(config_)));
+  }
   kv::KvStoreOptions kv_options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
   kv_options.block_cache_bytes = config_.GetSizeBytes(conf::kMasterMetastoreBlockCacheSize);
   kv_options.write_buffer_bytes = config_.GetSizeBytes(conf::kMasterMetastoreWriteBufferSize);
@@ -62,7 +70,18 @@ absl::Status MasterProcess::Start() {
       kv_.get(), static_cast<size_t>(std::max<int64_t>(0, config_.GetInt(conf::kMasterMetastoreCacheEntries))));
   CISTERN_RETURN_IF_ERROR(store_->FormatIfEmpty(start_ms, 0755, UserName(), GroupName()));
   CISTERN_ASSIGN_OR_RETURN(state_machine_, NamespaceStateMachine::Create(store_.get()));
-  journal_ = std::make_unique<journal::LocalJournal>(state_machine_.get());
+  MasterJournalOptions journal_options;
+  journal_options.update_log_prefix = options_.update_log_prefix;
+  if (options_.exit_on_journal_failure) {
+    journal_options.on_fatal_error = [](const absl::Status& error) {
+      spdlog::critical("the journal stopped after a storage failure; exiting: {}", error.ToString());
+      spdlog::default_logger()->flush();
+      std::_Exit(kExitJournalFailure);
+    };
+  }
+  CISTERN_ASSIGN_OR_RETURN(master_journal_, MasterJournal::Open(config_, state_machine_.get(), journal_options));
+  journal_ = master_journal_->journal();
+  const bool replicated = master_journal_->replicated();
   mounts_ = std::make_unique<MountTable>(store_.get());
   // fs_ is set before the server starts and reset only after it stopped.
   blocks_ = std::make_unique<BlockMaster>(
@@ -78,7 +97,7 @@ absl::Status MasterProcess::Start() {
   fs_options.sync_batch_size = static_cast<int>(std::max<int64_t>(1, config_.GetInt(conf::kMasterMetadataSyncBatchSize)));
   fs_options.owner = UserName();
   fs_options.group = GroupName();
-  fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_.get(), mounts_.get(), blocks_.get(), clock,
+  fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_, mounts_.get(), blocks_.get(), clock,
                                            fs_options);
   blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
   blocks_->set_mount_table_fn(
@@ -87,7 +106,13 @@ absl::Status MasterProcess::Start() {
     absl::Status status = mounts->Reload();
     if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());
   });
-  CISTERN_RETURN_IF_ERROR(fs_->InitializeRootMount(MasterRootUfs(config_)));
+  const std::string root_ufs = MasterRootUfs(config_);
+  if (replicated) {
+    // The root is mounted by the first leader (below); followers learn mounts as they apply.
+    CISTERN_RETURN_IF_ERROR(mounts_->Reload());
+  } else {
+    CISTERN_RETURN_IF_ERROR(fs_->InitializeRootMount(root_ufs));
+  }
 
   const std::string host = config_.GetString(conf::kMasterHostname);
   const int port = static_cast<int>(config_.GetInt(conf::kMasterRpcPort));
@@ -95,13 +120,15 @@ absl::Status MasterProcess::Start() {
   net_address.set_host(host);
   net_address.set_rpc_port(port);
   CISTERN_ASSIGN_OR_RETURN(std::string cluster_id, store_->GetMetaString(kMetaClusterId));
+  const ServingGate* gate = replicated ? this : nullptr;
   blocking_pool_ = std::make_unique<ThreadPool>(
       "master-rpc", static_cast<int>(std::clamp<int64_t>(config_.GetInt(conf::kMasterRpcBlockingThreads), 1, 4096)),
       /*max_queued=*/65536);
-  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get(), blocking_pool_.get());
-  block_service_ = std::make_unique<BlockMasterService>(blocks_.get());
+  fs_service_ = std::make_unique<FileSystemMasterService>(fs_.get(), blocking_pool_.get(), gate);
+  block_service_ = std::make_unique<BlockMasterService>(blocks_.get(), gate);
   meta_service_ = std::make_unique<MetaMasterService>(MasterIdentity{cluster_id, net_address, start_ms}, store_.get(),
-                                                      journal_.get(), fs_.get());
+                                                      journal_, fs_.get(), gate);
+  journal_admin_service_ = std::make_unique<JournalAdminService>(master_journal_.get());
   const std::string bind = absl::StrCat(config_.GetString(conf::kMasterBindHost), ":", port);
   grpc::ServerBuilder builder;
   rpc::ConfigureServerBuilder(&builder);
@@ -109,6 +136,7 @@ absl::Status MasterProcess::Start() {
   builder.RegisterService(fs_service_.get());
   builder.RegisterService(block_service_.get());
   builder.RegisterService(meta_service_.get());
+  builder.RegisterService(journal_admin_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || bound_port_ == 0) {
     server_.reset();
@@ -120,7 +148,8 @@ absl::Status MasterProcess::Start() {
   usage_options.interval_ms = config_.GetDurationMs(conf::kMasterCacheUsageScanInterval);
   usage_options.max_inodes_per_second = config_.GetInt(conf::kMasterCacheUsageScanRate);
   cache_usage_ = std::make_unique<CacheUsageScanner>(store_.get(), mounts_.get(), blocks_.get(), clock, usage_options);
-  metrics_ = RegisterMasterMetrics(blocks_.get(), journal_.get(), store_.get(), mounts_.get(), cache_usage_.get(), clock);
+  metrics_ = RegisterMasterMetrics(blocks_.get(), journal_, store_.get(), mounts_.get(), cache_usage_.get(), clock);
+  raft_metrics_ = master_journal_->RegisterMetrics();
   RegisterProcessMetrics("master");
   http_ = std::make_unique<http::HttpServer>(
       http::HttpServerOptions{config_.GetString(conf::kMasterBindHost), static_cast<int>(config_.GetInt(conf::kMasterHttpPort))});
@@ -130,7 +159,7 @@ absl::Status MasterProcess::Start() {
   web.fs = fs_.get();
   web.blocks = blocks_.get();
   web.store = store_.get();
-  web.journal = journal_.get();
+  web.journal = journal_;
   web.scanner = cache_usage_.get();
   web.cluster_id = cluster_id;
   web.address = address_;
@@ -141,21 +170,31 @@ absl::Status MasterProcess::Start() {
   meta_service_->set_http_port(http_->port());
   cache_usage_->Start();
 
+  // Leader-only work. Under Raft each leadership first forgets the block locations of the
+  // previous one (workers are answered REGISTER and re-send their block lists) and makes sure
+  // the root is mounted (the first leader mounts it).
+  if (replicated) {
+    leader_tasks_.AddOnGain("reset block locations", [this](uint64_t term) {
+      blocks_->Reset(term << 40);
+      return absl::OkStatus();
+    });
+    leader_tasks_.AddOnGain("root mount", [this, root_ufs](uint64_t) { return fs_->InitializeRootMount(root_ufs); });
+  }
   const int64_t timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
-  const int64_t check_ms = std::clamp<int64_t>(timeout_ms / 10, 50, 1000);
-  lost_worker_detector_ = std::thread([this, check_ms] {
-    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(check_ms))) blocks_->DetectLostWorkers();
-  });
-  const int64_t ttl_check_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterTtlCheckInterval), 10);
-  ttl_checker_ = std::thread([this, ttl_check_ms] {
-    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(ttl_check_ms))) {
-      absl::Status status = fs_->CheckTtls();
-      if (!status.ok()) spdlog::warn("TTL check failed: {}", status.ToString());
-    }
-  });
+  leader_tasks_.AddPeriodic("lost-worker detection", std::clamp<int64_t>(timeout_ms / 10, 50, 1000),
+                            [this] { blocks_->DetectLostWorkers(); });
+  leader_tasks_.AddPeriodic("TTL check", std::max<int64_t>(config_.GetDurationMs(conf::kMasterTtlCheckInterval), 10),
+                            [this] {
+                              absl::Status status = fs_->CheckTtls();
+                              if (!status.ok()) spdlog::warn("TTL check failed: {}", status.ToString());
+                            });
+  leader_tasks_.Start();
+  CISTERN_RETURN_IF_ERROR(master_journal_->Start(
+      [this](bool leading, uint64_t term) { leader_tasks_.SetLeading(leading, term); }));
   serving_ = true;
-  spdlog::info("master ready at {} (HTTP port {}, metastore {}, cluster {}, applied index {}, root mount {})", address_,
-               http_->port(), dir, cluster_id, journal_->applied_index(), mounts_->Resolve("/").value().ufs_uri);
+  spdlog::info("{} ready at {} (HTTP port {}, metastore {}, cluster {}, applied index {}, root mount {})",
+               master_journal_->name(), address_, http_->port(), dir, cluster_id, journal_->applied_index(),
+               replicated ? std::string("mounted by the leader") : mounts_->Resolve("/").value().ufs_uri);
   return absl::OkStatus();
 }
 
@@ -163,16 +202,33 @@ int MasterProcess::http_port() const { return http_ != nullptr ? http_->port() :
 
 absl::Status MasterProcess::Ready() const {
   if (!serving_) return absl::UnavailableError("starting up");
+  if (!master_journal_->replicated()) return absl::OkStatus();
+  // A Raft master is ready while it knows a leader to serve or send clients to.
+  const proto::GetJournalInfoResponse info = master_journal_->Info();
+  if (!info.error().empty()) return absl::UnavailableError(absl::StrCat("journal stopped: ", info.error()));
+  if (info.leader_id() == 0) return absl::UnavailableError("no Raft leader known");
   return absl::OkStatus();
 }
 
+int MasterProcess::raft_port() const { return master_journal_ ? master_journal_->raft_port() : 0; }
+
+absl::Status MasterProcess::CheckServing(std::string* leader_address) const {
+  CISTERN_RETURN_IF_ERROR(master_journal_->CheckServing(leader_address));
+  if (!leader_tasks_.ready()) {
+    return absl::UnavailableError(absl::StrCat(master_journal_->name(), " is becoming the leader; retry"));
+  }
+  return absl::OkStatus();
+}
+
+proto::GetJournalInfoResponse MasterProcess::journal_info() const { return master_journal_->Info(); }
+
 void MasterProcess::Stop() {
   serving_ = false;
-  if (!stop_.HasBeenNotified()) stop_.Notify();
   if (http_ != nullptr) http_->Stop();
   if (cache_usage_ != nullptr) cache_usage_->Stop();
-  if (lost_worker_detector_.joinable()) lost_worker_detector_.join();
-  if (ttl_checker_.joinable()) ttl_checker_.join();
+  // The journal first: callers waiting on it (requests, leader tasks) then return at once.
+  if (master_journal_) master_journal_->Stop();
+  leader_tasks_.Stop();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     server_.reset();
@@ -180,13 +236,16 @@ void MasterProcess::Stop() {
   blocking_pool_.reset();  // runs what is still queued; the server no longer takes calls
   http_.reset();
   metrics_.Reset();
+  raft_metrics_.Reset();
   cache_usage_.reset();
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();
   fs_.reset();
   blocks_.reset();
-  journal_.reset();
+  journal_admin_service_.reset();
+  journal_ = nullptr;
+  master_journal_.reset();
   state_machine_.reset();
   mounts_.reset();
   store_.reset();

@@ -17,6 +17,24 @@ grpc::Status Overloaded() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master overloaded: too many requests are waiting; retry later");
 }
 
+// UNAVAILABLE, naming the leader in the reply's trailing metadata, unless this master serves
+// (only the Raft leader does).
+grpc::Status Gate(const ServingGate* gate, grpc::ServerContextBase* context) {
+  if (gate == nullptr) return grpc::Status::OK;
+  std::string leader;
+  absl::Status serving = gate->CheckServing(&leader);
+  if (serving.ok()) return grpc::Status::OK;
+  rpc::SetLeaderHint(context, leader);
+  return ToGrpcStatus(serving);
+}
+
+// A listing refused before it started.
+class RefusedListReactor final : public grpc::ServerWriteReactor<proto::ListStatusResponse> {
+ public:
+  explicit RefusedListReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 // Listings (the CLI, admin reports) get no credentials; see GetMountTableRequest.with_secrets.
 void RedactMountSecrets(proto::MountInfo* mount) {
   for (auto& [key, value] : *mount->mutable_options()) {
@@ -26,9 +44,24 @@ void RedactMountSecrets(proto::MountInfo* mount) {
 
 }  // namespace
 
+#define CISTERN_SERVE_IF_LEADER(context)                                        \
+  do {                                                                          \
+    if (grpc::Status _gate = Gate(gate_, (context)); !_gate.ok()) return _gate; \
+  } while (0)
+
+#define CISTERN_SERVE_IF_LEADER_REACTOR(context)                  \
+  do {                                                            \
+    if (grpc::Status _gate = Gate(gate_, (context)); !_gate.ok()) { \
+      grpc::ServerUnaryReactor* _reactor = (context)->DefaultReactor(); \
+      _reactor->Finish(_gate);                                    \
+      return _reactor;                                            \
+    }                                                             \
+  } while (0)
+
 template <typename Handler>
 grpc::ServerUnaryReactor* FileSystemMasterService::OnBlockingPool(grpc::CallbackServerContext* context,
                                                                   Handler handler) {
+  CISTERN_SERVE_IF_LEADER_REACTOR(context);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!blocking_->TrySchedule([reactor, handler = std::move(handler)]() mutable { reactor->Finish(handler()); })) {
     reactor->Finish(Overloaded());
@@ -38,6 +71,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::OnBlockingPool(grpc::Callback
 
 template <typename Read>
 grpc::ServerUnaryReactor* FileSystemMasterService::ReadHereOrOnPool(grpc::CallbackServerContext* context, Read read) {
+  CISTERN_SERVE_IF_LEADER_REACTOR(context);
   absl::Status status = read(ReadOptions{.may_block = false});
   if (IsWouldBlock(status)) {
     return OnBlockingPool(context, [read = std::move(read)]() mutable { return ToGrpcStatus(read(ReadOptions{})); });
@@ -123,7 +157,8 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
 };
 
 grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::ListStatus(
-    grpc::CallbackServerContext*, const proto::ListStatusRequest* request) {
+    grpc::CallbackServerContext* context, const proto::ListStatusRequest* request) {
+  if (grpc::Status gate = Gate(gate_, context); !gate.ok()) return new RefusedListReactor(gate);
   return new ListReactor(this, request);
 }
 
@@ -161,6 +196,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackServerContext* context,
                                                                  const proto::GetMountTableRequest* request,
                                                                  proto::GetMountTableResponse* response) {
+  CISTERN_SERVE_IF_LEADER_REACTOR(context);
   for (auto& mount : fs_->GetMountTable()) {
     if (!request->with_secrets()) RedactMountSecrets(&mount);
     *response->add_mounts() = std::move(mount);
@@ -203,8 +239,9 @@ grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackSe
   });
 }
 
-grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest* request,
+grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext* context, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
+  CISTERN_SERVE_IF_LEADER(context);
   auto id = blocks_->RegisterWorker(*request);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_worker_id(*id);
@@ -214,25 +251,29 @@ grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext*, const prot
   return grpc::Status::OK;
 }
 
-grpc::Status BlockMasterService::WorkerHeartbeat(grpc::ServerContext*, const proto::WorkerHeartbeatRequest* request,
+grpc::Status BlockMasterService::WorkerHeartbeat(grpc::ServerContext* context, const proto::WorkerHeartbeatRequest* request,
                                                  proto::WorkerHeartbeatResponse* response) {
+  CISTERN_SERVE_IF_LEADER(context);
   *response = blocks_->Heartbeat(*request);
   return grpc::Status::OK;
 }
 
-grpc::Status BlockMasterService::CommitBlock(grpc::ServerContext*, const proto::CommitBlockRequest* request,
+grpc::Status BlockMasterService::CommitBlock(grpc::ServerContext* context, const proto::CommitBlockRequest* request,
                                              proto::CommitBlockResponse*) {
+  CISTERN_SERVE_IF_LEADER(context);
   return ToGrpcStatus(blocks_->CommitBlock(request->worker_id(), request->block()));
 }
 
-grpc::Status BlockMasterService::GetWorkerInfoList(grpc::ServerContext*, const proto::GetWorkerInfoListRequest*,
+grpc::Status BlockMasterService::GetWorkerInfoList(grpc::ServerContext* context, const proto::GetWorkerInfoListRequest*,
                                                    proto::GetWorkerInfoListResponse* response) {
+  CISTERN_SERVE_IF_LEADER(context);
   for (auto& worker : blocks_->GetWorkers()) *response->add_workers() = std::move(worker);
   return grpc::Status::OK;
 }
 
-grpc::Status MetaMasterService::GetMasterInfo(grpc::ServerContext*, const proto::GetMasterInfoRequest*,
+grpc::Status MetaMasterService::GetMasterInfo(grpc::ServerContext* context, const proto::GetMasterInfoRequest*,
                                               proto::GetMasterInfoResponse* response) {
+  CISTERN_SERVE_IF_LEADER(context);
   response->set_version(kVersion);
   response->set_cluster_id(identity_.cluster_id);
   *response->mutable_address() = identity_.address;

@@ -12,6 +12,7 @@
 #include "master/file_system_master.h"
 #include "master/namespace_store.h"
 #include "journal/journal.h"
+#include "master/serving_gate.h"
 
 namespace cistern::master {
 
@@ -38,8 +39,10 @@ using FileSystemMasterBase = proto::FileSystemMaster::WithCallbackMethod_GetStat
 
 class FileSystemMasterService final : public FileSystemMasterBase {
  public:
-  // `fs` and `blocking` must outlive the service (and the server's shutdown).
-  FileSystemMasterService(FileSystemMaster* fs, ThreadPool* blocking) : fs_(fs), blocking_(blocking) {}
+  // `fs`, `blocking` and `gate` (may be null: always serve) must outlive the service (and the
+  // server's shutdown).
+  FileSystemMasterService(FileSystemMaster* fs, ThreadPool* blocking, const ServingGate* gate = nullptr)
+      : fs_(fs), blocking_(blocking), gate_(gate) {}
 
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext*, const proto::GetStatusRequest*,
                                       proto::GetStatusResponse*) override;
@@ -82,11 +85,12 @@ class FileSystemMasterService final : public FileSystemMasterBase {
 
   FileSystemMaster* const fs_;
   ThreadPool* const blocking_;
+  const ServingGate* const gate_;
 };
 
 class BlockMasterService final : public proto::BlockMaster::Service {
  public:
-  explicit BlockMasterService(BlockMaster* blocks) : blocks_(blocks) {}
+  explicit BlockMasterService(BlockMaster* blocks, const ServingGate* gate = nullptr) : blocks_(blocks), gate_(gate) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext*, const proto::RegisterWorkerRequest*,
                               proto::RegisterWorkerResponse*) override;
@@ -98,6 +102,7 @@ class BlockMasterService final : public proto::BlockMaster::Service {
 
  private:
   BlockMaster* const blocks_;
+  const ServingGate* const gate_;
 };
 
 struct MasterIdentity {
@@ -110,8 +115,8 @@ class MetaMasterService final : public proto::MetaMaster::Service {
  public:
   // All pointers must outlive the service.
   MetaMasterService(MasterIdentity identity, const NamespaceStore* store, const journal::Journal* journal,
-                    const FileSystemMaster* fs)
-      : identity_(std::move(identity)), store_(store), journal_(journal), fs_(fs) {}
+                    const FileSystemMaster* fs, const ServingGate* gate = nullptr)
+      : identity_(std::move(identity)), store_(store), journal_(journal), fs_(fs), gate_(gate) {}
 
   grpc::Status GetMasterInfo(grpc::ServerContext*, const proto::GetMasterInfoRequest*,
                              proto::GetMasterInfoResponse*) override;
@@ -125,6 +130,7 @@ class MetaMasterService final : public proto::MetaMaster::Service {
   const NamespaceStore* const store_;
   const journal::Journal* const journal_;
   const FileSystemMaster* const fs_;
+  const ServingGate* const gate_;
 };
 
 }  // namespace cistern::master

@@ -107,6 +107,16 @@ class ShardedLru {
     shard.index.erase(it);
   }
 
+  // Drops everything (the metastore was replaced); fills begun before are refused.
+  void Clear() {
+    for (Shard& shard : shards_) {
+      absl::MutexLock lock(&shard.mu);
+      ++shard.generation;
+      shard.index.clear();
+      shard.lru.clear();
+    }
+  }
+
   size_t size() {
     size_t total = 0;
     for (Shard& shard : shards_) {
@@ -148,6 +158,10 @@ class NamespaceCache {
 
   InodeLru& inodes() { return inodes_; }
   EdgeLru& edges() { return edges_; }
+  void Clear() {
+    inodes_.Clear();
+    edges_.Clear();
+  }
 
  private:
   InodeLru inodes_;

@@ -58,6 +58,33 @@ uint64_t NamespaceStateMachine::last_applied_index() const {
 
 absl::Status NamespaceStateMachine::MakeDurable() { return store_->kv()->SyncWal(); }
 
+absl::StatusOr<uint64_t> NamespaceStateMachine::CreateSnapshot(const std::string& dir, const std::string& raft_meta) {
+  absl::MutexLock lock(&mu_);
+  CISTERN_RETURN_IF_ERROR(store_->kv()->CreateCheckpoint(dir));
+  if (!raft_meta.empty()) {
+    CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvStore> copy,
+                             kv::KvStore::Open(kv::KvStoreOptions{dir, NamespaceColumnFamilies(), /*sync_writes=*/true}));
+    kv::KvWriteBatch batch;
+    batch.Put(kMetaCf, kMetaRaftSnapshot, raft_meta);
+    CISTERN_RETURN_IF_ERROR(copy->Write(batch));
+  }
+  return applied_index_;
+}
+
+absl::Status NamespaceStateMachine::InstallSnapshot(const std::string& dir) {
+  absl::MutexLock lock(&mu_);
+  CISTERN_RETURN_IF_ERROR(store_->ReplaceWith(dir));
+  CISTERN_ASSIGN_OR_RETURN(applied_index_, store_->GetMetaUint64(kMetaAppliedIndex));
+  CISTERN_ASSIGN_OR_RETURN(next_inode_id_, store_->GetMetaUint64(kMetaNextInodeId));
+  if (mounts_changed_) mounts_changed_();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NamespaceStateMachine::InstalledSnapshotMeta() const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> meta, store_->kv()->Get(kMetaCf, kMetaRaftSnapshot));
+  return meta.value_or("");
+}
+
 int64_t EntryTimeMs(const proto::JournalEntry& entry) {
   switch (entry.entry_case()) {
     case proto::JournalEntry::kMkdir: return entry.mkdir().time_ms();

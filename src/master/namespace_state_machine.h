@@ -31,6 +31,11 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::StatusOr<journal::ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override;
   uint64_t last_applied_index() const override;
   absl::Status MakeDurable() override;
+  // Snapshots are RocksDB checkpoints of the metastore; installing one swaps the metastore's
+  // contents (KvStore::ReplaceWith) and reloads what this object caches.
+  absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) override;
+  absl::Status InstallSnapshot(const std::string& dir) override;
+  absl::StatusOr<std::string> InstalledSnapshotMeta() const override;
 
   // Called after an entry that changed the mount table was applied (under the apply order).
   void set_mounts_changed_callback(std::function<void()> callback) { mounts_changed_ = std::move(callback); }

@@ -56,6 +56,16 @@ absl::Status NamespaceStore::Commit(const kv::KvWriteBatch& batch, uint64_t inde
   return status;
 }
 
+absl::Status NamespaceStore::ReplaceWith(const std::string& dir) {
+  absl::MutexLock lock(&commit_mu_);
+  commit_seq_.fetch_add(1, std::memory_order_acq_rel);
+  std::atomic_thread_fence(std::memory_order_release);
+  absl::Status status = kv_->ReplaceWith(dir);
+  cache_.Clear();  // also after a failure: the old contents may be back, and dropping is always safe
+  commit_seq_.fetch_add(1, std::memory_order_release);
+  return status;
+}
+
 void NamespaceStore::UpdateCache(const kv::KvWriteBatch& batch) {
   batch.ForEach([&](kv::ColumnFamily cf, bool is_delete, std::string_view key, std::string_view value) {
     if (cf == kInodesCf && key.size() == 8) {

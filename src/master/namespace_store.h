@@ -8,7 +8,7 @@
 //   op_expiry   time ++ operation id -> ""
 //   ttl         expiry time ++ inode id -> ""
 //   meta    "applied_index", "next_inode_id", "next_mount_id" (8 bytes BE), "cluster_id",
-//           "format_version"
+//           "format_version", "raft_snapshot" (in Raft snapshots)
 //
 // Ids are big-endian so RocksDB's byte order is numeric order and a directory's edges are
 // contiguous and sorted by name.
@@ -66,6 +66,9 @@ inline constexpr std::string_view kMetaNextInodeId = "next_inode_id";
 inline constexpr std::string_view kMetaNextMountId = "next_mount_id";
 inline constexpr std::string_view kMetaClusterId = "cluster_id";
 inline constexpr std::string_view kMetaFormatVersion = "format_version";
+// In a Raft snapshot only (written into the checkpoint, never by Apply): the Raft metadata of
+// the snapshot (proto::RaftSnapshotMeta), so a replica that installed it knows what it holds.
+inline constexpr std::string_view kMetaRaftSnapshot = "raft_snapshot";
 
 std::string InodeKey(uint64_t id);
 std::string EdgePrefix(uint64_t parent_id);
@@ -104,6 +107,9 @@ class NamespaceStore {
   absl::Status Commit(const kv::KvWriteBatch& batch, uint64_t index);
   // An upper bound of the index of every entry whose effects a read may have seen: a read that
   // then waits until this index is durable never answers with state a crash could take back.
+  // Replaces the whole metastore with the checkpoint in `dir` (a Raft snapshot installed) and
+  // drops the cache. Readers that overlap retry, as with Commit.
+  absl::Status ReplaceWith(const std::string& dir);
   uint64_t commit_index() const { return commit_index_.load(std::memory_order_acquire); }
 
   // Called by Walk between two components (so a test can commit in the middle of a walk).

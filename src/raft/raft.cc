@@ -913,6 +913,10 @@ bool RawNode::HasReady() const {
 }
 
 Ready RawNode::GetReady() {
+  // A second Ready before Advance would hand out the same committed entries again.
+  RAFT_CHECK(!ready_outstanding_, "node %llu: GetReady() before Advance() of the previous Ready",
+             (unsigned long long)config_.id);
+  ready_outstanding_ = true;
   if (role_ == Role::kLeader) {
     if (append_pending_) {
       append_pending_ = false;
@@ -940,6 +944,7 @@ Ready RawNode::GetReady() {
 }
 
 void RawNode::Advance(const Ready& ready) {
+  ready_outstanding_ = false;
   if (ready.snapshot.has_value()) applied_ = std::max(applied_, ready.snapshot->index);
   if (ready.hard_state.has_value()) last_hard_state_ = *ready.hard_state;
   if (!ready.entries.empty()) log_.StableTo(ready.entries.back().index, ready.entries.back().term);

@@ -211,6 +211,8 @@ class RawNode {
   absl::Status Compact(const SnapshotMeta& meta, Index keep_entries = 0);
 
   bool HasReady() const;
+  // REQUIRES: the previous Ready was Advance()d (a second one would repeat its committed
+  // entries; the core stops the process rather than let them be applied twice).
   Ready GetReady();
   void Advance(const Ready& ready);
 
@@ -321,6 +323,7 @@ class RawNode {
   std::vector<std::pair<NodeId, std::string>> reads_awaiting_commit_;  // before the first commit in term
 
   std::vector<ReadState> read_states_;
+  bool ready_outstanding_ = false;  // between GetReady and Advance
 };
 
 }  // namespace cistern::raft

@@ -362,10 +362,28 @@ class SimCluster {
 
   void Dropped(const Packet& p) {
     // The sender's driver learns that a snapshot did not get through.
-    if (p.m.type == MessageType::kSnapshot && alive(p.m.from) && incarnation_[p.m.from] == p.incarnation) {
-      node(p.m.from).ReportSnapshot(p.m.to, SnapshotStatus::kFailed);
-      Process(p.m.from);
+    if (p.m.type == MessageType::kSnapshot) reports_.push_back({p.m.from, p.m.to, SnapshotStatus::kFailed, p.incarnation});
+    FlushReports();
+  }
+
+  // Snapshot outcomes reach the sender's core later, never in the middle of one of its Ready
+  // loops (the driver streams asynchronously).
+  struct Report {
+    NodeId from, to;
+    SnapshotStatus status;
+    uint64_t incarnation;
+  };
+  void FlushReports() {
+    if (depth_ > 0 || flushing_) return;
+    flushing_ = true;
+    while (!reports_.empty()) {
+      const Report r = reports_.front();
+      reports_.pop_front();
+      if (!alive(r.from) || incarnation_[r.from] != r.incarnation) continue;
+      node(r.from).ReportSnapshot(r.to, r.status);
+      Process(r.from);
     }
+    flushing_ = false;
   }
 
   void DeliverPacket(Packet p) {
@@ -378,10 +396,8 @@ class SimCluster {
     absl::Status s = node(m.to).Step(m);
     if (!s.ok()) Violation(absl::StrCat("node ", m.to, " refused ", MessageTypeName(m.type), ": ", s.ToString()));
     Process(m.to);
-    if (m.type == MessageType::kSnapshot && alive(m.from) && incarnation_[m.from] == p.incarnation) {
-      node(m.from).ReportSnapshot(m.to, SnapshotStatus::kFinished);
-      Process(m.from);
-    }
+    if (m.type == MessageType::kSnapshot) reports_.push_back({m.from, m.to, SnapshotStatus::kFinished, p.incarnation});
+    FlushReports();
   }
 
   bool CrashAt(NodeId id, const char* point) {
@@ -535,6 +551,13 @@ class SimCluster {
   }
 
   void Process(NodeId id) {
+    ++depth_;
+    ProcessReadies(id);
+    --depth_;
+    FlushReports();
+  }
+
+  void ProcessReadies(NodeId id) {
     for (int rounds = 0; alive(id) && node(id).HasReady(); ++rounds) {
       if (rounds == 1000) {
         Violation(absl::StrCat("node ", id, ": HasReady() stays true after 1000 Ready rounds"));
@@ -628,6 +651,9 @@ class SimCluster {
   std::map<std::string, ReadRecord> reads_;
   uint64_t next_read_ = 0;
   int snapshots_installed_ = 0;
+  std::deque<Report> reports_;
+  int depth_ = 0;  // Ready loops in progress
+  bool flushing_ = false;
   std::vector<std::string> violations_;
 };
 

@@ -20,4 +20,15 @@ absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view what) {
   return absl::Status(code, message);
 }
 
+void SetLeaderHint(grpc::ServerContextBase* context, const std::string& leader_address) {
+  if (!leader_address.empty()) context->AddTrailingMetadata(kLeaderMetadataKey, leader_address);
+}
+
+std::string LeaderHint(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(kLeaderMetadataKey);
+  if (it == trailers.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
 }  // namespace cistern::rpc

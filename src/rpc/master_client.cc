@@ -13,34 +13,65 @@
 
 namespace cistern::rpc {
 
-MasterClient::MasterClient(MasterClientOptions options) : options_(std::move(options)) {}
+MasterClient::MasterClient(MasterClientOptions options) : options_(std::move(options)) {
+  if (!options_.addresses.empty()) current_ = options_.addresses.front();
+}
 
 std::string MasterClient::current_address() const {
-  if (options_.addresses.empty()) return "";
-  return options_.addresses[current_.load() % options_.addresses.size()];
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+std::string MasterClient::NextAddress(const std::string& after) const {
+  const auto& all = options_.addresses;
+  auto it = std::find(all.begin(), all.end(), after);
+  if (it == all.end() || ++it == all.end()) return all.front();
+  return *it;
 }
 
 absl::Status MasterClient::Invoke(
     const char* name, const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call) {
   if (options_.addresses.empty()) return absl::FailedPreconditionError("no master address configured");
   const int64_t give_up_ms = RealClock()->MonotonicMs() + options_.retry_window_ms;
-  int64_t backoff_ms = 50;
+  // While no master names a leader (an election is running), pause after each round through
+  // the list; the pause stays short so a new leader is found soon after it is elected.
+  int64_t pause_ms = 20;
+  constexpr int64_t kMaxPauseMs = 250;
+  std::string address = options_.follow_leader ? current_address() : options_.addresses.front();
+  size_t tried_since_pause = 0;
+  int redirects = 0;
   while (true) {
-    size_t index = current_.load();
-    const std::string& address = options_.addresses[index % options_.addresses.size()];
     grpc::ClientContext context;
     SetDeadline(&context, options_.rpc_timeout_ms);
     grpc::Status status = call(address, &context);
+    const std::string tried = address;
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      if (options_.follow_leader) {
+        absl::MutexLock lock(&mu_);
+        current_ = address;
+      }
       return FromGrpcStatus(status, absl::StrCat("master ", address, " ", name));
     }
-    if (options_.addresses.size() > 1) current_.compare_exchange_strong(index, index + 1);
-    if (RealClock()->MonotonicMs() + backoff_ms > give_up_ms) {
-      return absl::UnavailableError(absl::StrCat("master ", address, " ", name, ": unreachable: ",
+    if (options_.follow_leader) {
+      const std::string leader = LeaderHint(context);
+      // A bounded number of redirects in a row, in case two masters name each other while a
+      // leadership changes hands.
+      if (!leader.empty() && leader != address && redirects < 3) {
+        ++redirects;
+        address = leader;
+        continue;
+      }
+      redirects = 0;
+      address = NextAddress(address);
+      if (++tried_since_pause < options_.addresses.size()) continue;
+    }
+    tried_since_pause = 0;
+    if (RealClock()->MonotonicMs() + pause_ms > give_up_ms) {
+      return absl::UnavailableError(absl::StrCat("master ", tried, " ", name, ": unreachable: ",
                                                  status.error_message()));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    pause_ms = std::min<int64_t>(pause_ms * 2, kMaxPauseMs);
   }
 }
 
@@ -99,6 +130,12 @@ CISTERN_MASTER_UNARY(BlockMaster, WorkerHeartbeat)
 CISTERN_MASTER_UNARY(BlockMaster, CommitBlock)
 CISTERN_MASTER_UNARY(BlockMaster, GetWorkerInfoList)
 CISTERN_MASTER_UNARY(MetaMaster, GetMasterInfo)
+CISTERN_MASTER_UNARY(JournalAdmin, GetJournalInfo)
+CISTERN_MASTER_UNARY(JournalAdmin, Checkpoint)
+CISTERN_MASTER_UNARY(JournalAdmin, AddMaster)
+CISTERN_MASTER_UNARY(JournalAdmin, RemoveMaster)
+CISTERN_MASTER_UNARY(JournalAdmin, TransferLeadership)
+CISTERN_MASTER_UNARY(JournalAdmin, Backup)
 
 #undef CISTERN_MASTER_UNARY
 

@@ -1,20 +1,28 @@
 // MasterClient: typed calls to a cistern-master (file system, block and meta services) with a
 // deadline on every call, conversion to absl::Status, and retries while the master is
-// unreachable (e.g. restarting) for up to the retry window. With several master addresses it
-// moves on to the next one on UNAVAILABLE.
+// unreachable (e.g. restarting) for up to the retry window.
+//
+// Failover: with several masters (a Raft group) only the leader serves. A master that is not
+// the leader answers UNAVAILABLE naming the leader (trailing metadata "cistern-leader"); the
+// client goes there at once, and otherwise tries the next configured master, pausing briefly
+// after each round through the list while there is no leader (an election), until the retry
+// window closes. Mutations carry one operation id across all retries, so a mutation retried
+// after a failover is applied at most once.
 //
 // Thread safety: thread-safe; share one instance.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cistern/proto/master.grpc.pb.h"
 #include "cistern/proto/master.pb.h"
+#include "cistern/proto/raft.grpc.pb.h"
 
 namespace cistern::rpc {
 
@@ -22,6 +30,9 @@ struct MasterClientOptions {
   std::vector<std::string> addresses;  // host:port of every master
   int64_t rpc_timeout_ms = 30000;
   int64_t retry_window_ms = 10000;
+  // Follow leader hints and fail over across `addresses`; false sends every call to
+  // addresses[0] only (admin calls addressed to one particular master).
+  bool follow_leader = true;
 };
 
 // 16 random bytes naming one logical mutation (see operation_id in master.proto).
@@ -58,6 +69,14 @@ class MasterClient {
   // Meta master.
   absl::StatusOr<proto::GetMasterInfoResponse> GetMasterInfo(const proto::GetMasterInfoRequest& request);
 
+  // Journal administration (answered by every master, leader or not).
+  absl::StatusOr<proto::GetJournalInfoResponse> GetJournalInfo(const proto::GetJournalInfoRequest& request);
+  absl::StatusOr<proto::CheckpointResponse> Checkpoint(const proto::CheckpointRequest& request);
+  absl::StatusOr<proto::AddMasterResponse> AddMaster(const proto::AddMasterRequest& request);
+  absl::StatusOr<proto::RemoveMasterResponse> RemoveMaster(const proto::RemoveMasterRequest& request);
+  absl::StatusOr<proto::TransferLeadershipResponse> TransferLeadership(const proto::TransferLeadershipRequest& request);
+  absl::StatusOr<proto::BackupResponse> Backup(const proto::BackupRequest& request);
+
   // The address calls currently go to.
   std::string current_address() const;
 
@@ -66,8 +85,11 @@ class MasterClient {
   // closes. `name` is the RPC name for error messages.
   absl::Status Invoke(const char* name, const std::function<grpc::Status(const std::string&, grpc::ClientContext*)>& call);
 
+  std::string NextAddress(const std::string& after) const;
+
   const MasterClientOptions options_;
-  std::atomic<size_t> current_{0};
+  mutable absl::Mutex mu_;
+  std::string current_ ABSL_GUARDED_BY(mu_);  // where the last call succeeded, or the leader named
 };
 
 }  // namespace cistern::rpc

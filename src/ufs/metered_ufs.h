@@ -7,7 +7,7 @@
 //
 // operation is one of open, read, create, write, close, get_status, list, mkdirs, delete,
 // rename. `mount` names the under-store: the master passes the mount's namespace path, the
-// worker the store root it reads ("s3://bucket") since workers do not know the mount table.
+// worker the store root it reads ("s3://bucket") since workers do not know mount points.
 // Depends only on common's metrics registry.
 #pragma once
 

@@ -29,8 +29,11 @@ absl::StatusOr<ufs::UnderFileSystem*> UfsRegistry::Get(std::string_view uri, uin
     if (!store.ok()) {
       return Annotate(store.status(), absl::StrCat("under-store of mount ", mount->mount_id, " (", mount->uri, ")"));
     }
-    ufs::UnderFileSystem* raw = store->get();
-    mount_stores_.push_back(*std::move(store));
+    // Metered like the stores below, labelled by store root: a worker has the mount table's
+    // URIs and options but not mount points.
+    std::unique_ptr<ufs::UnderFileSystem> metered = ufs::NewMeteredUnderFileSystem(*std::move(store), root);
+    ufs::UnderFileSystem* raw = metered.get();
+    mount_stores_.push_back(std::move(metered));
     by_mount_[mount->mount_id] = {*mount, raw};
     return raw;
   }

@@ -1,6 +1,6 @@
-// docs/cli.md and the `cistern` binary cannot drift apart: every command `cistern --help` lists
-// answers `--help` with exit 0, has a "### <group> <command>" section in docs/cli.md, and every
-// long option its help shows is mentioned in that section.
+// docs/cli.md and the `cistern` binary cannot drift apart: every command `cistern --help` lists,
+// at any depth, answers `--help` with exit 0, has a "### <group> <command>..." section in
+// docs/cli.md, and every long option its help shows is mentioned in that section.
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -86,39 +86,47 @@ TEST(CliDocsTest, EveryCommandHasHelpAndIsDocumented) {
   const std::vector<std::string> groups = Subcommands(Help({}));
   ASSERT_GE(groups.size(), 4u);
   int commands = 0;
-  for (const std::string& group : groups) {
-    const std::string group_help = Help({group});
-    const std::vector<std::string> leaves = Subcommands(group_help);
-    // A group without subcommands (version) is a command itself.
-    std::vector<std::vector<std::string>> paths;
-    if (leaves.empty()) paths.push_back({group});
-    for (const std::string& leaf : leaves) paths.push_back({group, leaf});
-    for (const std::vector<std::string>& path : paths) {
-      ++commands;
-      const std::string help = Help(path);
-      EXPECT_TRUE(absl::StrContains(help, "Usage:")) << absl::StrJoin(path, " ") << "\n" << help;
-      const std::string title = path.size() == 1 ? path[0] : absl::StrCat(path[0] == "fs" ? "fs" : path[0], " ", path[1]);
-      std::string section = Section(doc, title);
-      // An alias ("is `fs put` under its Hadoop name") is documented by the command it names.
-      const size_t alias = section.find("is `fs ");
-      if (alias != std::string::npos) {
-        const size_t end = section.find('`', alias + 4);
-        absl::StrAppend(&section, Section(doc, section.substr(alias + 4, end - alias - 4)));
+  // Every leaf command, however deeply nested ("admin journal quorum add"); a group without
+  // subcommands (version) is a command itself.
+  std::vector<std::vector<std::string>> paths;
+  std::vector<std::vector<std::string>> pending;
+  for (const std::string& group : groups) pending.push_back({group});
+  while (!pending.empty()) {
+    std::vector<std::string> path = pending.back();
+    pending.pop_back();
+    const std::vector<std::string> leaves = Subcommands(Help(path));
+    if (leaves.empty()) paths.push_back(path);
+    for (const std::string& leaf : leaves) {
+      std::vector<std::string> child = path;
+      child.push_back(leaf);
+      pending.push_back(child);
+    }
+  }
+  for (const std::vector<std::string>& path : paths) {
+    ++commands;
+    const std::string help = Help(path);
+    EXPECT_TRUE(absl::StrContains(help, "Usage:")) << absl::StrJoin(path, " ") << "\n" << help;
+    const std::string title = absl::StrJoin(path, " ");
+    std::string section = Section(doc, title);
+    // An alias ("is `fs put` under its Hadoop name") is documented by the command it names.
+    const size_t alias = section.find("is `fs ");
+    if (alias != std::string::npos) {
+      const size_t end = section.find('`', alias + 4);
+      absl::StrAppend(&section, Section(doc, section.substr(alias + 4, end - alias - 4)));
+    }
+    EXPECT_FALSE(section.empty()) << "docs/cli.md has no section '### " << title << "'";
+    if (section.empty()) continue;
+    for (const std::vector<std::string>& option : Options(help)) {
+      bool mentioned = false;
+      for (const std::string& name : option) {
+        // Options shared by a whole group may be documented once for the group.
+        mentioned |= absl::StrContains(section, absl::StrCat(name, " ")) ||
+                     absl::StrContains(section, absl::StrCat(name, "`")) ||
+                     absl::StrContains(section, absl::StrCat(name, "]")) ||
+                     absl::StrContains(doc, absl::StrCat("takes `", name));
       }
-      EXPECT_FALSE(section.empty()) << "docs/cli.md has no section '### " << title << "'";
-      if (section.empty()) continue;
-      for (const std::vector<std::string>& option : Options(help)) {
-        bool mentioned = false;
-        for (const std::string& name : option) {
-          // Options shared by a whole group may be documented once for the group.
-          mentioned |= absl::StrContains(section, absl::StrCat(name, " ")) ||
-                       absl::StrContains(section, absl::StrCat(name, "`")) ||
-                       absl::StrContains(section, absl::StrCat(name, "]")) ||
-                       absl::StrContains(doc, absl::StrCat("takes `", name));
-        }
-        EXPECT_TRUE(mentioned) << "docs/cli.md section '" << title << "' does not mention "
-                               << absl::StrJoin(option, " / ");
-      }
+      EXPECT_TRUE(mentioned) << "docs/cli.md section '" << title << "' does not mention "
+                             << absl::StrJoin(option, " / ");
     }
   }
   EXPECT_GE(commands, 35) << "fewer commands than expected: is the help parsing broken?";

@@ -1,0 +1,284 @@
+// ha_bench: replicated masters (docs/ha.md), measured with real cistern-master processes on
+// loopback, default Raft settings unless --conf says otherwise.
+//
+//   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--dir /tmp/cistern-ha-bench]
+//            [--bin-dir DIR] [--conf key=value]...
+//
+//  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
+//    through rpc::MasterClient for --seconds, against one master (local journal) and then a
+//    group of 3; prints both and the ratio 3-masters / 1-master of this same run.
+//  * failover: --trials times, with a client creating files in a loop, SIGKILL the leader and
+//    time from the kill to the client's next successful create; the killed master is restarted
+//    and the group converges before the next trial. Prints each trial, the median and the max.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "rpc/master_client.h"
+#include "testing/subprocess.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using cistern::rpc::MasterClient;
+using cistern::rpc::MasterClientOptions;
+using cistern::testing::PickUnusedPort;
+using cistern::testing::Subprocess;
+namespace proto = cistern::proto;
+
+struct Master {
+  uint64_t id = 0;
+  int rpc_port = 0;
+  int raft_port = 0;
+  int http_port = 0;
+  std::unique_ptr<Subprocess> process;
+  std::string address() const { return absl::StrCat("127.0.0.1:", rpc_port); }
+};
+
+class Group {
+ public:
+  Group(std::string dir, std::string bin_dir, int n, std::vector<std::string> conf)
+      : dir_(std::move(dir)), bin_dir_(std::move(bin_dir)), conf_(std::move(conf)) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ + "/ufs");
+    for (int i = 0; i < n; ++i) {
+      Master m;
+      m.id = static_cast<uint64_t>(i + 1);
+      m.rpc_port = PickUnusedPort();
+      m.raft_port = PickUnusedPort();
+      m.http_port = PickUnusedPort();
+      masters_.push_back(std::move(m));
+    }
+  }
+  ~Group() {
+    for (Master& m : masters_) m.process.reset();  // SIGKILL
+    std::filesystem::remove_all(dir_);
+  }
+
+  int size() const { return static_cast<int>(masters_.size()); }
+
+  bool Start(int i) {
+    Master& m = masters_[i];
+    std::vector<std::string> peers;
+    for (const Master& p : masters_) peers.push_back(absl::StrCat(p.id, "@127.0.0.1:", p.rpc_port, ":", p.raft_port));
+    std::vector<std::string> argv = {bin_dir_ + "/cistern-master"};
+    std::vector<std::string> settings = {absl::StrCat("cistern.home=", dir_, "/m", m.id), "master.hostname=127.0.0.1",
+                                         absl::StrCat("master.rpc.port=", m.rpc_port),
+                                         absl::StrCat("master.http.port=", m.http_port),
+                                         "master.mount.root.ufs=" + dir_ + "/ufs", absl::StrCat("log.dir=", dir_, "/logs-", m.id)};
+    if (size() > 1) settings.push_back("master.raft.peers=" + absl::StrJoin(peers, ","));
+    settings.insert(settings.end(), conf_.begin(), conf_.end());
+    for (const std::string& kv : settings) {
+      argv.push_back("--conf");
+      argv.push_back(kv);
+    }
+    m.process = std::make_unique<Subprocess>(argv, absl::StrCat(dir_, "/m", m.id, ".out"));
+    if (absl::Status s = m.process->Start(); !s.ok()) {
+      std::fprintf(stderr, "cannot start master %d: %s\n", i + 1, s.ToString().c_str());
+      return false;
+    }
+    return true;
+  }
+  void Kill(int i) { masters_[i].process->Kill(); }
+
+  std::vector<std::string> Addresses() const {
+    std::vector<std::string> out;
+    for (const Master& m : masters_) out.push_back(m.address());
+    return out;
+  }
+  std::unique_ptr<MasterClient> Client(int64_t retry_window_ms = 60000) const {
+    MasterClientOptions options;
+    options.addresses = Addresses();
+    options.retry_window_ms = retry_window_ms;
+    options.rpc_timeout_ms = 5000;
+    return std::make_unique<MasterClient>(options);
+  }
+  absl::StatusOr<proto::GetJournalInfoResponse> Info(int i) const {
+    MasterClientOptions options;
+    options.addresses = {masters_[i].address()};
+    options.follow_leader = false;
+    options.retry_window_ms = 0;
+    options.rpc_timeout_ms = 2000;
+    return MasterClient(options).GetJournalInfo({});
+  }
+
+  // The serving leader's index, or -1 after `timeout_ms`.
+  int WaitForLeader(int64_t timeout_ms) const {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Clock::now() < deadline) {
+      for (int i = 0; i < size(); ++i) {
+        if (!masters_[i].process || !masters_[i].process->running()) continue;
+        auto info = Info(i);
+        if (info.ok() && info->serving()) return i;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  // Every master applied the same index.
+  bool WaitConverged(int64_t timeout_ms) const {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Clock::now() < deadline) {
+      uint64_t applied = 0;
+      bool same = true;
+      for (int i = 0; i < size() && same; ++i) {
+        auto info = Info(i);
+        if (!info.ok()) {
+          same = false;
+        } else if (i == 0) {
+          applied = info->applied_index();
+        } else {
+          same = info->applied_index() == applied;
+        }
+      }
+      if (same) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+ private:
+  const std::string dir_;
+  const std::string bin_dir_;
+  const std::vector<std::string> conf_;
+  std::vector<Master> masters_;
+};
+
+proto::CreateFileRequest Create(const std::string& path) {
+  proto::CreateFileRequest request;
+  request.set_path(path);
+  request.set_recursive(true);
+  request.set_write_type(proto::MUST_CACHE);
+  return request;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Creates per second against `group` from `threads` threads for `seconds`.
+double CreateThroughput(const Group& group, int threads, int seconds, const std::string& tag) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> failed{0};
+  std::vector<std::thread> workers;
+  const auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto client = group.Client();
+      for (int i = 0; !stop; ++i) {
+        if (client->CreateFile(Create(absl::StrCat("/", tag, "/t", t, "/f", i))).ok()) {
+          done.fetch_add(1);
+        } else {
+          failed.fetch_add(1);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& w : workers) w.join();
+  const double rate = static_cast<double>(done.load()) / Seconds(Clock::now() - start);
+  if (failed.load() > 0) std::printf("  (%lld creates failed)\n", static_cast<long long>(failed.load()));
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("ha_bench: failover time and create throughput of replicated masters");
+  int trials = 20;
+  int seconds = 10;
+  int threads = 8;
+  std::string dir = "/tmp/cistern-ha-bench";
+  std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
+  std::vector<std::string> conf;
+  app.add_option("--trials", trials, "Failover trials");
+  app.add_option("--seconds", seconds, "Seconds of each throughput run");
+  app.add_option("--threads", threads, "Client threads of the throughput runs");
+  app.add_option("--dir", dir, "Scratch directory (removed)");
+  app.add_option("--bin-dir", bin_dir, "Where cistern-master is");
+  app.add_option("--conf", conf, "More master settings, key=value");
+  CLI11_PARSE(app, argc, argv);
+
+  // Throughput: 1 master vs 3, same run.
+  double single = 0, replicated = 0;
+  {
+    Group one(dir + "/one", bin_dir, 1, conf);
+    if (!one.Start(0) || one.WaitForLeader(60000) < 0) return 1;
+    single = CreateThroughput(one, threads, seconds, "one");
+  }
+  std::printf("creates/s, 1 master (local journal): %.0f\n", single);
+  Group group(dir + "/three", bin_dir, 3, conf);
+  for (int i = 0; i < 3; ++i) {
+    if (!group.Start(i)) return 1;
+  }
+  if (group.WaitForLeader(60000) < 0) {
+    std::fprintf(stderr, "no leader\n");
+    return 1;
+  }
+  replicated = CreateThroughput(group, threads, seconds, "three");
+  std::printf("creates/s, 3 masters (Raft): %.0f\n", replicated);
+  std::printf("throughput ratio 3 masters / 1 master: %.2f\n", single > 0 ? replicated / single : 0.0);
+
+  // Failover.
+  std::vector<double> failover_s;
+  for (int trial = 0; trial < trials; ++trial) {
+    if (!group.WaitConverged(60000)) {
+      std::fprintf(stderr, "trial %d: the group did not converge\n", trial);
+      return 1;
+    }
+    const int leader = group.WaitForLeader(60000);
+    if (leader < 0) return 1;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> killed{false};
+    std::atomic<int64_t> recovered_ns{0};
+    Clock::time_point killed_at;
+    std::thread writer([&] {
+      auto client = group.Client();
+      for (int i = 0; !stop; ++i) {
+        const bool after_kill = killed.load();
+        if (client->CreateFile(Create(absl::StrCat("/failover/t", trial, "/f", i))).ok() && after_kill) {
+          recovered_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - killed_at).count();
+          return;
+        }
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    killed_at = Clock::now();
+    group.Kill(leader);
+    killed = true;
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (recovered_ns.load() == 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    stop = true;
+    writer.join();
+    if (recovered_ns.load() == 0) {
+      std::fprintf(stderr, "trial %d: no create succeeded within 60 s of the kill\n", trial);
+      return 1;
+    }
+    failover_s.push_back(static_cast<double>(recovered_ns.load()) / 1e9);
+    std::printf("failover trial %d: killed master %d, next create after %.3f s\n", trial + 1, leader + 1,
+                failover_s.back());
+    std::fflush(stdout);
+    if (!group.Start(leader)) return 1;
+  }
+  if (!failover_s.empty()) {
+    std::vector<double> sorted = failover_s;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t n = sorted.size();
+    const double median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    std::printf("failover over %zu trials: median %.3f s, max %.3f s, min %.3f s\n", n, median, sorted.back(),
+                sorted.front());
+  }
+  return 0;
+}
