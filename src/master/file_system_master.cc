@@ -534,16 +534,23 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetA
   return ToFileInfo(inode, path, false);
 }
 
-absl::StatusOr<proto::FreeResponse> FileSystemMaster::Free(const proto::FreeRequest& request) {
-  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+absl::StatusOr<proto::Inode> FileSystemMaster::ResolveSubtreeRoot(const std::string& path, bool recursive,
+                                                                 absl::string_view verb) {
   CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
   CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
-  if (root.kind() == proto::DIRECTORY && !request.recursive()) {
+  if (root.kind() == proto::DIRECTORY && !recursive) {
     CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(root.id()));
     if (has_children) {
-      return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a non-empty directory (free it recursively)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path, "' is a non-empty directory (", verb, " it recursively)"));
     }
   }
+  return root;
+}
+
+absl::StatusOr<proto::FreeResponse> FileSystemMaster::Free(const proto::FreeRequest& request) {
+  CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, ResolveSubtreeRoot(path, request.recursive(), "free"));
   // Checked for every file first, so a refused free frees nothing.
   std::vector<uint64_t> files;
   std::function<absl::Status(const proto::Inode&, const std::string&)> collect =

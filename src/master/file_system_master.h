@@ -148,6 +148,10 @@ class FileSystemMaster {
   absl::Status CheckWritable(const std::string& path) const;
   // Loads `path` from its under-store if the namespace does not have it yet.
   absl::Status LoadIfMissing(const std::string& path);
+  // The root of a subtree operation (free, persist) on the normalized `path`, loaded if missing:
+  // a non-empty directory without `recursive` is FAILED_PRECONDITION ("... (<verb> it
+  // recursively)").
+  absl::StatusOr<proto::Inode> ResolveSubtreeRoot(const std::string& path, bool recursive, absl::string_view verb);
   // Appends `entry`, releases `locks` (if any), then waits until the entry is durable. With
   // `result_inode`, also reads the inode the entry names (result.inode_id) before releasing.
   absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry, PathLocks::Held* locks,

@@ -52,14 +52,7 @@ absl::StatusOr<std::optional<proto::PersistJob>> FileSystemMaster::GetPersistJob
 
 absl::StatusOr<proto::PersistResponse> FileSystemMaster::Persist(const proto::PersistRequest& request) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
-  if (root.kind() == proto::DIRECTORY && !request.recursive()) {
-    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(root.id()));
-    if (has_children) {
-      return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a non-empty directory (persist it recursively)"));
-    }
-  }
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, ResolveSubtreeRoot(path, request.recursive(), "persist"));
   if (root.kind() == proto::FILE && !root.completed()) {
     return absl::FailedPreconditionError(absl::StrCat("'", path, "' is still being written"));
   }
