@@ -3,6 +3,9 @@
 //
 //   warm:  ReadBlock over gRPC (loopback) of blocks cached in the MEM tier, against a plain TCP
 //          loopback stream of the same bytes read from the same block files (same chunk size).
+//   short-circuit: the blocks read straight from the worker's block files under a lease
+//          (OpenLocalBlock + pread, as a client on the worker's host does), against reading the
+//          same files with pread without asking the worker (same chunk size).
 //   cold:  ReadBlock of blocks missing from the cache (read-through from a file:// under-store,
 //          with the file's page cache dropped first), against reading the same ranges straight
 //          from the under-store with the same adapter (page cache dropped too).
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/local_block_file.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -40,6 +44,7 @@
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
 #include "worker/block_worker_service.h"
+#include "worker/local_block_leases.h"
 #include "worker/ufs_fetcher.h"
 
 namespace cistern::bench {
@@ -211,6 +216,8 @@ int Run(int argc, char** argv) {
   NoMaster master;
   worker::BlockWorkerServiceOptions service_options;
   service_options.default_chunk_size_bytes = flags.chunk_bytes;
+  worker::LocalBlockLeases leases(worker::LocalBlockLeasesOptions{});
+  service_options.leases = &leases;
   worker::BlockWorkerService service(store->get(), &fetcher, &ufs, &master, service_options);
   grpc::ServerBuilder builder;
   rpc::ConfigureServerBuilder(&builder);
@@ -219,7 +226,9 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) Die("cannot start the gRPC server");
-  rpc::WorkerClient client(absl::StrCat("127.0.0.1:", port), rpc::WorkerClientOptions{30000, 600000});
+  auto shared_client =
+      std::make_shared<rpc::WorkerClient>(absl::StrCat("127.0.0.1:", port), rpc::WorkerClientOptions{30000, 600000});
+  rpc::WorkerClient& client = *shared_client;
 
   auto block_id = [](int b) { return (uint64_t{1} << 24) | static_cast<uint64_t>(b); };
   auto request = [&](int b, bool with_source) {
@@ -304,12 +313,49 @@ int Run(int argc, char** argv) {
   });
   ::close(sock);
 
+  // Short-circuit: lease each block from the worker and pread its file, against pread of the
+  // same files alone.
+  const double short_circuit = BestMibPerSecond(flags.runs, total, nullptr, [&] {
+    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+    int64_t bytes = 0;
+    for (int b = 0; b < flags.blocks; ++b) {
+      auto file = client::LocalBlockFile::Open(shared_client, block_id(b), flags.block_bytes, proto::CACHE,
+                                                    proto::BlockCapability());  // the bench worker checks none
+      Check(file.status(), absl::StrCat("short-circuit open of block ", b));
+      for (int64_t at = 0; at < flags.block_bytes;) {
+        auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
+        Check(n.status(), "short-circuit read");
+        if (*n == 0) Die("short-circuit read ended early");
+        at += *n;
+        bytes += *n;
+      }
+    }
+    return bytes;
+  });
+  const double local_file = BestMibPerSecond(flags.runs, total, nullptr, [&] {
+    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+    int64_t bytes = 0;
+    for (const std::string& path : files) {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+      ssize_t n;
+      while ((n = ::pread(fd, buffer.data(), buffer.size(), bytes % flags.block_bytes)) > 0) {
+        bytes += n;
+        if (bytes % flags.block_bytes == 0) break;
+      }
+      ::close(fd);
+    }
+    return bytes;
+  });
+
   std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, best of %d runs; MEM tier %s, under-store %s\n\n", flags.blocks,
               static_cast<long long>(flags.block_bytes >> 20), static_cast<long long>(flags.chunk_bytes >> 10), flags.runs,
               flags.mem_dir.c_str(), ufs_file.c_str());
   std::printf("| read | MiB/s | baseline | baseline MiB/s | ratio |\n|---|---:|---|---:|---:|\n");
   std::printf("| warm: ReadBlock over gRPC from MEM | %.0f | plain TCP loopback, same bytes | %.0f | %.2f |\n", warm_grpc,
               warm_tcp, warm_grpc / warm_tcp);
+  std::printf("| short-circuit: OpenLocalBlock + pread of the block file | %.0f | pread of the same files | %.0f | %.2f |\n",
+              short_circuit, local_file, short_circuit / local_file);
   std::printf("| cold: ReadBlock read-through (caches) | %.0f | direct under-store read | %.0f | %.2f |\n", cold_cache,
               cold_direct, cold_cache / cold_direct);
 

@@ -73,6 +73,16 @@ struct UfsFingerprint {
   std::string etag;
 };
 
+// Where persisting a file stands (files TO_BE_PERSISTED: ASYNC_THROUGH files until their
+// under-store copy is complete, and files `fs persist` was asked for).
+struct PersistJobStatus {
+  int attempts = 0;             // attempts started so far
+  std::string last_error;       // why the last attempt failed; empty if none did
+  uint64_t worker_id = 0;       // worker running the current attempt; 0 = none running
+  int64_t attempt_started_ms = 0;
+  int64_t next_attempt_ms = 0;  // when the next attempt may start (wall ms); 0 = once the file is complete
+};
+
 struct BlockLocation {
   uint64_t worker_id = 0;
   std::string address;  // host:port of the worker
@@ -114,6 +124,7 @@ struct FileStatus {
   int replication_max = 0;    // 0 = unlimited
   int64_t last_sync_ms = 0;   // when the master last compared the path with its under-store; 0 = never
   UfsFingerprint ufs_fingerprint;
+  std::optional<PersistJobStatus> persist_job;  // set while TO_BE_PERSISTED
   // Filled by GetStatus; empty in listings.
   std::vector<BlockStatus> blocks;
   // Opaque: the block capability the master issued with this status (clusters with
@@ -209,6 +220,30 @@ struct FreeResult {
   int64_t freed_blocks = 0;
 };
 
+// How far a Load has come. Totals count what was not cached when the load started.
+struct LoadProgress {
+  int64_t files_total = 0;    // files with blocks to load
+  int64_t files_done = 0;     // of those, files whose every block is loaded
+  int64_t bytes_total = 0;    // bytes of the blocks to load
+  int64_t bytes_done = 0;
+  int64_t files_cached = 0;   // files found fully cached already
+  int64_t bytes_cached = 0;   // bytes found cached already
+  int64_t blocks_failed = 0;  // blocks that could not be loaded (see the returned status)
+};
+
+struct LoadOptions {
+  bool recursive = false;  // load everything below a directory
+  int parallelism = 4;     // blocks loaded at the same time
+  // Called on the calling thread as the load goes (a few times a second) and once at the end.
+  std::function<void(const LoadProgress&)> progress;
+};
+
+struct PersistScheduled {
+  std::vector<uint64_t> file_ids;  // files not persisted yet, now scheduled (or already running)
+  int64_t bytes = 0;               // their bytes
+  int64_t persisted_files = 0;     // files persisted already (nothing to do)
+};
+
 struct MountOptions {
   bool read_only = false;
   bool shared = false;
@@ -233,6 +268,13 @@ struct ClientOptions {
   int64_t worker_list_ttl_ms = 2000;  // how long a fetched worker list is reused
   // When no worker can serve a block of a PERSISTED file, read it straight from the under-store.
   bool ufs_fallback_enabled = true;
+  // Read blocks cached by a worker on this host straight from its block files (short-circuit),
+  // falling back to the network when the worker refuses or the files are not reachable here.
+  bool short_circuit_enabled = true;
+  // A writer keeps up to this many bytes of the block being written (for THROUGH: of the file)
+  // to write them again on another worker when its worker fails; 0 = a worker failure fails
+  // the write. Memory per open writer.
+  int64_t write_retry_buffer_bytes = 64 << 20;
   // How long a GetStatus answer is reused without asking the master; 0 = never. Any change made
   // through this FileSystem clears the cache.
   int64_t metadata_cache_ttl_ms = 0;
@@ -330,6 +372,15 @@ class FileSystem {
   // Drops the cached blocks of `path`; the namespace and the under-store are unchanged.
   // FAILED_PRECONDITION for pinned or unpersisted files unless options.forced.
   virtual absl::StatusOr<FreeResult> Free(std::string_view path, const FreeOptions& options) = 0;
+  // Caches the blocks of `path` (a file, or with options.recursive a directory's files) that no
+  // worker caches, on the worker a read from this host would use, without reading them here.
+  // Blocks of files that are neither cached nor persisted cannot be loaded: they are counted in
+  // blocks_failed and the call ends FAILED_PRECONDITION naming one; any other failure of a block
+  // is its error (after one more try on another worker).
+  virtual absl::StatusOr<LoadProgress> Load(std::string_view path, const LoadOptions& options) = 0;
+  // Schedules the files of `path` (a file, or with `recursive` a directory's files) that are not
+  // persisted for persistence now; their GetStatus shows kToBePersisted and then kPersisted.
+  virtual absl::StatusOr<PersistScheduled> Persist(std::string_view path, bool recursive) = 0;
   // Mounts the under-store `ufs_uri` at the namespace path `path` (which must not exist).
   virtual absl::Status Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) = 0;
   // Removes the mount at `path` and the namespace below it; the under-store is untouched.

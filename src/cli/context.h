@@ -60,6 +60,7 @@ void AddFsCommands(CLI::App* root, Context* context, std::vector<Command>* comma
 void AddAdminCommands(CLI::App* root, Context* context, std::vector<Command>* commands);
 void AddAdminJournalCommands(CLI::App* admin, Context* context, std::vector<Command>* commands);
 void AddFsCopyCommands(CLI::App* fs, Context* context, std::vector<Command>* commands);
+void AddFsCacheCommands(CLI::App* fs, Context* context, std::vector<Command>* commands);
 void AddLocalCommands(CLI::App* root, Context* context, std::vector<Command>* commands);
 
 // Exit codes of `cistern`.

@@ -65,6 +65,21 @@ std::string FormatStat(const FileStatus& s, const SubtreeUsage* subtree) {
   line("Modified", FormatTimeMs(s.modification_time_ms));
   if (!s.is_directory) line("Completed", s.completed ? "yes" : "no");
   line("Persistence state", PersistenceStateName(s.persistence_state));
+  if (s.persist_job) {
+    const PersistJobStatus& j = *s.persist_job;
+    std::string job;
+    if (j.worker_id != 0) {
+      job = absl::StrCat("attempt ", j.attempts, " running on worker ", j.worker_id, " since ",
+                         FormatTimeMs(j.attempt_started_ms));
+    } else if (j.next_attempt_ms == 0) {
+      job = "waiting for the file to be complete";
+    } else {
+      job = absl::StrCat(j.attempts, j.attempts == 1 ? " attempt" : " attempts", ", next not before ",
+                         FormatTimeMs(j.next_attempt_ms));
+    }
+    line("Persistence", job);
+    if (!j.last_error.empty()) line("Persist error", j.last_error);
+  }
   if (!s.is_directory) line("Write type", s.write_type ? WriteTypeName(*s.write_type) : "-");
   line("UFS path", s.ufs_path.empty() ? "-" : s.ufs_path);
   line("Mount point", s.mount_point.empty() ? "-" : s.mount_point);
@@ -233,6 +248,14 @@ nlohmann::json StatusToJson(const FileStatus& s) {
     j["in_cache_percentage"] = s.in_cache_percentage;
     j["cached_bytes"] = s.cached_bytes;
     j["block_ids"] = s.block_ids;
+    if (s.persist_job) {
+      const PersistJobStatus& p = *s.persist_job;
+      j["persist_job"] = {{"attempts", p.attempts},
+                          {"last_error", p.last_error},
+                          {"worker_id", p.worker_id},
+                          {"attempt_started_ms", p.attempt_started_ms},
+                          {"next_attempt_ms", p.next_attempt_ms}};
+    }
     if (!s.blocks.empty()) {
       nlohmann::json blocks = nlohmann::json::array();
       for (const BlockStatus& b : s.blocks) {

@@ -571,6 +571,7 @@ void AddFsCommands(CLI::App* root, Context* context, std::vector<Command>* comma
     commands->push_back({cmd, [=] { return Unmount(context, *path); }});
   }
   AddFsCopyCommands(fs, context, commands);
+  AddFsCacheCommands(fs, context, commands);
 }
 
 }  // namespace cistern::cli

@@ -16,6 +16,8 @@ absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
   options.default_block_size_bytes = config.GetSizeBytes(conf::kUserBlockSizeDefault);
   options.ufs_fallback_enabled = config.GetBool(conf::kUserUfsFallbackEnabled);
   options.metadata_cache_ttl_ms = config.GetDurationMs(conf::kUserMetadataCacheTtl);
+  options.write_retry_buffer_bytes = config.GetSizeBytes(conf::kUserFileWriteRetryBuffer);
+  options.short_circuit_enabled = config.GetBool(conf::kUserShortCircuitEnabled);
   CISTERN_ASSIGN_OR_RETURN(options.default_write_type,
                            ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
   CISTERN_ASSIGN_OR_RETURN(options.default_read_type,

@@ -155,6 +155,11 @@ FileStatus ToFileStatus(const proto::FileInfo& info) {
   s.ufs_fingerprint.length = info.ufs_fingerprint().length();
   s.ufs_fingerprint.mtime_ms = info.ufs_fingerprint().mtime_ms();
   s.ufs_fingerprint.etag = info.ufs_fingerprint().etag();
+  if (info.has_persist_job()) {
+    const proto::PersistJob& j = info.persist_job();
+    s.persist_job = PersistJobStatus{j.attempts(), j.last_error(), j.worker_id(), j.attempt_started_ms(),
+                                     j.next_attempt_ms()};
+  }
   for (const proto::BlockInfo& b : info.blocks()) {
     BlockStatus block;
     block.block_id = b.block_id();

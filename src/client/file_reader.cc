@@ -115,6 +115,39 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64
   return done;
 }
 
+LocalBlockFile* FileReaderImpl::LocalFile(size_t index) {
+  const BlockStatus& block = blocks_[index];
+  if (local_ != nullptr && local_->block_id() == block.block_id) return local_.get();
+  local_.reset();
+  if (!fs_->options().short_circuit_enabled || block.locations.empty()) return nullptr;
+  absl::StatusOr<std::shared_ptr<const WorkerSelector>> selector = fs_->Selector(/*refresh=*/false);
+  if (!selector.ok()) return nullptr;
+  auto skipped = [](const std::vector<uint64_t>& ids, uint64_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  for (const BlockLocation& location : block.locations) {
+    if (skipped(failed_workers_, location.worker_id) || skipped(no_short_circuit_, location.worker_id)) continue;
+    for (const WorkerEndpoint& worker : (*selector)->live_workers()) {
+      if (worker.worker_id != location.worker_id || !worker.local) continue;
+      absl::StatusOr<std::unique_ptr<LocalBlockFile>> file =
+          LocalBlockFile::Open(fs_->Worker(worker.address), block.block_id, block.length, ToProto(read_type_),
+                              capability_);
+      if (file.ok()) {
+        local_ = *std::move(file);
+        return local_.get();
+      }
+      // Switched off there, or its files are not ours to read: do not ask that worker again. (A
+      // refused capability is left to the network read, which renews an expired one.)
+      if (absl::IsFailedPrecondition(file.status()) || absl::IsUnimplemented(file.status())) {
+        no_short_circuit_.push_back(worker.worker_id);
+      }
+      spdlog::debug("reading {}: no short-circuit read of block {}: {}", status_.path, block.block_id,
+                    file.status().ToString());
+    }
+  }
+  return nullptr;
+}
+
 absl::Status FileReaderImpl::Failover(size_t index, const absl::Status& error) {
   if (IsRefusal(error)) {
     CloseStream();
@@ -166,6 +199,20 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
   const size_t index = BlockAt(pos_);
   const BlockStatus& block = blocks_[index];
   const int64_t block_end = block.offset + block.length;
+  if (!ufs_direct_) {
+    if (LocalBlockFile* local = LocalFile(index)) {
+      CloseStream();
+      absl::StatusOr<int64_t> got = local->ReadAt(pos_ - block.offset, std::min(n, block_end - pos_), buf);
+      if (got.ok()) {
+        pos_ += *got;
+        if (pos_ == block_end) local_.reset();  // done with the block: give its lease back
+        return *got;
+      }
+      spdlog::warn("reading {}: short-circuit read failed ({}); reading over the network", status_.path,
+                   got.status().ToString());
+      local_.reset();
+    }
+  }
   if (!ufs_direct_ && (stream_pos_ != pos_ || stream_block_ != index || !stream_.reader)) {
     CloseStream();
     absl::StatusOr<Stream> stream = OpenStream(index, pos_, -1, failed_workers_, /*refresh=*/false);
@@ -227,6 +274,14 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
     const size_t index = BlockAt(at);
     const BlockStatus& block = blocks_[index];
     const int64_t want = std::min(n - copied, block.offset + block.length - at);
+    if (LocalBlockFile* local = LocalFile(index)) {
+      absl::StatusOr<int64_t> got = local->ReadAt(at - block.offset, want, buf + copied);
+      if (got.ok() && *got == want) {
+        copied += want;
+        continue;
+      }
+      local_.reset();
+    }
     absl::Status error;
     bool from_ufs = false;
     for (int attempt = 0;; ++attempt) {

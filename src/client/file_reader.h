@@ -2,6 +2,10 @@
 // the position where reading started to the end of the block, handing out its chunks as the
 // caller asks; a positioned read uses a ranged ReadBlock of just the bytes asked for.
 //
+// Short-circuit: when a worker on this host caches the block (and ClientOptions allow it), the
+// reader reads the worker's block file directly under a lease (LocalBlockFile), and falls back
+// to the network when the worker refuses or the file is not usable here.
+//
 // Failures: when a worker fails mid-read and another can serve the block (the file is
 // persisted, or another worker caches the block), the read resumes on another worker, skipping
 // every worker that failed this reader, until ClientOptions::retry_window_ms has passed. When no
@@ -15,6 +19,7 @@
 
 #include "cistern/file_system.h"
 #include "client/file_system_impl.h"
+#include "client/local_block_file.h"
 #include "rpc/worker_client.h"
 #include "ufs/under_file_system.h"
 
@@ -67,6 +72,9 @@ class FileReaderImpl : public FileReader {
   static bool IsRefusal(const absl::Status& error) {
     return absl::IsPermissionDenied(error) || absl::IsUnauthenticated(error);
   }
+  // The short-circuit file of block `index`, if a worker on this host lends it (kept open for the
+  // next read of the same block); nullptr to read over the network.
+  LocalBlockFile* LocalFile(size_t index);
   // Reads [offset, offset + n) straight from the under-store; REQUIRES CanReadUfsDirectly().
   absl::StatusOr<int64_t> ReadUfs(int64_t offset, char* buf, int64_t n);
   void CloseStream();
@@ -84,6 +92,8 @@ class FileReaderImpl : public FileReader {
   size_t stream_block_ = 0;
   int64_t stream_pos_ = -1;  // file offset of chunk_[chunk_offset_]; -1 = no stream
   std::vector<uint64_t> failed_workers_;  // workers that failed this reader; never asked again
+  std::unique_ptr<LocalBlockFile> local_;     // the short-circuit file last used
+  std::vector<uint64_t> no_short_circuit_;    // local workers that refused short-circuit reads
   int64_t failover_deadline_ms_ = 0;      // monotonic; 0 = no failure in the current call
   bool ufs_direct_ = false;               // no worker could serve: reading from the under-store
   std::unique_ptr<ufs::UnderFileSystem> ufs_;

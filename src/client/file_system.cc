@@ -210,6 +210,21 @@ absl::StatusOr<FreeResult> FileSystemImpl::Free(std::string_view path, const Fre
   return FreeResult{response->freed_files(), response->freed_blocks()};
 }
 
+absl::StatusOr<PersistScheduled> FileSystemImpl::Persist(std::string_view path, bool recursive) {
+  CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
+  proto::PersistRequest request;
+  request.set_path(normalized);
+  request.set_recursive(recursive);
+  absl::StatusOr<proto::PersistResponse> response = master_.Persist(request);
+  InvalidateMetadataCache();
+  if (!response.ok()) return Explain(response.status(), "Persist", normalized);
+  PersistScheduled scheduled;
+  scheduled.file_ids.assign(response->scheduled_file_ids().begin(), response->scheduled_file_ids().end());
+  scheduled.bytes = response->scheduled_bytes();
+  scheduled.persisted_files = response->persisted_files();
+  return scheduled;
+}
+
 absl::Status FileSystemImpl::Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) {
   CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
   if (ufs_uri.empty()) return absl::InvalidArgumentError(absl::StrCat("empty under-store URI for mount ", normalized));

@@ -35,6 +35,8 @@ class FileSystemImpl : public FileSystem {
   absl::Status Rename(std::string_view src, std::string_view dst) override;
   absl::StatusOr<FileStatus> SetAttribute(std::string_view path, const SetAttributeOptions& options) override;
   absl::StatusOr<FreeResult> Free(std::string_view path, const FreeOptions& options) override;
+  absl::StatusOr<LoadProgress> Load(std::string_view path, const LoadOptions& options) override;
+  absl::StatusOr<PersistScheduled> Persist(std::string_view path, bool recursive) override;
   absl::Status Mount(std::string_view path, std::string_view ufs_uri, const MountOptions& options) override;
   absl::Status Unmount(std::string_view path) override;
   absl::StatusOr<SyncResult> SyncMetadata(std::string_view path, bool recursive) override;

@@ -630,6 +630,7 @@ absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
     return broken_status();
   }
   CISTERN_RETURN_IF_ERROR(node_->Compact(meta, keep));
+  ++snapshots_taken_;
   spdlog::info("{}: snapshot at index {} (term {}) in {} ms; log compacted through {}", Tag(), meta.index, meta.term,
                clock_->MonotonicMs() - start_ms, compact_through);
   return meta.index;
@@ -700,6 +701,7 @@ bool RaftJournal::InstallReceivedSnapshot(const raft::SnapshotMeta& meta) {
     return false;
   }
   DiscardStagedUpTo(meta.index);
+  ++snapshots_installed_;
   spdlog::info("{}: installed the snapshot at index {} (term {}) in {} ms", Tag(), meta.index, meta.term,
                clock_->MonotonicMs() - start_ms);
   return true;
@@ -723,6 +725,7 @@ void RaftJournal::ObserveRole() {
     const raft::Role old_role = role_;
     role_ = role;
     term_ = term;
+    if (leader != leader_ && leader != raft::kNoNode) ++leader_changes_;
     leader_ = leader;
     lost_leadership = was_leader && (role != raft::Role::kLeader || new_term);
     if (role == raft::Role::kLeader && (!was_leader || new_term)) {
@@ -825,6 +828,9 @@ void RaftJournal::PublishStatus() {
   }
   status_.log_syncs = log_syncs_;
   status_.entries_appended = entries_appended_;
+  status_.leader_changes = leader_changes_;
+  status_.snapshots_taken = snapshots_taken_;
+  status_.snapshots_installed = snapshots_installed_;
 }
 
 }  // namespace cistern::journal

@@ -89,6 +89,9 @@ struct RaftJournalStatus {
   std::map<raft::NodeId, raft::Index> match;
   uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
   uint64_t entries_appended = 0;  // entries proposed by this node as leader
+  uint64_t leader_changes = 0;    // times this node learned of a new leader (itself included)
+  uint64_t snapshots_taken = 0;   // snapshots of its own state machine (automatic or asked for)
+  uint64_t snapshots_installed = 0;  // snapshots received from a leader and installed
   absl::Status error;             // set once the journal stopped after a fatal error
 };
 
@@ -226,6 +229,9 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   bool serving_ = false;
   uint64_t log_syncs_ = 0;
   uint64_t entries_appended_ = 0;
+  uint64_t leader_changes_ = 0;
+  uint64_t snapshots_taken_ = 0;
+  uint64_t snapshots_installed_ = 0;
   absl::Status fatal_;  // set by FailStop: the driver stops
   bool broken() const { return !fatal_.ok(); }
   const absl::Status& broken_status() const { return fatal_; }

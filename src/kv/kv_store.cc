@@ -131,13 +131,21 @@ struct KvStore::Impl {
     // Point lookups dominate (an inode by id, an edge by parent and name, an operation id):
     // bloom filters in files and memtables let a miss skip them, and a hash index inside data
     // blocks saves the binary search. Index and filter blocks live in the block cache, so the
-    // memory they take is bounded however large the namespace grows.
+    // memory they take is bounded however large the namespace grows. They are partitioned
+    // (a small top-level index pinned in the cache, partitions of 4 KiB loaded as needed): with
+    // one whole filter per file, a namespace whose filters outgrow the cache re-reads a filter
+    // of megabytes on most lookups (measured: creates fell from ~4,700/s to ~450/s at 1.3
+    // million files with the default 64 MiB cache).
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(std::max<int64_t>(options.block_cache_bytes, 1 << 20)));
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.cache_index_and_filter_blocks = true;
     table.cache_index_and_filter_blocks_with_high_priority = true;
     table.pin_l0_filter_and_index_blocks_in_cache = true;
+    table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    table.partition_filters = true;
+    table.metadata_block_size = 4096;
+    table.pin_top_level_index_and_filter = true;
     table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
     table.format_version = 5;
     table.optimize_filters_for_memory = true;

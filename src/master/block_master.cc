@@ -102,11 +102,29 @@ proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbe
     response.set_mount_table_version(version);
     for (proto::MountInfo& m : mounts) *response.add_mounts() = std::move(m);
   }
-  absl::MutexLock lock(&mu_);
+  PersistReport report;
+  report.worker_id = request.worker_id();
+  report.results.assign(request.persist_results().begin(), request.persist_results().end());
+  report.in_progress.assign(request.persisting_file_ids().begin(), request.persisting_file_ids().end());
+  {
+    absl::MutexLock lock(&mu_);
+    report.registered = HeartbeatLocked(request, &response);
+    for (const proto::PersistFileCommand& command : response.persist_files()) {
+      report.delivered.push_back(command.file_id());
+    }
+  }
+  // Results are self-contained, so they count even from a worker told to register again.
+  if (persist_report_) persist_report_(std::move(report));
+  return response;
+}
+
+bool BlockMaster::HeartbeatLocked(const proto::WorkerHeartbeatRequest& request,
+                                  proto::WorkerHeartbeatResponse* reply) {
+  proto::WorkerHeartbeatResponse& response = *reply;
   auto it = workers_.find(request.worker_id());
   if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
     response.set_command(proto::REGISTER);
-    return response;
+    return false;
   }
   Worker& worker = it->second;
   worker.last_heartbeat_mono_ms = clock_->MonotonicMs();
@@ -126,7 +144,19 @@ proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbe
   } else {
     response.set_command(proto::NOTHING);
   }
-  return response;
+  for (proto::PersistFileCommand& command : worker.to_persist) *response.add_persist_files() = std::move(command);
+  worker.to_persist.clear();
+  return true;
+}
+
+absl::Status BlockMaster::QueuePersist(uint64_t worker_id, proto::PersistFileCommand command) {
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
+    return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is not live"));
+  }
+  it->second.to_persist.push_back(std::move(command));
+  return absl::OkStatus();
 }
 
 absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block) {
@@ -213,6 +243,7 @@ void BlockMaster::DetectLostWorkers() {
       for (const auto& [block_id, b] : std::map<uint64_t, proto::CachedBlock>(w.blocks)) RemoveBlockLocked(&w, block_id);
       w.info.set_state(proto::LOST);
       w.to_free.clear();
+      w.to_persist.clear();
     }
   }
 }

@@ -4,7 +4,10 @@
 // dropped; a heartbeat from a worker the master does not know (it restarted) or has marked lost
 // is answered with REGISTER, so the worker re-sends its full list.
 //
-// Blocks of deleted files are queued per worker and sent as FREE commands in heartbeat replies.
+// Blocks of deleted files are queued per worker and sent as FREE commands in heartbeat replies;
+// persist commands (from the PersistenceScheduler) are queued per worker and sent with the next
+// reply too, and what workers report about persistence in their heartbeats is handed to the
+// scheduler as a PersistReport.
 //
 // Thread safety: thread-safe.
 #pragma once
@@ -28,13 +31,25 @@ struct BlockMasterOptions {
   int64_t worker_timeout_ms = 30000;
 };
 
+// What one heartbeat said about persistence.
+struct PersistReport {
+  uint64_t worker_id = 0;
+  bool registered = false;  // false: the worker is unknown or lost here (told to register again)
+  std::vector<proto::PersistResult> results;
+  std::vector<uint64_t> in_progress;  // files the worker is persisting (received, not finished)
+  std::vector<uint64_t> delivered;    // files whose persist commands go out with this reply
+};
+
 class BlockMaster {
  public:
   // Answers whether a file id still exists, so blocks of deleted files are freed rather than
   // recorded. Called without BlockMaster locks held.
   using FileExistsFn = std::function<bool(uint64_t file_id)>;
-  // Ids of pinned files, sent to workers with every heartbeat reply. Called without locks held.
+  // Ids of files whose blocks workers must keep (pinned, or not yet persisted), sent to workers
+  // with every heartbeat reply. Called without locks held.
   using PinnedFilesFn = std::function<std::vector<uint64_t>()>;
+  // Receives each heartbeat's PersistReport. Called without locks held, on the heartbeat's thread.
+  using PersistReportFn = std::function<void(PersistReport)>;
   // The mount table, given to workers (with every option: they reach the under-stores with
   // them) on registration and in a heartbeat reply whenever the worker's copy is out of date.
   // Called without locks held.
@@ -48,6 +63,11 @@ class BlockMaster {
   proto::WorkerHeartbeatResponse Heartbeat(const proto::WorkerHeartbeatRequest& request);
   // REQUIRES: called before the master serves requests.
   void set_pinned_files_fn(PinnedFilesFn fn) { pinned_files_ = std::move(fn); }
+  // REQUIRES: called before the master serves requests.
+  void set_persist_report_fn(PersistReportFn fn) { persist_report_ = std::move(fn); }
+  // Queues a persist command for the worker's next heartbeat reply. NOT_FOUND if the worker is
+  // not LIVE.
+  absl::Status QueuePersist(uint64_t worker_id, proto::PersistFileCommand command);
   // REQUIRES: called before the master serves requests.
   void set_mount_table_fn(MountTableFn fn) { mount_table_ = std::move(fn); }
   // The mount table and its version (a fingerprint of its content, never 0), for a worker that
@@ -77,9 +97,13 @@ class BlockMaster {
     proto::WorkerInfo info;
     std::map<uint64_t, proto::CachedBlock> blocks;  // block id -> what the worker reported
     std::set<uint64_t> to_free;                     // sent with the next heartbeat reply
+    std::vector<proto::PersistFileCommand> to_persist;  // sent with the next heartbeat reply
     int64_t last_heartbeat_mono_ms = 0;
   };
 
+  // The heartbeat proper; false if the worker must register again.
+  bool HeartbeatLocked(const proto::WorkerHeartbeatRequest& request, proto::WorkerHeartbeatResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddBlockLocked(Worker* worker, const proto::CachedBlock& block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveBlockLocked(Worker* worker, uint64_t block_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateUsageLocked(Worker* worker, const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers)
@@ -89,6 +113,7 @@ class BlockMaster {
   const BlockMasterOptions options_;
   const FileExistsFn file_exists_;
   PinnedFilesFn pinned_files_;
+  PersistReportFn persist_report_;
   MountTableFn mount_table_;
   mutable absl::Mutex mu_;
   // Worker ids of this master process start from its start time (or, under Raft, the leader's

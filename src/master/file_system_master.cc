@@ -114,15 +114,6 @@ absl::Status FileSystemMaster::InitializeRootMount(const std::string& root_ufs_u
   return absl::OkStatus();
 }
 
-std::vector<uint64_t> FileSystemMaster::PinnedFiles() const {
-  absl::StatusOr<std::vector<uint64_t>> ids = store_->PinnedFiles();
-  if (!ids.ok()) {
-    spdlog::warn("reading pinned files failed: {}", ids.status().ToString());
-    return {};
-  }
-  return *std::move(ids);
-}
-
 bool FileSystemMaster::FileExists(uint64_t file_id) const {
   auto inode = store_->GetInode(file_id);
   return inode.ok() && inode->has_value() && (*inode)->kind() == proto::FILE;
@@ -152,6 +143,10 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_replication_max(inode.replication_max());
   info.set_last_sync_ms(inode.last_sync_ms());
   *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
+  if (inode.persistence_state() == proto::TO_BE_PERSISTED) {
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode.id()));
+    if (job.has_value()) *info.mutable_persist_job() = *std::move(job);
+  }
   uint64_t mount_id = 0;
   if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
   if (inode.kind() == proto::FILE) {
@@ -398,9 +393,6 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   }
   proto::WriteType write_type = request.write_type();
   if (write_type == proto::WRITE_TYPE_UNSPECIFIED) write_type = options_.default_write_type;
-  if (write_type == proto::ASYNC_THROUGH) {
-    return absl::UnimplementedError("write type ASYNC_THROUGH is not supported yet");
-  }
   if (!proto::WriteType_IsValid(write_type)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown write type ", static_cast<int>(write_type)));
   }
@@ -425,8 +417,10 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
   }
   CISTERN_ASSIGN_OR_RETURN(ResolvedPath resolved, mounts_->Resolve(path));
   if (existing.has_value() && existing->kind() == proto::FILE && request.overwrite() &&
-      existing->persistence_state() == proto::PERSISTED && write_type == proto::MUST_CACHE) {
-    // The new content will not reach the under-store, so the old copy there would be stale.
+      existing->persistence_state() == proto::PERSISTED &&
+      (write_type == proto::MUST_CACHE || write_type == proto::ASYNC_THROUGH)) {
+    // The new content does not reach the under-store now (or ever), so the old copy there
+    // would be stale.
     absl::Status deleted = resolved.ufs->Delete(resolved.ufs_uri, false);
     if (!deleted.ok() && !absl::IsNotFound(deleted)) return Annotate(deleted, absl::StrCat("overwrite '", path, "'"));
   }
@@ -486,7 +480,9 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CompleteFile(const proto::Comp
   complete->set_file_id(request.file_id());
   complete->set_length(request.length());
   complete->set_time_ms(clock_->NowMs());
-  complete->set_persistence_state(through ? proto::PERSISTED : proto::NOT_PERSISTED);
+  complete->set_persistence_state(through                                        ? proto::PERSISTED
+                                  : inode->write_type() == proto::ASYNC_THROUGH ? proto::TO_BE_PERSISTED
+                                                                                : proto::NOT_PERSISTED);
   if (through) *complete->mutable_ufs_fingerprint() = request.ufs_fingerprint();
   entry.set_operation_id(request.operation_id());
   if (earlier.has_value()) {
@@ -620,18 +616,27 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::SetAttribute(const proto::SetA
   return ToFileInfo(inode, path, false);
 }
 
+absl::StatusOr<proto::Inode> FileSystemMaster::ResolveSubtreeRoot(const std::string& path, bool recursive,
+                                                                 absl::string_view verb,
+                                                                 const security::Caller& caller, uint32_t access) {
+  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckAccess(caller, path, access));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
+  if (root.kind() == proto::DIRECTORY && !recursive) {
+    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(root.id()));
+    if (has_children) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path, "' is a non-empty directory (", verb, " it recursively)"));
+    }
+  }
+  return root;
+}
+
 absl::StatusOr<proto::FreeResponse> FileSystemMaster::Free(const proto::FreeRequest& request,
                                                            const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  CISTERN_RETURN_IF_ERROR(LoadIfMissing(path));
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckAccess(caller, path, security::kRead));
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
-  if (root.kind() == proto::DIRECTORY && !request.recursive()) {
-    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(root.id()));
-    if (has_children) {
-      return absl::FailedPreconditionError(absl::StrCat("'", path, "' is a non-empty directory (free it recursively)"));
-    }
-  }
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root,
+                           ResolveSubtreeRoot(path, request.recursive(), "free", caller, security::kRead));
   // Checked for every file first, so a refused free frees nothing.
   std::vector<uint64_t> files;
   std::function<absl::Status(const proto::Inode&, const std::string&)> collect =

@@ -137,7 +137,36 @@ class FileSystemMaster {
 
   bool FileExists(uint64_t file_id) const;
   const NamespacePermissions& permissions() const { return permissions_; }
-  std::vector<uint64_t> PinnedFiles() const;
+  // Files whose cached blocks workers must never evict: pinned files, and files not yet
+  // persisted whose blocks are their only copy (TO_BE_PERSISTED). Sent with heartbeat replies.
+  std::vector<uint64_t> ProtectedFiles() const;
+
+  // Persistence (file_system_master_persist.cc; the PersistenceScheduler drives it).
+  //
+  // Schedules every completed file at or below the path that is not persisted for persistence
+  // now (a job in backoff is retried now); persisted files are left alone.
+  absl::StatusOr<proto::PersistResponse> Persist(const proto::PersistRequest& request,
+                                                 const security::Caller& caller = security::Caller::Internal());
+  absl::Status ForEachPersistJob(
+      const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const;
+  absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id) const;
+  // What persisting a TO_BE_PERSISTED file needs: the inode and where attempt `attempt` writes
+  // (a temporary path in the under-store of the file's mount, never part of the namespace).
+  struct PersistTarget {
+    proto::Inode inode;
+    std::string path;
+    std::string temp_ufs_uri;
+    uint64_t mount_id = 0;  // of the mount temp_ufs_uri is under
+  };
+  absl::StatusOr<PersistTarget> GetPersistTarget(uint64_t file_id, int32_t attempt) const;
+  // Journals the job's new state. FAILED_PRECONDITION if the file is no longer TO_BE_PERSISTED.
+  absl::Status SetPersistJob(uint64_t file_id, const proto::PersistJob& job);
+  // Moves the complete copy at `temp_ufs_uri` to the file's under-store path (where the file is
+  // now: it may have been renamed meanwhile) and journals the file PERSISTED. FAILED_PRECONDITION
+  // if the file is gone or no longer TO_BE_PERSISTED (the copy is then the caller's to delete).
+  absl::Status CompletePersist(uint64_t file_id, const std::string& temp_ufs_uri);
+  // Deletes a temporary copy (best effort: a missing one is fine).
+  void DeletePersistTemp(const std::string& temp_ufs_uri) const;
 
  private:
   absl::StatusOr<proto::FileInfo> ToFileInfo(const proto::Inode& inode, const std::string& path,
@@ -156,6 +185,11 @@ class FileSystemMaster {
   absl::Status CheckWritable(const std::string& path) const;
   // Loads `path` from its under-store if the namespace does not have it yet.
   absl::Status LoadIfMissing(const std::string& path);
+  // The root of a subtree operation (free, persist) on the normalized `path`, loaded if missing:
+  // a non-empty directory without `recursive` is FAILED_PRECONDITION ("... (<verb> it
+  // recursively)").
+  absl::StatusOr<proto::Inode> ResolveSubtreeRoot(const std::string& path, bool recursive, absl::string_view verb,
+                                                  const security::Caller& caller, uint32_t access);
   // Appends `entry`, releases `locks` (if any), then waits until the entry is durable. With
   // `result_inode`, also reads the inode the entry names (result.inode_id) before releasing.
   absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry, PathLocks::Held* locks,

@@ -840,7 +840,7 @@ TEST_F(FileSystemMasterTest, PinnedFilesReachWorkersInHeartbeats) {
   auto a = WriteFile("/p/a", 5, proto::THROUGH);
   auto b = WriteFile("/p/b", 5, proto::THROUGH);
   ASSERT_TRUE(a.ok() && b.ok());
-  blocks_->set_pinned_files_fn([this] { return fsm_->PinnedFiles(); });
+  blocks_->set_pinned_files_fn([this] { return fsm_->ProtectedFiles(); });
   proto::RegisterWorkerRequest reg;
   reg.mutable_address()->set_host("w");
   reg.mutable_address()->set_rpc_port(9);

@@ -256,6 +256,13 @@ CollectorHandle MasterJournal::RegisterMetrics() const {
     }
     sink->AddCounter("cistern_master_raft_log_syncs_total", "Synced writes of the Raft log", {},
                      static_cast<double>(status.log_syncs));
+    sink->AddCounter("cistern_master_raft_leader_changes_total",
+                     "Times this master learned of a new Raft leader (itself included) since it started", {},
+                     static_cast<double>(status.leader_changes));
+    sink->AddCounter("cistern_master_raft_snapshots_total", "Snapshots since this master started, by how they came",
+                     {{"kind", "taken"}}, static_cast<double>(status.snapshots_taken));
+    sink->AddCounter("cistern_master_raft_snapshots_total", "Snapshots since this master started, by how they came",
+                     {{"kind", "installed"}}, static_cast<double>(status.snapshots_installed));
   });
 }
 

@@ -32,6 +32,7 @@
 #include "master/mount_table.h"
 #include "master/namespace_state_machine.h"
 #include "master/namespace_store.h"
+#include "master/persistence_scheduler.h"
 #include "rpc/channel.h"
 #include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
@@ -104,9 +105,18 @@ absl::Status MasterProcess::Start() {
   fs_options.capabilities = security_->capabilities();
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_, mounts_.get(), blocks_.get(), clock,
                                            fs_options);
-  blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->PinnedFiles() : std::vector<uint64_t>(); });
+  blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->ProtectedFiles() : std::vector<uint64_t>(); });
+  PersistenceSchedulerOptions persist_options;
+  persist_options.check_interval_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterPersistenceCheckInterval), 10);
+  persist_options.retry_base_ms = std::max<int64_t>(config_.GetDurationMs(conf::kMasterPersistenceRetryInitial), 1);
+  persist_options.retry_max_ms =
+      std::max(config_.GetDurationMs(conf::kMasterPersistenceRetryMax), persist_options.retry_base_ms);
+  persist_options.max_in_flight = static_cast<int>(std::max<int64_t>(config_.GetInt(conf::kMasterPersistenceMaxInFlight), 1));
+  persist_options.worker_timeout_ms = config_.GetDurationMs(conf::kMasterWorkerTimeout);
+  persistence_ = std::make_unique<PersistenceScheduler>(fs_.get(), blocks_.get(), clock, persist_options);
   blocks_->set_mount_table_fn(
       [this] { return fs_ != nullptr ? fs_->GetMountTable() : std::vector<proto::MountInfo>(); });
+  blocks_->set_persist_report_fn([this](PersistReport report) { persistence_->OnHeartbeat(std::move(report)); });
   state_machine_->set_mounts_changed_callback([mounts = mounts_.get()] {
     absl::Status status = mounts->Reload();
     if (!status.ok()) spdlog::error("reloading the mount table failed: {}", status.ToString());
@@ -193,6 +203,13 @@ absl::Status MasterProcess::Start() {
                               absl::Status status = fs_->CheckTtls();
                               if (!status.ok()) spdlog::warn("TTL check failed: {}", status.ToString());
                             });
+  // Waits for heartbeat results or a Wake (fs persist) up to the check interval, so scheduling
+  // reacts at once but runs at least every interval.
+  leader_tasks_.AddPeriodic("persistence scheduling", 10, [this, interval_ms = persist_options.check_interval_ms] {
+    persistence_->WaitForWork(absl::Milliseconds(interval_ms));
+    absl::Status status = persistence_->RunOnce();
+    if (!status.ok()) spdlog::warn("persistence scheduling failed: {}", status.ToString());
+  });
   leader_tasks_.Start();
   CISTERN_RETURN_IF_ERROR(master_journal_->Start(
       [this](bool leading, uint64_t term) { leader_tasks_.SetLeading(leading, term); }));
@@ -233,6 +250,7 @@ void MasterProcess::Stop() {
   if (cache_usage_ != nullptr) cache_usage_->Stop();
   // The journal first: callers waiting on it (requests, leader tasks) then return at once.
   if (master_journal_) master_journal_->Stop();
+  if (persistence_ != nullptr) persistence_->Wake();  // its leader task may be waiting for work
   leader_tasks_.Stop();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -246,6 +264,7 @@ void MasterProcess::Stop() {
   fs_service_.reset();
   block_service_.reset();
   meta_service_.reset();
+  persistence_.reset();
   fs_.reset();
   blocks_.reset();
   journal_admin_service_.reset();

@@ -42,6 +42,7 @@ namespace cistern::master {
 
 class BlockMaster;
 class FileSystemMaster;
+class PersistenceScheduler;
 class MountTable;
 class NamespaceStateMachine;
 class NamespaceStore;
@@ -112,6 +113,7 @@ class MasterProcess : public ServingGate {
   std::unique_ptr<MountTable> mounts_;
   std::unique_ptr<BlockMaster> blocks_;
   std::unique_ptr<FileSystemMaster> fs_;
+  std::unique_ptr<PersistenceScheduler> persistence_;
   std::unique_ptr<ThreadPool> blocking_pool_;  // runs RPCs that may block; outlives the server
   std::unique_ptr<FileSystemMasterService> fs_service_;
   std::unique_ptr<BlockMasterService> block_service_;

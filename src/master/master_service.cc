@@ -277,6 +277,18 @@ grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackSe
   });
 }
 
+grpc::ServerUnaryReactor* FileSystemMasterService::Persist(grpc::CallbackServerContext* context,
+                                                           const proto::PersistRequest* request,
+                                                           proto::PersistResponse* response) {
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto scheduled = fs_->Persist(*request, caller);
+    if (!scheduled.ok()) return ToGrpcStatus(scheduled.status());
+    *response = *std::move(scheduled);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext* context, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
   CISTERN_SERVE_IF_LEADER(context);

@@ -35,7 +35,8 @@ using FileSystemMasterBase = proto::FileSystemMaster::WithCallbackMethod_GetStat
     proto::FileSystemMaster::WithCallbackMethod_Free<
     proto::FileSystemMaster::WithCallbackMethod_Mount<
     proto::FileSystemMaster::WithCallbackMethod_Unmount<
-    proto::FileSystemMaster::WithCallbackMethod_SyncMetadata<proto::FileSystemMaster::Service>>>>>>>>>>>>>>;
+    proto::FileSystemMaster::WithCallbackMethod_SyncMetadata<
+    proto::FileSystemMaster::WithCallbackMethod_Persist<proto::FileSystemMaster::Service>>>>>>>>>>>>>>>;
 
 class FileSystemMasterService final : public FileSystemMasterBase {
  public:
@@ -72,6 +73,8 @@ class FileSystemMasterService final : public FileSystemMasterBase {
                                     proto::UnmountResponse*) override;
   grpc::ServerUnaryReactor* SyncMetadata(grpc::CallbackServerContext*, const proto::SyncMetadataRequest*,
                                          proto::SyncMetadataResponse*) override;
+  grpc::ServerUnaryReactor* Persist(grpc::CallbackServerContext*, const proto::PersistRequest*,
+                                    proto::PersistResponse*) override;
 
  private:
   class ListReactor;

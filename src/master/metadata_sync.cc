@@ -153,7 +153,9 @@ absl::StatusOr<NamespaceCache::InodePtr> MetadataSyncer::SyncPath(const std::str
     auto check_due = [&] {
       const bool check_existing = child.has_value() && last && child->kind() == proto::FILE && Syncable(*child) &&
                                   interval >= 0 && Due(child->last_sync_ms(), interval);
-      const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval);
+      // Cistern's own temporary files in the under-store are never loaded.
+      const bool check_missing = !child.has_value() && Due(current->last_sync_ms(), interval) &&
+                                 name.find(ufs::kTempNameMarker) == std::string::npos;
       return check_existing || check_missing;
     };
     CISTERN_RETURN_IF_ERROR(read_child());
@@ -202,6 +204,7 @@ absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional
     // One directory's listing is held in memory to merge it with the (sorted) namespace side.
     std::map<std::string, ufs::UfsStatus> listed;
     absl::Status listing = resolved.ufs->ListDirectory(resolved.ufs_uri, [&](const ufs::UfsStatus& status) {
+      if (status.name.find(ufs::kTempNameMarker) != std::string::npos) return absl::OkStatus();
       listed.emplace(status.name, status);
       return absl::OkStatus();
     });

@@ -96,6 +96,8 @@ int64_t EntryTimeMs(const proto::JournalEntry& entry) {
     case proto::JournalEntry::kSetAttribute: return entry.set_attribute().time_ms();
     case proto::JournalEntry::kRemoveMount: return entry.remove_mount().time_ms();
     case proto::JournalEntry::kUfsSync: return entry.ufs_sync().time_ms();
+    case proto::JournalEntry::kPersistJob: return entry.persist_job().time_ms();
+    case proto::JournalEntry::kPersistFile: return entry.persist_file().time_ms();
     case proto::JournalEntry::ENTRY_NOT_SET: return 0;
   }
   return 0;
@@ -112,6 +114,8 @@ absl::Status NamespaceStateMachine::ApplyEntry(const proto::JournalEntry& entry,
     case proto::JournalEntry::kSetAttribute: return ApplySetAttribute(entry.set_attribute(), txn);
     case proto::JournalEntry::kRemoveMount: return ApplyRemoveMount(entry.remove_mount(), txn);
     case proto::JournalEntry::kUfsSync: return ApplyUfsSync(entry.ufs_sync(), txn);
+    case proto::JournalEntry::kPersistJob: return ApplyPersistJob(entry.persist_job(), txn);
+    case proto::JournalEntry::kPersistFile: return ApplyPersistFile(entry.persist_file(), txn);
     // A Raft no-op: a new leader's first entry of its term, or a read barrier. It only
     // consumes its index.
     case proto::JournalEntry::ENTRY_NOT_SET: return absl::OkStatus();
@@ -322,6 +326,7 @@ static absl::Status RemoveSubtree(NamespaceStore* store, const proto::Inode& ino
   }
   if (TtlExpiryMs(inode) > 0) batch->Delete(kTtlCf, TtlKey(TtlExpiryMs(inode), inode.id()));
   if (inode.pinned()) batch->Delete(kPinnedCf, InodeKey(inode.id()));
+  if (inode.persistence_state() == proto::TO_BE_PERSISTED) batch->Delete(kPersistCf, InodeKey(inode.id()));
   batch->Delete(kInodesCf, InodeKey(inode.id()));
   batch->Delete(kEdgesCf, EdgeKey(inode.parent_id(), inode.name()));
   return absl::OkStatus();
@@ -359,9 +364,18 @@ absl::Status NamespaceStateMachine::ApplyCreateFile(const proto::CreateFileEntry
   file.set_creation_time_ms(e.time_ms());
   file.set_modification_time_ms(e.time_ms());
   file.set_completed(false);
-  file.set_persistence_state(proto::NOT_PERSISTED);
   file.set_write_type(e.write_type());
   file.set_last_sync_ms(e.time_ms());
+  if (e.write_type() == proto::ASYNC_THROUGH) {
+    // Its blocks will be the only copy until persisted: the job exists (and protects them on
+    // workers) from the start, and is scheduled when the file is complete.
+    file.set_persistence_state(proto::TO_BE_PERSISTED);
+    proto::PersistJob job;
+    job.set_created_ms(e.time_ms());
+    txn->batch.Put(kPersistCf, InodeKey(file.id()), job.SerializeAsString());
+  } else {
+    file.set_persistence_state(proto::NOT_PERSISTED);
+  }
   txn->PutInode(file);
   txn->PutEdge(parent.id(), file.name(), file.id());
   txn->result.set_inode_id(file.id());
@@ -384,10 +398,69 @@ absl::Status NamespaceStateMachine::ApplyCompleteFile(const proto::CompleteFileE
   inode->set_length(e.length());
   inode->set_completed(true);
   inode->set_modification_time_ms(e.time_ms());
+  const bool had_job = inode->persistence_state() == proto::TO_BE_PERSISTED;
   inode->set_persistence_state(e.persistence_state());
   *inode->mutable_ufs_fingerprint() = e.ufs_fingerprint();
   inode->set_last_sync_ms(e.time_ms());
   txn->PutInode(*inode);
+  if (e.persistence_state() == proto::TO_BE_PERSISTED) {
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode->id()));
+    if (!job.has_value()) {
+      job.emplace();
+      job->set_created_ms(e.time_ms());
+    }
+    job->set_next_attempt_ms(e.time_ms());  // due now that the file is complete
+    txn->batch.Put(kPersistCf, InodeKey(inode->id()), job->SerializeAsString());
+  } else if (had_job) {
+    txn->batch.Delete(kPersistCf, InodeKey(inode->id()));
+  }
+  txn->result.set_inode_id(inode->id());
+  return absl::OkStatus();
+}
+
+absl::Status NamespaceStateMachine::ApplyPersistJob(const proto::PersistJobEntry& e, Txn* txn) {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id()));
+  if (!inode.has_value() || inode->kind() != proto::FILE) {
+    return absl::NotFoundError(absl::StrCat("file id ", e.file_id(), " does not exist"));
+  }
+  switch (inode->persistence_state()) {
+    case proto::TO_BE_PERSISTED:
+      break;
+    case proto::NOT_PERSISTED:
+      if (!e.start()) {
+        return absl::FailedPreconditionError(absl::StrCat("file '", inode->name(), "' is not being persisted"));
+      }
+      if (!inode->completed()) {
+        return absl::FailedPreconditionError(absl::StrCat("file '", inode->name(), "' is still being written"));
+      }
+      inode->set_persistence_state(proto::TO_BE_PERSISTED);
+      txn->PutInode(*inode);
+      break;
+    default:
+      return absl::FailedPreconditionError(absl::StrCat("file '", inode->name(), "' is already persisted"));
+  }
+  txn->batch.Put(kPersistCf, InodeKey(inode->id()), e.job().SerializeAsString());
+  txn->result.set_inode_id(inode->id());
+  return absl::OkStatus();
+}
+
+absl::Status NamespaceStateMachine::ApplyPersistFile(const proto::PersistFileEntry& e, Txn* txn) {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id()));
+  if (!inode.has_value() || inode->kind() != proto::FILE) {
+    return absl::NotFoundError(absl::StrCat("file id ", e.file_id(), " does not exist"));
+  }
+  if (inode->persistence_state() != proto::TO_BE_PERSISTED || !inode->completed()) {
+    return absl::FailedPreconditionError(absl::StrCat("file '", inode->name(), "' is not waiting to be persisted"));
+  }
+  if (e.ufs_fingerprint().length() != inode->length()) {
+    return absl::InvalidArgumentError(absl::StrCat("under-store copy of '", inode->name(), "' has ",
+                                                   e.ufs_fingerprint().length(), " bytes, the file ", inode->length()));
+  }
+  inode->set_persistence_state(proto::PERSISTED);
+  *inode->mutable_ufs_fingerprint() = e.ufs_fingerprint();
+  inode->set_last_sync_ms(e.time_ms());
+  txn->PutInode(*inode);
+  txn->batch.Delete(kPersistCf, InodeKey(inode->id()));
   txn->result.set_inode_id(inode->id());
   return absl::OkStatus();
 }

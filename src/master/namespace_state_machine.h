@@ -55,6 +55,8 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::Status ApplyRemoveMount(const proto::RemoveMountEntry& e, Txn* txn);
   absl::Status ApplySetAttribute(const proto::SetAttributeEntry& e, Txn* txn);
   absl::Status ApplyUfsSync(const proto::UfsSyncEntry& e, Txn* txn);
+  absl::Status ApplyPersistJob(const proto::PersistJobEntry& e, Txn* txn);
+  absl::Status ApplyPersistFile(const proto::PersistFileEntry& e, Txn* txn);
   absl::Status ApplyEntry(const proto::JournalEntry& entry, Txn* txn);
   // Records the outcome of `entry`'s operation id and prunes records past the retention.
   absl::Status RecordOperation(const proto::JournalEntry& entry, const journal::ApplyOutcome& outcome,

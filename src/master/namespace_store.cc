@@ -12,7 +12,7 @@
 namespace cistern::master {
 
 std::vector<std::string> NamespaceColumnFamilies() {
-  return {"inodes", "edges", "mounts", "meta", "operations", "op_expiry", "ttl", "pinned"};
+  return {"inodes", "edges", "mounts", "meta", "operations", "op_expiry", "ttl", "pinned", "persist"};
 }
 
 std::string InodeKey(uint64_t id) { return kv::EncodeUint64(id); }
@@ -327,6 +327,28 @@ absl::StatusOr<std::optional<proto::OperationRecord>> NamespaceStore::GetOperati
   proto::OperationRecord record;
   if (!record.ParseFromString(*value)) return absl::DataLossError("metastore: an operation record does not parse");
   return std::optional<proto::OperationRecord>(std::move(record));
+}
+
+absl::StatusOr<std::optional<proto::PersistJob>> NamespaceStore::GetPersistJob(uint64_t file_id) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kPersistCf, InodeKey(file_id)));
+  if (!value.has_value()) return std::optional<proto::PersistJob>();
+  proto::PersistJob job;
+  if (!job.ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat("metastore: persistence job of file ", file_id, " does not parse"));
+  }
+  return std::optional<proto::PersistJob>(std::move(job));
+}
+
+absl::Status NamespaceStore::ForEachPersistJob(
+    const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const {
+  return kv_->Scan(kPersistCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    if (key.size() != 8) return absl::DataLossError("metastore: corrupt persist key");
+    proto::PersistJob job;
+    if (!job.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError(absl::StrCat("metastore: persistence job of file ", kv::DecodeUint64(key), " does not parse"));
+    }
+    return visit(kv::DecodeUint64(key), job);
+  });
 }
 
 absl::StatusOr<std::vector<uint64_t>> NamespaceStore::PinnedFiles() const {

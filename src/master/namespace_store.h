@@ -7,6 +7,8 @@
 //   operations  operation id -> proto::OperationRecord
 //   op_expiry   time ++ operation id -> ""
 //   ttl         expiry time ++ inode id -> ""
+//   pinned      file id -> ""
+//   persist     file id -> proto::PersistJob (files TO_BE_PERSISTED)
 //   meta    "applied_index", "next_inode_id", "next_mount_id" (8 bytes BE), "cluster_id",
 //           "format_version", "raft_snapshot" (in Raft snapshots)
 //
@@ -54,6 +56,7 @@ enum NamespaceColumnFamily : kv::ColumnFamily {
   kOpExpiryCf = 5,    // record time (u64 BE) ++ operation id -> "" (oldest first, for pruning)
   kTtlCf = 6,         // expiry time (u64 BE) ++ inode id (u64 BE) -> "" (paths with a TTL)
   kPinnedCf = 7,      // file id (u64 BE) -> "" (pinned files, fed to workers)
+  kPersistCf = 8,     // file id (u64 BE) -> PersistJob (every file TO_BE_PERSISTED, and only those)
 };
 std::vector<std::string> NamespaceColumnFamilies();
 
@@ -148,6 +151,11 @@ class NamespaceStore {
   // Ids of every pinned file, in order.
   absl::StatusOr<std::vector<uint64_t>> PinnedFiles() const;
   absl::StatusOr<std::optional<proto::OperationRecord>> GetOperation(std::string_view operation_id) const;
+  // The persistence job of a TO_BE_PERSISTED file, if it has one.
+  absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id) const;
+  // Visits (file id, job) of every persistence job in file id order until `visit` returns false.
+  absl::Status ForEachPersistJob(
+      const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const;
   // Visits (expiry time, inode id) of paths whose TTL expired at or before `now_ms`, oldest first.
   absl::Status ForEachExpired(int64_t now_ms, const std::function<absl::StatusOr<bool>(int64_t, uint64_t)>& visit) const;
 

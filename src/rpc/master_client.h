@@ -62,6 +62,7 @@ class MasterClient {
   absl::StatusOr<proto::MountResponse> Mount(const proto::MountRequest& request);
   absl::StatusOr<proto::UnmountResponse> Unmount(const proto::UnmountRequest& request);
   absl::StatusOr<proto::SyncMetadataResponse> SyncMetadata(const proto::SyncMetadataRequest& request);
+  absl::StatusOr<proto::PersistResponse> Persist(const proto::PersistRequest& request);
 
   // Block master.
   absl::StatusOr<proto::RegisterWorkerResponse> RegisterWorker(const proto::RegisterWorkerRequest& request);

@@ -232,6 +232,8 @@ absl::Status ValidateRequest(const proto::ExistsRequest& r) {
 
 absl::Status ValidateRequest(const proto::FreeRequest& r) { return CheckPath(r, "path", r.path()); }
 
+absl::Status ValidateRequest(const proto::PersistRequest& r) { return CheckPath(r, "path", r.path()); }
+
 absl::Status ValidateRequest(const proto::MountRequest& r) {
   CISTERN_RETURN_IF_ERROR(CheckPath(r, "path", r.path()));
   CISTERN_RETURN_IF_ERROR(CheckLength(r, "ufs_uri", r.ufs_uri(), kMaxUriBytes, /*required=*/true));
@@ -301,6 +303,19 @@ absl::Status ValidateRequest(const proto::ReadBlockRequest& r) {
     CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.offset_in_file", r.ufs().offset_in_file(), 0, INT64_MAX / 2));
     CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.block_length", r.ufs().block_length(), 1, kMaxBlockSizeBytes));
   }
+  return CheckEnumsKnown(r);
+}
+
+absl::Status ValidateRequest(const proto::OpenLocalBlockRequest& r) {
+  if (r.block_id() == 0) return Invalid(r, "block_id", "0", "not a block id");
+  return CheckEnumsKnown(r);
+}
+
+absl::Status ValidateRequest(const proto::CacheBlockRequest& r) {
+  if (r.block_id() == 0) return Invalid(r, "block_id", "0", "not a block id");
+  CISTERN_RETURN_IF_ERROR(CheckLength(r, "ufs.ufs_path", r.ufs().ufs_path(), kMaxUriBytes, /*required=*/true));
+  CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.offset_in_file", r.ufs().offset_in_file(), 0, INT64_MAX / 2));
+  CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.block_length", r.ufs().block_length(), 1, kMaxBlockSizeBytes));
   return CheckEnumsKnown(r);
 }
 

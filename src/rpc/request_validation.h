@@ -57,6 +57,7 @@ absl::Status ValidateRequest(const proto::GetMountTableRequest& request);
 absl::Status ValidateRequest(const proto::SetAttributeRequest& request);
 absl::Status ValidateRequest(const proto::ExistsRequest& request);
 absl::Status ValidateRequest(const proto::FreeRequest& request);
+absl::Status ValidateRequest(const proto::PersistRequest& request);
 absl::Status ValidateRequest(const proto::MountRequest& request);
 absl::Status ValidateRequest(const proto::UnmountRequest& request);
 absl::Status ValidateRequest(const proto::SyncMetadataRequest& request);
@@ -72,6 +73,8 @@ absl::Status ValidateRequest(const proto::GetMasterInfoRequest& request);
 absl::Status ValidateRequest(const proto::ReadBlockRequest& request);
 absl::Status ValidateRequest(const proto::WriteBlockHeader& header);
 absl::Status ValidateRequest(const proto::WriteUfsFileHeader& header);
+absl::Status ValidateRequest(const proto::OpenLocalBlockRequest& request);
+absl::Status ValidateRequest(const proto::CacheBlockRequest& request);
 
 // RaftTransportService.
 absl::Status ValidateRequest(const proto::RaftMessageBatch& batch);

@@ -195,4 +195,32 @@ absl::StatusOr<proto::GetMetricsResponse> WorkerClient::GetMetrics() {
   return response;
 }
 
+absl::StatusOr<proto::OpenLocalBlockResponse> WorkerClient::OpenLocalBlock(const proto::OpenLocalBlockRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout_ms);
+  proto::OpenLocalBlockResponse response;
+  grpc::Status status = stub_->OpenLocalBlock(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, absl::StrCat("worker ", address_, " OpenLocalBlock ", request.block_id()));
+  return response;
+}
+
+absl::Status WorkerClient::ReleaseLocalBlock(uint64_t lease_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout_ms);
+  proto::ReleaseLocalBlockRequest request;
+  request.set_lease_id(lease_id);
+  proto::ReleaseLocalBlockResponse response;
+  return FromGrpcStatus(stub_->ReleaseLocalBlock(&context, request, &response),
+                        absl::StrCat("worker ", address_, " ReleaseLocalBlock"));
+}
+
+absl::StatusOr<proto::CacheBlockResponse> WorkerClient::CacheBlock(const proto::CacheBlockRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.data_timeout_ms);
+  proto::CacheBlockResponse response;
+  grpc::Status status = stub_->CacheBlock(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, absl::StrCat("worker ", address_, " CacheBlock ", request.block_id()));
+  return response;
+}
+
 }  // namespace cistern::rpc

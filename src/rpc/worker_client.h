@@ -100,6 +100,10 @@ class WorkerClient {
   absl::StatusOr<std::unique_ptr<BlockWriteStream>> OpenBlockWriter(const proto::WriteBlockHeader& header);
   absl::StatusOr<std::unique_ptr<UfsFileWriteStream>> OpenUfsFileWriter(const proto::WriteUfsFileHeader& header);
   absl::StatusOr<proto::GetMetricsResponse> GetMetrics();
+  absl::StatusOr<proto::OpenLocalBlockResponse> OpenLocalBlock(const proto::OpenLocalBlockRequest& request);
+  absl::Status ReleaseLocalBlock(uint64_t lease_id);
+  // Waits up to the data timeout (fetching a block may take long).
+  absl::StatusOr<proto::CacheBlockResponse> CacheBlock(const proto::CacheBlockRequest& request);
 
  private:
   const std::string address_;

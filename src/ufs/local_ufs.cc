@@ -176,7 +176,7 @@ class LocalUnderFileSystem : public UnderFileSystem {
       if (!options.overwrite) return absl::AlreadyExistsError(absl::StrCat("'", path, "' already exists"));
     }
     thread_local std::mt19937_64 rng(std::random_device{}());
-    std::string tmp = absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), ".cistern-tmp-",
+    std::string tmp = absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), std::string(kTempNameMarker),
                                    absl::Hex(rng()));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.mode);
     if (fd < 0) return ErrnoStatus(errno, "create", tmp);
@@ -198,7 +198,7 @@ class LocalUnderFileSystem : public UnderFileSystem {
     absl::Status result;
     while (struct dirent* ent = ::readdir(dir)) {
       std::string_view name = ent->d_name;
-      if (name == "." || name == ".." || name.find(".cistern-tmp-") != std::string_view::npos) continue;
+      if (name == "." || name == ".." || name.find(kTempNameMarker) != std::string_view::npos) continue;
       struct stat st;
       std::string child = JoinPath(path, name);
       if (::lstat(child.c_str(), &st) != 0) continue;  // raced with a delete

@@ -17,6 +17,10 @@
 
 namespace cistern::ufs {
 
+// Names containing this marker are temporary files of Cistern in an under-store (an adapter's
+// writes not yet committed, copies being persisted); they are never part of the namespace.
+inline constexpr std::string_view kTempNameMarker = ".cistern-tmp-";
+
 struct UfsStatus {
   std::string name;  // last path component
   bool is_directory = false;

@@ -1,6 +1,7 @@
 #include "worker/block_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,12 +23,19 @@ using internal::BlockEntry;
 // ---------------------------------------------------------------------------------------------
 // BlockReader
 
-BlockReader::BlockReader(BlockStore* store, std::shared_ptr<BlockEntry> entry, int fd)
-    : store_(store), entry_(std::move(entry)), block_id_(entry_->block_id), length_(entry_->length), fd_(fd) {}
+BlockReader::BlockReader(BlockStore* store, std::shared_ptr<BlockEntry> entry, int fd, bool holds_location)
+    : store_(store), entry_(std::move(entry)), block_id_(entry_->block_id), length_(entry_->length), fd_(fd),
+      path_(entry_->dir->BlockPath(block_id_)), holds_location_(holds_location) {}
 
 BlockReader::~BlockReader() {
   ::close(fd_);
-  store_->ReleaseReader(entry_);
+  store_->ReleaseReader(entry_, holds_location_);
+}
+
+absl::StatusOr<std::pair<uint64_t, uint64_t>> BlockReader::DeviceAndInode() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat block ", block_id_), path_);
+  return std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
 }
 
 const std::string& BlockReader::tier() const { return entry_->dir->alias(); }
@@ -222,7 +230,7 @@ absl::Status BlockStore::Load() {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-absl::StatusOr<std::unique_ptr<BlockReader>> BlockStore::OpenReader(uint64_t block_id) {
+absl::StatusOr<std::unique_ptr<BlockReader>> BlockStore::OpenReader(uint64_t block_id, bool hold_location) {
   EntryPtr entry;
   int fd = -1;
   bool verify = false;
@@ -231,6 +239,9 @@ absl::StatusOr<std::unique_ptr<BlockReader>> BlockStore::OpenReader(uint64_t blo
     auto it = index_.find(block_id);
     if (it == index_.end()) return absl::NotFoundError(absl::StrCat("block ", block_id, " is not cached"));
     entry = it->second;
+    if (hold_location && entry->moving) {
+      return absl::UnavailableError(absl::StrCat("block ", block_id, " is being moved between tiers"));
+    }
     const std::string path = entry->dir->BlockPath(block_id);
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -242,11 +253,12 @@ absl::StatusOr<std::unique_ptr<BlockReader>> BlockStore::OpenReader(uint64_t blo
       return absl::NotFoundError(absl::StrCat("block ", block_id, " file ", path, " vanished; dropped"));
     }
     entry->readers++;
+    if (hold_location) entry->location_holds++;
     TouchLocked(entry.get());
     verify = options_.checksum_verify == ChecksumVerify::kAlways ||
              (options_.checksum_verify == ChecksumVerify::kFirstRead && !entry->verified);
   }
-  std::unique_ptr<BlockReader> reader(new BlockReader(this, entry, fd));
+  std::unique_ptr<BlockReader> reader(new BlockReader(this, entry, fd, hold_location));
   if (verify) {
     const std::string path = entry->dir->BlockPath(block_id);
     absl::StatusOr<uint64_t> checksum = HashFile(fd, entry->length, path);
@@ -273,8 +285,9 @@ absl::Status BlockStore::DropCorrupt(const EntryPtr& entry, std::string_view why
   return absl::DataLossError(absl::StrCat("block ", entry->block_id, " in ", path, " is corrupt (", std::string(why), "); dropped"));
 }
 
-void BlockStore::ReleaseReader(const EntryPtr& entry) {
+void BlockStore::ReleaseReader(const EntryPtr& entry, bool holds_location) {
   absl::MutexLock lock(&mu_);
+  if (holds_location) entry->location_holds--;
   ReleaseReaderLocked(entry);
 }
 

@@ -9,7 +9,8 @@
 // room, and fails with RESOURCE_EXHAUSTED when none can. Space a writer needs beyond its hint is
 // reserved in its directory as data arrives, evicting there if needed.
 //
-// Eviction. Blocks that are being read, being moved, or pinned (PinBlock, SetPinnedFiles) are
+// Eviction. Blocks that are being read, being moved, or pinned (PinBlock, SetPinnedFiles,
+// PinProvisionally) are
 // never evicted. Otherwise blocks leave in the order of the EvictionPolicy (LRU or LRFU). A
 // background pass (RunEvictionPass, run every eviction_interval_ms and whenever a commit crosses
 // the high watermark) frees every directory above high_watermark down to low_watermark: an
@@ -110,16 +111,21 @@ class BlockReader {
   const std::string& tier() const;
   // Reads up to `n` bytes at `offset`; returns the count (0 at the end of the block).
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf);
+  // The block file's path, device and inode number (for short-circuit reads).
+  const std::string& path() const { return path_; }
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> DeviceAndInode() const;
 
  private:
   friend class BlockStore;
-  BlockReader(BlockStore* store, std::shared_ptr<internal::BlockEntry> entry, int fd);
+  BlockReader(BlockStore* store, std::shared_ptr<internal::BlockEntry> entry, int fd, bool holds_location);
 
   BlockStore* const store_;
   const std::shared_ptr<internal::BlockEntry> entry_;
   const uint64_t block_id_;
   const int64_t length_;
   const int fd_;
+  const std::string path_;
+  const bool holds_location_;
 };
 
 // A block being written. Nothing is visible until Commit; destroying an uncommitted writer
@@ -167,8 +173,10 @@ class BlockStore {
   ~BlockStore();
 
   // NOT_FOUND (naming the block) if the block is not cached; DATA_LOSS if it failed its checksum
-  // (it is then dropped). Counts as an access for the eviction policy.
-  absl::StatusOr<std::unique_ptr<BlockReader>> OpenReader(uint64_t block_id);
+  // (it is then dropped). Counts as an access for the eviction policy. With `hold_location`
+  // the block is also not moved between tiers while the reader is open (a short-circuit reader
+  // uses its path), and a block being moved right now is UNAVAILABLE.
+  absl::StatusOr<std::unique_ptr<BlockReader>> OpenReader(uint64_t block_id, bool hold_location = false);
   // Starts writing `block_id` where `length_hint` bytes fit (see the placement rules above); a
   // hint that fits nowhere is ignored and space is reserved as data arrives. INVALID_ARGUMENT
   // for block id 0 or a negative hint.
@@ -178,7 +186,7 @@ class BlockStore {
 
   // Moves a cached block to the first tier above its own with room. OK if it moved or is in the
   // first tier already; RESOURCE_EXHAUSTED if no higher tier has room; NOT_FOUND if not cached;
-  // UNAVAILABLE if it is being moved already.
+  // UNAVAILABLE if it is being moved already or a reader holds its location.
   absl::Status Promote(uint64_t block_id);
   // Moves a cached block to tier `tier_index` (into the directory with the most room there).
   absl::Status MoveBlock(uint64_t block_id, int tier_index);
@@ -189,6 +197,14 @@ class BlockStore {
   void UnpinBlock(uint64_t block_id);
   void SetPinnedFiles(absl::flat_hash_set<uint64_t> file_ids);
   bool IsPinned(uint64_t block_id) const;
+  // Pins `block_id` until the master's pinned-file list takes over: ReleaseProvisionalPins with
+  // an epoch taken after this call releases it. For blocks that are their file's only copy
+  // (ASYNC_THROUGH), from before they are committed until a heartbeat reply computed after the
+  // commit (whose list names the file while it needs protecting) has been applied.
+  void PinProvisionally(uint64_t block_id);
+  uint64_t ProvisionalPinEpoch() const;
+  // Releases the provisional pins made at or before `epoch`.
+  void ReleaseProvisionalPins(uint64_t epoch);
 
   // One background eviction pass (see above). Returns the number of blocks moved or dropped.
   int RunEvictionPass();
@@ -224,7 +240,7 @@ class BlockStore {
   absl::Status Reserve(StorageDir* dir, uint64_t block_id, int64_t bytes);
   void Unreserve(StorageDir* dir, int64_t bytes);
   absl::StatusOr<int64_t> Publish(BlockWriter* writer, uint64_t checksum);
-  void ReleaseReader(const EntryPtr& entry);
+  void ReleaseReader(const EntryPtr& entry, bool holds_location);
 
   // Moves `entry`, which the caller has marked moving, to `tier_index`. Leaves it marked.
   absl::Status MoveClaimed(const EntryPtr& entry, int tier_index);
@@ -269,6 +285,8 @@ class BlockStore {
   absl::flat_hash_map<const StorageDir*, absl::flat_hash_set<uint64_t>> dir_blocks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> pinned_blocks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> pinned_files_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, uint64_t> provisional_pins_ ABSL_GUARDED_BY(mu_);  // block id -> epoch
+  uint64_t provisional_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t access_seq_ ABSL_GUARDED_BY(mu_) = 0;
   BlockDelta delta_ ABSL_GUARDED_BY(mu_);
   bool evict_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -83,7 +83,8 @@ StorageDir* BlockStore::ChooseDirLocked(int64_t bytes, int first_tier, int last_
 }
 
 bool BlockStore::IsPinnedLocked(uint64_t block_id) const {
-  return pinned_blocks_.contains(block_id) || pinned_files_.contains(BlockFileId(block_id));
+  return pinned_blocks_.contains(block_id) || pinned_files_.contains(BlockFileId(block_id)) ||
+         provisional_pins_.contains(block_id);
 }
 
 bool BlockStore::EvictableLocked(const BlockEntry& entry) const {
@@ -210,6 +211,9 @@ absl::Status BlockStore::MoveBlock(uint64_t block_id, int tier_index) {
     entry = it->second;
     if (entry->dir->tier_index() == tier_index) return absl::OkStatus();
     if (entry->moving) return absl::UnavailableError(absl::StrCat("block ", block_id, " is being moved already"));
+    if (entry->location_holds > 0) {
+      return absl::UnavailableError(absl::StrCat("block ", block_id, " is leased to a short-circuit reader"));
+    }
     entry->moving = true;
   }
   absl::Status status = MoveClaimed(entry, tier_index);
@@ -342,6 +346,21 @@ void BlockStore::UnpinBlock(uint64_t block_id) {
 void BlockStore::SetPinnedFiles(absl::flat_hash_set<uint64_t> file_ids) {
   absl::MutexLock lock(&mu_);
   pinned_files_ = std::move(file_ids);
+}
+
+void BlockStore::PinProvisionally(uint64_t block_id) {
+  absl::MutexLock lock(&mu_);
+  provisional_pins_[block_id] = ++provisional_epoch_;
+}
+
+uint64_t BlockStore::ProvisionalPinEpoch() const {
+  absl::MutexLock lock(&mu_);
+  return provisional_epoch_;
+}
+
+void BlockStore::ReleaseProvisionalPins(uint64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(provisional_pins_, [epoch](const auto& pin) { return pin.second <= epoch; });
 }
 
 bool BlockStore::IsPinned(uint64_t block_id) const {

@@ -18,6 +18,7 @@ struct BlockEntry {
   const uint64_t checksum;
   StorageDir* const dir;
   int readers = 0;        // open BlockReaders, plus a move in progress
+  int location_holds = 0;  // readers that keep the block where it is (short-circuit leases)
   bool attached = true;   // still in the index (not removed, evicted, moved or replaced)
   bool moving = false;    // claimed by a move or an eviction pass
   bool verified = false;  // checksum known good since this process started

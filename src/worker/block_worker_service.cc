@@ -9,9 +9,11 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "rpc/block_chunk.h"
+#include "worker/local_block_leases.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_status.h"
 #include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::worker {
@@ -44,6 +46,26 @@ grpc::Status Reply(const absl::Status& status, std::string_view what) {
   return rpc::ToGrpcStatus(status);
 }
 
+// The under-store source of a request, checked.
+absl::StatusOr<UfsBlockSource> SourceOf(uint64_t block_id, const proto::UfsBlockSource& ufs, const char* rpc) {
+  UfsBlockSource source;
+  source.ufs_path = ufs.ufs_path();
+  source.offset_in_file = ufs.offset_in_file();
+  source.block_length = ufs.block_length();
+  source.mount_id = ufs.mount_id();
+  const std::string what = absl::StrCat(rpc, " ", block_id);
+  if (source.ufs_path.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": under-store source has no path"));
+  if (source.offset_in_file < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": negative under-store offset ", source.offset_in_file,
+                                                   " in ", source.ufs_path));
+  }
+  if (source.block_length <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": bad under-store block length ", source.block_length,
+                                                   " for ", source.ufs_path));
+  }
+  return source;
+}
+
 // A response carrying a copy of `data` (for the under-store paths that produce transient bytes).
 grpc::ByteBuffer EncodeChunk(std::string_view data, bool from_cache) {
   char* buffer = nullptr;
@@ -57,6 +79,11 @@ grpc::Slice SharedSlice(std::string_view bytes, std::shared_ptr<const void> owne
   auto* held = new std::shared_ptr<const void>(std::move(owner));
   return grpc::Slice(const_cast<char*>(bytes.data()), bytes.size(),
                      [](void* p) { delete static_cast<std::shared_ptr<const void>*>(p); }, held);
+}
+
+// The caller of a call (none for in-process calls without a context).
+security::Caller CallerOf(const grpc::ServerContext* context) {
+  return context != nullptr ? rpc::CallerOf(*context) : security::Caller();
 }
 
 absl::Status ClientGone(const std::string& what) {
@@ -74,7 +101,11 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
       bytes_written_cache_(Metrics().GetCounter("cistern_worker_cache_written_bytes_total",
                                                 "Bytes of client-written blocks committed to the cache")),
       bytes_written_ufs_(Metrics().GetCounter("cistern_worker_ufs_written_bytes_total",
-                                              "Bytes of files written to under-stores (WriteUfsFile commits)")) {
+                                              "Bytes of files written to under-stores (WriteUfsFile commits)")),
+      short_circuit_leases_(Metrics().GetCounter("cistern_worker_short_circuit_leases_total",
+                                                 "Block files lent to short-circuit readers on this host")),
+      blocks_loaded_(Metrics().GetCounter("cistern_worker_loaded_blocks_total",
+                                          "Blocks cached on request (fs load) without being read")) {
   // Method 0 of BlockWorker is ReadBlock (the order of proto/worker.proto, as the generated
   // WithSplitStreamingMethod_ReadBlock uses it); served with raw ByteBuffer responses.
   MarkMethodStreamed(0, new grpc::internal::SplitServerStreamingHandler<proto::ReadBlockRequest, grpc::ByteBuffer>(
@@ -95,15 +126,12 @@ grpc::Status BlockWorkerService::StreamReadBlock(grpc::ServerContext* context, R
 absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              ReadBlockStream* writer) {
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
-  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request, CallerOf(context)));
   const uint64_t block_id = request.block_id();
   const bool has_source = request.has_ufs();
   UfsBlockSource source;
   if (has_source) {
-    source.ufs_path = request.ufs().ufs_path();
-    source.offset_in_file = request.ufs().offset_in_file();
-    source.block_length = request.ufs().block_length();
-    source.mount_id = request.ufs().mount_id();
+    CISTERN_ASSIGN_OR_RETURN(source, SourceOf(block_id, request.ufs(), "ReadBlock"));
   }
   const int64_t chunk_bytes = std::min(
       request.chunk_size_bytes() > 0 ? request.chunk_size_bytes() : options_.default_chunk_size_bytes, kMaxChunkBytes);
@@ -210,6 +238,11 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   CISTERN_ASSIGN_OR_RETURN(const int64_t max_bytes, options_.access.CheckWrite(message.header(), rpc::kMaxBlockSizeBytes));
   const uint64_t block_id = message.header().block_id();
   const int64_t length_hint = message.header().length_hint();
+  if (length_hint < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": negative length hint ", length_hint));
+  }
+  // Pinned before it exists, so no eviction can come between its commit and the pin.
+  if (message.header().protect()) store_->PinProvisionally(block_id);
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockWriter> writer, store_->CreateWriter(block_id, length_hint));
   bool committed = false;
   while (!committed && reader->Read(&message)) {
@@ -309,6 +342,77 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   response->mutable_fingerprint()->set_length(status->length);
   response->mutable_fingerprint()->set_mtime_ms(status->mtime_ms);
   response->mutable_fingerprint()->set_etag(status->etag);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Short-circuit reads
+
+grpc::Status BlockWorkerService::OpenLocalBlock(grpc::ServerContext* context, const proto::OpenLocalBlockRequest* request,
+                                                proto::OpenLocalBlockResponse* response) {
+  return Reply(DoOpenLocalBlock(*request, CallerOf(context), response), absl::StrCat("OpenLocalBlock ", request->block_id()));
+}
+
+absl::Status BlockWorkerService::DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request,
+                                                  const security::Caller& caller,
+                                                  proto::OpenLocalBlockResponse* response) {
+  if (options_.leases == nullptr) {
+    return absl::FailedPreconditionError("short-circuit reads are switched off on this worker (worker.short_circuit.enabled)");
+  }
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckOpenLocal(request, caller));
+  const uint64_t block_id = request.block_id();
+  if (request.read_type() == proto::CACHE_PROMOTE) {
+    absl::Status promoted = store_->Promote(block_id);
+    if (!promoted.ok() && !absl::IsNotFound(promoted)) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
+  }
+  CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockReader> reader, store_->OpenReader(block_id, /*hold_location=*/true));
+  CISTERN_ASSIGN_OR_RETURN(LocalBlockLease lease, options_.leases->Acquire(std::move(reader)));
+  response->set_path(lease.path);
+  response->set_length(lease.length);
+  response->set_lease_id(lease.lease_id);
+  response->set_lease_ms(lease.lease_ms);
+  response->set_device(lease.device);
+  response->set_inode(lease.inode);
+  short_circuit_leases_->Add(1);
+  blocks_read_cache_->Add(1);
+  return absl::OkStatus();
+}
+
+grpc::Status BlockWorkerService::ReleaseLocalBlock(grpc::ServerContext*, const proto::ReleaseLocalBlockRequest* request,
+                                                   proto::ReleaseLocalBlockResponse*) {
+  if (options_.leases != nullptr) options_.leases->Release(request->lease_id());
+  return grpc::Status::OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CacheBlock
+
+grpc::Status BlockWorkerService::CacheBlock(grpc::ServerContext* context, const proto::CacheBlockRequest* request,
+                                            proto::CacheBlockResponse* response) {
+  return Reply(DoCacheBlock(*request, CallerOf(context), response), absl::StrCat("CacheBlock ", request->block_id()));
+}
+
+absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& request, const security::Caller& caller,
+                                              proto::CacheBlockResponse* response) {
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckCache(request, caller));
+  const uint64_t block_id = request.block_id();
+  CISTERN_ASSIGN_OR_RETURN(UfsBlockSource source, SourceOf(block_id, request.ufs(), "CacheBlock"));
+  CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
+  if (fetched.cached != nullptr) {
+    response->set_already_cached(true);
+    response->set_length(fetched.cached->length());
+    return absl::OkStatus();
+  }
+  CISTERN_RETURN_IF_ERROR(fetched.streaming->WaitForCompletion());
+  fetched.streaming.reset();
+  if (!store_->Contains(block_id)) {
+    return absl::ResourceExhaustedError(absl::StrCat("block ", block_id, " was read from ", source.ufs_path,
+                                                     " but there was no room to cache it"));
+  }
+  blocks_loaded_->Add(1);
+  response->set_length(source.block_length);
   return absl::OkStatus();
 }
 

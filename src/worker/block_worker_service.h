@@ -11,8 +11,13 @@
 //    to the master fails the block is dropped again.
 //  * WriteUfsFile writes a whole under-store file, visible only on commit.
 //  * GetMetrics returns the process counters, the worker id and tier usage.
-//  * With capabilities on (options.access), ReadBlock, WriteBlock and WriteUfsFile first check
-//    the request's block capability (worker/block_access.h): PERMISSION_DENIED without one.
+//  * OpenLocalBlock / ReleaseLocalBlock lease cached block files to short-circuit readers on
+//    this host (LocalBlockLeases), CACHE_PROMOTE moving the block up first.
+//  * CacheBlock brings a block into the cache from its under-store without sending it
+//    (`fs load`), sharing the read-through fetch of concurrent readers.
+//  * With capabilities on (options.access), ReadBlock, WriteBlock, WriteUfsFile, OpenLocalBlock
+//    and CacheBlock first check the request's block capability (worker/block_access.h):
+//    PERMISSION_DENIED without one (daemons may ReadBlock and CacheBlock without).
 //
 // Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
 // the cache / bytes sent from it), cistern_worker_cache_written_bytes_total and
@@ -37,6 +42,8 @@ class Counter;
 
 namespace cistern::worker {
 
+class LocalBlockLeases;
+
 struct BlockWorkerServiceOptions {
   // Chunk size of ReadBlock responses when the request leaves it 0.
   int64_t default_chunk_size_bytes = 1 << 20;
@@ -44,6 +51,9 @@ struct BlockWorkerServiceOptions {
   std::function<uint64_t()> worker_id = [] { return uint64_t{0}; };
   // Which block capabilities ReadBlock, WriteBlock and WriteUfsFile require (none by default).
   BlockAccess access;
+  // Short-circuit leases (OpenLocalBlock); null = short-circuit reads switched off. Must
+  // outlive the service.
+  LocalBlockLeases* leases = nullptr;
 };
 
 class BlockWorkerService final : public proto::BlockWorker::Service {
@@ -63,6 +73,12 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                             proto::WriteUfsFileResponse* response) override;
   grpc::Status GetMetrics(grpc::ServerContext* context, const proto::GetMetricsRequest* request,
                           proto::GetMetricsResponse* response) override;
+  grpc::Status OpenLocalBlock(grpc::ServerContext* context, const proto::OpenLocalBlockRequest* request,
+                              proto::OpenLocalBlockResponse* response) override;
+  grpc::Status ReleaseLocalBlock(grpc::ServerContext* context, const proto::ReleaseLocalBlockRequest* request,
+                                 proto::ReleaseLocalBlockResponse* response) override;
+  grpc::Status CacheBlock(grpc::ServerContext* context, const proto::CacheBlockRequest* request,
+                          proto::CacheBlockResponse* response) override;
 
  private:
   absl::Status DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
@@ -71,6 +87,10 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                               ReadBlockStream* writer);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
                               int64_t chunk_bytes, ReadBlockStream* writer);
+  absl::Status DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request, const security::Caller& caller,
+                                proto::OpenLocalBlockResponse* response);
+  absl::Status DoCacheBlock(const proto::CacheBlockRequest& request, const security::Caller& caller,
+                            proto::CacheBlockResponse* response);
   absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
   absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
                               proto::WriteUfsFileResponse* response);
@@ -84,6 +104,8 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
   Counter* const bytes_read_cache_;
   Counter* const bytes_written_cache_;
   Counter* const bytes_written_ufs_;
+  Counter* const short_circuit_leases_;
+  Counter* const blocks_loaded_;
 };
 
 }  // namespace cistern::worker

@@ -2,6 +2,7 @@
 // tiers and keeps the master informed of the blocks it holds.
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -23,11 +24,14 @@
 #include "security/capability.h"
 #include "security/secrets.h"
 #include "security/security_config.h"
+#include "rpc/worker_client.h"
 #include "spdlog/spdlog.h"
 #include "worker/block_master_connection.h"
 #include "worker/block_store.h"
 #include "worker/block_worker_service.h"
+#include "worker/local_block_leases.h"
 #include "worker/master_sync.h"
+#include "worker/persister.h"
 #include "worker/tier_config.h"
 #include "worker/ufs_fetcher.h"
 #include "worker/worker_metrics.h"
@@ -101,7 +105,38 @@ int Run(int argc, char** argv) {
   UfsRegistry ufs;
   sync.set_ufs_registry(&ufs);
   UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
+  PersisterOptions persist_options;
+  persist_options.max_concurrent = static_cast<int>(config.GetInt(conf::kWorkerPersistMaxConcurrent));
+  if (persist_options.max_concurrent <= 0) {
+    std::fprintf(stderr, "cistern-worker: %s=%d: must be positive\n", std::string(conf::kWorkerPersistMaxConcurrent.name).c_str(),
+                 persist_options.max_concurrent);
+    return kExitBadConfig;
+  }
+  persist_options.self_address = absl::StrCat(hostname, ":", port);
+  persist_options.rate_limit_bytes_per_sec = config.GetSizeBytes(conf::kWorkerPersistRateLimit);
+  absl::Mutex peers_mu;
+  std::map<std::string, std::shared_ptr<rpc::WorkerClient>> peers;
+  persist_options.peer = [&, data_timeout_ms = config.GetDurationMs(conf::kUserDataTimeout)](const std::string& address) {
+    absl::MutexLock lock(&peers_mu);
+    auto& client = peers[address];
+    if (client == nullptr) client = std::make_shared<rpc::WorkerClient>(address, rpc::WorkerClientOptions{rpc_timeout_ms, data_timeout_ms});
+    return client;
+  };
+  Persister persister(store->get(), &ufs, persist_options);
+  sync.set_persister(&persister);
+  std::unique_ptr<LocalBlockLeases> leases;
+  if (config.GetBool(conf::kWorkerShortCircuitEnabled)) {
+    LocalBlockLeasesOptions lease_options;
+    lease_options.lease_ms = config.GetDurationMs(conf::kWorkerShortCircuitLease);
+    if (lease_options.lease_ms <= 0) {
+      std::fprintf(stderr, "cistern-worker: %s=%s: must be positive\n", std::string(conf::kWorkerShortCircuitLease.name).c_str(),
+                   config.GetString(conf::kWorkerShortCircuitLease).c_str());
+      return kExitBadConfig;
+    }
+    leases = std::make_unique<LocalBlockLeases>(lease_options);
+  }
   BlockWorkerServiceOptions service_options;
+  service_options.leases = leases.get();
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
   if (capabilities != nullptr) service_options.access = BlockAccess(capabilities.get(), RealClock());

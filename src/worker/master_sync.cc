@@ -89,6 +89,8 @@ absl::Status MasterSync::Register() {
 }
 
 absl::Status MasterSync::Heartbeat() {
+  // Blocks pinned provisionally by now are covered by the list this heartbeat's reply carries.
+  const uint64_t pin_epoch = store_->ProvisionalPinEpoch();
   proto::WorkerHeartbeatRequest request;
   request.set_worker_id(worker_id_.load());
   request.set_cache_read_bytes(cache_read_bytes_->Get());
@@ -97,16 +99,28 @@ absl::Status MasterSync::Heartbeat() {
   BlockDelta delta = store_->TakeDelta();
   for (const auto& [block_id, info] : delta.added) FillBlock(info, request.add_added_blocks());
   for (uint64_t block_id : delta.removed) request.add_removed_block_ids(block_id);
+  std::vector<proto::PersistResult> results;
+  if (persister_ != nullptr) {
+    // In progress first: a command finishing in between then shows in both lists, never in none.
+    for (uint64_t file_id : persister_->InProgress()) request.add_persisting_file_ids(file_id);
+    results = persister_->TakeResults();
+    for (const proto::PersistResult& r : results) *request.add_persist_results() = r;
+  }
   if (ufs_registry_ != nullptr) request.set_mount_table_version(ufs_registry_->mount_table_version());
   absl::StatusOr<proto::WorkerHeartbeatResponse> response = heartbeats_->WorkerHeartbeat(request);
   if (!response.ok()) {
     store_->RestoreDelta(std::move(delta));
+    if (persister_ != nullptr) persister_->RestoreResults(std::move(results));
     return response.status();
   }
   last_heartbeat_mono_ms_.store(RealClock()->MonotonicMs());
   store_->SetPinnedFiles(absl::flat_hash_set<uint64_t>(response->pinned_file_ids().begin(),
                                                       response->pinned_file_ids().end()));
   if (response->mount_table_version() != 0) ApplyMounts(response->mount_table_version(), response->mounts());
+  store_->ReleaseProvisionalPins(pin_epoch);
+  for (const proto::PersistFileCommand& command : response->persist_files()) {
+    if (persister_ != nullptr) persister_->Submit(command);
+  }
   switch (response->command()) {
     case proto::REGISTER:
       spdlog::info("master asked worker {} to register again", worker_id_.load());

@@ -2,8 +2,10 @@
 // worker (address, tier usage, every cached block), retrying each heartbeat interval until the
 // master answers, then heartbeats each interval with the blocks added and removed since the
 // last heartbeat. It obeys the master's commands: REGISTER (the master forgot this worker:
-// register again with the full block list) and FREE (drop the listed blocks). A failed
-// heartbeat keeps its delta for the next one.
+// register again with the full block list) and FREE (drop the listed blocks), applies the
+// master's list of files whose blocks must not be evicted, and hands persist commands to the
+// Persister, whose results (and the files it is persisting) travel with the next heartbeat. A
+// failed heartbeat keeps its delta and results for the next one.
 //
 // It is also the BlockCommitter that reports client-written blocks to the master.
 //
@@ -20,6 +22,7 @@
 #include "worker/block_committer.h"
 #include "worker/block_master_connection.h"
 #include "worker/block_store.h"
+#include "worker/persister.h"
 #include "worker/ufs_fetcher.h"
 
 namespace cistern {
@@ -49,6 +52,10 @@ class MasterSync : public BlockCommitter {
   // Stops the thread; waits for at most the call in progress.
   void Stop();
 
+  // REQUIRES: called before Start. `persister` (may be null: commands are then ignored) must
+  // outlive this object.
+  void set_persister(Persister* persister) { persister_ = persister; }
+
   // The id the master assigned; 0 until registered (and after a REGISTER command).
   uint64_t worker_id() const { return worker_id_.load(); }
   // Monotonic time (RealClock) of the last heartbeat the master answered; 0 = none yet.
@@ -74,6 +81,7 @@ class MasterSync : public BlockCommitter {
   void ApplyMounts(uint64_t version, const google::protobuf::RepeatedPtrField<proto::MountInfo>& mounts);
 
   BlockStore* const store_;
+  Persister* persister_ = nullptr;
   UfsRegistry* ufs_registry_ = nullptr;
   const std::unique_ptr<BlockMasterConnection> heartbeats_;
   const std::unique_ptr<BlockMasterConnection> commits_;

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -271,6 +273,81 @@ TEST_F(MasterSyncTest, PinnedFilesFromHeartbeatRepliesProtectTheirBlocks) {
   EXPECT_TRUE(store_->IsPinned(block));
   sync_->RunOnceForTest();  // the next reply no longer lists file 7
   EXPECT_FALSE(store_->IsPinned(block));
+}
+
+}  // namespace
+}  // namespace cistern::worker
+
+namespace cistern::worker {
+namespace {
+
+TEST_F(MasterSyncTest, ProvisionalPinsHoldUntilAHeartbeatSentAfterThemIsAnswered) {
+  const uint64_t block = MakeBlockId(9, 0);
+  sync_->RunOnceForTest();  // registers
+  store_->PinProvisionally(block);
+  Write(block, "only copy");
+  EXPECT_TRUE(store_->IsPinned(block));
+  // A heartbeat that fails releases nothing.
+  master_.fail_status = absl::UnavailableError("master down");
+  sync_->RunOnceForTest();
+  EXPECT_TRUE(store_->IsPinned(block));
+  master_.fail_status = absl::OkStatus();
+  {
+    absl::MutexLock lock(&master_.mu_);
+    master_.next_response.add_pinned_file_ids(9);  // the master protects the file now
+  }
+  sync_->RunOnceForTest();
+  EXPECT_TRUE(store_->IsPinned(block));
+  sync_->RunOnceForTest();  // and no longer (persisted): the provisional pin is gone too
+  EXPECT_FALSE(store_->IsPinned(block));
+}
+
+TEST_F(MasterSyncTest, PersistCommandsRunAndTheirResultsTravelWithTheNextHeartbeats) {
+  UfsRegistry ufs;
+  PersisterOptions options;
+  options.max_concurrent = 1;
+  Persister persister(store_.get(), &ufs, options);
+  sync_->set_persister(&persister);
+  const uint64_t block = MakeBlockId(4, 0);
+  Write(block, "persist me");
+  sync_->RunOnceForTest();  // registers
+  proto::PersistFileCommand command;
+  command.set_file_id(4);
+  command.set_attempt(1);
+  command.set_ufs_path("file://" + root_ + "/ufs/.tmp/4-1");
+  command.set_length(10);
+  proto::BlockInfo* info = command.add_blocks();
+  info->set_block_id(block);
+  info->set_length(10);
+  {
+    absl::MutexLock lock(&master_.mu_);
+    *master_.next_response.add_persist_files() = command;
+  }
+  sync_->RunOnceForTest();
+  // The next heartbeats name the file as running or done, until the result was delivered.
+  bool delivered = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!delivered && std::chrono::steady_clock::now() < deadline) {
+    sync_->RunOnceForTest();
+    const proto::WorkerHeartbeatRequest& last = master_.heartbeats.back();
+    if (last.persist_results_size() == 1) {
+      EXPECT_EQ(last.persist_results(0).file_id(), 4u);
+      EXPECT_EQ(last.persist_results(0).error(), "");
+      EXPECT_EQ(last.persist_results(0).ufs_fingerprint().length(), 10);
+      delivered = true;
+    } else {
+      ASSERT_EQ(last.persisting_file_ids_size(), 1);
+      EXPECT_EQ(last.persisting_file_ids(0), 4u);
+    }
+  }
+  ASSERT_TRUE(delivered);
+  sync_->RunOnceForTest();
+  EXPECT_EQ(master_.heartbeats.back().persist_results_size(), 0);
+  EXPECT_EQ(master_.heartbeats.back().persisting_file_ids_size(), 0);
+  std::ifstream in(root_ + "/ufs/.tmp/4-1");
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "persist me");
+  sync_.reset();
 }
 
 }  // namespace

@@ -33,8 +33,12 @@ absl::Status Mkdir(rpc::MasterClient* client, const std::string& path) {
 TEST(HaBackupTest, NewGroupStartsFromABackupTakenUnderLoad) {
   const std::string backup = absl::StrCat(::testing::TempDir(), "/cistern-ha-backup-", ::getpid());
   std::filesystem::remove_all(backup);
+  // The backup holds the mount table too: the restored group's root mount is still the source
+  // group's under-store directory, removed at the end.
+  std::string source_dir;
   {
     HaCluster cluster("backup-source", 3);
+    source_dir = cluster.dir();
     cluster.StartAll();
     ASSERT_GE(cluster.WaitForLeader(), 0);
     auto client = cluster.Client();
@@ -98,6 +102,7 @@ TEST(HaBackupTest, NewGroupStartsFromABackupTakenUnderLoad) {
   EXPECT_TRUE(Exists(after_restart.get(), "/before/0"));
   ASSERT_TRUE(restored.WaitConverged());
   std::filesystem::remove_all(backup);
+  std::filesystem::remove_all(source_dir);
 }
 
 }  // namespace

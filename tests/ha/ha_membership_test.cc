@@ -60,7 +60,11 @@ TEST(HaMembershipTest, ThreeToFiveAndBackUnderLoad) {
       text = metrics.ok() ? metrics->body : "";
       return absl::StrContains(text, "cistern_master_raft_members{kind=\"voter\"} 5\n") &&
              absl::StrContains(text, "cistern_master_raft_serving 1\n") &&
-             absl::StrContains(text, "cistern_master_raft_match_index{peer=\"5\"} ");
+             absl::StrContains(text, "cistern_master_raft_match_index{peer=\"5\"} ") &&
+             // The leader learned of at least one leader (itself).
+             absl::StrContains(text, "cistern_master_raft_leader_changes_total ") &&
+             !absl::StrContains(text, "cistern_master_raft_leader_changes_total 0\n") &&
+             absl::StrContains(text, "cistern_master_raft_snapshots_total{kind=\"installed\"} ");
     }, 20000)) << text;
   }
   // Adding a voter again is refused with a clear message.

@@ -2,13 +2,17 @@
 // Linux network namespace with its own address, src/testing/netns.h), clients on another. The
 // under-store is a directory all hosts see (like NFS), the cache is per worker.
 //
-// Today one master (m1) serves; hosts m2 and m3 are created for the replicated masters of
-// issue 6, whose failover scenario joins this test once they land. The scenario: write from the
-// client host, read from a worker host, kill the worker caching the data and read again, all
-// across the namespaces' network; `admin log-level` reaches every daemon's HTTP port remotely.
+// Three masters (m1..m3) form one Raft group (master.raft.peers); clients and workers find the
+// serving leader from that list. The scenario: write from the client host, read from a worker
+// host, kill the worker caching the data and read again; kill -9 the leading master, and the
+// other two elect a new one that serves the same namespace (old data reads, new writes land);
+// the killed master restarts and catches up. All across the namespaces' network; `admin
+// log-level` reaches every daemon's HTTP port remotely.
 #include <signal.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "cluster_fixture.h"
 #include "testing/netns.h"
 
@@ -37,7 +41,8 @@ class MultiHostTest : public ::testing::Test {
     fs::create_directories(dir_ + "/conf");
     fs::create_directories(dir_ + "/underfs");
     std::ofstream(dir_ + "/conf/cistern.properties")
-        << "master.rpc.addresses=" << net_->Address("m1") << ":7700\n"
+        << "master.raft.peers=1@" << net_->Address("m1") << ":7700:7701,2@" << net_->Address("m2")
+        << ":7700:7701,3@" << net_->Address("m3") << ":7700:7701\n"
         << "master.mount.root.ufs=file://" << dir_ << "/underfs\n"
         << "master.worker.timeout=3s\n"
         << "worker.heartbeat.interval=200ms\n"
@@ -91,6 +96,22 @@ class MultiHostTest : public ::testing::Test {
     return r.output;
   }
 
+  // The host of the master that serves as leader, "" if none does (or several claim to).
+  std::string LeaderHost() {
+    CommandResult r = Cli("client", {"admin", "journal", "info"});
+    std::string leader;
+    for (absl::string_view line : absl::StrSplit(r.output, '\n')) {
+      if (!absl::EndsWith(absl::StripTrailingAsciiWhitespace(line), " yes")) continue;
+      for (const std::string& host : {"m1", "m2", "m3"}) {
+        if (absl::StartsWith(line, net_->Address(host) + ":7700 ")) {
+          if (!leader.empty()) return "";
+          leader = host;
+        }
+      }
+    }
+    return leader;
+  }
+
   int LiveWorkers() {
     CommandResult r = Cli("client", {"admin", "report", "--json"});
     if (r.exit_code != 0) return -1;
@@ -105,8 +126,10 @@ class MultiHostTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<Subprocess>> daemons_;
 };
 
-TEST_F(MultiHostTest, WriteOnOneHostReadOnAnotherSurviveAWorkerKill) {
-  StartMaster("m1");
+TEST_F(MultiHostTest, WriteOnOneHostReadOnAnotherSurviveAWorkerKillAndAMasterKill) {
+  for (const std::string& host : {"m1", "m2", "m3"}) StartMaster(host);
+  std::string leader;
+  ASSERT_TRUE(WaitFor([&] { return !(leader = LeaderHost()).empty(); }, 60000)) << "no master became the leader";
   StartWorker("w1");
   StartWorker("w2");
   ASSERT_TRUE(WaitFor([&] { return LiveWorkers() == 2; }, 60000)) << "workers did not register across hosts";
@@ -131,7 +154,9 @@ TEST_F(MultiHostTest, WriteOnOneHostReadOnAnotherSurviveAWorkerKill) {
 
   // Every daemon's HTTP port answers from the client host.
   const std::string levels = CliOk("client", {"admin", "log-level"});
-  EXPECT_TRUE(absl::StrContains(levels, absl::StrCat("master ", net_->Address("m1"), ":7700: info"))) << levels;
+  for (const std::string& host : {"m1", "m2", "m3"}) {
+    EXPECT_TRUE(absl::StrContains(levels, absl::StrCat("master ", net_->Address(host), ":7700: info"))) << levels;
+  }
   EXPECT_TRUE(absl::StrContains(levels, net_->Address("w1") + ":7710: info")) << levels;
   EXPECT_TRUE(absl::StrContains(levels, net_->Address("w2") + ":7710: info")) << levels;
 
@@ -142,6 +167,32 @@ TEST_F(MultiHostTest, WriteOnOneHostReadOnAnotherSurviveAWorkerKill) {
   ASSERT_TRUE(WaitFor([&] { return LiveWorkers() == 1; }, 30000)) << "the master did not mark the killed worker lost";
   CliOk("w2", {"fs", "get", "/shared/data.bin", dir_ + "/read-again.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/read-again.bin"), "");
+
+  // Kill -9 the leading master. A read issued at once retries within user.rpc.retry_window until
+  // the other two have elected a leader, which serves the whole namespace; once the surviving
+  // worker has registered with it, new writes land too.
+  daemons_[leader]->Kill();
+  const std::string old_leader = leader;
+  CliOk("client", {"fs", "get", "/shared/data.bin", dir_ + "/read-during-failover.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/read-during-failover.bin"), "");
+  ASSERT_TRUE(WaitFor([&] { return !(leader = LeaderHost()).empty(); }, 60000)) << "no new leader";
+  EXPECT_NE(leader, old_leader);
+  ASSERT_TRUE(WaitFor([&] { return LiveWorkers() == 1; }, 30000)) << "the worker did not register with the new leader";
+  const std::string local2 = dir_ + "/data2.bin";
+  WriteRandomFile(local2, 3 * kMiB, 12);
+  CliOk("client", {"fs", "put", "--write-type", "CACHE_THROUGH", "--block-size", "1MiB", local2, "/shared/data2.bin"});
+  CliOk("w2", {"fs", "get", "/shared/data2.bin", dir_ + "/read2.bin"});
+  EXPECT_EQ(DiffFiles(local2, dir_ + "/read2.bin"), "");
+
+  // The killed master restarts from its own Raft state and catches up as a follower.
+  StartMaster(old_leader);
+  ASSERT_TRUE(WaitFor([&] {
+    CommandResult r = Cli("client", {"admin", "journal", "info"});
+    return r.exit_code == 0 && !absl::StrContains(r.output, "unreachable");
+  }, 60000)) << Cli("client", {"admin", "journal", "info"}).output;
+  EXPECT_TRUE(WaitFor([&] { return !LeaderHost().empty(); }, 30000));
+  const std::string listing = CliOk("client", {"fs", "ls", "/shared"});
+  EXPECT_TRUE(absl::StrContains(listing, "data2.bin")) << listing;
 }
 
 }  // namespace

@@ -22,7 +22,10 @@ namespace fs = std::filesystem;
 
 class OpsTest : public testing::ClusterFixture {
  protected:
-  std::string ExtraConf() const override { return "master.cache_usage.scan.interval=200ms\n"; }
+  // Reads go over gRPC (the metrics of that path are checked), not through short-circuit leases.
+  std::string ExtraConf() const override {
+    return "master.cache_usage.scan.interval=200ms\nuser.short_circuit.enabled=false\n";
+  }
 
   std::string MasterHttp() const { return absl::StrCat("127.0.0.1:", master_http_port_); }
   std::string WorkerHttp() const { return absl::StrCat("127.0.0.1:", worker_http_port_); }

@@ -1,0 +1,268 @@
+// Client failover through real processes: a worker is killed (SIGKILL) in the middle of a read
+// or a write made with the client library, and the operation either completes with the right
+// bytes (another worker, or the under-store) or fails cleanly (an error, no file left behind).
+// Which worker to kill is found from the outside: the block locations for reads, and for writes
+// the worker process holding the block being written open (/proc/PID/fd).
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "cistern/file_system.h"
+#include "cluster_fixture.h"
+
+namespace cistern {
+namespace {
+
+using testing::kMiB;
+using testing::WaitFor;
+
+// Pseudo-random bytes (seeded, so failures reproduce).
+std::string RandomBytes(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string bytes(static_cast<size_t>(n), '\0');
+  for (size_t i = 0; i < bytes.size(); i += 8) {
+    const uint64_t x = rng();
+    std::memcpy(bytes.data() + i, &x, std::min<size_t>(8, bytes.size() - i));
+  }
+  return bytes;
+}
+
+// Whether process `pid` has a file open whose path starts with `prefix`.
+bool HasFileOpenUnder(pid_t pid, const std::string& prefix) {
+  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
+  DIR* dir = ::opendir(fd_dir.c_str());
+  if (dir == nullptr) return false;
+  bool found = false;
+  while (dirent* entry = ::readdir(dir)) {
+    char target[4096];
+    const ssize_t n = ::readlink(absl::StrCat(fd_dir, "/", entry->d_name).c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    if (std::string_view(target, static_cast<size_t>(n)).substr(0, prefix.size()) == prefix) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
+class FailoverTest : public testing::ClusterFixture {
+ protected:
+  int NumWorkers() const override { return 2; }
+  std::string ExtraConf() const override { return "master.worker.timeout=3s\n"; }
+
+  // A client over the cluster. Short-circuit reads are off: these reads are meant to go to the
+  // workers over the network (a short-circuit read keeps reading the file it has open).
+  std::unique_ptr<FileSystem> Connect(bool ufs_fallback = true, int64_t retry_buffer = 64 * kMiB) {
+    ClientOptions options;
+    options.master_addresses = {absl::StrCat("127.0.0.1:", master_port_)};
+    options.rpc_timeout_ms = 5000;
+    options.data_timeout_ms = 30000;
+    options.retry_window_ms = 20000;
+    options.chunk_size_bytes = 256 << 10;
+    options.default_block_size_bytes = 4 * kMiB;
+    options.worker_list_ttl_ms = 200;
+    options.ufs_fallback_enabled = ufs_fallback;
+    options.short_circuit_enabled = false;
+    options.write_retry_buffer_bytes = retry_buffer;
+    auto fs = FileSystem::Connect(options);
+    EXPECT_TRUE(fs.ok()) << fs.status();
+    return fs.ok() ? *std::move(fs) : nullptr;
+  }
+
+  // Both worker processes with what identifies them: RPC address and MEM tier directory.
+  struct WorkerProcess {
+    testing::Subprocess* process;
+    std::string address;
+    std::string mem_dir;
+  };
+  std::vector<WorkerProcess> Workers() {
+    return {{worker_.get(), absl::StrCat("127.0.0.1:", worker_port_), mem_dir_ + "/"},
+            {extra_workers_[0].get(), absl::StrCat("127.0.0.1:", extra_worker_ports_[0]), extra_mem_dirs_[0] + "/"}};
+  }
+
+  // Waits until one worker process holds a file under the directory `dir_of(worker)` open and
+  // returns it (null if none did within the deadline).
+  testing::Subprocess* WorkerWithFileOpen(const std::function<std::string(const WorkerProcess&)>& dir_of,
+                                          std::string* address = nullptr) {
+    testing::Subprocess* found = nullptr;
+    WaitFor([&] {
+      for (const WorkerProcess& w : Workers()) {
+        if (HasFileOpenUnder(w.process->pid(), dir_of(w))) {
+          found = w.process;
+          if (address != nullptr) *address = w.address;
+          return true;
+        }
+      }
+      return false;
+    }, 20000);
+    return found;
+  }
+
+  static std::string ReadAll(FileReader* reader, int64_t first = -1) {
+    std::string out;
+    std::string buf(300 << 10, '\0');  // not a multiple of the chunk or block size
+    while (first < 0 || static_cast<int64_t>(out.size()) < first) {
+      const int64_t want = first < 0 ? static_cast<int64_t>(buf.size())
+                                     : std::min<int64_t>(buf.size(), first - static_cast<int64_t>(out.size()));
+      absl::StatusOr<int64_t> n = reader->Read(buf.data(), want);
+      EXPECT_TRUE(n.ok()) << n.status();
+      if (!n.ok() || *n == 0) break;
+      out.append(buf.data(), static_cast<size_t>(*n));
+    }
+    return out;
+  }
+
+  // Writes `bytes` to a new CACHE_THROUGH file through the client and returns its status.
+  FileStatus PutCacheThrough(FileSystem* fs, const std::string& path, const std::string& bytes) {
+    CreateOptions create;
+    create.write_type = WriteType::kCacheThrough;
+    auto writer = fs->Create(path, create);
+    EXPECT_TRUE(writer.ok()) << writer.status();
+    EXPECT_TRUE((*writer)->Write(bytes).ok());
+    EXPECT_TRUE((*writer)->Close().ok());
+    auto status = fs->GetStatus(path, GetStatusOptions{});
+    EXPECT_TRUE(status.ok()) << status.status();
+    return *status;
+  }
+
+  WorkerProcess* Holding(std::vector<WorkerProcess>& workers, const BlockStatus& block) {
+    if (block.locations.empty()) return nullptr;
+    for (WorkerProcess& w : workers) {
+      if (w.address == block.locations[0].address) return &w;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(FailoverTest, ReadCompletesWhenItsWorkerIsKilledMidBlock) {
+  std::unique_ptr<FileSystem> fs = Connect();
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(16 * kMiB + 777, 1);
+  const FileStatus written = PutCacheThrough(fs.get(), "/read.bin", bytes);
+  ASSERT_EQ(written.blocks.size(), 5u);
+
+  auto reader = fs->Open("/read.bin", OpenOptions{});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  // Into block 1, whose stream is now open to the worker caching it: kill that worker.
+  std::string got = ReadAll(reader->get(), 5 * kMiB + 12345);
+  ASSERT_EQ(got.size(), 5 * kMiB + 12345u);
+  std::vector<WorkerProcess> workers = Workers();
+  WorkerProcess* victim = Holding(workers, written.blocks[1]);
+  ASSERT_NE(victim, nullptr) << "block 1 is cached nowhere";
+  victim->process->Signal(SIGKILL);
+  ASSERT_TRUE(victim->process->Wait(10000).ok());
+
+  got += ReadAll(reader->get());
+  ASSERT_EQ(got.size(), bytes.size());
+  EXPECT_TRUE(got == bytes) << "the bytes read differ from the bytes written";
+}
+
+TEST_F(FailoverTest, ReadFallsBackToTheUnderStoreWhenEveryWorkerIsKilled) {
+  std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/true);
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(9 * kMiB + 5, 2);
+  PutCacheThrough(fs.get(), "/fallback.bin", bytes);
+  auto reader = fs->Open("/fallback.bin", OpenOptions{});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::string got = ReadAll(reader->get(), 3 * kMiB);
+  for (const WorkerProcess& w : Workers()) w.process->Signal(SIGKILL);
+  for (const WorkerProcess& w : Workers()) ASSERT_TRUE(w.process->Wait(10000).ok());
+  got += ReadAll(reader->get());
+  ASSERT_EQ(got.size(), bytes.size());
+  EXPECT_TRUE(got == bytes);
+}
+
+TEST_F(FailoverTest, ReadFailsCleanlyWithoutWorkersWhenTheFallbackIsOff) {
+  std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/false);
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(9 * kMiB, 3);
+  PutCacheThrough(fs.get(), "/nofallback.bin", bytes);
+  auto reader = fs->Open("/nofallback.bin", OpenOptions{});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::string got = ReadAll(reader->get(), 3 * kMiB);
+  for (const WorkerProcess& w : Workers()) w.process->Signal(SIGKILL);
+  for (const WorkerProcess& w : Workers()) ASSERT_TRUE(w.process->Wait(10000).ok());
+  std::string buf(kMiB, '\0');
+  absl::Status failed;
+  while (failed.ok()) {
+    absl::StatusOr<int64_t> n = (*reader)->Read(buf.data(), static_cast<int64_t>(buf.size()));
+    if (!n.ok()) {
+      failed = n.status();
+      break;
+    }
+    ASSERT_GT(*n, 0) << "the file ended early instead of failing";
+    got.append(buf.data(), static_cast<size_t>(*n));
+  }
+  EXPECT_TRUE(absl::IsUnavailable(failed) || absl::IsDeadlineExceeded(failed)) << failed;
+  // What was delivered before the failure is the file's prefix.
+  ASSERT_LT(got.size(), bytes.size());
+  EXPECT_TRUE(got == bytes.substr(0, got.size()));
+}
+
+TEST_F(FailoverTest, MustCacheWriteCompletesWhenItsWorkerIsKilledMidBlock) {
+  std::unique_ptr<FileSystem> fs = Connect();
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(10 * kMiB + 4321, 4);
+  CreateOptions create;
+  create.write_type = WriteType::kMustCache;
+  auto writer = fs->Create("/write.bin", create);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  // Half of block 0 (4 MiB blocks), so nothing committed is lost with the killed worker.
+  const size_t first = 2 * kMiB + 100;
+  ASSERT_TRUE((*writer)->Write(std::string_view(bytes).substr(0, first)).ok());
+  testing::Subprocess* victim = WorkerWithFileOpen([](const WorkerProcess& w) { return w.mem_dir; });
+  ASSERT_NE(victim, nullptr) << "no worker holds the block being written open";
+  std::string survivor_address;
+  for (const WorkerProcess& w : Workers()) {
+    if (w.process != victim) survivor_address = w.address;
+  }
+  victim->Signal(SIGKILL);
+  ASSERT_TRUE(victim->Wait(10000).ok());
+  absl::Status written = (*writer)->Write(std::string_view(bytes).substr(first));
+  ASSERT_TRUE(written.ok()) << written;
+  absl::Status closed = (*writer)->Close();
+  ASSERT_TRUE(closed.ok()) << closed;
+
+  auto status = fs->GetStatus("/write.bin", GetStatusOptions{});
+  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_EQ(status->length, static_cast<int64_t>(bytes.size()));
+  ASSERT_EQ(status->blocks.size(), 3u);
+  for (size_t i = 0; i < status->blocks.size(); ++i) {
+    ASSERT_FALSE(status->blocks[i].locations.empty()) << "block " << i;
+    EXPECT_EQ(status->blocks[i].locations[0].address, survivor_address) << "block " << i;
+  }
+  auto reader = fs->Open("/write.bin", OpenOptions{});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  const std::string back = ReadAll(reader->get());
+  ASSERT_EQ(back.size(), bytes.size());
+  EXPECT_TRUE(back == bytes);
+}
+
+TEST_F(FailoverTest, WriteFailsCleanlyWhenNothingWasKeptToWriteAgain) {
+  std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/true, /*retry_buffer=*/0);
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(6 * kMiB, 6);
+  CreateOptions create;
+  create.write_type = WriteType::kMustCache;
+  auto writer = fs->Create("/lost.bin", create);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write(std::string_view(bytes).substr(0, kMiB)).ok());
+  testing::Subprocess* victim = WorkerWithFileOpen([](const WorkerProcess& w) { return w.mem_dir; });
+  ASSERT_NE(victim, nullptr);
+  victim->Signal(SIGKILL);
+  ASSERT_TRUE(victim->Wait(10000).ok());
+  absl::Status status = (*writer)->Write(std::string_view(bytes).substr(kMiB));
+  if (status.ok()) status = (*writer)->Close();
+  EXPECT_FALSE(status.ok()) << "the write went on without the bytes sent to the killed worker";
+  writer->reset();
+  auto exists = fs->Exists("/lost.bin");
+  ASSERT_TRUE(exists.ok()) << exists.status();
+  EXPECT_FALSE(*exists) << "a failed write left an incomplete file";
+}
+
+}  // namespace
+}  // namespace cistern
