@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include "absl/strings/str_format.h"
 
 #include "cistern/file_system.h"
 #include "common/status.h"
@@ -110,6 +113,15 @@ class TokenClusterTest : public ClusterFixture {
     });
   }
 
+  // A client of the worker that calls as `user` with `token`.
+  std::unique_ptr<rpc::WorkerClient> WorkerAs(const std::string& user, const std::string& token) {
+    rpc::WorkerClientOptions options;
+    options.security = Identity(user, token);
+    options.rpc_timeout_ms = 10000;
+    options.data_timeout_ms = 10000;
+    return std::make_unique<rpc::WorkerClient>(absl::StrCat("127.0.0.1:", worker_port_), options);
+  }
+
   // Makes /home/<user> owned by the user (the superuser creates it and hands it over).
   void MakeHome(FileSystem* root, const std::string& user) {
     ASSERT_TRUE(root->CreateDirectory("/home/" + user, /*recursive=*/true).ok());
@@ -171,6 +183,168 @@ TEST_F(TokenClusterTest, AUserCannotReadAnotherUsersPrivateFileThroughTheClientO
   EXPECT_EQ(WriteFile(bob.get(), "/home/alice/bobs", "x", 0644).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(bob->Delete("/home/alice/secret", false).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(alice->Exists("/home/alice/secret").value_or(false));
+}
+
+// Short-circuit leases (OpenLocalBlock) and `fs load` (CacheBlock) are block access too: a user
+// without a READ capability for the file gets neither, and a capability for one file cannot load
+// another file's bytes under its own block id. The owner gets both, through the client too.
+TEST_F(TokenClusterTest, AUserCannotLeaseOrLoadTheBlocksOfAnotherUsersPrivateFile) {
+  auto root = Connect(security::ProcessUser().user, kRootToken);
+  auto alice = Connect("alice", kAliceToken);
+  auto bob = Connect("bob", kBobToken);
+  MakeHome(root.get(), "alice");
+  // Two blocks, written THROUGH: in the under-store only, so there is something to load.
+  const std::string secret(3 * kMiB / 2, 's');
+  CreateOptions through;
+  through.mode = 0600;
+  through.write_type = WriteType::kThrough;
+  absl::StatusOr<std::unique_ptr<FileWriter>> writer = alice->Create("/home/alice/secret", through);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write(secret).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  ASSERT_TRUE(WriteFile(alice.get(), "/home/alice/public", "for everyone", 0644).ok());
+  absl::StatusOr<FileStatus> mine = alice->GetStatus("/home/alice/secret");
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_FALSE(mine->capability.empty());
+  ASSERT_EQ(mine->blocks.size(), 2u);
+  absl::StatusOr<FileStatus> seen = bob->GetStatus("/home/alice/secret");
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_TRUE(seen->capability.empty());
+  const uint64_t block = seen->blocks[0].block_id;
+  absl::StatusOr<FileStatus> pub = bob->GetStatus("/home/alice/public");
+  ASSERT_TRUE(pub.ok()) << pub.status();
+  ASSERT_FALSE(pub->capability.empty());
+  ASSERT_FALSE(pub->blocks.empty());
+  auto bob_worker = WorkerAs("bob", kBobToken);
+  auto alice_worker = WorkerAs("alice", kAliceToken);
+
+  // CacheBlock of the secret's first block: no capability, or the public file's, is refused.
+  proto::CacheBlockRequest cache;
+  cache.set_block_id(block);
+  cache.mutable_ufs()->set_ufs_path(seen->ufs_path);
+  cache.mutable_ufs()->set_mount_id(seen->mount_id);
+  cache.mutable_ufs()->set_offset_in_file(0);
+  cache.mutable_ufs()->set_block_length(kMiB);
+  absl::StatusOr<proto::CacheBlockResponse> cached = bob_worker->CacheBlock(cache);
+  EXPECT_EQ(cached.status().code(), absl::StatusCode::kPermissionDenied) << cached.status();
+  ASSERT_TRUE(cache.mutable_capability()->ParseFromString(pub->capability));
+  cached = bob_worker->CacheBlock(cache);
+  EXPECT_EQ(cached.status().code(), absl::StatusCode::kPermissionDenied) << cached.status();
+  // The public file's capability with the public file's block id, but the secret's bytes as the
+  // source: would cache the secret under a block bob may read.
+  proto::CacheBlockRequest swap = cache;
+  swap.set_block_id(pub->blocks[0].block_id);
+  cached = bob_worker->CacheBlock(swap);
+  EXPECT_EQ(cached.status().code(), absl::StatusCode::kPermissionDenied) << cached.status();
+  EXPECT_NE(cached.status().message().find("not this block of the file"), std::string::npos) << cached.status();
+
+  // Through the client: bob's load caches nothing, the owner's loads both blocks.
+  const int64_t loaded = Counter("cistern_worker_loaded_blocks_total");
+  absl::StatusOr<LoadProgress> refused = bob->Load("/home/alice/secret", {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_EQ(Counter("cistern_worker_loaded_blocks_total"), loaded);
+  absl::StatusOr<LoadProgress> load = alice->Load("/home/alice/secret", {});
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_EQ(load->bytes_done, static_cast<int64_t>(secret.size()));
+  EXPECT_EQ(Counter("cistern_worker_loaded_blocks_total") - loaded, 2);
+  ASSERT_TRUE(cache.mutable_capability()->ParseFromString(mine->capability));
+  cached = alice_worker->CacheBlock(cache);
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_TRUE(cached->already_cached());
+
+  // OpenLocalBlock of the now cached block: no capability, or one for another file, is refused;
+  // the owner's works.
+  proto::OpenLocalBlockRequest open;
+  open.set_block_id(block);
+  absl::StatusOr<proto::OpenLocalBlockResponse> lease = bob_worker->OpenLocalBlock(open);
+  EXPECT_EQ(lease.status().code(), absl::StatusCode::kPermissionDenied) << lease.status();
+  ASSERT_TRUE(open.mutable_capability()->ParseFromString(pub->capability));
+  lease = bob_worker->OpenLocalBlock(open);
+  EXPECT_EQ(lease.status().code(), absl::StatusCode::kPermissionDenied) << lease.status();
+  EXPECT_NE(lease.status().message().find("not file"), std::string::npos) << lease.status();
+  ASSERT_TRUE(open.mutable_capability()->ParseFromString(mine->capability));
+  lease = alice_worker->OpenLocalBlock(open);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(lease->length(), kMiB);
+  EXPECT_TRUE(alice_worker->ReleaseLocalBlock(lease->lease_id()).ok());
+
+  // The owner's client reads short-circuit (once the master knows the loaded blocks' location;
+  // a fresh client, as the other one cached the status from before the load).
+  ASSERT_TRUE(WaitFor([&] {
+    proto::GetStatusRequest get;
+    get.set_path("/home/alice/secret");
+    get.set_include_block_locations(true);
+    auto now = master_client_->GetStatus(get);
+    if (!now.ok()) return false;
+    for (const proto::BlockInfo& b : now->info().blocks()) {
+      if (b.locations_size() == 0) return false;
+    }
+    return true;
+  }, 30000)) << "the master never learnt where the loaded blocks are";
+  alice = Connect("alice", kAliceToken);
+  const int64_t leases = Counter("cistern_worker_short_circuit_leases_total");
+  ASSERT_EQ(*ReadAll(alice.get(), "/home/alice/secret"), secret);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 2) << "one lease per block";
+}
+
+// ASYNC_THROUGH and `fs persist` with TOKEN: the worker persisting a file reads the blocks other
+// workers cache with its daemon identity (no capability), and `fs persist` needs write permission.
+class TokenPersistenceTest : public TokenClusterTest {
+ protected:
+  int NumWorkers() const override { return 2; }
+  std::string ExtraConf() const override {
+    return TokenClusterTest::ExtraConf() +
+           "master.persistence.check.interval=100ms\nmaster.persistence.retry.initial=200ms\n"
+           "master.persistence.retry.max=1s\n";
+  }
+  proto::FileInfo Stat(const std::string& path) {
+    proto::GetStatusRequest get;
+    get.set_path(path);
+    get.set_include_block_locations(true);
+    auto response = master_client_->GetStatus(get);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->info() : proto::FileInfo();
+  }
+  bool WaitPersisted(const std::string& path) {
+    return WaitFor([&] { return Stat(path).persistence_state() == proto::PERSISTED; }, 90000);
+  }
+};
+
+TEST_F(TokenPersistenceTest, AsyncThroughFilesPersistAcrossWorkersAndPersistNeedsWritePermission) {
+  auto root = Connect(security::ProcessUser().user, kRootToken);
+  auto alice = Connect("alice", kAliceToken);
+  auto bob = Connect("bob", kBobToken);
+  MakeHome(root.get(), "alice");
+  std::string data;
+  for (int i = 0; i < 16 * kMiB / 16; ++i) data.append(absl::StrFormat("%015d\n", i));
+  CreateOptions async;
+  async.mode = 0600;
+  async.write_type = WriteType::kAsyncThrough;
+  absl::StatusOr<std::unique_ptr<FileWriter>> writer = alice->Create("/home/alice/async", async);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write(data).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  std::set<uint64_t> holders;
+  const proto::FileInfo written = Stat("/home/alice/async");
+  for (const proto::BlockInfo& b : written.blocks()) {
+    for (const proto::BlockLocation& l : b.locations()) holders.insert(l.worker_id());
+  }
+  EXPECT_EQ(holders.size(), 2u) << "16 blocks, all on one worker: the persister reads no peer";
+  ASSERT_TRUE(WaitPersisted("/home/alice/async"));
+  EXPECT_EQ(ReadFile(dir_ + "/underfs/home/alice/async"), data);
+
+  CreateOptions must;
+  must.mode = 0644;
+  must.write_type = WriteType::kMustCache;
+  writer = alice->Create("/home/alice/later", must);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write("persisted on request").ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  EXPECT_EQ(bob->Persist("/home/alice/later", false).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Stat("/home/alice/later").persistence_state(), proto::NOT_PERSISTED);
+  ASSERT_TRUE(alice->Persist("/home/alice/later", false).ok());
+  ASSERT_TRUE(WaitPersisted("/home/alice/later"));
+  EXPECT_EQ(ReadFile(dir_ + "/underfs/home/alice/later"), "persisted on request");
 }
 
 TEST_F(TokenClusterTest, ChmodChownChgrpMountAndAdminFollowThePosixRules) {
