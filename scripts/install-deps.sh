@@ -13,8 +13,9 @@ PACKAGES=(
   procps psmisc iproute2
 )
 # Servers and tools the test suite runs: a real Prometheus that scrapes the daemons, Chromium for
-# the web UI test, iptables for network fault tests in namespaces.
-TEST_PACKAGES=(prometheus chromium iptables)
+# the web UI test, iptables for network fault tests in namespaces, openssl to make the TLS test's
+# certificates.
+TEST_PACKAGES=(prometheus chromium iptables openssl)
 if [ "${CISTERN_DEPS:-all}" != "build" ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()

@@ -1,8 +1,8 @@
 // The security rules of a real cluster (docs/security.md): TOKEN authentication of users and
 // daemons, POSIX permissions through the client, block capabilities checked by workers asked
 // directly, superuser-only mounts and chown, the audit log; the permission rules in NONE mode.
-// TLS is tested with in-process servers (rpc_test, TlsTest). The default NONE cluster is covered
-// by every other integration test.
+// TLS: tls_test.cc (real daemons), rpc_test TlsTest (in-process servers). The default NONE
+// cluster is covered by every other integration test.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -14,6 +14,7 @@
 #include "cistern/file_system.h"
 #include "common/status.h"
 #include "cluster_fixture.h"
+#include "security_helpers.h"
 #include "rpc/transport_security.h"
 #include "security/secrets.h"
 
@@ -24,25 +25,6 @@ constexpr char kClusterSecret[] = "cluster-secret-for-the-security-test";
 constexpr char kRootToken[] = "root-token-0123456789abcdef";
 constexpr char kAliceToken[] = "alice-token-0123456789abcdef";
 constexpr char kBobToken[] = "bob-token-0123456789abcdef";
-
-void WritePrivateFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-  ::chmod(path.c_str(), 0600);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::shared_ptr<const rpc::ChannelSecurity> Identity(const std::string& user, const std::string& token,
-                                                     const security::TlsMaterial& tls = {}) {
-  auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{user, {}, token}, tls);
-  EXPECT_TRUE(security.ok()) << security.status();
-  return *security;
-}
 
 // A cluster with security.authentication.type=TOKEN and the audit log on. This process talks to
 // it as the superuser (the fixture's own clients) unless a test says otherwise.
