@@ -128,6 +128,7 @@ absl::Status HttpServer::Start() {
     request.path = in.path;
     request.params.insert(in.params.begin(), in.params.end());
     request.body = in.body;
+    request.authorization = in.get_header_value("Authorization");
     Response response;
     try {
       response = Dispatch(request);

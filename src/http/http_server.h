@@ -34,6 +34,7 @@ struct Request {
   std::string path;    // without the query string, percent-decoded
   std::multimap<std::string, std::string> params;  // query (and form) parameters, decoded
   std::string body;
+  std::string authorization;  // the Authorization header, if any
 
   // The first value of parameter `name`, or `fallback`.
   std::string Param(const std::string& name, const std::string& fallback = "") const;

@@ -282,13 +282,22 @@ class Api {
 }  // namespace
 
 void AddMasterHttpHandlers(http::HttpServer* server, MasterHttpContext context) {
+  // Every API route passes the authorization check first.
+  auto gated = [authorize = context.authorize](http::Handler handler) -> http::Handler {
+    if (!authorize) return handler;
+    return [authorize, handler = std::move(handler)](const http::Request& r) {
+      absl::Status allowed = authorize(r.authorization);
+      if (!allowed.ok()) return Error(allowed);
+      return handler(r);
+    };
+  };
   auto api = std::make_shared<Api>(std::move(context));
-  server->Handle("GET", "/api/v1/overview", [api](const http::Request&) { return api->Overview(); });
-  server->Handle("GET", "/api/v1/workers", [api](const http::Request&) { return api->Workers(); });
-  server->Handle("GET", "/api/v1/files", [api](const http::Request& r) { return api->Files(r); });
-  server->Handle("GET", "/api/v1/file", [api](const http::Request& r) { return api->File(r); });
-  server->Handle("GET", "/api/v1/mounts", [api](const http::Request&) { return api->Mounts(); });
-  server->Handle("GET", "/api/v1/config", [api](const http::Request&) { return api->ConfigInEffect(); });
+  server->Handle("GET", "/api/v1/overview", gated([api](const http::Request&) { return api->Overview(); }));
+  server->Handle("GET", "/api/v1/workers", gated([api](const http::Request&) { return api->Workers(); }));
+  server->Handle("GET", "/api/v1/files", gated([api](const http::Request& r) { return api->Files(r); }));
+  server->Handle("GET", "/api/v1/file", gated([api](const http::Request& r) { return api->File(r); }));
+  server->Handle("GET", "/api/v1/mounts", gated([api](const http::Request&) { return api->Mounts(); }));
+  server->Handle("GET", "/api/v1/config", gated([api](const http::Request&) { return api->ConfigInEffect(); }));
   auto asset = [](const std::string& path) {
     const WebUiAsset* found = FindWebUiAsset(path);
     if (found == nullptr) return http::Response::Text(404, absl::StrCat("no such file: ", path, "\n"));

@@ -9,12 +9,18 @@
 //   GET /api/v1/mounts            the mount table with each mount's cache usage (last scan)
 //   GET /api/v1/config            the configuration in effect, with each value's origin
 //
+// In TOKEN mode the /api/v1 routes need `Authorization: Bearer <token>` of the superuser (or a
+// daemon): they show the whole namespace and configuration without per-path checks.
+//
 // Handlers call the domain objects directly (no RPC to itself, no gRPC headers here); errors are
 // {"error": message} with the HTTP status of the absl code.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+
+#include "absl/status/status.h"
 
 #include "common/config.h"
 #include "http/http_server.h"
@@ -41,6 +47,9 @@ struct MasterHttpContext {
   std::string address;  // host:rpc_port of this master
   const http::HttpServer* http = nullptr;  // for its port
   int64_t start_time_ms = 0;
+  // Who may call the JSON API: given a request's Authorization header, OK or the refusal
+  // (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403). Unset = everyone (NONE mode).
+  std::function<absl::Status(const std::string& authorization)> authorize;
 };
 
 // Registers the UI and the API on `server`. Everything in `context` must outlive the server.

@@ -180,6 +180,11 @@ absl::Status MasterProcess::Start() {
   web.address = address_;
   web.start_time_ms = start_ms;
   web.http = http_.get();
+  if (security_->config().token_mode()) {
+    web.authorize = [security = security_.get()](const std::string& authorization) {
+      return security->AuthorizeHttp(authorization);
+    };
+  }
   AddMasterHttpHandlers(http_.get(), web);  // routes before Start: the server's threads read them
   CISTERN_RETURN_IF_ERROR(http_->Start());
   meta_service_->set_http_port(http_->port());

@@ -6,6 +6,8 @@
 // Thread safety: immutable after Start; the members are thread-safe.
 #pragma once
 
+#include <string_view>
+
 #include <memory>
 #include <vector>
 
@@ -32,6 +34,11 @@ class MasterSecurity {
   const security::BlockCapabilities* capabilities() const { return capabilities_.get(); }
   // nullptr unless master.audit.log.enabled.
   security::AuditLog* audit() const { return audit_.get(); }
+  // The master's HTTP JSON API in TOKEN mode: OK for `Authorization: Bearer <token>` of the
+  // superuser (a per-user token of the superuser or a supergroup member, a shared-secret token,
+  // which may name any user, or the daemon token); UNAUTHENTICATED without a valid token,
+  // PERMISSION_DENIED for other users' tokens. Always OK in NONE mode.
+  absl::Status AuthorizeHttp(std::string_view authorization) const;
   // The interceptors the master's RPC server adds (the audit log's).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> Interceptors() const;
 

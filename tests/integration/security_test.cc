@@ -370,6 +370,29 @@ TEST_F(TokenClusterTest, ChmodChownChgrpMountAndAdminFollowThePosixRules) {
   EXPECT_EQ(audit.find(kAliceToken), std::string::npos) << "token in the audit log";
 }
 
+// The master's HTTP JSON API shows the whole namespace and configuration: in TOKEN mode only the
+// superuser's token (or a daemon's) opens it. Health and metrics stay open for probes.
+TEST_F(TokenClusterTest, TheMastersHttpApiNeedsTheSuperusersToken) {
+  const auto status_of = [&](const std::string& path, const std::string& token) {
+    std::vector<std::string> args = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"};
+    if (!token.empty()) {
+      args.push_back("-H");
+      args.push_back("Authorization: Bearer " + token);
+    }
+    args.push_back(absl::StrCat("http://127.0.0.1:", master_http_port_, path));
+    return RunCommand(args, 30000).output;
+  };
+  for (const char* path : {"/api/v1/overview", "/api/v1/files?path=/", "/api/v1/config"}) {
+    EXPECT_EQ(status_of(path, ""), "401") << path;
+    EXPECT_EQ(status_of(path, "not-a-token"), "401") << path;
+    EXPECT_EQ(status_of(path, kAliceToken), "403") << path;
+    EXPECT_EQ(status_of(path, kRootToken), "200") << path;
+    EXPECT_EQ(status_of(path, security::DaemonToken(kClusterSecret)), "200") << path;
+  }
+  EXPECT_EQ(status_of("/healthz", ""), "200");
+  EXPECT_EQ(status_of("/metrics", ""), "200");
+}
+
 TEST_F(TokenClusterTest, CallersWithoutAValidTokenAndDaemonsWithoutTheClusterSecretAreRefused) {
   auto nobody = Connect("alice", "");
   EXPECT_EQ(nobody->GetStatus("/").status().code(), absl::StatusCode::kUnauthenticated);
