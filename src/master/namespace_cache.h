@@ -1,6 +1,5 @@
 // NamespaceCache: the hot part of the namespace in memory, in front of the metastore: inodes by
-// id and directory entries (parent id, name) -> child id, each a sharded map of bounded size
-// (CLOCK eviction, see ShardedLru).
+// id and directory entries (parent id, name) -> child id, each a sharded LRU of bounded size.
 // The metastore stays the truth; the cache only saves reads of it (a memtable or SST lookup
 // costs microseconds, a hit a hash probe).
 //
@@ -14,9 +13,7 @@
 // Thread safety: thread-safe.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
-#include <iterator>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -40,12 +37,8 @@ struct CacheFillToken {
   uint64_t generation = 0;
 };
 
-// A map of bounded size in shards, each with its own lock and write generation, evicting by
-// CLOCK (second chance), an approximation of LRU: a hit only sets the entry's referenced bit,
-// under a shared lock, instead of moving the entry to the front of a list under an exclusive
-// one. Hits are the getStatus hot path (a path walk makes two per component), and moving list
-// nodes wrote three cache lines per hit and serialized readers of a shard. `Key` is the stored
-// key type, `Lookup` what callers pass (e.g. std::string / absl::string_view).
+// An LRU map in shards, each with its own lock and write generation. `Key` is the stored key
+// type, `Lookup` what callers pass (e.g. std::string / absl::string_view).
 template <typename Key, typename Lookup, typename Value>
 class ShardedLru {
  public:
@@ -58,13 +51,11 @@ class ShardedLru {
 
   std::optional<Value> Get(const Lookup& key) {
     Shard& shard = ShardOf(key);
-    absl::ReaderMutexLock lock(&shard.mu);
+    absl::MutexLock lock(&shard.mu);
     auto it = shard.index.find(key);
     if (it == shard.index.end()) return std::nullopt;
-    Entry& entry = *it->second;
-    // Read first: an entry already marked is not written again (its cache line stays shared).
-    if (!entry.referenced.load(std::memory_order_relaxed)) entry.referenced.store(true, std::memory_order_relaxed);
-    return entry.value;
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    return it->second->second;
   }
 
   FillToken TokenFor(const Lookup& key) {
@@ -80,8 +71,11 @@ class ShardedLru {
     if (shard.capacity == 0 || shard.generation != token.generation) return;
     if (shard.index.contains(key)) return;
     shard.lru.emplace_front(Key(key), std::move(value));
-    shard.index.emplace(shard.lru.front().key, shard.lru.begin());
-    if (shard.lru.size() > shard.capacity) Evict(&shard);
+    shard.index.emplace(shard.lru.front().first, shard.lru.begin());
+    if (shard.lru.size() > shard.capacity) {
+      shard.index.erase(shard.lru.back().first);
+      shard.lru.pop_back();
+    }
   }
 
   // A write of `key`: replaces the cached value, if there is one, with make_value() (called
@@ -99,7 +93,7 @@ class ShardedLru {
       shard.index.erase(it);
       return;
     }
-    it->second->value = *std::move(value);
+    it->second->second = *std::move(value);
   }
 
   // A delete of `key`.
@@ -134,34 +128,14 @@ class ShardedLru {
 
  private:
   static constexpr size_t kShards = 32;
-  // Second chances given per eviction at most, so one insert never walks a whole shard.
-  static constexpr int kMaxSecondChances = 64;
-  struct Entry {
-    Entry(Key k, Value v) : key(std::move(k)), value(std::move(v)) {}
-    Key key;
-    Value value;
-    // Set by Get (under the shared lock, hence atomic); cleared when the entry gets a second chance.
-    std::atomic<bool> referenced{false};
-  };
-  using List = std::list<Entry>;
-  // Aligned so two shards' locks never share a cache line.
-  struct alignas(64) Shard {
+  using List = std::list<std::pair<Key, Value>>;
+  struct Shard {
     absl::Mutex mu;
     size_t capacity = 0;
     uint64_t generation ABSL_GUARDED_BY(mu) = 0;
-    List lru ABSL_GUARDED_BY(mu);  // newest first; the eviction candidate is at the back
+    List lru ABSL_GUARDED_BY(mu);  // most recently used first
     absl::flat_hash_map<Key, typename List::iterator> index ABSL_GUARDED_BY(mu);
   };
-
-  // Drops one entry: the oldest not referenced since its last chance (CLOCK).
-  static void Evict(Shard* shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard->mu) {
-    for (int i = 0; i < kMaxSecondChances && shard->lru.back().referenced.load(std::memory_order_relaxed); ++i) {
-      shard->lru.back().referenced.store(false, std::memory_order_relaxed);
-      shard->lru.splice(shard->lru.begin(), shard->lru, std::prev(shard->lru.end()));
-    }
-    shard->index.erase(shard->lru.back().key);
-    shard->lru.pop_back();
-  }
 
   size_t ShardIndex(const Lookup& key) const { return absl::Hash<Lookup>{}(key) % kShards; }
   Shard& ShardOf(const Lookup& key) { return shards_[ShardIndex(key)]; }
