@@ -169,12 +169,6 @@ absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::EdgeChild(const ReadVie
   if (value.size() < 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
   const uint64_t id = kv::DecodeUint64(value.substr(0, 8));
   NamespaceCache::InodePtr child;
-  if (view.snapshot == nullptr) {
-    // A cached inode is shared as it is; parsing the copy would allocate for every entry.
-    if (std::optional<NamespaceCache::InodePtr> cached = cache_.inodes().Get(id); cached.has_value() && *cached) {
-      return *std::move(cached);
-    }
-  }
   if (value.size() == 8) {
     CISTERN_ASSIGN_OR_RETURN(child, GetInodeIn(view, id));  // a version 1 edge (installed from an old snapshot)
   } else {
