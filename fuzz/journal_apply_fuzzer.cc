@@ -3,14 +3,15 @@
 // prefixed by a 2-byte length) -> NamespaceStateMachine::Apply on a real metastore. Oracles:
 // Apply never fails for storage reasons (a bad entry is a refused outcome, not a broken
 // journal), the applied index advances by one per entry, and the namespace stays a tree: every
-// edge names an existing inode whose parent and name match it, every inode but the root is
-// reached by its edge, and parents are directories.
+// edge names an existing inode whose parent and name match it and carries an exact copy of it,
+// every inode but the root is reached by its edge, and parents are directories.
 #include <map>
 #include <set>
 
 #include "cistern/proto/journal.pb.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/namespace_fixture.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace {
 
@@ -29,11 +30,17 @@ void CheckTree(kv::KvStore* kv) {
   FUZZ_CHECK(inodes.count(master::kRootInodeId) == 1);
   std::set<uint64_t> reached = {master::kRootInodeId};
   FUZZ_CHECK(kv->Scan(master::kEdgesCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
-                FUZZ_CHECK(key.size() > 8 && value.size() == 8);
+                // Format 2 (master/namespace_store.h): the child's id, then a copy of its inode.
+                FUZZ_CHECK(key.size() > 8 && value.size() >= 8);
                 const uint64_t parent = kv::DecodeUint64(key);
-                const uint64_t child = kv::DecodeUint64(value);
+                const uint64_t child = kv::DecodeUint64(value.substr(0, 8));
                 auto p = inodes.find(parent);
                 auto c = inodes.find(child);
+                if (value.size() > 8 && c != inodes.end()) {
+                  proto::Inode copy;
+                  FUZZ_CHECK(copy.ParseFromArray(value.data() + 8, static_cast<int>(value.size() - 8)));
+                  FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(copy, c->second));  // the copy is the record
+                }
                 FUZZ_CHECK(p != inodes.end() && p->second.kind() == proto::DIRECTORY);
                 FUZZ_CHECK(c != inodes.end());
                 FUZZ_CHECK(c->second.parent_id() == parent);
