@@ -28,6 +28,8 @@ class GrpcRaftTransport::Peer {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
+      // A write to a peer that stopped answering may block until the stream's deadline.
+      if (open_stream_ != nullptr) open_stream_->TryCancel();
     }
     thread_.join();
   }
@@ -85,6 +87,11 @@ class GrpcRaftTransport::Peer {
     if (stream_ == nullptr) {
       stream_context_ = std::make_unique<grpc::ClientContext>();
       rpc::SetDeadline(stream_context_.get(), options_.stream_lifetime_ms);
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "the transport is stopping");
+        open_stream_ = stream_context_.get();
+      }
       stream_response_ = proto::RaftSendResponse();
       stream_ = stub_->Stream(stream_context_.get(), &stream_response_);
       stream_expires_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stream_lifetime_ms) -
@@ -103,8 +110,16 @@ class GrpcRaftTransport::Peer {
 
   grpc::Status CloseStream() {
     if (stream_ == nullptr) return grpc::Status::OK;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) stream_context_->TryCancel();
+    }
     stream_->WritesDone();
     grpc::Status status = stream_->Finish();
+    {
+      absl::MutexLock lock(&mu_);
+      open_stream_ = nullptr;
+    }
     stream_.reset();
     stream_context_.reset();
     return status;
@@ -118,6 +133,7 @@ class GrpcRaftTransport::Peer {
   std::deque<raft::Message> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::ClientContext* open_stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // to cancel from ~Peer
   // Sender thread only.
   bool reachable_ = true;
   bool unary_ = false;  // the peer has no Stream method
