@@ -109,7 +109,9 @@ TEST_F(HaPartitionTest, IsolatedLeaderStepsDownMajorityServesAndTheOldLeaderRejo
   ASSERT_GE(old, 0) << "no leader elected";
   const std::string old_host = kHosts[old];
   CliOk("client", {"fs", "mkdir", "-p", "/before/a"});
-  const uint64_t old_term = (*Info(old, "client"))["term"].get<uint64_t>();
+  const std::optional<nlohmann::json> old_info = Info(old, "client");
+  ASSERT_TRUE(old_info.has_value());
+  const uint64_t old_term = (*old_info)["term"].get<uint64_t>();
 
   // The leader's only link goes down: it can reach nobody, nobody can reach it.
   ASSERT_TRUE(net_->SetConnected(old_host, false).ok());
@@ -157,7 +159,9 @@ TEST_F(HaPartitionTest, IsolatedLeaderStepsDownMajorityServesAndTheOldLeaderRejo
 
   // Heal. The old leader learns of the new term and follows; the new leader stays.
   ASSERT_TRUE(net_->SetConnected(old_host, true).ok());
-  const uint64_t next_commit = (*Info(next, "client"))["commit_index"].get<uint64_t>();
+  const std::optional<nlohmann::json> next_now = Info(next, "client");
+  ASSERT_TRUE(next_now.has_value());
+  const uint64_t next_commit = (*next_now)["commit_index"].get<uint64_t>();
   ASSERT_TRUE(WaitFor([&] {
     std::optional<nlohmann::json> info = Info(old, "client");
     return info.has_value() && (*info)["role"].get<std::string>() == "follower" &&
