@@ -9,13 +9,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 extern char** environ;
 
@@ -130,17 +134,29 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int64_t timeout_m
 }
 
 int PickUnusedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+  // The kernel may hand the same ephemeral port to two bind(0) calls in a row once the first
+  // socket is closed, and a test picks all its ports before any daemon binds them; so never hand
+  // out a port twice in one process.
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::flat_hash_set<int>* given ABSL_GUARDED_BY(mu) = new absl::flat_hash_set<int>();
+  absl::MutexLock lock(&mu);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) continue;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    ::close(fd);
+    if (!bound) continue;
+    const int port = ntohs(addr.sin_port);
+    if (given->insert(port).second) return port;
+  }
+  std::fprintf(stderr, "PickUnusedPort: no free loopback port after 1000 attempts\n");
+  std::abort();
 }
 
 bool WaitFor(const std::function<bool()>& condition, int64_t timeout_ms) {
