@@ -11,8 +11,10 @@
 //          from the under-store with the same adapter (page cache dropped too).
 //
 // Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--runs R]
-//                                  [--mem_dir DIR] [--ufs_dir DIR]
-// Prints a Markdown table of the best of R runs (MiB/s) and the ratios.
+//                                  [--phases warm,short_circuit,cold] [--mem_dir DIR] [--ufs_dir DIR]
+// Each comparison runs its baseline and its subject alternately, R times each, so load changes
+// on the shared machine hit both; it prints a Markdown table of the medians (MiB/s) and the
+// median of the per-run ratios.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/local_block_file.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -57,7 +60,8 @@ struct Flags {
   int blocks = 4;
   int64_t block_bytes = 64 << 20;
   int64_t chunk_bytes = 1 << 20;
-  int runs = 3;
+  int runs = 5;
+  std::string phases = "warm,short_circuit,cold";
   std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
   std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
 };
@@ -87,12 +91,14 @@ Flags ParseFlags(int argc, char** argv) {
       flags.chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else if (arg == "--runs") {
       flags.runs = std::atoi(value().c_str());
+    } else if (arg == "--phases") {
+      flags.phases = value();
     } else if (arg == "--mem_dir") {
       flags.mem_dir = value();
     } else if (arg == "--ufs_dir") {
       flags.ufs_dir = value();
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --runs --mem_dir --ufs_dir)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --runs --phases --mem_dir --ufs_dir)"));
     }
   }
   if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
@@ -113,18 +119,45 @@ void DropPageCache(const std::string& path) {
   ::close(fd);
 }
 
-// MiB/s of the best of `runs` calls of `body`, which must move `bytes` bytes.
-double BestMibPerSecond(int runs, int64_t bytes, const std::function<void()>& before, const std::function<int64_t()>& body) {
-  double best = 0;
-  for (int r = 0; r < runs; ++r) {
-    if (before) before();
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// One side of a comparison: `before` (untimed) then `body`, which must move `bytes` bytes.
+struct Side {
+  std::function<void()> before;
+  std::function<int64_t()> body;
+};
+
+struct Comparison {
+  double subject_mib_s = 0;   // medians over the runs
+  double baseline_mib_s = 0;
+  double time_ratio = 0;      // median over the runs of subject time / baseline time of that run
+};
+
+// Runs baseline and subject alternately (baseline, subject, baseline, ...) `runs` times, so a
+// change in the machine's load hits both sides alike, and pairs each subject run with the
+// baseline run just before it.
+Comparison Compare(int runs, int64_t bytes, const Side& subject, const Side& baseline) {
+  auto timed = [bytes](const Side& side) {
+    if (side.before) side.before();
     const auto start = Clock::now();
-    const int64_t moved = body();
+    const int64_t moved = side.body();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
-    best = std::max(best, static_cast<double>(bytes) / (1 << 20) / seconds);
+    return seconds;
+  };
+  std::vector<double> subject_rates, baseline_rates, ratios;
+  for (int r = 0; r < runs; ++r) {
+    const double base = timed(baseline);
+    const double subj = timed(subject);
+    baseline_rates.push_back(static_cast<double>(bytes) / (1 << 20) / base);
+    subject_rates.push_back(static_cast<double>(bytes) / (1 << 20) / subj);
+    ratios.push_back(subj / base);
   }
-  return best;
+  return Comparison{Median(subject_rates), Median(baseline_rates), Median(ratios)};
 }
 
 // A TCP loopback server that streams whole files in chunks; the client asks for a file by
@@ -263,100 +296,121 @@ int Run(int argc, char** argv) {
     DropPageCache(ufs_file);
   };
 
-  // Cold: read-through of missing blocks vs the under-store adapter directly.
-  const double cold_cache = BestMibPerSecond(flags.runs, total, drop_cached_blocks, [&] { return read_all_blocks(true, false); });
+  auto wants = [&](std::string_view phase) {
+    for (absl::string_view p : absl::StrSplit(flags.phases, ',')) {
+      if (std::string_view(p.data(), p.size()) == phase) return true;
+    }
+    return false;
+  };
+  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, %d interleaved runs per side (median); MEM tier %s, under-store %s\n\n",
+              flags.blocks, static_cast<long long>(flags.block_bytes >> 20),
+              static_cast<long long>(flags.chunk_bytes >> 10), flags.runs, flags.mem_dir.c_str(), ufs_file.c_str());
+  std::printf("| read | MiB/s | baseline | baseline MiB/s | throughput ratio | time ratio |\n|---|---:|---|---:|---:|---:|\n");
+  auto print = [](const char* subject, const char* baseline, const Comparison& c) {
+    std::printf("| %s | %.0f | %s | %.0f | %.2f | %.2f |\n", subject, c.subject_mib_s, baseline, c.baseline_mib_s,
+                1 / c.time_ratio, c.time_ratio);
+    std::fflush(stdout);
+  };
+
+  // Cold: read-through of missing blocks vs the under-store adapter directly, both with the
+  // under-store file's page cache dropped first.
   auto adapter = ufs::CreateUnderFileSystem(ufs_uri);
   Check(adapter.status(), "under-store adapter");
-  const double cold_direct = BestMibPerSecond(flags.runs, total, [&] { DropPageCache(ufs_file); }, [&] {
-    auto file = (*adapter)->Open(ufs_uri);
-    Check(file.status(), "open under-store file");
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    while (bytes < total) {
-      auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
-      Check(n.status(), "read under-store file");
-      if (*n == 0) break;
-      bytes += *n;
-    }
-    return bytes;
-  });
+  const Side direct_ufs{[&] { DropPageCache(ufs_file); }, [&] {
+                          auto file = (*adapter)->Open(ufs_uri);
+                          Check(file.status(), "open under-store file");
+                          std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                          int64_t bytes = 0;
+                          while (bytes < total) {
+                            auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
+                            Check(n.status(), "read under-store file");
+                            if (*n == 0) break;
+                            bytes += *n;
+                          }
+                          return bytes;
+                        }};
+  const Side read_through{drop_cached_blocks, [&] { return read_all_blocks(true, false); }};
+  if (wants("cold")) {
+    print("cold: ReadBlock read-through (caches)", "direct under-store read", Compare(flags.runs, total, read_through, direct_ufs));
+  } else {
+    read_through.before();
+    read_through.body();
+  }
 
-  // Warm: the blocks are cached now (the last cold run cached them).
+  // Warm: the blocks are cached now (the cold read-through cached them).
   for (int b = 0; b < flags.blocks; ++b) {
     if (!(*store)->Contains(block_id(b))) Die(absl::StrCat("block ", b, " was not cached by the read-through"));
   }
   read_all_blocks(false, true);  // also verifies checksums once
-  const double warm_grpc = BestMibPerSecond(flags.runs, total, nullptr, [&] { return read_all_blocks(false, true); });
   std::vector<std::string> files;
   for (int b = 0; b < flags.blocks; ++b) files.push_back(flags.mem_dir + "/" + worker::BlockFileName(block_id(b)));
-  TcpFileServer tcp(files, flags.chunk_bytes);
-  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(tcp.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("tcp connect");
-  const double warm_tcp = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (uint32_t b = 0; b < static_cast<uint32_t>(flags.blocks); ++b) {
-      if (::send(sock, &b, sizeof(b), MSG_NOSIGNAL) != sizeof(b)) Die("tcp send");
-      int64_t got = 0;
-      while (got < flags.block_bytes) {
-        ssize_t n = ::recv(sock, buffer.data(), static_cast<size_t>(std::min<int64_t>(buffer.size(), flags.block_bytes - got)), 0);
-        if (n <= 0) Die("tcp recv");
-        got += n;
-      }
-      bytes += got;
-    }
-    return bytes;
-  });
-  ::close(sock);
+  if (wants("warm")) {
+    TcpFileServer tcp(files, flags.chunk_bytes);
+    int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(tcp.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("tcp connect");
+    const Side plain_tcp{nullptr, [&] {
+                           std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                           int64_t bytes = 0;
+                           for (uint32_t b = 0; b < static_cast<uint32_t>(flags.blocks); ++b) {
+                             if (::send(sock, &b, sizeof(b), MSG_NOSIGNAL) != sizeof(b)) Die("tcp send");
+                             int64_t got = 0;
+                             while (got < flags.block_bytes) {
+                               ssize_t n = ::recv(sock, buffer.data(),
+                                                  static_cast<size_t>(std::min<int64_t>(buffer.size(), flags.block_bytes - got)), 0);
+                               if (n <= 0) Die("tcp recv");
+                               got += n;
+                             }
+                             bytes += got;
+                           }
+                           return bytes;
+                         }};
+    const Side warm_grpc{nullptr, [&] { return read_all_blocks(false, true); }};
+    print("warm: ReadBlock over gRPC from MEM", "plain TCP loopback, same bytes", Compare(flags.runs, total, warm_grpc, plain_tcp));
+    ::close(sock);
+  }
 
   // Short-circuit: lease each block from the worker and pread its file, against pread of the
   // same files alone.
-  const double short_circuit = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (int b = 0; b < flags.blocks; ++b) {
-      auto file = client::LocalBlockFile::Open(shared_client, block_id(b), flags.block_bytes, proto::CACHE);
-      Check(file.status(), absl::StrCat("short-circuit open of block ", b));
-      for (int64_t at = 0; at < flags.block_bytes;) {
-        auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
-        Check(n.status(), "short-circuit read");
-        if (*n == 0) Die("short-circuit read ended early");
-        at += *n;
-        bytes += *n;
-      }
-    }
-    return bytes;
-  });
-  const double local_file = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (const std::string& path : files) {
-      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
-      ssize_t n;
-      while ((n = ::pread(fd, buffer.data(), buffer.size(), bytes % flags.block_bytes)) > 0) {
-        bytes += n;
-        if (bytes % flags.block_bytes == 0) break;
-      }
-      ::close(fd);
-    }
-    return bytes;
-  });
-
-  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, best of %d runs; MEM tier %s, under-store %s\n\n", flags.blocks,
-              static_cast<long long>(flags.block_bytes >> 20), static_cast<long long>(flags.chunk_bytes >> 10), flags.runs,
-              flags.mem_dir.c_str(), ufs_file.c_str());
-  std::printf("| read | MiB/s | baseline | baseline MiB/s | ratio |\n|---|---:|---|---:|---:|\n");
-  std::printf("| warm: ReadBlock over gRPC from MEM | %.0f | plain TCP loopback, same bytes | %.0f | %.2f |\n", warm_grpc,
-              warm_tcp, warm_grpc / warm_tcp);
-  std::printf("| short-circuit: OpenLocalBlock + pread of the block file | %.0f | pread of the same files | %.0f | %.2f |\n",
-              short_circuit, local_file, short_circuit / local_file);
-  std::printf("| cold: ReadBlock read-through (caches) | %.0f | direct under-store read | %.0f | %.2f |\n", cold_cache,
-              cold_direct, cold_cache / cold_direct);
+  if (wants("short_circuit")) {
+    const Side short_circuit{nullptr, [&] {
+                               std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                               int64_t bytes = 0;
+                               for (int b = 0; b < flags.blocks; ++b) {
+                                 auto file = client::LocalBlockFile::Open(shared_client, block_id(b), flags.block_bytes,
+                                                                          proto::CACHE);
+                                 Check(file.status(), absl::StrCat("short-circuit open of block ", b));
+                                 for (int64_t at = 0; at < flags.block_bytes;) {
+                                   auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
+                                   Check(n.status(), "short-circuit read");
+                                   if (*n == 0) Die("short-circuit read ended early");
+                                   at += *n;
+                                   bytes += *n;
+                                 }
+                               }
+                               return bytes;
+                             }};
+    const Side local_file{nullptr, [&] {
+                            std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                            int64_t bytes = 0;
+                            for (const std::string& path : files) {
+                              const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                              if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+                              ssize_t n;
+                              while ((n = ::pread(fd, buffer.data(), buffer.size(), bytes % flags.block_bytes)) > 0) {
+                                bytes += n;
+                                if (bytes % flags.block_bytes == 0) break;
+                              }
+                              ::close(fd);
+                            }
+                            return bytes;
+                          }};
+    print("short-circuit: OpenLocalBlock + pread of the block file", "pread of the same files",
+          Compare(flags.runs, total, short_circuit, local_file));
+  }
 
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   store->reset();
