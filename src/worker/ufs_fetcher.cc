@@ -290,6 +290,17 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     // Read straight into the flight's memory, where readers find the bytes.
     status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes, flight->buffer.data.get(),
                        [&](std::string_view chunk) -> absl::Status {
+                         pos += static_cast<int64_t>(chunk.size());
+                         {
+                           // Readers get the bytes first; the cache copy (a write and a hash)
+                           // is made while they send them.
+                           absl::MutexLock lock(&flight->mu);
+                           flight->available = pos;
+                           flight->changed.SignalAll();
+                           if (flight->abandoned) {
+                             return absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
+                           }
+                         }
                          if (writer != nullptr) {
                            absl::Status cached = writer->Append(chunk);
                            if (!cached.ok()) {
@@ -297,13 +308,6 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
                                           cached.ToString());
                              writer.reset();
                            }
-                         }
-                         pos += static_cast<int64_t>(chunk.size());
-                         absl::MutexLock lock(&flight->mu);
-                         flight->available = pos;
-                         flight->changed.SignalAll();
-                         if (flight->abandoned) {
-                           return absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
                          }
                          return absl::OkStatus();
                        });
