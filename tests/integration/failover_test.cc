@@ -362,15 +362,15 @@ TEST_F(UfsStreamFailoverTest, CacheThroughWriteCompletesWhenKilledInTheFirstBloc
   ExpectWritten(fs.get(), "/ct-first.bin", bytes);
 }
 
-// Killed after block 0 was committed: the new under-store stream replays block 0 from the
-// worker caching it. If that was the killed worker, block 0's only copy is gone and the write
-// must fail cleanly; otherwise it must complete. Which worker gets block 0 and which the
-// under-store stream is up to the client's hashing, so files are started (and abandoned) until
-// one shows the case under test.
+// Killed after block 0 was committed. The new under-store stream replays the file from the
+// bytes the client kept while they fit its retry buffer, else reads block 0 back from the
+// worker caching it: if that was the killed worker, block 0's only copy is gone and the write
+// must fail cleanly. Which worker gets block 0 and which the under-store stream is up to the
+// client's hashing, so files are started (and abandoned) until one shows the case under test.
 class CommittedBlockFailoverTest : public UfsStreamFailoverTest {
  protected:
-  void Run(bool victim_holds_block0) {
-    std::unique_ptr<FileSystem> fs = Connect();
+  void Run(bool victim_holds_block0, int64_t retry_buffer, bool expect_success) {
+    std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/true, retry_buffer);
     ASSERT_NE(fs, nullptr);
     const std::string bytes = RandomBytes(10 * kMiB + 4321, 10);
     const size_t before_kill = 5 * kMiB + 7;  // block 0 (4 MiB) committed, block 1 being written
@@ -412,7 +412,7 @@ class CommittedBlockFailoverTest : public UfsStreamFailoverTest {
       writer->reset();
       std::cout << "attempt " << attempt << ": killed the under-store stream's worker, which "
                 << (holds ? "held" : "did not hold") << " block 0: " << status << "\n";
-      if (holds) {
+      if (!expect_success) {
         EXPECT_FALSE(status.ok()) << "block 0's only copy died with its worker, yet the write completed";
         ExpectNothingLeft(fs.get(), path);
       } else {
@@ -425,9 +425,20 @@ class CommittedBlockFailoverTest : public UfsStreamFailoverTest {
   }
 };
 
-TEST_F(CommittedBlockFailoverTest, CacheThroughWriteCompletesWhenBlock0SurvivesOnAnotherWorker) { Run(false); }
+// More was written than the retry buffer keeps (4.5 MiB of 5 MiB; one block fits).
+constexpr int64_t kSmallRetryBuffer = 4 * kMiB + kMiB / 2;
 
-TEST_F(CommittedBlockFailoverTest, CacheThroughWriteFailsCleanlyWhenBlock0DiedWithTheUfsWorker) { Run(true); }
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteCompletesWhenBlock0SurvivesOnAnotherWorker) {
+  Run(/*victim_holds_block0=*/false, kSmallRetryBuffer, /*expect_success=*/true);
+}
+
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteFailsCleanlyWhenBlock0DiedWithTheUfsWorker) {
+  Run(/*victim_holds_block0=*/true, kSmallRetryBuffer, /*expect_success=*/false);
+}
+
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteCompletesFromKeptBytesWhenBlock0DiedWithTheUfsWorker) {
+  Run(/*victim_holds_block0=*/true, 64 * kMiB, /*expect_success=*/true);
+}
 
 }  // namespace
 }  // namespace cistern
