@@ -6,12 +6,14 @@
 //   short-circuit: the blocks read straight from the worker's block files under a lease
 //          (OpenLocalBlock + pread, as a client on the worker's host does), against reading the
 //          same files with pread without asking the worker (same chunk size).
-//   cold:  ReadBlock of blocks missing from the cache (read-through from a file:// under-store,
-//          with the file's page cache dropped first), against reading the same ranges straight
-//          from the under-store with the same adapter (page cache dropped too).
+//   cold:  ReadBlock of blocks missing from the cache (read-through from the under-store: a
+//          file:// file with its page cache dropped first, or --ufs_uri), against reading the
+//          same bytes straight from the under-store with the same adapter and the same read size
+//          (--ufs_read_kb, the worker's under-store read size in the run).
 //
-// Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--runs R]
-//                                  [--phases warm,short_circuit,cold] [--mem_dir DIR] [--ufs_dir DIR]
+// Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--ufs_read_kb U]
+//                                  [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
+//                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...]
 // Each comparison runs its baseline and its subject alternately, R times each, so load changes
 // on the shared machine hit both; it prints a Markdown table of the medians (MiB/s) and the
 // median of the per-run ratios.
@@ -29,6 +31,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,6 +46,7 @@
 #include "rpc/channel.h"
 #include "rpc/worker_client.h"
 #include "spdlog/spdlog.h"
+#include "ufs/ufs_mounts.h"
 #include "ufs/under_file_system.h"
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
@@ -60,10 +64,16 @@ struct Flags {
   int blocks = 4;
   int64_t block_bytes = 64 << 20;
   int64_t chunk_bytes = 1 << 20;
+  // Size of each under-store read, the same for the worker's fetch and the direct baseline.
+  int64_t ufs_read_bytes = 4 << 20;
   int runs = 5;
   std::string phases = "warm,short_circuit,cold";
   std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
   std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
+  // Another under-store for the data file (e.g. s3://bucket/key of a local S3 server), with its
+  // mount options; empty = a file in ufs_dir.
+  std::string ufs_uri;
+  std::map<std::string, std::string> ufs_options;
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -89,6 +99,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.block_bytes = int64_t{std::atoi(value().c_str())} << 20;
     } else if (arg == "--chunk_kb") {
       flags.chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
+    } else if (arg == "--ufs_read_kb") {
+      flags.ufs_read_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else if (arg == "--runs") {
       flags.runs = std::atoi(value().c_str());
     } else if (arg == "--phases") {
@@ -97,11 +109,18 @@ Flags ParseFlags(int argc, char** argv) {
       flags.mem_dir = value();
     } else if (arg == "--ufs_dir") {
       flags.ufs_dir = value();
+    } else if (arg == "--ufs_uri") {
+      flags.ufs_uri = value();
+    } else if (arg == "--ufs_option") {
+      const std::string option = value();
+      const size_t eq = option.find('=');
+      if (eq == std::string::npos) Die(absl::StrCat("--ufs_option ", option, ": expected key=value"));
+      flags.ufs_options[option.substr(0, eq)] = option.substr(eq + 1);
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --runs --phases --mem_dir --ufs_dir)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
     }
   }
-  if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
+  if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.ufs_read_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
   return flags;
 }
 
@@ -222,7 +241,14 @@ int Run(int argc, char** argv) {
   fs::create_directories(flags.ufs_dir);
 
   // The under-store file: `blocks` blocks of pseudo-random bytes.
-  const std::string ufs_file = flags.ufs_dir + "/data.bin";
+  const bool local_ufs = flags.ufs_uri.empty();
+  const std::string ufs_file = local_ufs ? flags.ufs_dir + "/data.bin" : flags.ufs_uri;
+  const std::string ufs_uri = local_ufs ? "file://" + ufs_file : flags.ufs_uri;
+  // The store root is the mount the worker reads through (with the options).
+  const std::string mount_uri =
+      local_ufs ? "file://" + flags.ufs_dir : ufs_uri.substr(0, ufs_uri.find('/', ufs_uri.find("://") + 3));
+  auto adapter = ufs::CreateUnderFileSystem(mount_uri, flags.ufs_options);
+  Check(adapter.status(), "under-store adapter");
   {
     std::string block(static_cast<size_t>(flags.block_bytes), '\0');
     uint64_t x = 88172645463325252ULL;
@@ -232,20 +258,34 @@ int Run(int argc, char** argv) {
       x ^= x << 17;
       std::memcpy(block.data() + i, &x, 8);
     }
-    int fd = ::open(ufs_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ufs::CreateOptions create;
+    create.overwrite = true;
+    create.create_parents = true;
+    auto out = (*adapter)->Create(ufs_uri, create);
+    Check(out.status(), absl::StrCat("create ", ufs_uri));
     for (int b = 0; b < flags.blocks; ++b) {
       block[0] = static_cast<char>(b);
-      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) Die("write under-store file");
+      Check((*out)->Write(block), absl::StrCat("write ", ufs_uri));
     }
-    ::fsync(fd);
-    ::close(fd);
+    Check((*out)->Close().status(), absl::StrCat("close ", ufs_uri));
+    if (local_ufs) {
+      const int fd = ::open(ufs_file.c_str(), O_RDONLY | O_CLOEXEC);
+      ::fsync(fd);
+      ::close(fd);
+    }
   }
-  const std::string ufs_uri = "file://" + ufs_file;
+  // Only a local file has a page cache to drop.
+  auto drop_ufs_cache = [&] {
+    if (local_ufs) DropPageCache(ufs_file);
+  };
 
   auto store = worker::BlockStore::Open(worker::BlockStoreOptions::SingleDir(flags.mem_dir, total + (64 << 20)));
   Check(store.status(), "open MEM tier");
   worker::UfsRegistry ufs;
-  worker::UfsBlockFetcher fetcher(store->get(), &ufs);
+  ufs.SetMounts(1, {ufs::UfsMount{1, mount_uri, flags.ufs_options}});
+  worker::UfsFetcherOptions fetcher_options;
+  fetcher_options.read_chunk_bytes = flags.ufs_read_bytes;
+  worker::UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   NoMaster master;
   worker::BlockWorkerServiceOptions service_options;
   service_options.default_chunk_size_bytes = flags.chunk_bytes;
@@ -272,6 +312,7 @@ int Run(int argc, char** argv) {
     r.set_chunk_size_bytes(static_cast<int32_t>(flags.chunk_bytes));
     if (with_source) {
       r.mutable_ufs()->set_ufs_path(ufs_uri);
+      r.mutable_ufs()->set_mount_id(1);
       r.mutable_ufs()->set_offset_in_file(b * flags.block_bytes);
       r.mutable_ufs()->set_block_length(flags.block_bytes);
     }
@@ -293,7 +334,7 @@ int Run(int argc, char** argv) {
   };
   auto drop_cached_blocks = [&] {
     for (int b = 0; b < flags.blocks; ++b) Check((*store)->Remove(block_id(b)), "remove block");
-    DropPageCache(ufs_file);
+    drop_ufs_cache();
   };
 
   auto wants = [&](std::string_view phase) {
@@ -314,12 +355,10 @@ int Run(int argc, char** argv) {
 
   // Cold: read-through of missing blocks vs the under-store adapter directly, both with the
   // under-store file's page cache dropped first.
-  auto adapter = ufs::CreateUnderFileSystem(ufs_uri);
-  Check(adapter.status(), "under-store adapter");
-  const Side direct_ufs{[&] { DropPageCache(ufs_file); }, [&] {
+  const Side direct_ufs{drop_ufs_cache, [&] {
                           auto file = (*adapter)->Open(ufs_uri);
                           Check(file.status(), "open under-store file");
-                          std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                          std::string buffer(static_cast<size_t>(flags.ufs_read_bytes), '\0');
                           int64_t bytes = 0;
                           while (bytes < total) {
                             auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
@@ -416,6 +455,7 @@ int Run(int argc, char** argv) {
   store->reset();
   fs::remove_all(flags.mem_dir);
   fs::remove_all(flags.ufs_dir);
+  if (!local_ufs) (*adapter)->Delete(ufs_uri, false).IgnoreError();
   return 0;
 }
 
