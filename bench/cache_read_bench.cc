@@ -419,8 +419,9 @@ int Run(int argc, char** argv) {
                                std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
                                int64_t bytes = 0;
                                for (int b = 0; b < flags.blocks; ++b) {
-                                 auto file = client::LocalBlockFile::Open(shared_client, block_id(b), flags.block_bytes,
-                                                                          proto::CACHE);
+                                 auto file = client::LocalBlockFile::Open(
+                                     shared_client, block_id(b), flags.block_bytes, proto::CACHE,
+                                     proto::BlockCapability());  // the bench worker checks none
                                  Check(file.status(), absl::StrCat("short-circuit open of block ", b));
                                  for (int64_t at = 0; at < flags.block_bytes;) {
                                    auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());

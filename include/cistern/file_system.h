@@ -127,6 +127,10 @@ struct FileStatus {
   std::optional<PersistJobStatus> persist_job;  // set while TO_BE_PERSISTED
   // Filled by GetStatus; empty in listings.
   std::vector<BlockStatus> blocks;
+  // Opaque: the block capability the master issued with this status (clusters with
+  // security.authentication.type=TOKEN, for a caller who may read the file); readers opened
+  // from this status hand it to workers.
+  std::string capability;
 };
 
 enum class WorkerState { kUnknown, kLive, kLost };
@@ -277,6 +281,20 @@ struct ClientOptions {
   // Host names that mean "this host": workers there are preferred for reads. Empty = this
   // host's name (gethostname), "localhost" and "127.0.0.1".
   std::vector<std::string> local_hostnames;
+
+  // Who this client is and how it reaches the cluster (docs/security.md). The user and groups
+  // are sent with every call: in NONE mode the cluster trusts them as sent; in TOKEN mode the
+  // token decides (a per-user token names its user; a shared secret lets the holder name it).
+  std::string user;                 // empty = the OS user this process runs as
+  std::vector<std::string> groups;  // empty = the user's groups on this host
+  std::string token;                // TOKEN mode: sent as "authorization: Bearer <token>"
+  struct Tls {
+    bool enabled = false;
+    std::string ca_file;    // PEM CAs the servers' certificates must chain to; empty = system roots
+    std::string cert_file;  // PEM client certificate (mutual TLS), with key_file
+    std::string key_file;
+    std::string server_name;  // name expected in servers' certificates; empty = the dialled host
+  } tls;
 };
 
 // Writes one new file. Bytes are cut into blocks of the file's block size; each block streams

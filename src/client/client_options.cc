@@ -2,6 +2,7 @@
 
 #include "common/config_keys.h"
 #include "common/status.h"
+#include "security/security_config.h"
 
 namespace cistern::client {
 
@@ -21,6 +22,16 @@ absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
                            ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
   CISTERN_ASSIGN_OR_RETURN(options.default_read_type,
                            ParseReadType(config.GetString(conf::kUserFileReadTypeDefault)));
+  CISTERN_ASSIGN_OR_RETURN(security::SecurityConfig security,
+                           security::LoadSecurityConfig(config, security::ProcessRole::kClient));
+  options.user = security.user;
+  options.groups = security.groups;
+  options.token = security.token;
+  options.tls.enabled = config.GetBool(conf::kSecurityTlsEnabled);
+  options.tls.ca_file = config.GetString(conf::kSecurityTlsCaFile);
+  options.tls.cert_file = config.GetString(conf::kSecurityTlsCertFile);
+  options.tls.key_file = config.GetString(conf::kSecurityTlsKeyFile);
+  options.tls.server_name = config.GetString(conf::kSecurityTlsServerName);
   if (options.chunk_size_bytes <= 0 || options.default_block_size_bytes <= 0) {
     return absl::InvalidArgumentError("user.network.chunk.size and user.block.size.default must be positive");
   }

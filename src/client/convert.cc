@@ -170,6 +170,7 @@ FileStatus ToFileStatus(const proto::FileInfo& info) {
     }
     s.blocks.push_back(std::move(block));
   }
+  if (info.has_capability()) s.capability = info.capability().SerializeAsString();
   return s;
 }
 

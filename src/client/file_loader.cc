@@ -10,6 +10,8 @@
 #include "absl/time/time.h"
 #include "client/file_reader.h"
 #include "client/file_system_impl.h"
+#include "common/block_id.h"
+#include "common/clock.h"
 #include "common/path.h"
 #include "common/status.h"
 
@@ -21,6 +23,8 @@ struct LoadJob {
   BlockStatus block;
   std::string ufs_path;
   uint64_t mount_id = 0;
+  std::string path;                 // of the file, to renew `capability`
+  proto::BlockCapability capability;  // READ on the file (TOKEN mode); empty in NONE mode
 };
 
 }  // namespace
@@ -65,7 +69,9 @@ absl::StatusOr<LoadProgress> FileSystemImpl::Load(std::string_view path, const L
       }
       if (missing++ == 0) pending_blocks.push_back(0);
       pending_blocks.back()++;
-      jobs.push_back(LoadJob{pending_blocks.size() - 1, block, file.ufs_path, file.mount_id});
+      LoadJob job{pending_blocks.size() - 1, block, file.ufs_path, file.mount_id, file.path, {}};
+      if (!file.capability.empty()) job.capability.ParseFromString(file.capability);
+      jobs.push_back(std::move(job));
       progress.bytes_total += block.length;
     }
     if (missing > 0) {
@@ -93,8 +99,10 @@ absl::StatusOr<LoadProgress> FileSystemImpl::Load(std::string_view path, const L
       request.mutable_ufs()->set_mount_id(job.mount_id);
       request.mutable_ufs()->set_offset_in_file(job.block.offset);
       request.mutable_ufs()->set_block_length(job.block.length);
+      if (!job.capability.mac().empty()) *request.mutable_capability() = job.capability;
       absl::Status status;
       std::vector<uint64_t> failed;
+      bool renewed = false;
       for (int attempt = 0; attempt < 2; ++attempt) {
         absl::StatusOr<std::shared_ptr<const WorkerSelector>> selector = Selector(/*refresh=*/attempt > 0);
         if (!selector.ok()) {
@@ -107,6 +115,20 @@ absl::StatusOr<LoadProgress> FileSystemImpl::Load(std::string_view path, const L
           break;
         }
         status = Worker(worker->address)->CacheBlock(request).status();
+        if (absl::IsPermissionDenied(status) && !renewed && request.has_capability() &&
+            RealClock()->NowMs() >= request.capability().expiry_ms()) {
+          // The capability lapsed during a long load: ask the master for a fresh one (same file).
+          renewed = true;
+          proto::GetStatusRequest get;
+          get.set_path(job.path);
+          get.set_include_block_locations(true);
+          absl::StatusOr<proto::GetStatusResponse> fresh = master().GetStatus(get);
+          if (fresh.ok() && fresh->info().file_id() == BlockFileId(job.block.block_id) && fresh->info().has_capability()) {
+            *request.mutable_capability() = fresh->info().capability();
+            --attempt;
+            continue;
+          }
+        }
         if (status.ok() || !IsRetryable(status)) break;
         failed.push_back(worker->worker_id);
       }

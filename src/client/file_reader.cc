@@ -25,7 +25,28 @@ std::vector<BlockStatus> FileBlocks(const FileStatus& status) {
 }
 
 FileReaderImpl::FileReaderImpl(FileSystemImpl* fs, FileStatus status, ReadType read_type)
-    : fs_(fs), status_(std::move(status)), read_type_(read_type), blocks_(FileBlocks(status_)) {}
+    : fs_(fs), status_(std::move(status)), read_type_(read_type), blocks_(FileBlocks(status_)) {
+  if (!status_.capability.empty()) capability_.ParseFromString(status_.capability);
+}
+
+absl::Status FileReaderImpl::RenewCapability(const absl::Status& error) {
+  constexpr int kMaxRenewals = 3;
+  if (capability_.mac().empty() || capability_renewals_ >= kMaxRenewals ||
+      RealClock()->NowMs() < capability_.expiry_ms()) {
+    return error;
+  }
+  ++capability_renewals_;
+  proto::GetStatusRequest request;
+  request.set_path(status_.path);
+  request.set_include_block_locations(true);
+  CISTERN_ASSIGN_OR_RETURN(proto::GetStatusResponse response, fs_->master().GetStatus(request));
+  if (response.info().file_id() != status_.file_id) {
+    return absl::NotFoundError(absl::StrCat(status_.path, " was replaced while it was being read"));
+  }
+  if (!response.info().has_capability()) return error;  // no longer readable by this user
+  capability_ = response.info().capability();
+  return absl::OkStatus();
+}
 
 FileReaderImpl::~FileReaderImpl() { CloseStream(); }
 
@@ -52,6 +73,7 @@ absl::StatusOr<FileReaderImpl::Stream> FileReaderImpl::OpenStream(size_t index, 
   request.set_length(length);
   request.set_read_type(ToProto(read_type_));
   request.set_chunk_size_bytes(static_cast<int32_t>(fs_->options().chunk_size_bytes));
+  if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
   // Only a persisted file has a complete under-store copy to read through from.
   if (status_.persistence_state == PersistenceState::kPersisted) {
     proto::UfsBlockSource* ufs = request.mutable_ufs();
@@ -108,12 +130,14 @@ LocalBlockFile* FileReaderImpl::LocalFile(size_t index) {
     for (const WorkerEndpoint& worker : (*selector)->live_workers()) {
       if (worker.worker_id != location.worker_id || !worker.local) continue;
       absl::StatusOr<std::unique_ptr<LocalBlockFile>> file =
-          LocalBlockFile::Open(fs_->Worker(worker.address), block.block_id, block.length, ToProto(read_type_));
+          LocalBlockFile::Open(fs_->Worker(worker.address), block.block_id, block.length, ToProto(read_type_),
+                              capability_);
       if (file.ok()) {
         local_ = *std::move(file);
         return local_.get();
       }
-      // Switched off there, or its files are not ours to read: do not ask that worker again.
+      // Switched off there, or its files are not ours to read: do not ask that worker again. (A
+      // refused capability is left to the network read, which renews an expired one.)
       if (absl::IsFailedPrecondition(file.status()) || absl::IsUnimplemented(file.status())) {
         no_short_circuit_.push_back(worker.worker_id);
       }
@@ -125,6 +149,15 @@ LocalBlockFile* FileReaderImpl::LocalFile(size_t index) {
 }
 
 absl::Status FileReaderImpl::Failover(size_t index, const absl::Status& error) {
+  if (IsRefusal(error)) {
+    CloseStream();
+    CISTERN_RETURN_IF_ERROR(RenewCapability(error));
+    CISTERN_ASSIGN_OR_RETURN(Stream stream, OpenStream(index, pos_, -1, failed_workers_, /*refresh=*/false));
+    stream_ = std::move(stream);
+    stream_block_ = index;
+    stream_pos_ = pos_;
+    return absl::OkStatus();
+  }
   const uint64_t failed = stream_.worker_id;
   CloseStream();
   fs_->Selector(/*refresh=*/true).IgnoreError();
@@ -277,6 +310,10 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
                                                  " bytes at offset ", at - block.offset, ", expected ", want));
       }
       if (error.ok()) break;
+      if (IsRefusal(error)) {
+        CISTERN_RETURN_IF_ERROR(RenewCapability(error));
+        continue;
+      }
       failed_workers_.push_back(stream->worker_id);
       fs_->Selector(/*refresh=*/true).IgnoreError();
       if (!CanRetry(index, failed_workers_) || (attempt > 0 && RealClock()->MonotonicMs() > deadline_ms)) {

@@ -64,6 +64,14 @@ class FileReaderImpl : public FileReader {
   // After the sequential stream failed with `error`: opens a stream on another worker at pos_,
   // or switches to the under-store, or returns the error to give up.
   absl::Status Failover(size_t index, const absl::Status& error);
+  // A worker refused the block (PERMISSION_DENIED, UNAUTHENTICATED): not a worker failure, so
+  // no other worker or the under-store is tried. If this reader's block capability has expired,
+  // gets a fresh one from the master (at most a few times) and returns OK to retry; else
+  // returns `error`.
+  absl::Status RenewCapability(const absl::Status& error);
+  static bool IsRefusal(const absl::Status& error) {
+    return absl::IsPermissionDenied(error) || absl::IsUnauthenticated(error);
+  }
   // The short-circuit file of block `index`, if a worker on this host lends it (kept open for the
   // next read of the same block); nullptr to read over the network.
   LocalBlockFile* LocalFile(size_t index);
@@ -75,6 +83,8 @@ class FileReaderImpl : public FileReader {
   const FileStatus status_;
   const ReadType read_type_;
   const std::vector<BlockStatus> blocks_;
+  proto::BlockCapability capability_;  // from the master with the status; none in NONE mode
+  int capability_renewals_ = 0;
   int64_t pos_ = 0;
 
   // The sequential stream: block stream_block_, its next byte at file offset stream_pos_.

@@ -11,6 +11,8 @@
 #include "common/clock.h"
 #include "common/path.h"
 #include "common/status.h"
+#include "security/identity.h"
+#include "security/security_config.h"
 #include "ufs/ufs_mounts.h"
 
 namespace cistern {
@@ -21,7 +23,26 @@ absl::StatusOr<std::unique_ptr<FileSystem>> FileSystem::Connect(const ClientOpti
     return absl::InvalidArgumentError(absl::StrCat("chunk size (", options.chunk_size_bytes, ") and block size (",
                                                    options.default_block_size_bytes, ") must be positive"));
   }
-  return std::unique_ptr<FileSystem>(new client::FileSystemImpl(options));
+  // The identity and TLS every call of this FileSystem carries.
+  rpc::ClientIdentity identity;
+  identity.user = options.user;
+  identity.groups = options.groups;
+  identity.token = options.token;
+  if (identity.user.empty()) {
+    const security::Caller me = security::ProcessUser();
+    identity.user = me.user;
+    if (identity.groups.empty()) identity.groups = me.groups;
+  } else if (identity.groups.empty()) {
+    identity.groups = security::GroupsOfUser(identity.user);
+  }
+  CISTERN_RETURN_IF_ERROR(security::CheckPrincipalName("user", identity.user));
+  for (const std::string& group : identity.groups) CISTERN_RETURN_IF_ERROR(security::CheckPrincipalName("group", group));
+  CISTERN_ASSIGN_OR_RETURN(security::TlsMaterial tls,
+                           security::LoadTlsMaterial(options.tls.enabled, options.tls.ca_file, options.tls.cert_file,
+                                                     options.tls.key_file, false, options.tls.server_name));
+  CISTERN_ASSIGN_OR_RETURN(std::shared_ptr<const rpc::ChannelSecurity> security,
+                           rpc::ChannelSecurity::Create(identity, tls));
+  return std::unique_ptr<FileSystem>(new client::FileSystemImpl(options, std::move(security)));
 }
 
 namespace client {
@@ -46,9 +67,11 @@ absl::Status Explain(const absl::Status& status, std::string_view rpc, std::stri
 // Bounds the metadata cache so a long-running client that stats many paths stays small.
 constexpr size_t kMaxCachedStatuses = 10000;
 
-rpc::MasterClientOptions MasterOptions(const ClientOptions& options) {
+rpc::MasterClientOptions MasterOptions(const ClientOptions& options,
+                                       std::shared_ptr<const rpc::ChannelSecurity> security) {
   rpc::MasterClientOptions m;
   m.addresses = options.master_addresses;
+  m.security = std::move(security);
   m.rpc_timeout_ms = options.rpc_timeout_ms;
   m.retry_window_ms = options.retry_window_ms;
   return m;
@@ -56,8 +79,9 @@ rpc::MasterClientOptions MasterOptions(const ClientOptions& options) {
 
 }  // namespace
 
-FileSystemImpl::FileSystemImpl(const ClientOptions& options)
-    : options_(options), local_hostnames_(LocalHostnames(options)), master_(MasterOptions(options)) {}
+FileSystemImpl::FileSystemImpl(const ClientOptions& options, std::shared_ptr<const rpc::ChannelSecurity> security)
+    : options_(options), security_(std::move(security)), local_hostnames_(LocalHostnames(options)),
+      master_(MasterOptions(options, security_)) {}
 
 void FileSystemImpl::InvalidateMetadataCache() {
   if (options_.metadata_cache_ttl_ms <= 0) return;
@@ -70,6 +94,7 @@ std::shared_ptr<rpc::WorkerClient> FileSystemImpl::Worker(const std::string& add
   auto& client = workers_[address];
   if (!client) {
     rpc::WorkerClientOptions options;
+    options.security = security_;
     options.rpc_timeout_ms = options_.rpc_timeout_ms;
     options.data_timeout_ms = options_.data_timeout_ms;
     client = std::make_shared<rpc::WorkerClient>(address, options);
@@ -95,6 +120,11 @@ absl::StatusOr<std::shared_ptr<const WorkerSelector>> FileSystemImpl::Selector(b
 }
 
 absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path, const GetStatusOptions& options) {
+  return FetchStatus(path, options, /*for_read=*/false);
+}
+
+absl::StatusOr<FileStatus> FileSystemImpl::FetchStatus(std::string_view path, const GetStatusOptions& options,
+                                                       bool for_read) {
   CISTERN_ASSIGN_OR_RETURN(std::string normalized, NormalizePath(path));
   // An explicit sync interval asks for the master's judgement, so it bypasses the cache.
   const bool cacheable = options_.metadata_cache_ttl_ms > 0 && !options.sync_interval_ms.has_value() &&
@@ -103,7 +133,8 @@ absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path, cons
     const int64_t now_ms = RealClock()->MonotonicMs();
     absl::MutexLock lock(&mu_);
     auto it = metadata_cache_.find(normalized);
-    if (it != metadata_cache_.end() && now_ms - it->second.fetched_ms < options_.metadata_cache_ttl_ms) {
+    if (it != metadata_cache_.end() && now_ms - it->second.fetched_ms < options_.metadata_cache_ttl_ms &&
+        (it->second.for_read || !for_read)) {
       return it->second.status;
     }
   }
@@ -111,12 +142,13 @@ absl::StatusOr<FileStatus> FileSystemImpl::GetStatus(std::string_view path, cons
   request.set_path(normalized);
   request.set_include_block_locations(options.include_block_locations);
   if (options.sync_interval_ms) request.set_sync_interval_ms(*options.sync_interval_ms);
+  request.set_for_read(for_read);
   CISTERN_ASSIGN_OR_RETURN(proto::GetStatusResponse response, master_.GetStatus(request));
   FileStatus status = ToFileStatus(response.info());
   if (cacheable) {
     absl::MutexLock lock(&mu_);
     if (metadata_cache_.size() >= kMaxCachedStatuses) metadata_cache_.clear();
-    metadata_cache_[normalized] = CachedStatus{status, RealClock()->MonotonicMs()};
+    metadata_cache_[normalized] = CachedStatus{status, RealClock()->MonotonicMs(), for_read};
   }
   return status;
 }
@@ -284,7 +316,9 @@ absl::StatusOr<std::unique_ptr<FileWriter>> FileSystemImpl::Create(std::string_v
 }
 
 absl::StatusOr<std::unique_ptr<FileReader>> FileSystemImpl::Open(std::string_view path, const OpenOptions& options) {
-  CISTERN_ASSIGN_OR_RETURN(FileStatus status, GetStatus(path));
+  // for_read: the master refuses a caller who may not read the file (a cached status counts
+  // only if it was fetched for reading too).
+  CISTERN_ASSIGN_OR_RETURN(FileStatus status, FetchStatus(path, GetStatusOptions{}, /*for_read=*/true));
   if (status.is_directory) return absl::FailedPreconditionError(absl::StrCat(status.path, " is a directory"));
   if (!status.completed) {
     return absl::FailedPreconditionError(absl::StrCat(status.path, " is still being written"));

@@ -12,6 +12,7 @@
 #include "cistern/file_system.h"
 #include "client/worker_selector.h"
 #include "rpc/master_client.h"
+#include "rpc/transport_security.h"
 #include "rpc/worker_client.h"
 #include "ufs/under_file_system.h"
 
@@ -19,7 +20,8 @@ namespace cistern::client {
 
 class FileSystemImpl : public FileSystem {
  public:
-  explicit FileSystemImpl(const ClientOptions& options);
+  // `security` carries the options' identity and TLS (made by FileSystem::Connect).
+  FileSystemImpl(const ClientOptions& options, std::shared_ptr<const rpc::ChannelSecurity> security);
 
   using FileSystem::GetStatus;
   absl::StatusOr<FileStatus> GetStatus(std::string_view path, const GetStatusOptions& options) override;
@@ -61,9 +63,14 @@ class FileSystemImpl : public FileSystem {
   struct CachedStatus {
     FileStatus status;
     int64_t fetched_ms = 0;
+    bool for_read = false;  // the master confirmed the caller may read the file
   };
 
+  // GetStatus; `for_read` asks the master to refuse a caller who may not read the file.
+  absl::StatusOr<FileStatus> FetchStatus(std::string_view path, const GetStatusOptions& options, bool for_read);
+
   const ClientOptions options_;
+  const std::shared_ptr<const rpc::ChannelSecurity> security_;
   const std::vector<std::string> local_hostnames_;
   rpc::MasterClient master_;
 

@@ -43,7 +43,7 @@ absl::Status WriteInChunks(Stream* stream, std::string_view bytes, int64_t chunk
 
 FileWriterImpl::FileWriterImpl(FileSystemImpl* fs, const proto::FileInfo& info, WriteType write_type, uint32_t mode)
     : fs_(fs), file_id_(info.file_id()), write_type_(write_type), mode_(mode), ufs_path_(info.ufs_path()),
-      status_(ToFileStatus(info)), splitter_(info.block_size_bytes(), fs->options().chunk_size_bytes) {
+      status_(ToFileStatus(info)), capability_(info.capability()), splitter_(info.block_size_bytes(), fs->options().chunk_size_bytes) {
   sink_.on_chunk = [this](int64_t index, std::string_view chunk) { return OnChunk(index, chunk); };
   sink_.on_block_end = [this](int64_t index, int64_t length) { return OnBlockEnd(index, length); };
 }
@@ -144,6 +144,7 @@ absl::Status FileWriterImpl::OpenBlockStream(int64_t index) {
   header.set_length_hint(0);
   // Until persisted, the cached blocks of an ASYNC_THROUGH file are its only copy.
   header.set_protect(write_type_ == WriteType::kAsyncThrough);
+  if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(block_stream_, fs_->Worker(block_worker_.address)->OpenBlockWriter(header));
   return WriteInChunks(block_stream_.get(), replay, fs_->options().chunk_size_bytes);
 }
@@ -156,6 +157,8 @@ absl::Status FileWriterImpl::ReplayCommittedBlocks(rpc::UfsFileWriteStream* stre
     request.set_offset(0);
     request.set_length(-1);
     request.set_chunk_size_bytes(static_cast<int32_t>(fs_->options().chunk_size_bytes));
+    // The WRITE capability lets its holder read back the cached blocks it wrote (BlockAccess).
+    if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
     std::unique_ptr<rpc::BlockReadStream> reader = fs_->Worker(block.worker.address)->OpenBlockReader(request);
     int64_t copied = 0;
     while (true) {
@@ -192,6 +195,7 @@ absl::Status FileWriterImpl::OpenUfsStream() {
   header.set_mount_id(status_.mount_id);
   header.set_overwrite(true);
   header.set_mode(mode_);
+  if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(ufs_stream_, fs_->Worker(ufs_worker_.address)->OpenUfsFileWriter(header));
   if (read_back) CISTERN_RETURN_IF_ERROR(ReplayCommittedBlocks(ufs_stream_.get()));
   return WriteInChunks(ufs_stream_.get(), replay, fs_->options().chunk_size_bytes);

@@ -97,6 +97,7 @@ class FileWriterImpl : public FileWriter {
   const uint32_t mode_;
   const std::string ufs_path_;
   FileStatus status_;
+  const proto::BlockCapability capability_;  // WRITE, from CreateFile; none in NONE mode
   BlockSplitter splitter_;
   BlockSplitter::Sink sink_;
 

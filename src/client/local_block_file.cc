@@ -14,15 +14,17 @@
 namespace cistern::client {
 
 LocalBlockFile::LocalBlockFile(std::shared_ptr<rpc::WorkerClient> worker, uint64_t block_id, int64_t length,
-                               proto::ReadType read_type)
-    : worker_(std::move(worker)), block_id_(block_id), length_(length), read_type_(read_type) {}
+                               proto::ReadType read_type, const proto::BlockCapability& capability)
+    : worker_(std::move(worker)), block_id_(block_id), length_(length), read_type_(read_type),
+      capability_(capability) {}
 
 LocalBlockFile::~LocalBlockFile() { Close(); }
 
 absl::StatusOr<std::unique_ptr<LocalBlockFile>> LocalBlockFile::Open(std::shared_ptr<rpc::WorkerClient> worker,
                                                                      uint64_t block_id, int64_t length,
-                                                                     proto::ReadType read_type) {
-  std::unique_ptr<LocalBlockFile> file(new LocalBlockFile(std::move(worker), block_id, length, read_type));
+                                                                     proto::ReadType read_type,
+                                                                     const proto::BlockCapability& capability) {
+  std::unique_ptr<LocalBlockFile> file(new LocalBlockFile(std::move(worker), block_id, length, read_type, capability));
   CISTERN_RETURN_IF_ERROR(file->Lease(/*renewal=*/false));
   return file;
 }
@@ -42,6 +44,7 @@ absl::Status LocalBlockFile::Lease(bool renewal) {
   request.set_block_id(block_id_);
   request.set_read_type(read_type_);
   request.set_renewal(renewal);
+  if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(proto::OpenLocalBlockResponse lease, worker_->OpenLocalBlock(request));
   auto refuse = [&](std::string why) {
     worker_->ReleaseLocalBlock(lease.lease_id()).IgnoreError();

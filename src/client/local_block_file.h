@@ -30,12 +30,15 @@ namespace cistern::client {
 
 class LocalBlockFile {
  public:
-  // Leases `block_id` from `worker` and opens its file. The worker's error (FAILED_PRECONDITION:
-  // switched off; NOT_FOUND: not cached) or FAILED_PRECONDITION when the file cannot be opened
-  // or is not the worker's; the caller then reads over the network.
+  // Leases `block_id` from `worker` and opens its file. `capability` (READ on the block's file;
+  // empty in NONE mode) goes with every lease request. The worker's error (FAILED_PRECONDITION:
+  // switched off; NOT_FOUND: not cached; PERMISSION_DENIED: no valid capability) or
+  // FAILED_PRECONDITION when the file cannot be opened or is not the worker's; the caller then
+  // reads over the network.
   static absl::StatusOr<std::unique_ptr<LocalBlockFile>> Open(std::shared_ptr<rpc::WorkerClient> worker,
                                                               uint64_t block_id, int64_t length,
-                                                              proto::ReadType read_type);
+                                                              proto::ReadType read_type,
+                                                              const proto::BlockCapability& capability);
   ~LocalBlockFile();
   LocalBlockFile(const LocalBlockFile&) = delete;
   LocalBlockFile& operator=(const LocalBlockFile&) = delete;
@@ -49,7 +52,7 @@ class LocalBlockFile {
 
  private:
   LocalBlockFile(std::shared_ptr<rpc::WorkerClient> worker, uint64_t block_id, int64_t length,
-                 proto::ReadType read_type);
+                 proto::ReadType read_type, const proto::BlockCapability& capability);
   // Takes a lease and opens the file it names (replacing the current ones on success).
   absl::Status Lease(bool renewal);
   void Close();
@@ -58,6 +61,7 @@ class LocalBlockFile {
   const uint64_t block_id_;
   const int64_t length_;
   const proto::ReadType read_type_;
+  const proto::BlockCapability capability_;
   int fd_ = -1;
   uint64_t lease_id_ = 0;
   int64_t renew_at_mono_ms_ = 0;

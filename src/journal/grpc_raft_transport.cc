@@ -13,6 +13,9 @@
 #include "journal/snapshot_store.h"
 #include "common/clock.h"
 #include "rpc/channel.h"
+#include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::journal {
@@ -232,6 +235,10 @@ class RaftTransportServiceImpl final : public proto::RaftTransportService::Servi
   explicit RaftTransportServiceImpl(RaftMessageHandler* handler) : handler_(handler) {}
 
   grpc::Status Send(grpc::ServerContext*, const proto::RaftMessageBatch* request, proto::RaftSendResponse*) override {
+    if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) {
+      spdlog::warn("raft transport: rejected a batch: {}", invalid.ToString());
+      return rpc::ToGrpcStatus(invalid);
+    }
     std::vector<raft::Message> messages;
     messages.reserve(request->messages_size());
     for (const proto::RaftMessage& m : request->messages()) {
@@ -317,7 +324,7 @@ absl::StatusOr<std::unique_ptr<GrpcRaftServer>> GrpcRaftServer::Start(const std:
   server->service_ = std::make_unique<RaftTransportServiceImpl>(handler);
   grpc::ServerBuilder builder;
   rpc::ConfigureServerBuilder(&builder);
-  builder.AddListeningPort(bind_address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(bind_address, rpc::ServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

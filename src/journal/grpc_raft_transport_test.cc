@@ -17,6 +17,11 @@
 #include "gtest/gtest.h"
 #include "journal/raft_journal.h"
 #include "journal/raft_journal_test_util.h"
+#include "journal/raft_wire.h"
+#include "cistern/proto/raft.grpc.pb.h"
+#include "rpc/channel.h"
+#include "rpc/transport_security.h"
+#include "security/secrets.h"
 
 namespace cistern::journal {
 namespace {
@@ -101,6 +106,57 @@ TEST(GrpcRaftTransportTest, ThreeNodesElectReplicateAndSurviveTheLeaderGoing) {
   ASSERT_TRUE(WaitUntil([&] { return nodes[next]->journal->Submit(Mkdir("/after")).ok(); }, 20000));
   for (auto& [id, node] : nodes) node->Stop();
   EXPECT_EQ(nodes[next]->sm.paths().back(), "/after");
+}
+
+// Counts the messages that reach the node.
+class CountingHandler final : public RaftMessageHandler {
+ public:
+  void Receive(std::vector<raft::Message> messages) override { received += static_cast<int>(messages.size()); }
+  absl::StatusOr<std::string> NewSnapshotStagingDir() override {
+    return absl::FailedPreconditionError("this test takes no snapshots");
+  }
+  void ReceiveSnapshot(raft::Message, std::string) override { ++received; }
+  std::atomic<int> received{0};
+};
+
+// In TOKEN mode (docs/security.md) Raft traffic needs the cluster's daemon token: a process
+// without the cluster secret cannot ask a master for its vote.
+TEST(GrpcRaftTransportTest, AProcessWithoutTheClusterSecretCannotVote) {
+  const std::string secret = "raft-cluster-secret-0123456789";
+  rpc::ServerSecurity token_mode;
+  token_mode.mode = security::AuthMode::kToken;
+  token_mode.daemon_token = security::DaemonToken(secret);
+  token_mode.permissions.superuser = "root";
+  rpc::InstallProcessSecurity(rpc::ChannelSecurity::Insecure(), token_mode);
+  CountingHandler handler;
+  auto server = GrpcRaftServer::Start("127.0.0.1:0", &handler);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+
+  const auto ask_for_vote = [&](const std::string& token) {
+    auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{"master", {}, token}, security::TlsMaterial{});
+    EXPECT_TRUE(security.ok());
+    raft::Message vote;
+    vote.type = raft::MessageType::kVote;
+    vote.from = 7;
+    vote.to = 1;
+    vote.term = 100;
+    proto::RaftMessageBatch batch;
+    ToProto(vote, batch.add_messages());
+    grpc::ClientContext context;
+    rpc::SetDeadline(&context, 10000);
+    proto::RaftSendResponse response;
+    return proto::RaftTransportService::NewStub(rpc::GetChannel(address, *security))->Send(&context, batch, &response);
+  };
+  EXPECT_EQ(ask_for_vote("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ask_for_vote(security::DaemonToken("another-secret-0123456789")).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(handler.received.load(), 0);
+  const grpc::Status accepted = ask_for_vote(security::DaemonToken(secret));
+  EXPECT_TRUE(accepted.ok()) << accepted.error_message();
+  EXPECT_EQ(handler.received.load(), 1);
+  (*server)->Shutdown();
+  rpc::InstallProcessSecurity(rpc::ChannelSecurity::Insecure(), rpc::ServerSecurity{});
 }
 
 }  // namespace

@@ -26,7 +26,11 @@
 #include "master/metadata_sync.h"
 #include "master/mount_table.h"
 #include "master/namespace_store.h"
+#include "master/namespace_permissions.h"
 #include "master/path_locks.h"
+#include "security/capability.h"
+#include "security/identity.h"
+#include "security/permission.h"
 
 namespace cistern::master {
 
@@ -36,8 +40,14 @@ struct FileSystemMasterOptions {
   int sync_batch_size = 1000;
   proto::WriteType default_write_type = proto::CACHE_THROUGH;
   int listing_page_size = 1000;
-  std::string owner;  // owner and group of new inodes until clients carry identities (issue 9)
+  // The master's own identity: owner and group of what it creates for itself (the root mount,
+  // internal callers). New inodes of a caller belong to the caller (NamespacePermissions).
+  std::string owner;
   std::string group;
+  security::PermissionOptions permissions;
+  // Signs block capabilities for readers and writers (TOKEN mode); nullptr = none issued.
+  // Must outlive the FileSystemMaster.
+  const security::BlockCapabilities* capabilities = nullptr;
 };
 
 // How a read may proceed. A read on an RPC event thread passes may_block = false: if it would
@@ -61,6 +71,7 @@ class ListingCursor {
     std::string after;  // last name listed; "" = from the first
   };
   std::vector<Frame> stack_;
+  security::Caller caller_;  // each directory listed must be readable by it
   std::optional<proto::FileInfo> single_;  // the listing of a file is the file itself
   bool recursive_ = false;
   std::optional<int64_t> sync_interval_;
@@ -76,36 +87,56 @@ class FileSystemMaster {
   // URI is reported and the journaled one kept), and makes sure the root's UFS directory exists.
   absl::Status InitializeRootMount(const std::string& root_ufs_uri);
 
+  // Every operation acts for `caller` (the service adapters pass the RPC's authenticated caller;
+  // the default is the master itself, exempt from checks, for internal work and tests of this
+  // class): permissions are checked as NamespacePermissions describes, new inodes belong to it,
+  // and the block capabilities it gets (GetStatus with block locations, CreateFile) name it.
+  //
   // Reads load paths from the under-store on first access and re-sync them per the interval.
-  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request, ReadOptions options = {});
-  absl::StatusOr<bool> Exists(const proto::ExistsRequest& request, ReadOptions options = {});
+  absl::StatusOr<proto::FileInfo> GetStatus(const proto::GetStatusRequest& request, ReadOptions options = {},
+                                            const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<bool> Exists(const proto::ExistsRequest& request, ReadOptions options = {},
+                              const security::Caller& caller = security::Caller::Internal());
   // A listing in pages of master.listing.page_size entries, in name order; recursive listings
   // are depth-first, each directory followed by its contents. Each page is read afresh, so a
   // long listing is not one snapshot: an entry added or removed meanwhile may or may not
   // appear, but none appears twice. StartListing resolves (and syncs) the path; NextPage
   // fills `page` with the next entries (empty once done). A WouldBlockError leaves the cursor
   // as it was, so the same call can be repeated with blocking allowed.
-  absl::StatusOr<ListingCursor> StartListing(const proto::ListStatusRequest& request, ReadOptions options = {});
+  absl::StatusOr<ListingCursor> StartListing(const proto::ListStatusRequest& request, ReadOptions options = {},
+                                             const security::Caller& caller = security::Caller::Internal());
   absl::Status NextPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options = {});
   // The whole listing, page by page, blocking as needed.
   absl::Status ListStatus(const proto::ListStatusRequest& request,
-                          const std::function<absl::Status(const proto::ListStatusResponse&)>& page);
-  absl::StatusOr<proto::FileInfo> CreateDirectory(const proto::CreateDirectoryRequest& request);
-  absl::StatusOr<proto::FileInfo> CreateFile(const proto::CreateFileRequest& request);
-  absl::StatusOr<proto::FileInfo> CompleteFile(const proto::CompleteFileRequest& request);
-  absl::Status Delete(const proto::DeleteRequest& request);
-  absl::Status Rename(const proto::RenameRequest& request);
+                          const std::function<absl::Status(const proto::ListStatusResponse&)>& page,
+                          const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<proto::FileInfo> CreateDirectory(const proto::CreateDirectoryRequest& request,
+                                                  const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<proto::FileInfo> CreateFile(const proto::CreateFileRequest& request,
+                                             const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<proto::FileInfo> CompleteFile(const proto::CompleteFileRequest& request,
+                                               const security::Caller& caller = security::Caller::Internal());
+  absl::Status Delete(const proto::DeleteRequest& request,
+                      const security::Caller& caller = security::Caller::Internal());
+  absl::Status Rename(const proto::RenameRequest& request,
+                      const security::Caller& caller = security::Caller::Internal());
   std::vector<proto::MountInfo> GetMountTable() const;
-  absl::StatusOr<proto::FileInfo> SetAttribute(const proto::SetAttributeRequest& request);
-  absl::StatusOr<proto::FreeResponse> Free(const proto::FreeRequest& request);
-  absl::Status Mount(const proto::MountRequest& request);
-  absl::Status Unmount(const proto::UnmountRequest& request);
-  absl::StatusOr<proto::SyncMetadataResponse> SyncMetadata(const proto::SyncMetadataRequest& request);
+  absl::StatusOr<proto::FileInfo> SetAttribute(const proto::SetAttributeRequest& request,
+                                               const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<proto::FreeResponse> Free(const proto::FreeRequest& request,
+                                           const security::Caller& caller = security::Caller::Internal());
+  absl::Status Mount(const proto::MountRequest& request,
+                     const security::Caller& caller = security::Caller::Internal());
+  absl::Status Unmount(const proto::UnmountRequest& request,
+                       const security::Caller& caller = security::Caller::Internal());
+  absl::StatusOr<proto::SyncMetadataResponse> SyncMetadata(const proto::SyncMetadataRequest& request,
+                                                           const security::Caller& caller = security::Caller::Internal());
 
   // Frees or deletes every path whose TTL expired by now (called periodically).
   absl::Status CheckTtls();
 
   bool FileExists(uint64_t file_id) const;
+  const NamespacePermissions& permissions() const { return permissions_; }
   // Files whose cached blocks workers must never evict: pinned files, and files not yet
   // persisted whose blocks are their only copy (TO_BE_PERSISTED). Sent with heartbeat replies.
   std::vector<uint64_t> ProtectedFiles() const;
@@ -114,7 +145,8 @@ class FileSystemMaster {
   //
   // Schedules every completed file at or below the path that is not persisted for persistence
   // now (a job in backoff is retried now); persisted files are left alone.
-  absl::StatusOr<proto::PersistResponse> Persist(const proto::PersistRequest& request);
+  absl::StatusOr<proto::PersistResponse> Persist(const proto::PersistRequest& request,
+                                                 const security::Caller& caller = security::Caller::Internal());
   absl::Status ForEachPersistJob(
       const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const;
   absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id) const;
@@ -144,6 +176,11 @@ class FileSystemMaster {
   absl::Status FillPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options);
   // The recorded outcome of a retried operation, if `operation_id` was seen before.
   absl::StatusOr<std::optional<proto::OperationRecord>> EarlierOutcome(const std::string& operation_id) const;
+  // The READ capability of `info`'s file for `caller`, if capabilities are on and it may read.
+  absl::Status AttachReadCapability(const security::Caller& caller, const proto::Inode& inode,
+                                    const std::string& path, proto::FileInfo* info) const;
+  // The WRITE capability of a file `caller` just created.
+  void AttachWriteCapability(const security::Caller& caller, const proto::Inode& inode, proto::FileInfo* info) const;
   // PERMISSION_DENIED if `path` is under a read-only mount.
   absl::Status CheckWritable(const std::string& path) const;
   // Loads `path` from its under-store if the namespace does not have it yet.
@@ -151,7 +188,8 @@ class FileSystemMaster {
   // The root of a subtree operation (free, persist) on the normalized `path`, loaded if missing:
   // a non-empty directory without `recursive` is FAILED_PRECONDITION ("... (<verb> it
   // recursively)").
-  absl::StatusOr<proto::Inode> ResolveSubtreeRoot(const std::string& path, bool recursive, absl::string_view verb);
+  absl::StatusOr<proto::Inode> ResolveSubtreeRoot(const std::string& path, bool recursive, absl::string_view verb,
+                                                  const security::Caller& caller, uint32_t access);
   // Appends `entry`, releases `locks` (if any), then waits until the entry is durable. With
   // `result_inode`, also reads the inode the entry names (result.inode_id) before releasing.
   absl::StatusOr<proto::JournalResult> SubmitAndRelease(const proto::JournalEntry& entry, PathLocks::Held* locks,
@@ -165,6 +203,7 @@ class FileSystemMaster {
   BlockMaster* const blocks_;
   Clock* const clock_;
   const FileSystemMasterOptions options_;
+  const NamespacePermissions permissions_;
   PathLocks locks_;
   MetadataSyncer syncer_;
 };

@@ -50,9 +50,12 @@ absl::StatusOr<std::optional<proto::PersistJob>> FileSystemMaster::GetPersistJob
   return store_->GetPersistJob(file_id);
 }
 
-absl::StatusOr<proto::PersistResponse> FileSystemMaster::Persist(const proto::PersistRequest& request) {
+absl::StatusOr<proto::PersistResponse> FileSystemMaster::Persist(const proto::PersistRequest& request,
+                                                                 const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, ResolveSubtreeRoot(path, request.recursive(), "persist"));
+  // Persisting writes the under-store: the caller must be allowed to write the path.
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root,
+                           ResolveSubtreeRoot(path, request.recursive(), "persist", caller, security::kWrite));
   if (root.kind() == proto::FILE && !root.completed()) {
     return absl::FailedPreconditionError(absl::StrCat("'", path, "' is still being written"));
   }

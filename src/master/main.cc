@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "common/process.h"
 #include "master/master_process.h"
+#include "security/security_config.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,14 @@ int main(int argc, char** argv) {
       absl::StrCat("master@", config.GetString(conf::kMasterHostname), ":", config.GetInt(conf::kMasterRpcPort));
   if (absl::Status status = InitDaemonLogging(config, "master", node_id); !status.ok()) {
     std::fprintf(stderr, "cistern-master: %s\n", std::string(status.message()).c_str());
+    return kExitBadConfig;
+  }
+  // Bad security settings are bad configuration (status 2), not a failed start.
+  if (absl::StatusOr<security::SecurityConfig> security =
+          security::LoadSecurityConfig(config, security::ProcessRole::kMaster);
+      !security.ok()) {
+    spdlog::critical("{}", security.status().ToString());
+    std::fprintf(stderr, "cistern-master: %s\n", std::string(security.status().message()).c_str());
     return kExitBadConfig;
   }
   master::MasterProcessOptions options;

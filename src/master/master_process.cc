@@ -27,12 +27,14 @@
 #include "master/master_http.h"
 #include "master/master_metrics.h"
 #include "master/file_system_master.h"
+#include "master/master_security.h"
 #include "master/master_service.h"
 #include "master/mount_table.h"
 #include "master/namespace_state_machine.h"
 #include "master/namespace_store.h"
 #include "master/persistence_scheduler.h"
 #include "rpc/channel.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::master {
@@ -59,6 +61,7 @@ absl::Status MasterProcess::Start() {
   Clock* clock = RealClock();
   const int64_t start_ms = clock->NowMs();
   const std::string dir = MasterMetastoreDir(config_);
+  CISTERN_ASSIGN_OR_RETURN(security_, MasterSecurity::Start(config_));
   if (const std::string backup = config_.GetString(conf::kMasterMetastoreRestoreFrom); !backup.empty()) {
     CISTERN_RETURN_IF_ERROR(RestoreMetastoreIfEmpty(backup, dir, MasterRaftDir(config_)));
   }
@@ -98,6 +101,8 @@ absl::Status MasterProcess::Start() {
   fs_options.sync_batch_size = static_cast<int>(std::max<int64_t>(1, config_.GetInt(conf::kMasterMetadataSyncBatchSize)));
   fs_options.owner = UserName();
   fs_options.group = GroupName();
+  fs_options.permissions = security_->config().permissions;
+  fs_options.capabilities = security_->capabilities();
   fs_ = std::make_unique<FileSystemMaster>(store_.get(), journal_, mounts_.get(), blocks_.get(), clock,
                                            fs_options);
   blocks_->set_pinned_files_fn([this] { return fs_ != nullptr ? fs_->ProtectedFiles() : std::vector<uint64_t>(); });
@@ -141,8 +146,8 @@ absl::Status MasterProcess::Start() {
   journal_admin_service_ = std::make_unique<JournalAdminService>(master_journal_.get());
   const std::string bind = absl::StrCat(config_.GetString(conf::kMasterBindHost), ":", port);
   grpc::ServerBuilder builder;
-  rpc::ConfigureServerBuilder(&builder);
-  builder.AddListeningPort(bind, grpc::InsecureServerCredentials(), &bound_port_);
+  rpc::ConfigureServerBuilder(&builder, security_->Interceptors());
+  builder.AddListeningPort(bind, rpc::ServerCredentials(), &bound_port_);
   builder.RegisterService(fs_service_.get());
   builder.RegisterService(block_service_.get());
   builder.RegisterService(meta_service_.get());
@@ -269,6 +274,7 @@ void MasterProcess::Stop() {
   mounts_.reset();
   store_.reset();
   kv_.reset();
+  security_.reset();
 }
 
 }  // namespace cistern::master

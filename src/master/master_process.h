@@ -52,6 +52,7 @@ class MetaMasterService;
 class JournalAdminService;
 class MasterJournal;
 class CacheUsageScanner;
+class MasterSecurity;
 
 }  // namespace cistern::master
 namespace cistern {
@@ -101,6 +102,7 @@ class MasterProcess : public ServingGate {
  private:
   const Config config_;
   const MasterProcessOptions options_;
+  std::unique_ptr<MasterSecurity> security_;
   std::string address_;
   int bound_port_ = 0;
   std::unique_ptr<kv::KvStore> kv_;

@@ -5,6 +5,8 @@
 #include "common/version.h"
 #include "master/metadata_sync.h"
 #include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "ufs/ufs_mounts.h"
 
 namespace cistern::master {
@@ -12,6 +14,17 @@ namespace cistern::master {
 using rpc::ToGrpcStatus;
 
 namespace {
+
+// Finishes the call with INVALID_ARGUMENT when `request` fails rpc::ValidateRequest; nullptr if
+// it passes.
+template <typename Request>
+grpc::ServerUnaryReactor* RejectInvalid(grpc::CallbackServerContext* context, const Request& request) {
+  absl::Status status = rpc::ValidateRequest(request);
+  if (status.ok()) return nullptr;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
 
 grpc::Status Overloaded() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master overloaded: too many requests are waiting; retry later");
@@ -84,8 +97,9 @@ grpc::ServerUnaryReactor* FileSystemMasterService::ReadHereOrOnPool(grpc::Callba
 grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServerContext* context,
                                                              const proto::GetStatusRequest* request,
                                                              proto::GetStatusResponse* response) {
-  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
-    auto info = fs_->GetStatus(*request, options);
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return ReadHereOrOnPool(context, [this, request, response, caller = rpc::CallerOf(*context)](ReadOptions options) {
+    auto info = fs_->GetStatus(*request, options, caller);
     if (!info.ok()) return info.status();
     *response->mutable_info() = *std::move(info);
     return absl::OkStatus();
@@ -95,8 +109,9 @@ grpc::ServerUnaryReactor* FileSystemMasterService::GetStatus(grpc::CallbackServe
 grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerContext* context,
                                                           const proto::ExistsRequest* request,
                                                           proto::ExistsResponse* response) {
-  return ReadHereOrOnPool(context, [this, request, response](ReadOptions options) {
-    auto exists = fs_->Exists(*request, options);
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return ReadHereOrOnPool(context, [this, request, response, caller = rpc::CallerOf(*context)](ReadOptions options) {
+    auto exists = fs_->Exists(*request, options, caller);
     if (!exists.ok()) return exists.status();
     response->set_exists(*exists);
     return absl::OkStatus();
@@ -108,8 +123,12 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Exists(grpc::CallbackServerCo
 // was written, so a slow client holds no more than a page here.
 class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReactor<proto::ListStatusResponse> {
  public:
-  ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request)
-      : service_(service), request_(request) {
+  ListReactor(FileSystemMasterService* service, const proto::ListStatusRequest* request, security::Caller caller)
+      : service_(service), request_(request), caller_(std::move(caller)) {
+    if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) {
+      Finish(ToGrpcStatus(invalid));
+      return;
+    }
     Step(false);
   }
 
@@ -127,7 +146,7 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
     const ReadOptions options{.may_block = may_block};
     absl::Status status;
     if (!cursor_.has_value()) {
-      absl::StatusOr<ListingCursor> cursor = service_->fs_->StartListing(*request_, options);
+      absl::StatusOr<ListingCursor> cursor = service_->fs_->StartListing(*request_, options, caller_);
       if (cursor.ok()) {
         cursor_ = *std::move(cursor);
       } else {
@@ -152,6 +171,7 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
 
   FileSystemMasterService* const service_;
   const proto::ListStatusRequest* const request_;
+  const security::Caller caller_;
   std::optional<ListingCursor> cursor_;
   proto::ListStatusResponse page_;
 };
@@ -159,7 +179,7 @@ class FileSystemMasterService::ListReactor final : public grpc::ServerWriteReact
 grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::ListStatus(
     grpc::CallbackServerContext* context, const proto::ListStatusRequest* request) {
   if (grpc::Status gate = Gate(gate_, context); !gate.ok()) return new RefusedListReactor(gate);
-  return new ListReactor(this, request);
+  return new ListReactor(this, request, rpc::CallerOf(*context));
 }
 
 // A mutation returning the FileInfo it produced.
@@ -167,8 +187,9 @@ grpc::ServerWriteReactor<proto::ListStatusResponse>* FileSystemMasterService::Li
   grpc::ServerUnaryReactor* FileSystemMasterService::Method(                                              \
       grpc::CallbackServerContext* context, const proto::Method##Request* request,                        \
       proto::Method##Response* response) {                                                                \
-    return OnBlockingPool(context, [this, request, response] {                                            \
-      auto info = fs_->Method(*request);                                                                  \
+    if (auto* rejected = RejectInvalid(context, *request)) return rejected;                               \
+    return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {          \
+      auto info = fs_->Method(*request, caller);                                                          \
       if (!info.ok()) return ToGrpcStatus(info.status());                                                 \
       *response->mutable_info() = *std::move(info);                                                       \
       return grpc::Status::OK;                                                                            \
@@ -184,21 +205,30 @@ CISTERN_FS_INFO_MUTATION(SetAttribute)
 grpc::ServerUnaryReactor* FileSystemMasterService::Delete(grpc::CallbackServerContext* context,
                                                           const proto::DeleteRequest* request,
                                                           proto::DeleteResponse*) {
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Delete(*request)); });
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Delete(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Rename(grpc::CallbackServerContext* context,
                                                           const proto::RenameRequest* request,
                                                           proto::RenameResponse*) {
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Rename(*request)); });
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Rename(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackServerContext* context,
                                                                  const proto::GetMountTableRequest* request,
                                                                  proto::GetMountTableResponse* response) {
   CISTERN_SERVE_IF_LEADER_REACTOR(context);
+  // Mount credentials go only to those who act with the cluster's rights: daemons and the
+  // superuser (a client's direct under-store reads otherwise use its own credentials).
+  const bool secrets = request->with_secrets() && fs_->permissions().checker().IsSuperuser(rpc::CallerOf(*context));
   for (auto& mount : fs_->GetMountTable()) {
-    if (!request->with_secrets()) RedactMountSecrets(&mount);
+    if (!secrets) RedactMountSecrets(&mount);
     *response->add_mounts() = std::move(mount);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -209,8 +239,9 @@ grpc::ServerUnaryReactor* FileSystemMasterService::GetMountTable(grpc::CallbackS
 grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerContext* context,
                                                         const proto::FreeRequest* request,
                                                         proto::FreeResponse* response) {
-  return OnBlockingPool(context, [this, request, response] {
-    auto freed = fs_->Free(*request);
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto freed = fs_->Free(*request, caller);
     if (!freed.ok()) return ToGrpcStatus(freed.status());
     *response = *std::move(freed);
     return grpc::Status::OK;
@@ -219,20 +250,27 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Free(grpc::CallbackServerCont
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Mount(grpc::CallbackServerContext* context,
                                                          const proto::MountRequest* request, proto::MountResponse*) {
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Mount(*request)); });
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Mount(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::Unmount(grpc::CallbackServerContext* context,
                                                            const proto::UnmountRequest* request,
                                                            proto::UnmountResponse*) {
-  return OnBlockingPool(context, [this, request] { return ToGrpcStatus(fs_->Unmount(*request)); });
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, caller = rpc::CallerOf(*context)] {
+    return ToGrpcStatus(fs_->Unmount(*request, caller));
+  });
 }
 
 grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackServerContext* context,
                                                                 const proto::SyncMetadataRequest* request,
                                                                 proto::SyncMetadataResponse* response) {
-  return OnBlockingPool(context, [this, request, response] {
-    auto synced = fs_->SyncMetadata(*request);
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto synced = fs_->SyncMetadata(*request, caller);
     if (!synced.ok()) return ToGrpcStatus(synced.status());
     *response = *std::move(synced);
     return grpc::Status::OK;
@@ -242,8 +280,9 @@ grpc::ServerUnaryReactor* FileSystemMasterService::SyncMetadata(grpc::CallbackSe
 grpc::ServerUnaryReactor* FileSystemMasterService::Persist(grpc::CallbackServerContext* context,
                                                            const proto::PersistRequest* request,
                                                            proto::PersistResponse* response) {
-  return OnBlockingPool(context, [this, request, response] {
-    auto scheduled = fs_->Persist(*request);
+  if (auto* rejected = RejectInvalid(context, *request)) return rejected;
+  return OnBlockingPool(context, [this, request, response, caller = rpc::CallerOf(*context)] {
+    auto scheduled = fs_->Persist(*request, caller);
     if (!scheduled.ok()) return ToGrpcStatus(scheduled.status());
     *response = *std::move(scheduled);
     return grpc::Status::OK;
@@ -253,6 +292,7 @@ grpc::ServerUnaryReactor* FileSystemMasterService::Persist(grpc::CallbackServerC
 grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext* context, const proto::RegisterWorkerRequest* request,
                                                 proto::RegisterWorkerResponse* response) {
   CISTERN_SERVE_IF_LEADER(context);
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   auto id = blocks_->RegisterWorker(*request);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_worker_id(*id);
@@ -265,6 +305,7 @@ grpc::Status BlockMasterService::RegisterWorker(grpc::ServerContext* context, co
 grpc::Status BlockMasterService::WorkerHeartbeat(grpc::ServerContext* context, const proto::WorkerHeartbeatRequest* request,
                                                  proto::WorkerHeartbeatResponse* response) {
   CISTERN_SERVE_IF_LEADER(context);
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   *response = blocks_->Heartbeat(*request);
   return grpc::Status::OK;
 }
@@ -272,6 +313,7 @@ grpc::Status BlockMasterService::WorkerHeartbeat(grpc::ServerContext* context, c
 grpc::Status BlockMasterService::CommitBlock(grpc::ServerContext* context, const proto::CommitBlockRequest* request,
                                              proto::CommitBlockResponse*) {
   CISTERN_SERVE_IF_LEADER(context);
+  if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
   return ToGrpcStatus(blocks_->CommitBlock(request->worker_id(), request->block()));
 }
 

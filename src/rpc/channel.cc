@@ -7,7 +7,9 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "grpcpp/support/client_interceptor.h"
 #include "rpc/server_metrics.h"
+#include "rpc/transport_security.h"
 
 namespace cistern::rpc {
 namespace {
@@ -25,14 +27,48 @@ void ApplyTransportArgs(SetInt set_int) {
   set_int(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 128 << 10);
 }
 
+// Adds the identity of the channel's ChannelSecurity to every call's metadata.
+class IdentityInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit IdentityInterceptor(const ChannelSecurity* security) : security_(security) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      std::multimap<std::string, std::string>* metadata = methods->GetSendInitialMetadata();
+      for (const auto& [key, value] : security_->metadata()) metadata->emplace(key, value);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const ChannelSecurity* const security_;
+};
+
+class IdentityInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit IdentityInterceptorFactory(std::shared_ptr<const ChannelSecurity> security)
+      : security_(std::move(security)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new IdentityInterceptor(security_.get());
+  }
+
+ private:
+  const std::shared_ptr<const ChannelSecurity> security_;
+};
+
 }  // namespace
 
-std::shared_ptr<grpc::Channel> GetChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> GetChannel(const std::string& address,
+                                          const std::shared_ptr<const ChannelSecurity>& requested) {
+  const std::shared_ptr<const ChannelSecurity> security = requested != nullptr ? requested : DefaultChannelSecurity();
   static absl::Mutex mu;
-  static auto* channels = new std::map<std::string, std::shared_ptr<grpc::Channel>>();
+  // Keyed by the security object too, whose lifetime the map extends (the key's pointer stays
+  // valid).
+  static auto* channels =
+      new std::map<std::pair<std::string, const ChannelSecurity*>,
+                   std::pair<std::shared_ptr<const ChannelSecurity>, std::shared_ptr<grpc::Channel>>>();
   absl::MutexLock lock(&mu);
-  auto it = channels->find(address);
-  if (it != channels->end()) return it->second;
+  auto it = channels->find({address, security.get()});
+  if (it != channels->end()) return it->second.second;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -41,8 +77,14 @@ std::shared_ptr<grpc::Channel> GetChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   ApplyTransportArgs([&](const char* key, int value) { args.SetInt(key, value); });
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  channels->emplace(address, channel);
+  if (!security->server_name_override().empty()) {
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, security->server_name_override());
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  if (!security->metadata().empty()) interceptors.push_back(std::make_unique<IdentityInterceptorFactory>(security));
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(address, security->credentials(), args,
+                                                                          std::move(interceptors));
+  channels->emplace(std::make_pair(address, security.get()), std::make_pair(security, channel));
   return channel;
 }
 
@@ -50,7 +92,9 @@ void SetDeadline(grpc::ClientContext* context, int64_t timeout_ms) {
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
 }
 
-void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
+void ConfigureServerBuilder(
+    grpc::ServerBuilder* builder,
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> extra) {
   builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder->SetMaxSendMessageSize(kMaxMessageBytes);
   // SO_REUSEPORT would let a second daemon bind the same port silently; refuse instead.
@@ -58,6 +102,7 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
   ApplyTransportArgs([&](const char* key, int value) { builder->AddChannelArgument(key, value); });
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewServerMetricsInterceptorFactory());
+  for (auto& interceptor : extra) interceptors.push_back(std::move(interceptor));
   builder->experimental().SetInterceptorCreators(std::move(interceptors));
 }
 

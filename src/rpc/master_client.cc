@@ -106,7 +106,7 @@ std::string NewOperationId() {
     proto::Method##Response response;                                                            \
     absl::Status status = Invoke(#Method, [&](const std::string& address, grpc::ClientContext* ctx) { \
       response.Clear();                                                                          \
-      return proto::Service::NewStub(GetChannel(address))->Method(ctx, request, &response);      \
+      return proto::Service::NewStub(GetChannel(address, options_.security))->Method(ctx, request, &response); \
     });                                                                                          \
     if (!status.ok()) return status;                                                             \
     return response;                                                                             \
@@ -150,7 +150,7 @@ absl::Status MasterClient::ListStatus(
       // Part of the listing was delivered; a retry would repeat it. Report the failure instead.
       return grpc::Status(grpc::StatusCode::ABORTED, "listing interrupted");
     }
-    auto reader = proto::FileSystemMaster::NewStub(GetChannel(address))->ListStatus(ctx, request);
+    auto reader = proto::FileSystemMaster::NewStub(GetChannel(address, options_.security))->ListStatus(ctx, request);
     proto::ListStatusResponse page;
     while (reader->Read(&page)) {
       received = true;

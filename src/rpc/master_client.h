@@ -26,6 +26,8 @@
 
 namespace cistern::rpc {
 
+class ChannelSecurity;
+
 struct MasterClientOptions {
   std::vector<std::string> addresses;  // host:port of every master
   int64_t rpc_timeout_ms = 30000;
@@ -33,6 +35,7 @@ struct MasterClientOptions {
   // Follow leader hints and fail over across `addresses`; false sends every call to
   // addresses[0] only (admin calls addressed to one particular master).
   bool follow_leader = true;
+  std::shared_ptr<const ChannelSecurity> security;  // TLS and identity; nullptr = the process default
 };
 
 // 16 random bytes naming one logical mutation (see operation_id in master.proto).

@@ -63,7 +63,7 @@ template class WriteStream<proto::WriteBlockRequest, proto::WriteBlockResponse>;
 template class WriteStream<proto::WriteUfsFileRequest, proto::WriteUfsFileResponse>;
 
 WorkerClient::WorkerClient(std::string address, WorkerClientOptions options)
-    : address_(std::move(address)), options_(options), channel_(GetChannel(address_)),
+    : address_(std::move(address)), options_(options), channel_(GetChannel(address_, options_.security)),
       stub_(proto::BlockWorker::NewStub(channel_)),
       read_block_method_name_(absl::StrCat("/", proto::BlockWorker::service_full_name(), "/ReadBlock")),
       read_block_method_(read_block_method_name_.c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, channel_) {}

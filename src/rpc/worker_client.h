@@ -76,9 +76,12 @@ class BlockReadStream {
   bool done_ = false;
 };
 
+class ChannelSecurity;
+
 struct WorkerClientOptions {
   int64_t rpc_timeout_ms = 30000;    // unary calls
   int64_t data_timeout_ms = 600000;  // one whole block stream
+  std::shared_ptr<const ChannelSecurity> security;  // TLS and identity; nullptr = the process default
 };
 
 class WorkerClient {

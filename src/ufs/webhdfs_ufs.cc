@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <random>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,10 +14,9 @@
 #include "common/units.h"
 #include "spdlog/spdlog.h"
 #include "ufs/uri.h"
+#include "ufs/webhdfs_json.h"
 
 namespace cistern::ufs {
-
-using Json = nlohmann::json;
 
 const std::vector<std::string>& WebHdfsOptionKeys() {
   static const auto* keys =
@@ -69,14 +66,9 @@ absl::StatusOr<WebHdfsConfig> ResolveWebHdfsConfig(std::string_view uri, const M
 
 absl::Status WebHdfsError(long http_status, std::string_view body, std::string_view op, std::string_view path,
                           int attempts) {
-  std::string exception, detail;
-  Json doc = Json::parse(body.begin(), body.end(), nullptr, false);
-  if (doc.is_object() && doc.contains("RemoteException") && doc["RemoteException"].is_object()) {
-    const Json& e = doc["RemoteException"];
-    if (e.contains("exception") && e["exception"].is_string()) exception = e["exception"].get<std::string>();
-    if (e.contains("message") && e["message"].is_string()) detail = e["message"].get<std::string>();
-  }
-  detail = detail.substr(0, detail.find('\n'));
+  const webhdfsjson::RemoteException remote = webhdfsjson::ParseRemoteException(body);
+  const std::string& exception = remote.exception;
+  const std::string& detail = remote.message;
   std::string msg = absl::StrCat("WebHDFS ", std::string(op), " '", std::string(path), "': HTTP ", http_status,
                                  exception.empty() ? "" : " ", exception, detail.empty() ? "" : ": ", detail,
                                  attempts > 1 ? absl::StrCat(" (after ", attempts, " attempts)") : "");
@@ -119,22 +111,6 @@ struct HdfsStatus {
   UfsStatus status;
   bool exists = false;
 };
-
-UfsStatus FromJson(const Json& s, std::string name) {
-  UfsStatus out;
-  out.name = std::move(name);
-  out.is_directory = s.value("type", "") == "DIRECTORY";
-  out.length = s.value("length", int64_t{0});
-  out.mtime_ms = s.value("modificationTime", int64_t{0});
-  uint32_t mode = 0;
-  std::string perm = s.value("permission", "");
-  for (char c : perm) {
-    if (c < '0' || c > '7') break;
-    mode = mode * 8 + static_cast<uint32_t>(c - '0');
-  }
-  out.mode = mode;
-  return out;
-}
 
 class WebHdfsUnderFileSystem;
 
@@ -239,32 +215,20 @@ class WebHdfsUnderFileSystem : public UnderFileSystem {
         continue;
       }
       if (r.status != 200) return WebHdfsError(r.status, r.body, "LISTSTATUS", std::string(uri), r.attempts);
-      Json doc = Json::parse(r.body, nullptr, false);
-      const Json* statuses = nullptr;
-      int64_t remaining = 0;
-      if (doc.is_object() && doc.contains("DirectoryListing")) {
-        const Json& listing = doc["DirectoryListing"];
-        remaining = listing.value("remainingEntries", int64_t{0});
-        if (listing.contains("partialListing")) statuses = &listing["partialListing"]["FileStatuses"]["FileStatus"];
-      } else if (doc.is_object() && doc.contains("FileStatuses")) {
-        statuses = &doc["FileStatuses"]["FileStatus"];
-      }
-      if (statuses == nullptr || !statuses->is_array()) {
-        return absl::DataLossError(absl::StrCat("WebHDFS LISTSTATUS '", std::string(uri), "': malformed response '",
-                                                r.body.substr(0, 200), "'"));
-      }
-      if (statuses->empty() && remaining > 0) {
+      absl::StatusOr<webhdfsjson::ListPage> page = webhdfsjson::ParseListing(r.body);
+      if (!page.ok()) return Annotate(page.status(), absl::StrCat("WebHDFS LISTSTATUS '", std::string(uri), "'"));
+      const int64_t remaining = page->remaining;
+      if (page->entries.empty() && remaining > 0) {
         return absl::DataLossError(absl::StrCat("WebHDFS LISTSTATUS '", std::string(uri), "': empty page with ",
                                                 remaining, " entries remaining"));
       }
-      for (const Json& s : *statuses) {
-        std::string name = s.value("pathSuffix", "");
-        if (name.empty()) {
+      for (const UfsStatus& entry : page->entries) {
+        if (entry.name.empty()) {
           return absl::FailedPreconditionError(absl::StrCat("list '", std::string(uri), "': not a directory"));
         }
-        start_after = name;
-        if (IsTemporaryName(name)) continue;
-        CISTERN_RETURN_IF_ERROR(visit(FromJson(s, name)));
+        start_after = entry.name;
+        if (IsTemporaryName(entry.name)) continue;
+        CISTERN_RETURN_IF_ERROR(visit(entry));
       }
       if (remaining <= 0) return absl::OkStatus();
     }
@@ -346,12 +310,9 @@ class WebHdfsUnderFileSystem : public UnderFileSystem {
 
   absl::StatusOr<bool> Boolean(const HttpResponse& r, const std::string& op, std::string_view uri) {
     if (r.status != 200) return WebHdfsError(r.status, r.body, op, uri, r.attempts);
-    Json doc = Json::parse(r.body, nullptr, false);
-    if (!doc.is_object() || !doc.contains("boolean") || !doc["boolean"].is_boolean()) {
-      return absl::DataLossError(absl::StrCat("WebHDFS ", op, " '", std::string(uri), "': malformed response '",
-                                              r.body.substr(0, 200), "'"));
-    }
-    return doc["boolean"].get<bool>();
+    absl::StatusOr<bool> value = webhdfsjson::ParseBoolean(r.body);
+    if (!value.ok()) return Annotate(value.status(), absl::StrCat("WebHDFS ", op, " '", std::string(uri), "'"));
+    return *value;
   }
 
   absl::StatusOr<HdfsStatus> Stat(const std::string& path, std::string_view uri) {
@@ -363,13 +324,10 @@ class WebHdfsUnderFileSystem : public UnderFileSystem {
       return e;
     }
     if (r.status != 200) return WebHdfsError(r.status, r.body, "GETFILESTATUS", uri, r.attempts);
-    Json doc = Json::parse(r.body, nullptr, false);
-    if (!doc.is_object() || !doc.contains("FileStatus") || !doc["FileStatus"].is_object()) {
-      return absl::DataLossError(absl::StrCat("WebHDFS GETFILESTATUS '", std::string(uri), "': malformed response '",
-                                              r.body.substr(0, 200), "'"));
-    }
+    absl::StatusOr<UfsStatus> status = webhdfsjson::ParseFileStatus(r.body, path == "/" ? "" : BaseName(path));
+    if (!status.ok()) return Annotate(status.status(), absl::StrCat("WebHDFS GETFILESTATUS '", std::string(uri), "'"));
     out.exists = true;
-    out.status = FromJson(doc["FileStatus"], path == "/" ? "" : BaseName(path));
+    out.status = *std::move(status);
     return out;
   }
 

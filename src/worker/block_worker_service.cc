@@ -12,6 +12,8 @@
 #include "worker/local_block_leases.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_status.h"
+#include "rpc/request_validation.h"
+#include "rpc/transport_security.h"
 #include "spdlog/spdlog.h"
 
 namespace cistern::worker {
@@ -79,6 +81,11 @@ grpc::Slice SharedSlice(std::string_view bytes, std::shared_ptr<const void> owne
                      [](void* p) { delete static_cast<std::shared_ptr<const void>*>(p); }, held);
 }
 
+// The caller of a call (none for in-process calls without a context).
+security::Caller CallerOf(const grpc::ServerContext* context) {
+  return context != nullptr ? rpc::CallerOf(*context) : security::Caller();
+}
+
 absl::Status ClientGone(const std::string& what) {
   return absl::CancelledError(absl::StrCat(what, ": client went away"));
 }
@@ -121,20 +128,9 @@ grpc::Status BlockWorkerService::StreamReadBlock(grpc::ServerContext* context, R
 
 absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              ReadBlockStream* writer) {
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request, CallerOf(context)));
   const uint64_t block_id = request.block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("ReadBlock: block id 0 is not a valid block id");
-  if (request.offset() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": negative offset ", request.offset()));
-  }
-  if (request.length() < -1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": bad length ", request.length(), " (-1 = to the end of the block)"));
-  }
-  if (request.chunk_size_bytes() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ReadBlock ", block_id, ": negative chunk size ", request.chunk_size_bytes()));
-  }
   const bool has_source = request.has_ufs();
   UfsBlockSource source;
   if (has_source) {
@@ -241,8 +237,9 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   proto::WriteBlockRequest message;
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteBlock stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteBlock: the first message must be a header");
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
+  CISTERN_ASSIGN_OR_RETURN(const int64_t max_bytes, options_.access.CheckWrite(message.header(), rpc::kMaxBlockSizeBytes));
   const uint64_t block_id = message.header().block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("WriteBlock: block id 0 is not a valid block id");
   const int64_t length_hint = message.header().length_hint();
   if (length_hint < 0) {
     return absl::InvalidArgumentError(absl::StrCat("WriteBlock ", block_id, ": negative length hint ", length_hint));
@@ -254,6 +251,10 @@ absl::Status BlockWorkerService::DoWriteBlock(grpc::ServerReader<proto::WriteBlo
   while (!committed && reader->Read(&message)) {
     switch (message.payload_case()) {
       case proto::WriteBlockRequest::kData:
+        if (writer->bytes_written() + static_cast<int64_t>(message.data().size()) > max_bytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("WriteBlock ", block_id, ": more than ", max_bytes, " bytes (the block size)"));
+        }
         CISTERN_RETURN_IF_ERROR_CONTEXT(writer->Append(message.data()), absl::StrCat("WriteBlock ", block_id));
         break;
       case proto::WriteBlockRequest::kCommit:
@@ -297,8 +298,9 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   proto::WriteUfsFileRequest message;
   if (!reader->Read(&message)) return absl::InvalidArgumentError("WriteUfsFile stream ended before its header");
   if (!message.has_header()) return absl::InvalidArgumentError("WriteUfsFile: the first message must be a header");
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(message.header()));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckUfsWrite(message.header()));
   const std::string path = message.header().ufs_path();
-  if (path.empty()) return absl::InvalidArgumentError("WriteUfsFile: empty under-store path");
   ufs::CreateOptions options;
   options.overwrite = message.header().overwrite();
   options.create_parents = true;
@@ -349,18 +351,20 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
 // ---------------------------------------------------------------------------------------------
 // Short-circuit reads
 
-grpc::Status BlockWorkerService::OpenLocalBlock(grpc::ServerContext*, const proto::OpenLocalBlockRequest* request,
+grpc::Status BlockWorkerService::OpenLocalBlock(grpc::ServerContext* context, const proto::OpenLocalBlockRequest* request,
                                                 proto::OpenLocalBlockResponse* response) {
-  return Reply(DoOpenLocalBlock(*request, response), absl::StrCat("OpenLocalBlock ", request->block_id()));
+  return Reply(DoOpenLocalBlock(*request, CallerOf(context), response), absl::StrCat("OpenLocalBlock ", request->block_id()));
 }
 
 absl::Status BlockWorkerService::DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request,
+                                                  const security::Caller& caller,
                                                   proto::OpenLocalBlockResponse* response) {
   if (options_.leases == nullptr) {
     return absl::FailedPreconditionError("short-circuit reads are switched off on this worker (worker.short_circuit.enabled)");
   }
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckOpenLocal(request, caller));
   const uint64_t block_id = request.block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("OpenLocalBlock: block id 0 is not a valid block id");
   if (request.read_type() == proto::CACHE_PROMOTE) {
     absl::Status promoted = store_->Promote(block_id);
     if (!promoted.ok() && !absl::IsNotFound(promoted)) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
@@ -400,15 +404,16 @@ grpc::Status BlockWorkerService::ReleaseLocalBlock(grpc::ServerContext*, const p
 // ---------------------------------------------------------------------------------------------
 // CacheBlock
 
-grpc::Status BlockWorkerService::CacheBlock(grpc::ServerContext*, const proto::CacheBlockRequest* request,
+grpc::Status BlockWorkerService::CacheBlock(grpc::ServerContext* context, const proto::CacheBlockRequest* request,
                                             proto::CacheBlockResponse* response) {
-  return Reply(DoCacheBlock(*request, response), absl::StrCat("CacheBlock ", request->block_id()));
+  return Reply(DoCacheBlock(*request, CallerOf(context), response), absl::StrCat("CacheBlock ", request->block_id()));
 }
 
-absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& request,
+absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& request, const security::Caller& caller,
                                               proto::CacheBlockResponse* response) {
+  CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckCache(request, caller));
   const uint64_t block_id = request.block_id();
-  if (block_id == 0) return absl::InvalidArgumentError("CacheBlock: block id 0 is not a valid block id");
   CISTERN_ASSIGN_OR_RETURN(UfsBlockSource source, SourceOf(block_id, request.ufs(), "CacheBlock"));
   CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
   if (fetched.cached != nullptr) {

@@ -17,6 +17,9 @@
 //    (a corrupt block is dropped, counted, and the call fails with DATA_LOSS).
 //  * CacheBlock brings a block into the cache from its under-store without sending it
 //    (`fs load`), sharing the read-through fetch of concurrent readers.
+//  * With capabilities on (options.access), ReadBlock, WriteBlock, WriteUfsFile, OpenLocalBlock
+//    and CacheBlock first check the request's block capability (worker/block_access.h):
+//    PERMISSION_DENIED without one (daemons may ReadBlock and CacheBlock without).
 //
 // Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
 // the cache / bytes sent from it; a short-circuit lease counts as a block read when granted,
@@ -32,6 +35,7 @@
 #include <functional>
 
 #include "cistern/proto/worker.grpc.pb.h"
+#include "worker/block_access.h"
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
 #include "worker/ufs_fetcher.h"
@@ -49,6 +53,8 @@ struct BlockWorkerServiceOptions {
   int64_t default_chunk_size_bytes = 1 << 20;
   // Returns the worker id the master assigned (0 = not yet registered).
   std::function<uint64_t()> worker_id = [] { return uint64_t{0}; };
+  // Which block capabilities ReadBlock, WriteBlock and WriteUfsFile require (none by default).
+  BlockAccess access;
   // Short-circuit leases (OpenLocalBlock); null = short-circuit reads switched off. Must
   // outlive the service.
   LocalBlockLeases* leases = nullptr;
@@ -85,8 +91,10 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                               ReadBlockStream* writer);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
                               int64_t chunk_bytes, ReadBlockStream* writer);
-  absl::Status DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request, proto::OpenLocalBlockResponse* response);
-  absl::Status DoCacheBlock(const proto::CacheBlockRequest& request, proto::CacheBlockResponse* response);
+  absl::Status DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request, const security::Caller& caller,
+                                proto::OpenLocalBlockResponse* response);
+  absl::Status DoCacheBlock(const proto::CacheBlockRequest& request, const security::Caller& caller,
+                            proto::CacheBlockResponse* response);
   absl::Status DoWriteBlock(grpc::ServerReader<proto::WriteBlockRequest>* reader, proto::WriteBlockResponse* response);
   absl::Status DoWriteUfsFile(grpc::ServerReader<proto::WriteUfsFileRequest>* reader,
                               proto::WriteUfsFileResponse* response);

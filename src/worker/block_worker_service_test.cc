@@ -371,7 +371,7 @@ TEST_F(BlockWorkerServiceTest, BadFieldsAreInvalidArguments) {
     std::string names;
   };
   std::vector<Case> cases;
-  cases.push_back({ReadRequest(0), "block id 0"});
+  cases.push_back({ReadRequest(0), "block_id = 0"});
   cases.push_back({ReadRequest(41, -5), "-5"});
   cases.push_back({ReadRequest(41, 1001), "1001"});
   cases.push_back({ReadRequest(41, 0, -2), "-2"});

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/config_keys.h"
 #include "common/daemon.h"
 #include "common/logging.h"
@@ -19,6 +20,10 @@
 #include "grpcpp/server_builder.h"
 #include "grpcpp/security/server_credentials.h"
 #include "rpc/channel.h"
+#include "rpc/transport_security.h"
+#include "security/capability.h"
+#include "security/secrets.h"
+#include "security/security_config.h"
 #include "rpc/worker_client.h"
 #include "spdlog/spdlog.h"
 #include "worker/block_master_connection.h"
@@ -50,6 +55,21 @@ int Run(int argc, char** argv) {
     return kExitStartupFailed;
   }
 
+  absl::StatusOr<security::SecurityConfig> security = security::LoadSecurityConfig(config, security::ProcessRole::kWorker);
+  if (!security.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", std::string(security.status().message()).c_str());
+    return kExitBadConfig;
+  }
+  if (absl::Status installed = rpc::InstallProcessSecurity(*security, security::ProcessRole::kWorker); !installed.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", std::string(installed.message()).c_str());
+    return kExitBadConfig;
+  }
+  // TOKEN mode: blocks are served and accepted only against capabilities the masters signed.
+  std::unique_ptr<security::BlockCapabilities> capabilities;
+  if (security->token_mode()) {
+    capabilities = std::make_unique<security::BlockCapabilities>(security::CapabilityKey(security->cluster_secret),
+                                                                 security->capability_lifetime_ms);
+  }
   absl::StatusOr<BlockStoreOptions> store_options = BlockStoreOptionsFromConfig(config);
   if (!store_options.ok()) {
     std::fprintf(stderr, "cistern-worker: %s\n", std::string(store_options.status().message()).c_str());
@@ -119,12 +139,13 @@ int Run(int argc, char** argv) {
   service_options.leases = leases.get();
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
+  if (capabilities != nullptr) service_options.access = BlockAccess(capabilities.get(), RealClock());
   BlockWorkerService service(store->get(), &fetcher, &ufs, &sync, service_options);
 
   grpc::ServerBuilder builder;
   rpc::ConfigureServerBuilder(&builder);
   int selected_port = 0;
-  builder.AddListeningPort(bind_address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(bind_address, rpc::ServerCredentials(), &selected_port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
@@ -149,8 +170,10 @@ int Run(int argc, char** argv) {
       absl::StrAppend(&tiers, tiers.empty() ? "" : ", ", tier.alias, " ", dir.path, " (", FormatBytes(dir.capacity_bytes), ")");
     }
   }
-  spdlog::info("cistern-worker ready: serving on {} as {}:{} (HTTP port {}), tiers: {}", bind_address, hostname, port,
-               http_server.port(), tiers);
+  spdlog::info("cistern-worker ready: serving on {} as {}:{} (HTTP port {}), tiers: {}; authentication {}, TLS {}",
+               bind_address, hostname, port, http_server.port(), tiers,
+               security->token_mode() ? "TOKEN (block capabilities required)" : "NONE",
+               security->tls.enabled ? "on" : "off");
   sync.Start();
 
   const int signal = WaitForShutdownSignal();
