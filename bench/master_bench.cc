@@ -55,6 +55,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "rpc/channel.h"
 #include "rpc/master_client.h"
+#include "rpc/transport_security.h"
 #include "testing/subprocess.h"
 
 namespace {
@@ -393,9 +394,17 @@ class Bench {
  private:
   static constexpr int64_t kTimeoutMs = 120000;
 
+  // The identity metadata every call carries (what rpc::MasterClient's channels add through
+  // their interceptor; these raw stubs add it themselves).
+  static void AddIdentity(grpc::ClientContext* context) {
+    for (const auto& [key, value] : cistern::rpc::DefaultChannelSecurity()->metadata()) context->AddMetadata(key, value);
+  }
   template <typename Request, typename Response>
   struct Call {
-    Call() { cistern::rpc::SetDeadline(&context, kTimeoutMs); }
+    Call() {
+      cistern::rpc::SetDeadline(&context, kTimeoutMs);
+      AddIdentity(&context);
+    }
     grpc::ClientContext context;
     Request request;
     Response response;
@@ -405,7 +414,7 @@ class Bench {
   class ListReader : public grpc::ClientReadReactor<proto::ListStatusResponse> {
    public:
     // `expected` < 0: any number of entries.
-    ListReader(int64_t expected, Done done) : expected_(expected), done_(std::move(done)) {}
+    ListReader(int64_t expected, Done done) : expected_(expected), done_(std::move(done)) { AddIdentity(&context); }
     void Begin() {
       StartRead(&page_);
       StartCall();

@@ -30,9 +30,13 @@ bool IsApplyOutcomeError(const absl::Status& status) {
 class NamespaceStateMachine::Txn {
  public:
   explicit Txn(uint64_t next_inode_id) : next_inode_id(next_inode_id) {}
-  void PutInode(const proto::Inode& inode) { batch.Put(kInodesCf, InodeKey(inode.id()), inode.SerializeAsString()); }
-  void PutEdge(uint64_t parent, std::string_view name, uint64_t child) {
-    batch.Put(kEdgesCf, EdgeKey(parent, name), kv::EncodeUint64(child));
+  // The one way an inode is written: its record and, for every inode but the root, its entry
+  // in the parent's edges (which carries a copy, so a listing is one scan; see
+  // namespace_store.h). Creating, changing and moving an inode all come through here.
+  void PutInode(const proto::Inode& inode) {
+    const std::string value = inode.SerializeAsString();
+    if (inode.id() != kRootInodeId) batch.Put(kEdgesCf, EdgeKey(inode.parent_id(), inode.name()), EdgeValue(inode.id(), value));
+    batch.Put(kInodesCf, InodeKey(inode.id()), value);
   }
   uint64_t AllocateInodeId() { return next_inode_id++; }
 
@@ -270,7 +274,6 @@ absl::StatusOr<proto::Inode> NamespaceStateMachine::CreateParents(std::string_vi
       proto::Inode dir =
           NewDirectory(txn->AllocateInodeId(), current->id(), name, dir_mode, owner, group, time_ms, persistence);
       txn->PutInode(dir);
-      txn->PutEdge(current->id(), name, dir.id());
       current = std::move(dir);
     }
     walked = child_path;
@@ -307,7 +310,6 @@ absl::Status NamespaceStateMachine::ApplyMkdir(const proto::MkdirEntry& e, Txn* 
   proto::Inode dir = NewDirectory(txn->AllocateInodeId(), parent.id(), BaseName(path), dir_mode, e.owner(),
                                   e.group(), e.time_ms(), e.persistence_state());
   txn->PutInode(dir);
-  txn->PutEdge(parent.id(), dir.name(), dir.id());
   txn->result.set_inode_id(dir.id());
   return absl::OkStatus();
 }
@@ -377,7 +379,6 @@ absl::Status NamespaceStateMachine::ApplyCreateFile(const proto::CreateFileEntry
     file.set_persistence_state(proto::NOT_PERSISTED);
   }
   txn->PutInode(file);
-  txn->PutEdge(parent.id(), file.name(), file.id());
   txn->result.set_inode_id(file.id());
   return absl::OkStatus();
 }
@@ -510,7 +511,6 @@ absl::Status NamespaceStateMachine::ApplyRename(const proto::RenameEntry& e, Txn
   inode.set_parent_id(dst_parent->id());
   inode.set_name(BaseName(dst));
   txn->PutInode(inode);
-  txn->PutEdge(dst_parent->id(), inode.name(), inode.id());
   src_parent->set_modification_time_ms(e.time_ms());
   txn->PutInode(*src_parent);
   if (dst_parent->id() != src_parent->id()) {
@@ -552,7 +552,6 @@ absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e,
                                       e.time_ms(), proto::PERSISTED);
       dir.set_last_sync_ms(0);
       txn->PutInode(dir);
-      txn->PutEdge(parent->id(), dir.name(), dir.id());
     }
   }
   proto::MountInfo mount = e.mount();
@@ -725,11 +724,10 @@ absl::Status NamespaceStateMachine::ApplyUfsSync(const proto::UfsSyncEntry& e, T
       inode.set_last_sync_ms(e.time_ms());
     }
     txn->PutInode(inode);
-    txn->PutEdge(dir->id(), inode.name(), inode.id());
     changed = true;
   }
   if (e.complete_listing() || changed) {
-    // Re-read: RemoveSubtree/PutEdge above never rewrite the directory inode itself.
+    // Re-read: RemoveSubtree/PutInode above never rewrite the directory inode itself.
     if (e.complete_listing()) dir->set_last_sync_ms(e.time_ms());
     if (changed) dir->set_modification_time_ms(std::max(dir->modification_time_ms(), e.time_ms()));
     txn->PutInode(*dir);

@@ -79,6 +79,29 @@ class StateMachineTest : public ::testing::Test {
     e.set_operation_id(operation_id);
     return journal_->Submit(e);
   }
+  // Every edge's copy of its child equals the child's record, and every inode but the root has
+  // its edge (the invariant listings rely on); returns the number of edges checked.
+  int CheckEdgeCopies() {
+    int edges = 0;
+    EXPECT_TRUE(kv_->Scan(kEdgesCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+      ++edges;
+      EXPECT_GT(value.size(), 8u) << "edge " << key.substr(8) << " carries no copy";
+      const uint64_t id = kv::DecodeUint64(value.substr(0, 8));
+      auto record = kv_->Get(kInodesCf, InodeKey(id));
+      EXPECT_TRUE(record.ok() && record->has_value()) << "edge " << key.substr(8) << " to missing inode " << id;
+      if (record.ok() && record->has_value()) {
+        EXPECT_EQ(value.substr(8), **record) << "stale copy in the edge of " << key.substr(8);
+      }
+      return true;
+    }).ok());
+    int inodes = 0;
+    EXPECT_TRUE(kv_->Scan(kInodesCf, "", "", [&](std::string_view, std::string_view) -> absl::StatusOr<bool> {
+      ++inodes;
+      return true;
+    }).ok());
+    EXPECT_EQ(inodes, edges + 1) << "inodes without an edge (or edges without an inode)";
+    return edges;
+  }
   std::vector<std::string> Children(const std::string& path) {
     std::vector<std::string> names;
     auto dir = store_->Resolve(path);
@@ -272,6 +295,98 @@ TEST_F(StateMachineTest, PathWalksAreConsistentUnderConcurrentRenames) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(anomalies.load(), 0) << "of " << walks.load() << " walks";
   EXPECT_EQ(errors.load(), 0) << "of " << walks.load() << " walks";
+}
+
+TEST_F(StateMachineTest, EdgesCarryTheCurrentInodeThroughEveryMutation) {
+  auto submit = [&](const proto::JournalEntry& e) {
+    auto result = journal_->Submit(e);
+    EXPECT_TRUE(result.ok()) << result.status() << " for " << e.ShortDebugString();
+    return result.ok() ? result->inode_id() : 0;
+  };
+  ASSERT_TRUE(Mkdir("/a/b", true).ok());
+  auto created = Create("/a/b/f");
+  ASSERT_TRUE(created.ok());
+  ASSERT_TRUE(Create("/a/g").ok());
+  CheckEdgeCopies();
+  proto::JournalEntry complete;
+  complete.mutable_complete_file()->set_file_id(created->inode_id());
+  complete.mutable_complete_file()->set_length(250);
+  complete.mutable_complete_file()->set_time_ms(4000);
+  complete.mutable_complete_file()->set_persistence_state(proto::TO_BE_PERSISTED);
+  submit(complete);
+  CheckEdgeCopies();
+  proto::JournalEntry job;
+  job.mutable_persist_job()->set_file_id(created->inode_id());
+  job.mutable_persist_job()->mutable_job()->set_attempts(1);
+  submit(job);
+  proto::JournalEntry persisted;
+  persisted.mutable_persist_file()->set_file_id(created->inode_id());
+  persisted.mutable_persist_file()->mutable_ufs_fingerprint()->set_length(250);
+  persisted.mutable_persist_file()->set_time_ms(5000);
+  submit(persisted);
+  CheckEdgeCopies();
+  proto::JournalEntry attr;
+  attr.mutable_set_attribute()->set_path("/a");
+  attr.mutable_set_attribute()->set_recursive(true);
+  attr.mutable_set_attribute()->set_mode(0700);
+  attr.mutable_set_attribute()->set_owner("o2");
+  attr.mutable_set_attribute()->set_pinned(true);
+  attr.mutable_set_attribute()->set_ttl_ms(60000);
+  submit(attr);
+  CheckEdgeCopies();
+  ASSERT_TRUE(Rename("/a/b", "/c").ok());  // a directory to another parent
+  ASSERT_TRUE(Rename("/c/f", "/c/f2").ok());
+  CheckEdgeCopies();
+  proto::JournalEntry sync;
+  sync.mutable_ufs_sync()->set_path("/c");
+  sync.mutable_ufs_sync()->set_time_ms(6000);
+  sync.mutable_ufs_sync()->set_block_size_bytes(100);
+  sync.mutable_ufs_sync()->set_complete_listing(true);
+  sync.mutable_ufs_sync()->add_removed("f2");  // persisted, so it goes with its under-store copy
+  proto::UfsChild* u = sync.mutable_ufs_sync()->add_upserts();
+  u->set_name("from-ufs");
+  u->set_length(7);
+  u->set_mtime_ms(5500);
+  submit(sync);
+  CheckEdgeCopies();
+  ASSERT_TRUE(Delete("/a", true).ok());
+  EXPECT_EQ(CheckEdgeCopies(), 2) << "/c and /c/from-ufs";
+  // The copies are what a listing returns.
+  auto page = store_->ListChildrenPage(store_->Resolve("/c")->id(), "", 10, false);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0]->name(), "from-ufs");
+  EXPECT_EQ((*page)[0]->length(), 7);
+  Close();
+  Open();
+  CheckEdgeCopies();
+}
+
+TEST_F(StateMachineTest, VersionOneStoreIsUpgradedWhenOpened) {
+  ASSERT_TRUE(Mkdir("/d").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Create(absl::StrCat("/d/f", i)).ok());
+  // Turn it back into a version 1 store: edges hold only the child id.
+  kv::KvWriteBatch old;
+  ASSERT_TRUE(kv_->Scan(kEdgesCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    old.Put(kEdgesCf, key, value.substr(0, 8));
+    return true;
+  }).ok());
+  old.Put(kMetaCf, kMetaFormatVersion, kv::EncodeUint64(1));
+  ASSERT_TRUE(kv_->Write(old).ok());
+  Close();
+  Open();
+  EXPECT_EQ(CheckEdgeCopies(), 6);
+  EXPECT_EQ(store_->GetMetaUint64(kMetaFormatVersion).value_or(0), kFormatVersion);
+  EXPECT_EQ(Children("/d"), (std::vector<std::string>{"f0", "f1", "f2", "f3", "f4"}));
+}
+
+TEST_F(StateMachineTest, UnknownFormatVersionIsRefused) {
+  kv::KvWriteBatch batch;
+  batch.Put(kMetaCf, kMetaFormatVersion, kv::EncodeUint64(kFormatVersion + 1));
+  ASSERT_TRUE(kv_->Write(batch).ok());
+  absl::Status status = store_->FormatIfEmpty(1000, 0755, "u", "g");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("format version 3"), std::string::npos) << status;
 }
 
 }  // namespace

@@ -22,6 +22,11 @@ std::string EdgeKey(uint64_t parent_id, std::string_view name) {
   key.append(name);
   return key;
 }
+std::string EdgeValue(uint64_t child_id, std::string_view inode_bytes) {
+  std::string value = kv::EncodeUint64(child_id);
+  value.append(inode_bytes);
+  return value;
+}
 std::string MountKey(uint64_t mount_id) { return kv::EncodeUint64(mount_id); }
 std::string TtlKey(int64_t expiry_ms, uint64_t inode_id) {
   std::string key = kv::EncodeUint64(static_cast<uint64_t>(expiry_ms));
@@ -81,12 +86,12 @@ void NamespaceStore::UpdateCache(const kv::KvWriteBatch& batch) {
       });
     } else if (cf == kEdgesCf) {
       const absl::string_view edge(key.data(), key.size());
-      if (!is_delete && value.size() != 8) {
+      if (!is_delete && value.size() < 8) {
         cache_.edges().Erase(edge);
       } else {
         // A delete leaves a known miss: the path was just looked up, it may well be again.
         cache_.edges().Update(edge, [&]() -> std::optional<uint64_t> {
-          return is_delete ? NamespaceCache::kNoChild : kv::DecodeUint64(value);
+          return is_delete ? NamespaceCache::kNoChild : kv::DecodeUint64(value.substr(0, 8));
         });
       }
     }
@@ -97,9 +102,11 @@ absl::Status NamespaceStore::FormatIfEmpty(int64_t time_ms, uint32_t root_mode, 
                                            std::string_view group) {
   CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> version, kv_->Get(kMetaCf, kMetaFormatVersion));
   if (version.has_value()) {
-    if (version->size() != 8 || kv::DecodeUint64(*version) != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "metastore '", kv_->dir(), "' has an unsupported format version (expected ", kFormatVersion, ")"));
+    const uint64_t found = version->size() == 8 ? kv::DecodeUint64(*version) : 0;
+    if (found == 1) return UpgradeEdges();
+    if (found != kFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat("metastore '", kv_->dir(), "' has an unsupported format version ",
+                                                        found, " (expected ", kFormatVersion, ")"));
     }
     return absl::OkStatus();
   }
@@ -125,6 +132,58 @@ absl::Status NamespaceStore::FormatIfEmpty(int64_t time_ms, uint32_t root_mode, 
   // Written last in the same batch: its presence means the format is complete.
   batch.Put(kMetaCf, kMetaFormatVersion, kv::EncodeUint64(kFormatVersion));
   return kv_->Write(batch);
+}
+
+absl::Status NamespaceStore::UpgradeEdges() {
+  // Version 1 -> 2: every edge gets the copy of its child. Bounded batches; the version is
+  // raised last, so an upgrade cut short by a crash runs again (rewriting an edge is idempotent).
+  // Runs before the store serves anything (from FormatIfEmpty at startup).
+  kv::KvWriteBatch batch;
+  size_t pending = 0;
+  int64_t upgraded = 0;
+  CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    if (value.size() != 8) return true;  // already carries its copy
+    const uint64_t id = kv::DecodeUint64(value);
+    CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> inode, kv_->Get(kInodesCf, InodeKey(id)));
+    if (!inode.has_value()) {
+      return absl::DataLossError(absl::StrCat("metastore: edge under ", key.size() >= 8 ? kv::DecodeUint64(key) : 0,
+                                              " points to missing inode ", id));
+    }
+    batch.Put(kEdgesCf, key, EdgeValue(id, *inode));
+    ++upgraded;
+    if (++pending == 10000) {
+      CISTERN_RETURN_IF_ERROR(kv_->Write(batch));
+      batch = kv::KvWriteBatch();
+      pending = 0;
+    }
+    return true;
+  }));
+  batch.Put(kMetaCf, kMetaFormatVersion, kv::EncodeUint64(kFormatVersion));
+  CISTERN_RETURN_IF_ERROR(kv_->Write(batch));
+  cache_.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::EdgeChild(const ReadView& view, uint64_t parent_id,
+                                                                  std::string_view key, std::string_view value) const {
+  if (value.size() < 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
+  const uint64_t id = kv::DecodeUint64(value.substr(0, 8));
+  NamespaceCache::InodePtr child;
+  if (value.size() == 8) {
+    CISTERN_ASSIGN_OR_RETURN(child, GetInodeIn(view, id));  // a version 1 edge (installed from an old snapshot)
+  } else {
+    auto inode = std::make_shared<proto::Inode>();
+    if (!inode->ParseFromArray(value.data() + 8, static_cast<int>(value.size() - 8)) || inode->id() != id) {
+      return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ", parent_id,
+                                              " has a corrupt copy of inode ", id));
+    }
+    child = std::move(inode);
+  }
+  if (child == nullptr) {
+    return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ", parent_id,
+                                            " points to missing inode ", id));
+  }
+  return child;
 }
 
 absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::GetInodeIn(const ReadView& view, uint64_t id) const {
@@ -162,10 +221,10 @@ absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildIdIn(const ReadV
     if (token.has_value()) cache_.edges().Fill(cache_key, *token, NamespaceCache::kNoChild);
     return std::optional<uint64_t>();
   }
-  if (value->size() != 8) {
+  if (value->size() < 8) {
     return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
   }
-  const uint64_t child = kv::DecodeUint64(*value);
+  const uint64_t child = kv::DecodeUint64(std::string_view(*value).substr(0, 8));
   if (token.has_value()) cache_.edges().Fill(cache_key, *token, child);
   return std::optional<uint64_t>(child);
 }
@@ -250,13 +309,7 @@ absl::Status NamespaceStore::ListChildren(
     const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const {
   return kv_->Scan(kEdgesCf, EdgePrefix(parent_id), ListingStart(parent_id, start_after),
                    [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
-    if (value.size() != 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
-    const uint64_t id = kv::DecodeUint64(value);
-    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, GetInodeIn(ReadView{}, id));
-    if (child == nullptr) {
-      return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ", parent_id,
-                                              " points to missing inode ", id));
-    }
+    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, EdgeChild(ReadView{}, parent_id, key, value));
     return visit(*child);
   });
 }
@@ -269,13 +322,7 @@ absl::StatusOr<std::vector<NamespaceCache::InodePtr>> NamespaceStore::ListChildr
     std::vector<NamespaceCache::InodePtr> page;
     if (limit == 0) return page;
     CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, prefix, start, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
-      if (value.size() != 8) return absl::DataLossError(absl::StrCat("metastore: corrupt edge under ", parent_id));
-      const uint64_t id = kv::DecodeUint64(value);
-      CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, GetInodeIn(view, id));
-      if (child == nullptr) {
-        return absl::DataLossError(absl::StrCat("metastore: edge '", std::string(key.substr(8)), "' under ",
-                                                parent_id, " points to missing inode ", id));
-      }
+      CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, EdgeChild(view, parent_id, key, value));
       page.push_back(std::move(child));
       if (stop_after_directory && page.back()->kind() == proto::DIRECTORY) return false;
       return page.size() < limit;

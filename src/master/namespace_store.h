@@ -2,7 +2,9 @@
 // column families and keys; docs/formats.md describes the same) and read access to it.
 //
 //   inodes  InodeKey(id)            -> proto::Inode
-//   edges   EdgeKey(parent, name)   -> child inode id (8 bytes BE)   [a listing is a prefix scan]
+//   edges   EdgeKey(parent, name)   -> EdgeValue: child inode id (8 bytes BE) ++ proto::Inode
+//           (a copy of the child's record, so a listing is one prefix scan with no lookups per
+//           entry; format version 1 stored only the id, and such 8-byte edges are still read)
 //   mounts  MountKey(mount id)      -> proto::MountInfo
 //   operations  operation id -> proto::OperationRecord
 //   op_expiry   time ++ operation id -> ""
@@ -16,7 +18,8 @@
 // contiguous and sorted by name.
 //
 // Writes happen only in NamespaceStateMachine (through the journal), one batch at a time via
-// Commit; everything else reads. A NamespaceCache of hot inodes and edges sits in front of the
+// Commit; everything else reads. Every inode but the root is written together with its edge
+// (NamespaceStateMachine's PutInode), so the copy in the edge always equals the record. A NamespaceCache of hot inodes and edges sits in front of the
 // metastore.
 //
 // Consistent reads without locks. Reads that combine several keys (a path walk, a page of a
@@ -62,7 +65,8 @@ std::vector<std::string> NamespaceColumnFamilies();
 
 inline constexpr uint64_t kRootInodeId = 1;
 inline constexpr uint64_t kRootMountId = 1;
-inline constexpr uint64_t kFormatVersion = 1;
+// 2: edges carry a copy of the child inode (1: only its id; upgraded when the store opens).
+inline constexpr uint64_t kFormatVersion = 2;
 
 inline constexpr std::string_view kMetaAppliedIndex = "applied_index";
 inline constexpr std::string_view kMetaNextInodeId = "next_inode_id";
@@ -76,6 +80,8 @@ inline constexpr std::string_view kMetaRaftSnapshot = "raft_snapshot";
 std::string InodeKey(uint64_t id);
 std::string EdgePrefix(uint64_t parent_id);
 std::string EdgeKey(uint64_t parent_id, std::string_view name);
+// An edge's value: the child's id, then its serialized proto::Inode (`inode_bytes`).
+std::string EdgeValue(uint64_t child_id, std::string_view inode_bytes);
 std::string MountKey(uint64_t mount_id);
 std::string TtlKey(int64_t expiry_ms, uint64_t inode_id);
 std::string OpExpiryKey(int64_t time_ms, std::string_view operation_id);
@@ -119,7 +125,8 @@ class NamespaceStore {
   void SetWalkStepHookForTest(std::function<void()> hook) { walk_step_hook_ = std::move(hook); }
 
   // Creates the root inode and the meta keys if the store is empty; checks the format version
-  // otherwise. `time_ms` becomes the root's times.
+  // otherwise, and upgrades a version 1 store (rewrites its edges with the inode copies).
+  // `time_ms` becomes the root's times.
   absl::Status FormatIfEmpty(int64_t time_ms, uint32_t root_mode, std::string_view owner, std::string_view group);
 
   absl::StatusOr<std::optional<proto::Inode>> GetInode(uint64_t id) const;
@@ -169,6 +176,10 @@ class NamespaceStore {
   auto ConsistentRead(const Read& read) const -> decltype(read(ReadView{}));
 
   absl::StatusOr<NamespaceCache::InodePtr> GetInodeIn(const ReadView& view, uint64_t id) const;
+  // The child an edge names, from the copy it carries or (a version 1 edge) from its record.
+  absl::StatusOr<NamespaceCache::InodePtr> EdgeChild(const ReadView& view, uint64_t parent_id, std::string_view key,
+                                                     std::string_view value) const;
+  absl::Status UpgradeEdges();
   absl::StatusOr<std::optional<uint64_t>> GetChildIdIn(const ReadView& view, uint64_t parent_id,
                                                        std::string_view name) const;
   void UpdateCache(const kv::KvWriteBatch& batch);
