@@ -1,12 +1,13 @@
 // ha_bench: replicated masters (docs/ha.md), measured with real cistern-master processes on
 // loopback, default Raft settings unless --conf says otherwise.
 //
-//   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--dir /tmp/cistern-ha-bench]
+//   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--rounds 3] [--dir /tmp/cistern-ha-bench]
 //            [--bin-dir DIR] [--conf key=value]...
 //
 //  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
 //    through rpc::MasterClient for --seconds, against one master (local journal) and then a
-//    group of 3; prints both and the ratio 3-masters / 1-master of this same run.
+//    group of 3, repeated --rounds times (both groups stay up); prints each round, the means and
+//    the ratio 3-masters / 1-master of this same run.
 //  * failover: --trials times, with a client creating files in a loop, SIGKILL the leader and
 //    time from the kill to the client's next successful create; the killed master is restarted
 //    and the group converges before the next trial. Prints each trial, the median and the max.
@@ -200,25 +201,23 @@ int main(int argc, char** argv) {
   int trials = 20;
   int seconds = 10;
   int threads = 8;
+  int rounds = 3;
   std::string dir = "/tmp/cistern-ha-bench";
   std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
   std::vector<std::string> conf;
   app.add_option("--trials", trials, "Failover trials");
   app.add_option("--seconds", seconds, "Seconds of each throughput run");
   app.add_option("--threads", threads, "Client threads of the throughput runs");
+  app.add_option("--rounds", rounds, "Throughput rounds (each: 1 master, then 3)")->check(CLI::PositiveNumber);
   app.add_option("--dir", dir, "Scratch directory (removed)");
   app.add_option("--bin-dir", bin_dir, "Where cistern-master is");
   app.add_option("--conf", conf, "More master settings, key=value");
   CLI11_PARSE(app, argc, argv);
 
-  // Throughput: 1 master vs 3, same run.
-  double single = 0, replicated = 0;
-  {
-    Group one(dir + "/one", bin_dir, 1, conf);
-    if (!one.Start(0) || one.WaitForLeader(60000) < 0) return 1;
-    single = CreateThroughput(one, threads, seconds, "one");
-  }
-  std::printf("creates/s, 1 master (local journal): %.0f\n", single);
+  // Throughput: 1 master vs 3, same run, in alternating rounds so that a change in the load of
+  // the (shared) machine weighs on both alike.
+  Group one(dir + "/one", bin_dir, 1, conf);
+  if (!one.Start(0) || one.WaitForLeader(60000) < 0) return 1;
   Group group(dir + "/three", bin_dir, 3, conf);
   for (int i = 0; i < 3; ++i) {
     if (!group.Start(i)) return 1;
@@ -227,8 +226,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no leader\n");
     return 1;
   }
-  replicated = CreateThroughput(group, threads, seconds, "three");
+  double single = 0, replicated = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const double one_rate = CreateThroughput(one, threads, seconds, absl::StrCat("one/r", round));
+    const double three_rate = CreateThroughput(group, threads, seconds, absl::StrCat("three/r", round));
+    std::printf("round %d: creates/s 1 master %.0f, 3 masters %.0f (%.2f)\n", round + 1, one_rate, three_rate,
+                one_rate > 0 ? three_rate / one_rate : 0.0);
+    single += one_rate / rounds;
+    replicated += three_rate / rounds;
+  }
+  std::printf("creates/s, 1 master (local journal): %.0f\n", single);
   std::printf("creates/s, 3 masters (Raft): %.0f\n", replicated);
+  // How well the log writes were grouped: synced log writes per master against entries.
+  for (int i = 0; i < group.size(); ++i) {
+    if (auto info = group.Info(i); info.ok()) {
+      std::printf("  master %d (%s): %llu log entries, %llu log writes\n", i + 1, info->role().c_str(),
+                  static_cast<unsigned long long>(info->last_index()), static_cast<unsigned long long>(info->log_syncs()));
+    }
+  }
   std::printf("throughput ratio 3 masters / 1 master: %.2f\n", single > 0 ? replicated / single : 0.0);
 
   // Failover.

@@ -31,6 +31,8 @@ class GrpcRaftTransport::Peer {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
+      // A write to a peer that stopped answering may block until the stream's deadline.
+      if (open_stream_ != nullptr) open_stream_->TryCancel();
     }
     thread_.join();
   }
@@ -54,7 +56,7 @@ class GrpcRaftTransport::Peer {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
             +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return p->stopping_ || !p->queue_.empty(); }, this));
-        if (stopping_) return;
+        if (stopping_) break;
         size_t bytes = 0;
         while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
           for (const raft::Entry& e : queue_.front().entries) bytes += e.data.size() + 24;
@@ -62,10 +64,7 @@ class GrpcRaftTransport::Peer {
           queue_.pop_front();
         }
       }
-      grpc::ClientContext context;
-      rpc::SetDeadline(&context, options_.rpc_timeout_ms);
-      proto::RaftSendResponse response;
-      const grpc::Status status = stub_->Send(&context, batch, &response);
+      const grpc::Status status = unary_ ? SendUnary(batch) : SendOnStream(batch);
       if (!status.ok() && reachable_) {
         spdlog::warn("raft transport: peer {} at {} unreachable ({} messages dropped): {}", id_, address_,
                      batch.messages_size(), status.error_message());
@@ -74,6 +73,59 @@ class GrpcRaftTransport::Peer {
       }
       reachable_ = status.ok();
     }
+    CloseStream();
+  }
+
+  grpc::Status SendUnary(const proto::RaftMessageBatch& batch) {
+    grpc::ClientContext context;
+    rpc::SetDeadline(&context, options_.rpc_timeout_ms);
+    proto::RaftSendResponse response;
+    return stub_->Send(&context, batch, &response);
+  }
+
+  // Writes the batch on the peer's stream (opened on first use, renewed when it breaks or has
+  // lived its time). A batch written to a stream that then breaks may be lost: Raft resends.
+  grpc::Status SendOnStream(const proto::RaftMessageBatch& batch) {
+    if (stream_ != nullptr && std::chrono::steady_clock::now() >= stream_expires_) CloseStream();
+    if (stream_ == nullptr) {
+      stream_context_ = std::make_unique<grpc::ClientContext>();
+      rpc::SetDeadline(stream_context_.get(), options_.stream_lifetime_ms);
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "the transport is stopping");
+        open_stream_ = stream_context_.get();
+      }
+      stream_response_ = proto::RaftSendResponse();
+      stream_ = stub_->Stream(stream_context_.get(), &stream_response_);
+      stream_expires_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stream_lifetime_ms) -
+                        std::chrono::milliseconds(std::min<int64_t>(options_.stream_lifetime_ms / 2, 2000));
+    }
+    if (stream_->Write(batch)) return grpc::Status::OK;
+    grpc::Status status = CloseStream();
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // A master of an older version: one call per batch from now on.
+      spdlog::info("raft transport: peer {} at {} has no message stream; sending batch by batch", id_, address_);
+      unary_ = true;
+      return SendUnary(batch);
+    }
+    return status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the message stream closed") : status;
+  }
+
+  grpc::Status CloseStream() {
+    if (stream_ == nullptr) return grpc::Status::OK;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) stream_context_->TryCancel();
+    }
+    stream_->WritesDone();
+    grpc::Status status = stream_->Finish();
+    {
+      absl::MutexLock lock(&mu_);
+      open_stream_ = nullptr;
+    }
+    stream_.reset();
+    stream_context_.reset();
+    return status;
   }
 
   const GrpcRaftTransportOptions& options_;
@@ -84,7 +136,14 @@ class GrpcRaftTransport::Peer {
   std::deque<raft::Message> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reachable_ = true;  // sender thread only
+  grpc::ClientContext* open_stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // to cancel from ~Peer
+  // Sender thread only.
+  bool reachable_ = true;
+  bool unary_ = false;  // the peer has no Stream method
+  std::unique_ptr<grpc::ClientContext> stream_context_;
+  proto::RaftSendResponse stream_response_;
+  std::unique_ptr<grpc::ClientWriter<proto::RaftMessageBatch>> stream_;
+  std::chrono::steady_clock::time_point stream_expires_;
   std::thread thread_;     // last: starts after everything above is initialized
 };
 
@@ -246,6 +305,25 @@ class RaftTransportServiceImpl final : public proto::RaftTransportService::Servi
       if (message.has_value()) messages.push_back(*std::move(message));
     }
     handler_->Receive(std::move(messages));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<proto::RaftMessageBatch>* reader,
+                      proto::RaftSendResponse*) override {
+    proto::RaftMessageBatch batch;
+    while (reader->Read(&batch)) {
+      if (absl::Status invalid = rpc::ValidateRequest(batch); !invalid.ok()) {
+        spdlog::warn("raft transport: rejected a batch (the stream is closed): {}", invalid.ToString());
+        return rpc::ToGrpcStatus(invalid);
+      }
+      std::vector<raft::Message> messages;
+      messages.reserve(batch.messages_size());
+      for (const proto::RaftMessage& m : batch.messages()) {
+        std::optional<raft::Message> message = FromProto(m);
+        if (message.has_value()) messages.push_back(*std::move(message));
+      }
+      handler_->Receive(std::move(messages));
+    }
     return grpc::Status::OK;
   }
 

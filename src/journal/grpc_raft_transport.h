@@ -41,6 +41,9 @@ namespace cistern::journal {
 struct GrpcRaftTransportOptions {
   raft::NodeId self = raft::kNoNode;
   int64_t rpc_timeout_ms = 1000;           // deadline of one Send call
+  // Batches go on a stream per peer, renewed after this long (so a stream stuck across a
+  // partition is given up) or when it breaks.
+  int64_t stream_lifetime_ms = 30000;
   size_t max_queued_messages = 4096;       // per peer
   size_t max_batch_bytes = 8 << 20;        // entry bytes per call (a batch always carries one message)
   size_t snapshot_chunk_bytes = 1 << 20;   // per message of a snapshot stream

@@ -148,13 +148,38 @@ TEST(GrpcRaftTransportTest, AProcessWithoutTheClusterSecretCannotVote) {
     proto::RaftSendResponse response;
     return proto::RaftTransportService::NewStub(rpc::GetChannel(address, *security))->Send(&context, batch, &response);
   };
+  // The same on the message stream the senders use.
+  const auto ask_on_stream = [&](const std::string& token) {
+    auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{"master", {}, token}, security::TlsMaterial{});
+    EXPECT_TRUE(security.ok());
+    raft::Message vote;
+    vote.type = raft::MessageType::kVote;
+    vote.from = 7;
+    vote.to = 1;
+    vote.term = 100;
+    proto::RaftMessageBatch batch;
+    ToProto(vote, batch.add_messages());
+    grpc::ClientContext context;
+    rpc::SetDeadline(&context, 10000);
+    proto::RaftSendResponse response;
+    auto stream = proto::RaftTransportService::NewStub(rpc::GetChannel(address, *security))->Stream(&context, &response);
+    stream->Write(batch);
+    stream->WritesDone();
+    return stream->Finish();
+  };
   EXPECT_EQ(ask_for_vote("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(ask_for_vote(security::DaemonToken("another-secret-0123456789")).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ask_on_stream("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ask_on_stream(security::DaemonToken("another-secret-0123456789")).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(handler.received.load(), 0);
   const grpc::Status accepted = ask_for_vote(security::DaemonToken(secret));
   EXPECT_TRUE(accepted.ok()) << accepted.error_message();
   EXPECT_EQ(handler.received.load(), 1);
+  const grpc::Status streamed = ask_on_stream(security::DaemonToken(secret));
+  EXPECT_TRUE(streamed.ok()) << streamed.error_message();
+  EXPECT_EQ(handler.received.load(), 2);
   (*server)->Shutdown();
   rpc::InstallProcessSecurity(rpc::ChannelSecurity::Insecure(), rpc::ServerSecurity{});
 }

@@ -102,6 +102,10 @@ absl::StatusOr<std::unique_ptr<RaftJournal>> RaftJournal::Open(RaftJournalOption
   if (!node.ok()) return node.status();
   journal->node_ = *std::move(node);
   journal->term_ = journal->node_->term();
+  // What a previous run wrote without a sync may survive only in the page cache: make it
+  // durable before this node counts or acknowledges it.
+  CISTERN_RETURN_IF_ERROR(storage->Sync());
+  journal->durable_index_ = storage->last_index();
   if (journal->options_.snapshots != nullptr && storage->snapshot().index > 0) {
     // A leader must be able to send a snapshot at least as new as its log's start.
     std::optional<StoredSnapshot> latest = journal->options_.snapshots->Latest();
@@ -125,6 +129,7 @@ void RaftJournal::Start() {
                node_->membership().DebugString(), node_->snapshot().index, node_->first_index(), node_->last_index(),
                node_->commit(), node_->applied());
   thread_ = std::thread([this] { Run(); });
+  sync_thread_ = std::thread([this] { SyncLoop(); });
 }
 
 void RaftJournal::Stop() {
@@ -133,6 +138,7 @@ void RaftJournal::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (sync_thread_.joinable()) sync_thread_.join();
   // The driver has exited; nobody else touches in_flight_ now.
   FailInFlight(absl::UnavailableError(absl::StrCat(NodeName(options_.id), " is shutting down")));
   absl::MutexLock lock(&mu_);
@@ -374,7 +380,7 @@ absl::Status RaftJournal::ConfirmRead(uint64_t index) {
 }
 
 bool RaftJournal::HasWorkLocked() const {
-  return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() || !incoming_snapshots_.empty() ||
+  return stopping_ || sync_finished_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() || !incoming_snapshots_.empty() ||
          !snapshot_reports_.empty() || !checkpoints_.empty() || !tasks_.empty();
 }
 
@@ -389,6 +395,9 @@ void RaftJournal::Run() {
     std::vector<std::pair<raft::NodeId, bool>> snapshot_reports;
     std::vector<std::shared_ptr<Waiter>> checkpoints;
     std::vector<std::shared_ptr<DriverTask>> tasks;
+    bool synced = false;
+    raft::Index synced_index = 0;
+    absl::Status sync_error;
     {
       absl::MutexLock lock(&mu_);
       const int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - clock_->MonotonicMs());
@@ -405,7 +414,17 @@ void RaftJournal::Run() {
       snapshot_reports.swap(snapshot_reports_);
       checkpoints.swap(checkpoints_);
       tasks.swap(tasks_);
+      synced = sync_finished_;
+      sync_finished_ = false;
+      synced_index = synced_index_;
+      sync_error = sync_error_;
     }
+    if (!sync_error.ok()) {
+      FailStop(absl::UnavailableError(absl::StrCat("raft log sync failed, journal stopped: ", sync_error.message())));
+      return;
+    }
+    // Everything written up to the last index stored is covered by a later synced Save too.
+    if (synced) durable_index_ = std::max(durable_index_, std::min(synced_index, storage_->last_index()));
     for (auto& [message, dir] : incoming_snapshots) {
       if (!message.snapshot.has_value()) {
         options_.snapshots->Discard(dir);
@@ -422,7 +441,17 @@ void RaftJournal::Run() {
     }
     // Messages first: after a stall (a slow sync), what peers sent meanwhile counts before the
     // stall's ticks do, so a busy follower does not campaign against a live leader.
-    for (const raft::Message& m : inbox) {
+    std::vector<raft::Message> held;
+    held.swap(held_acks_);
+    for (raft::Message& m : inbox) held.push_back(std::move(m));
+    for (raft::Message& m : held) {
+      // A follower's acknowledgement beyond the leader's synced log waits for the sync: the
+      // core counts the leader's own unsynced copy, and a commit needs a quorum of synced logs.
+      if (m.type == raft::MessageType::kAppendResponse && !m.reject && m.index > durable_index_ &&
+          node_->role() == raft::Role::kLeader && m.term == node_->term()) {
+        held_acks_.push_back(std::move(m));
+        continue;
+      }
       absl::Status stepped = node_->Step(m);
       if (!stepped.ok()) {
         spdlog::warn("{}: dropped a malformed {} from {}: {}", Tag(), raft::MessageTypeName(m.type), NodeName(m.from),
@@ -460,6 +489,7 @@ void RaftJournal::Run() {
     }
     if (!reads.empty()) StartRead(std::move(reads), now_ms);
     ExpireReads(now_ms);
+    if (!ApplyDurable()) return;
     if (!ProcessReady()) return;
     for (auto& c : checkpoints) {
       absl::StatusOr<raft::Index> index = TakeSnapshot();
@@ -476,28 +506,99 @@ void RaftJournal::Run() {
   }
 }
 
+void RaftJournal::RequestSync(raft::Index index) {
+  absl::MutexLock lock(&mu_);
+  ++sync_requested_;
+  sync_request_index_ = index;
+}
+
+void RaftJournal::SyncLoop() {
+  while (true) {
+    uint64_t request = 0;
+    raft::Index index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto requested = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || sync_requested_ > sync_done_;
+      };
+      mu_.Await(absl::Condition(&requested));
+      if (stopping_) return;
+      // The latest request: one sync covers every write before it (group commit).
+      request = sync_requested_;
+      index = sync_request_index_;
+    }
+    absl::Status synced = storage_->Sync();
+    absl::MutexLock lock(&mu_);
+    sync_done_ = request;
+    sync_finished_ = true;
+    if (!synced.ok()) {
+      sync_error_ = synced;
+      return;
+    }
+    synced_index_ = index;
+    ++async_syncs_;
+  }
+}
+
+bool RaftJournal::ApplyDurable() {
+  size_t n = 0;
+  while (n < unapplied_.size() && unapplied_[n].index <= durable_index_) ++n;
+  if (n == 0) return true;
+  std::vector<raft::Entry> now(std::make_move_iterator(unapplied_.begin()),
+                               std::make_move_iterator(unapplied_.begin() + static_cast<std::ptrdiff_t>(n)));
+  unapplied_.erase(unapplied_.begin(), unapplied_.begin() + static_cast<std::ptrdiff_t>(n));
+  return ApplyCommitted(now);
+}
+
 bool RaftJournal::ProcessReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
-    if (ready.snapshot.has_value() && !InstallReceivedSnapshot(*ready.snapshot)) return false;
+    if (ready.snapshot.has_value()) {
+      if (!InstallReceivedSnapshot(*ready.snapshot)) return false;
+      durable_index_ = std::max(durable_index_, storage_->last_index());
+    }
+    const raft::HardState stored = storage_->hard_state();
+    // A leader sends its appends and heartbeats before its own log write (Raft thesis
+    // §10.2.1), so that the followers' syncs run in parallel with its own; anything else
+    // (votes, responses) leaves only once the write is synced.
+    const bool leading = node_->role() == raft::Role::kLeader &&
+                         (!ready.hard_state.has_value() ||
+                          (ready.hard_state->term == stored.term && ready.hard_state->vote == stored.vote));
+    std::vector<raft::Message> early;
+    std::vector<raft::Message> after_save;
+    for (raft::Message& m : ready.messages) {
+      if (m.type == raft::MessageType::kSnapshot) {
+        SendSnapshotTo(std::move(m));
+      } else if (leading && (m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat)) {
+        early.push_back(std::move(m));
+      } else {
+        after_save.push_back(std::move(m));
+      }
+    }
+    if (!early.empty()) transport_->Send(std::move(early));
     if (ready.hard_state.has_value() || !ready.entries.empty()) {
-      absl::Status saved = storage_->Save(ready.hard_state, ready.entries);
+      // With nothing waiting on it, a leader's write is synced by the sync thread while this
+      // one goes on; otherwise (and always off the leader) it is synced here.
+      const bool async = leading && after_save.empty();
+      absl::Status saved =
+          async ? storage_->SaveUnsynced(ready.hard_state, ready.entries) : storage_->Save(ready.hard_state, ready.entries);
       if (!saved.ok()) {
         FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
         return false;
       }
-      ++log_syncs_;
-    }
-    std::vector<raft::Message> messages;
-    for (raft::Message& m : ready.messages) {
-      if (m.type == raft::MessageType::kSnapshot) {
-        SendSnapshotTo(std::move(m));
-      } else {
-        messages.push_back(std::move(m));
+      if (async) {
+        if (!ready.entries.empty()) RequestSync(ready.entries.back().index);
+      } else if (!ready.entries.empty() ||
+                 (ready.hard_state.has_value() &&
+                  (ready.hard_state->term != stored.term || ready.hard_state->vote != stored.vote))) {
+        // Synced: so is every write before it.
+        ++log_syncs_;
+        durable_index_ = storage_->last_index();
       }
     }
-    if (!messages.empty()) transport_->Send(std::move(messages));
-    if (!ApplyCommitted(ready.committed_entries)) return false;
+    if (!after_save.empty()) transport_->Send(std::move(after_save));
+    unapplied_.insert(unapplied_.end(), ready.committed_entries.begin(), ready.committed_entries.end());
+    if (!ApplyDurable()) return false;
     for (const raft::ReadState& rs : ready.read_states) ConfirmReads(rs);
     node_->Advance(ready);
   }
@@ -826,7 +927,7 @@ void RaftJournal::PublishStatus() {
       }
     }
   }
-  status_.log_syncs = log_syncs_;
+  status_.log_syncs = log_syncs_ + async_syncs_;
   status_.entries_appended = entries_appended_;
   status_.leader_changes = leader_changes_;
   status_.snapshots_taken = snapshots_taken_;

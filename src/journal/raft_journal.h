@@ -6,7 +6,13 @@
 //   3. applies the committed entries to the StateMachine in index order,
 //   4. advances the node.
 // Everything appended while one Ready is being persisted goes into the next one, so many
-// proposals share one sync (group commit).
+// proposals share one sync (group commit). A leader departs from that order where Raft allows
+// it (thesis §10.2.1): it sends its appends and heartbeats before writing the entries to its own
+// log, and syncs its log on a second thread (the sync thread) while the driver goes on stepping
+// acknowledgements, applying and proposing, so the followers' syncs overlap the leader's own and
+// batches are pipelined. Commitment still needs a quorum of synced logs: an acknowledgement of
+// an entry beyond the leader's synced log is held back until the sync reaches it (the core
+// counts the leader's own copy at once), and nothing is applied beyond the synced log.
 //
 // Each Append waits for its own entry: its outcome is returned once the entry is committed and
 // applied. Only the leader accepts entries; elsewhere Append fails with UNAVAILABLE naming the
@@ -175,6 +181,11 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
               Clock* clock);
 
   void Run();
+  // The sync thread: syncs the log for the leader's unsynced writes (RequestSync).
+  void SyncLoop();
+  void RequestSync(raft::Index index);
+  // Applies the committed entries (unapplied_) that lie within the synced log.
+  bool ApplyDurable();
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One round: returns false once the journal must stop.
   bool ProcessReady();
@@ -215,6 +226,9 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // Driver thread only.
   std::unique_ptr<raft::RawNode> node_;
   std::map<raft::Index, InFlight> in_flight_;
+  raft::Index durable_index_ = 0;        // the own log is synced through here
+  std::deque<raft::Entry> unapplied_;    // committed, to apply once within durable_index_
+  std::vector<raft::Message> held_acks_;  // followers' acks beyond durable_index_ (leader)
   uint64_t read_seq_ = 0;
   std::map<raft::Index, std::string> staged_snapshots_;  // received, by index, not installed yet
   int64_t snapshot_retry_at_ms_ = 0;                       // after a failed snapshot
@@ -251,9 +265,18 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   };
   std::vector<std::shared_ptr<DriverTask>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Requests to the sync thread (numbered) and its answers.
+  uint64_t sync_requested_ ABSL_GUARDED_BY(mu_) = 0;
+  raft::Index sync_request_index_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sync_done_ ABSL_GUARDED_BY(mu_) = 0;
+  raft::Index synced_index_ ABSL_GUARDED_BY(mu_) = 0;
+  bool sync_finished_ ABSL_GUARDED_BY(mu_) = false;  // news for the driver
+  absl::Status sync_error_ ABSL_GUARDED_BY(mu_);
+  uint64_t async_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   RaftJournalStatus status_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
+  std::thread sync_thread_;
 };
 
 }  // namespace cistern::journal

@@ -246,6 +246,50 @@ TEST(RaftJournalTest, ThreeNodesReplicateInOrderAndFollowersNameTheLeader) {
       [&] { return cluster.journal(follower)->status().applied == cluster.journal(leader)->status().applied; }, 10000));
 }
 
+// The leader syncs its log off the driver thread: while its own sync is held back, followers
+// have the entry and acknowledge it, yet it is neither committed nor applied anywhere (a commit
+// rests on a majority of synced logs, the leader's unsynced copy does not count), and the
+// leader keeps leading meanwhile. Once the sync completes, the entry commits.
+TEST(RaftJournalTest, LeaderCommitsNothingBeyondItsOwnSyncedLog) {
+  TestCluster cluster(3);
+  const NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/synced")).ok());
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  const raft::Index before = cluster.storage(leader)->last_index();
+  cluster.storage(leader)->hold_syncs = true;
+  std::atomic<bool> done{false};
+  absl::StatusOr<Appended> appended = absl::UnknownError("not run");
+  std::thread proposer([&] {
+    appended = cluster.journal(leader)->Append(Mkdir("/held"));
+    done = true;
+  });
+  std::vector<NodeId> followers;
+  for (NodeId id : cluster.voters()) {
+    if (id != leader) followers.push_back(id);
+  }
+  // Both followers hold the entry (and have acknowledged it) ...
+  ASSERT_TRUE(TestCluster::WaitUntil([&] {
+    for (NodeId id : followers) {
+      if (cluster.storage(id)->last_index() <= before) return false;
+    }
+    return true;
+  }, 10000));
+  EXPECT_GT(cluster.storage(leader)->unsynced_saves.load(), 0) << "the leader never wrote unsynced";
+  // ... but nothing commits while the leader's own copy is unsynced, though it stays leader.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(done.load()) << "committed on the leader's unsynced log";
+  for (NodeId id : cluster.voters()) {
+    EXPECT_EQ(cluster.sm(id)->paths().size(), 1u) << "node " << id << " applied an entry not on a majority of synced logs";
+  }
+  EXPECT_TRUE(cluster.journal(leader)->status().serving);
+  cluster.storage(leader)->hold_syncs = false;
+  proposer.join();
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(leader)->paths().back(), "/held");
+}
+
 TEST(RaftJournalTest, IsolatedLeaderStopsServingAndMajorityMovesOn) {
   TestCluster cluster(3);
   const NodeId old_leader = cluster.WaitForLeader();

@@ -116,6 +116,21 @@ class MemStorage : public RaftStorage {
   }
   absl::Status Save(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries) override {
     if (save_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(save_delay_ms));
+    return Store(hard_state, entries);
+  }
+  // Unsynced saves land at once; Sync() is what takes the time (and can be held back).
+  absl::Status SaveUnsynced(const std::optional<raft::HardState>& hard_state,
+                            const std::vector<raft::Entry>& entries) override {
+    unsynced_saves.fetch_add(1);
+    return Store(hard_state, entries);
+  }
+  absl::Status Sync() override {
+    if (save_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(save_delay_ms));
+    while (hold_syncs.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (fail_saves.load()) return absl::InternalError("injected: fsync failed");
+    return absl::OkStatus();
+  }
+  absl::Status Store(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries) {
     if (fail_saves.load()) return absl::InternalError("injected: fsync failed");
     absl::MutexLock lock(&mu_);
     if (!entries.empty()) {
@@ -136,8 +151,10 @@ class MemStorage : public RaftStorage {
     return absl::OkStatus();
   }
 
-  int save_delay_ms = 0;
+  std::atomic<int> save_delay_ms{0};
   std::atomic<bool> fail_saves{false};
+  std::atomic<bool> hold_syncs{false};     // Sync() waits while set
+  std::atomic<int> unsynced_saves{0};
 
  private:
   mutable absl::Mutex mu_;

@@ -17,7 +17,7 @@ constexpr std::string_view kSnapshotKey = "snapshot";
 
 absl::StatusOr<std::unique_ptr<RaftLogStore>> RaftLogStore::Open(const std::string& dir) {
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<kv::KvStore> kv,
-                           kv::KvStore::Open(kv::KvStoreOptions{dir, {"log", "state"}, /*sync_writes=*/true}));
+                           kv::KvStore::Open(kv::KvStoreOptions{dir, {"log", "state"}, /*sync_writes=*/false}));
   std::unique_ptr<RaftLogStore> store(new RaftLogStore(std::move(kv)));
   CISTERN_RETURN_IF_ERROR(store->Load());
   return store;
@@ -73,6 +73,20 @@ absl::StatusOr<std::vector<raft::Entry>> RaftLogStore::LoadEntries() const {
 
 absl::Status RaftLogStore::Save(const std::optional<raft::HardState>& hard_state,
                                 const std::vector<raft::Entry>& entries) {
+  // A commit index alone needs no sync: after a crash it is recomputed (at least the applied
+  // index, and the leader tells the rest), while entries and a term or vote must survive.
+  const bool sync = !entries.empty() || !hard_state.has_value() || hard_state->term != hard_state_.term ||
+                    hard_state->vote != hard_state_.vote;
+  return Write(hard_state, entries, sync);
+}
+
+absl::Status RaftLogStore::SaveUnsynced(const std::optional<raft::HardState>& hard_state,
+                                        const std::vector<raft::Entry>& entries) {
+  return Write(hard_state, entries, /*sync=*/false);
+}
+
+absl::Status RaftLogStore::Write(const std::optional<raft::HardState>& hard_state,
+                                 const std::vector<raft::Entry>& entries, bool sync) {
   if (!hard_state.has_value() && entries.empty()) return absl::OkStatus();
   kv::KvWriteBatch batch;
   raft::Index new_first = first_index_;
@@ -99,6 +113,7 @@ absl::Status RaftLogStore::Save(const std::optional<raft::HardState>& hard_state
     batch.Put(kStateCf, kHardStateKey, hs.SerializeAsString());
   }
   CISTERN_RETURN_IF_ERROR(kv_->Write(batch));
+  if (sync) CISTERN_RETURN_IF_ERROR(kv_->SyncWal());
   first_index_ = new_first;
   last_index_ = new_last;
   if (hard_state.has_value()) hard_state_ = *hard_state;
@@ -124,6 +139,7 @@ absl::Status RaftLogStore::SaveSnapshot(const raft::SnapshotMeta& meta, raft::In
     if (new_first == 0) new_last = 0;
   }
   CISTERN_RETURN_IF_ERROR(kv_->Write(batch));
+  CISTERN_RETURN_IF_ERROR(kv_->SyncWal());
   snapshot_ = meta;
   first_index_ = new_first;
   last_index_ = new_last;

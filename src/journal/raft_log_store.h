@@ -7,11 +7,13 @@
 //          "snapshot"     -> proto::RaftSnapshotMeta (what the state machine's snapshot covers)
 //
 // Save() writes one Ready's hard state and entries (truncating a conflicting suffix) in one
-// synced batch: a vote or an acknowledged entry is on disk before any message about it is sent.
+// batch, synced when it holds entries or a new term or vote: those are on disk before any
+// message about them is sent. A batch that only moves the commit index is not synced (a commit
+// index lost in a crash is recomputed: at least the applied index, the rest from the leader).
 // The stored log is contiguous; after a compaction it starts above index 1, and after a
 // snapshot install it may be empty (it then continues after the snapshot's index).
 //
-// Thread safety: one thread (the Raft driver) at a time.
+// Thread safety: one thread (the Raft driver) at a time, except Sync().
 #pragma once
 
 #include <memory>
@@ -37,10 +39,21 @@ class RaftStorage {
   virtual raft::Index last_index() const = 0;
   // Every stored entry, in order. DATA_LOSS if the log has a gap or a record does not parse.
   virtual absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const = 0;
-  // Persists (synced) an optional hard state and entries; entries replace any stored suffix
-  // starting at the first one's index. A failure leaves the storage unusable: the caller stops.
+  // Persists an optional hard state and entries; entries replace any stored suffix starting at
+  // the first one's index. Durable on return (synced) when there are entries or the term or vote
+  // changed; a change of the commit index alone may be written without a sync. A failure leaves
+  // the storage unusable: the caller stops.
   virtual absl::Status Save(const std::optional<raft::HardState>& hard_state,
                             const std::vector<raft::Entry>& entries) = 0;
+  // As Save, but never synced: durable only once a later Sync() (or synced Save) returns. The
+  // default saves synced.
+  virtual absl::Status SaveUnsynced(const std::optional<raft::HardState>& hard_state,
+                                    const std::vector<raft::Entry>& entries) {
+    return Save(hard_state, entries);
+  }
+  // Makes everything saved before the call durable. Thread-safe: may run on another thread
+  // while the driver saves more (which it may or may not cover).
+  virtual absl::Status Sync() { return absl::OkStatus(); }
   // Records `meta` (the state machine holds that snapshot durably) and drops the stored entries
   // up to `compact_through` (<= meta.index). With `discard_log`, drops every entry (an installed
   // snapshot replaces the log).
@@ -57,6 +70,9 @@ class RaftLogStore : public RaftStorage {
   raft::Index last_index() const override { return std::max(last_index_, snapshot_.index); }
   absl::StatusOr<std::vector<raft::Entry>> LoadEntries() const override;
   absl::Status Save(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries) override;
+  absl::Status SaveUnsynced(const std::optional<raft::HardState>& hard_state,
+                            const std::vector<raft::Entry>& entries) override;
+  absl::Status Sync() override { return kv_->SyncWal(); }
   absl::Status SaveSnapshot(const raft::SnapshotMeta& meta, raft::Index compact_through, bool discard_log) override;
 
   const std::string& dir() const { return kv_->dir(); }
@@ -64,6 +80,8 @@ class RaftLogStore : public RaftStorage {
  private:
   explicit RaftLogStore(std::unique_ptr<kv::KvStore> kv) : kv_(std::move(kv)) {}
   absl::Status Load();
+  absl::Status Write(const std::optional<raft::HardState>& hard_state, const std::vector<raft::Entry>& entries,
+                     bool sync);
 
   std::unique_ptr<kv::KvStore> kv_;
   raft::HardState hard_state_;
