@@ -6,13 +6,17 @@
 //   short-circuit: the blocks read straight from the worker's block files under a lease
 //          (OpenLocalBlock + pread, as a client on the worker's host does), against reading the
 //          same files with pread without asking the worker (same chunk size).
-//   cold:  ReadBlock of blocks missing from the cache (read-through from a file:// under-store,
-//          with the file's page cache dropped first), against reading the same ranges straight
-//          from the under-store with the same adapter (page cache dropped too).
+//   cold:  ReadBlock of blocks missing from the cache (read-through from the under-store: a
+//          file:// file with its page cache dropped first, or --ufs_uri), against reading the
+//          same bytes straight from the under-store with the same adapter and the same read size
+//          (--ufs_read_kb, the worker's under-store read size in the run).
 //
-// Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--runs R]
-//                                  [--mem_dir DIR] [--ufs_dir DIR]
-// Prints a Markdown table of the best of R runs (MiB/s) and the ratios.
+// Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--ufs_read_kb U]
+//                                  [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
+//                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...]
+// Each comparison runs its baseline and its subject alternately, R times each, so load changes
+// on the shared machine hit both; it prints a Markdown table of the medians (MiB/s) and the
+// median of the per-run ratios.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,12 +31,14 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/local_block_file.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -40,6 +46,7 @@
 #include "rpc/channel.h"
 #include "rpc/worker_client.h"
 #include "spdlog/spdlog.h"
+#include "ufs/ufs_mounts.h"
 #include "ufs/under_file_system.h"
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
@@ -57,9 +64,16 @@ struct Flags {
   int blocks = 4;
   int64_t block_bytes = 64 << 20;
   int64_t chunk_bytes = 1 << 20;
-  int runs = 3;
+  // Size of each under-store read, the same for the worker's fetch and the direct baseline.
+  int64_t ufs_read_bytes = 4 << 20;
+  int runs = 5;
+  std::string phases = "warm,short_circuit,cold";
   std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
   std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
+  // Another under-store for the data file (e.g. s3://bucket/key of a local S3 server), with its
+  // mount options; empty = a file in ufs_dir.
+  std::string ufs_uri;
+  std::map<std::string, std::string> ufs_options;
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -85,17 +99,28 @@ Flags ParseFlags(int argc, char** argv) {
       flags.block_bytes = int64_t{std::atoi(value().c_str())} << 20;
     } else if (arg == "--chunk_kb") {
       flags.chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
+    } else if (arg == "--ufs_read_kb") {
+      flags.ufs_read_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else if (arg == "--runs") {
       flags.runs = std::atoi(value().c_str());
+    } else if (arg == "--phases") {
+      flags.phases = value();
     } else if (arg == "--mem_dir") {
       flags.mem_dir = value();
     } else if (arg == "--ufs_dir") {
       flags.ufs_dir = value();
+    } else if (arg == "--ufs_uri") {
+      flags.ufs_uri = value();
+    } else if (arg == "--ufs_option") {
+      const std::string option = value();
+      const size_t eq = option.find('=');
+      if (eq == std::string::npos) Die(absl::StrCat("--ufs_option ", option, ": expected key=value"));
+      flags.ufs_options[option.substr(0, eq)] = option.substr(eq + 1);
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --runs --mem_dir --ufs_dir)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
     }
   }
-  if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
+  if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.ufs_read_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
   return flags;
 }
 
@@ -113,18 +138,45 @@ void DropPageCache(const std::string& path) {
   ::close(fd);
 }
 
-// MiB/s of the best of `runs` calls of `body`, which must move `bytes` bytes.
-double BestMibPerSecond(int runs, int64_t bytes, const std::function<void()>& before, const std::function<int64_t()>& body) {
-  double best = 0;
-  for (int r = 0; r < runs; ++r) {
-    if (before) before();
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// One side of a comparison: `before` (untimed) then `body`, which must move `bytes` bytes.
+struct Side {
+  std::function<void()> before;
+  std::function<int64_t()> body;
+};
+
+struct Comparison {
+  double subject_mib_s = 0;   // medians over the runs
+  double baseline_mib_s = 0;
+  double time_ratio = 0;      // median over the runs of subject time / baseline time of that run
+};
+
+// Runs baseline and subject alternately (baseline, subject, baseline, ...) `runs` times, so a
+// change in the machine's load hits both sides alike, and pairs each subject run with the
+// baseline run just before it.
+Comparison Compare(int runs, int64_t bytes, const Side& subject, const Side& baseline) {
+  auto timed = [bytes](const Side& side) {
+    if (side.before) side.before();
     const auto start = Clock::now();
-    const int64_t moved = body();
+    const int64_t moved = side.body();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
-    best = std::max(best, static_cast<double>(bytes) / (1 << 20) / seconds);
+    return seconds;
+  };
+  std::vector<double> subject_rates, baseline_rates, ratios;
+  for (int r = 0; r < runs; ++r) {
+    const double base = timed(baseline);
+    const double subj = timed(subject);
+    baseline_rates.push_back(static_cast<double>(bytes) / (1 << 20) / base);
+    subject_rates.push_back(static_cast<double>(bytes) / (1 << 20) / subj);
+    ratios.push_back(subj / base);
   }
-  return best;
+  return Comparison{Median(subject_rates), Median(baseline_rates), Median(ratios)};
 }
 
 // A TCP loopback server that streams whole files in chunks; the client asks for a file by
@@ -189,7 +241,14 @@ int Run(int argc, char** argv) {
   fs::create_directories(flags.ufs_dir);
 
   // The under-store file: `blocks` blocks of pseudo-random bytes.
-  const std::string ufs_file = flags.ufs_dir + "/data.bin";
+  const bool local_ufs = flags.ufs_uri.empty();
+  const std::string ufs_file = local_ufs ? flags.ufs_dir + "/data.bin" : flags.ufs_uri;
+  const std::string ufs_uri = local_ufs ? "file://" + ufs_file : flags.ufs_uri;
+  // The store root is the mount the worker reads through (with the options).
+  const std::string mount_uri =
+      local_ufs ? "file://" + flags.ufs_dir : ufs_uri.substr(0, ufs_uri.find('/', ufs_uri.find("://") + 3));
+  auto adapter = ufs::CreateUnderFileSystem(mount_uri, flags.ufs_options);
+  Check(adapter.status(), "under-store adapter");
   {
     std::string block(static_cast<size_t>(flags.block_bytes), '\0');
     uint64_t x = 88172645463325252ULL;
@@ -199,20 +258,34 @@ int Run(int argc, char** argv) {
       x ^= x << 17;
       std::memcpy(block.data() + i, &x, 8);
     }
-    int fd = ::open(ufs_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ufs::CreateOptions create;
+    create.overwrite = true;
+    create.create_parents = true;
+    auto out = (*adapter)->Create(ufs_uri, create);
+    Check(out.status(), absl::StrCat("create ", ufs_uri));
     for (int b = 0; b < flags.blocks; ++b) {
       block[0] = static_cast<char>(b);
-      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) Die("write under-store file");
+      Check((*out)->Write(block), absl::StrCat("write ", ufs_uri));
     }
-    ::fsync(fd);
-    ::close(fd);
+    Check((*out)->Close().status(), absl::StrCat("close ", ufs_uri));
+    if (local_ufs) {
+      const int fd = ::open(ufs_file.c_str(), O_RDONLY | O_CLOEXEC);
+      ::fsync(fd);
+      ::close(fd);
+    }
   }
-  const std::string ufs_uri = "file://" + ufs_file;
+  // Only a local file has a page cache to drop.
+  auto drop_ufs_cache = [&] {
+    if (local_ufs) DropPageCache(ufs_file);
+  };
 
   auto store = worker::BlockStore::Open(worker::BlockStoreOptions::SingleDir(flags.mem_dir, total + (64 << 20)));
   Check(store.status(), "open MEM tier");
   worker::UfsRegistry ufs;
-  worker::UfsBlockFetcher fetcher(store->get(), &ufs);
+  ufs.SetMounts(1, {ufs::UfsMount{1, mount_uri, flags.ufs_options}});
+  worker::UfsFetcherOptions fetcher_options;
+  fetcher_options.read_chunk_bytes = flags.ufs_read_bytes;
+  worker::UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   NoMaster master;
   worker::BlockWorkerServiceOptions service_options;
   service_options.default_chunk_size_bytes = flags.chunk_bytes;
@@ -239,6 +312,7 @@ int Run(int argc, char** argv) {
     r.set_chunk_size_bytes(static_cast<int32_t>(flags.chunk_bytes));
     if (with_source) {
       r.mutable_ufs()->set_ufs_path(ufs_uri);
+      r.mutable_ufs()->set_mount_id(1);
       r.mutable_ufs()->set_offset_in_file(b * flags.block_bytes);
       r.mutable_ufs()->set_block_length(flags.block_bytes);
     }
@@ -260,109 +334,129 @@ int Run(int argc, char** argv) {
   };
   auto drop_cached_blocks = [&] {
     for (int b = 0; b < flags.blocks; ++b) Check((*store)->Remove(block_id(b)), "remove block");
-    DropPageCache(ufs_file);
+    drop_ufs_cache();
   };
 
-  // Cold: read-through of missing blocks vs the under-store adapter directly.
-  const double cold_cache = BestMibPerSecond(flags.runs, total, drop_cached_blocks, [&] { return read_all_blocks(true, false); });
-  auto adapter = ufs::CreateUnderFileSystem(ufs_uri);
-  Check(adapter.status(), "under-store adapter");
-  const double cold_direct = BestMibPerSecond(flags.runs, total, [&] { DropPageCache(ufs_file); }, [&] {
-    auto file = (*adapter)->Open(ufs_uri);
-    Check(file.status(), "open under-store file");
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    while (bytes < total) {
-      auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
-      Check(n.status(), "read under-store file");
-      if (*n == 0) break;
-      bytes += *n;
+  auto wants = [&](std::string_view phase) {
+    for (absl::string_view p : absl::StrSplit(flags.phases, ',')) {
+      if (std::string_view(p.data(), p.size()) == phase) return true;
     }
-    return bytes;
-  });
+    return false;
+  };
+  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, %d interleaved runs per side (median); MEM tier %s, under-store %s\n\n",
+              flags.blocks, static_cast<long long>(flags.block_bytes >> 20),
+              static_cast<long long>(flags.chunk_bytes >> 10), flags.runs, flags.mem_dir.c_str(), ufs_file.c_str());
+  std::printf("| read | MiB/s | baseline | baseline MiB/s | throughput ratio | time ratio |\n|---|---:|---|---:|---:|---:|\n");
+  auto print = [](const char* subject, const char* baseline, const Comparison& c) {
+    std::printf("| %s | %.0f | %s | %.0f | %.2f | %.2f |\n", subject, c.subject_mib_s, baseline, c.baseline_mib_s,
+                1 / c.time_ratio, c.time_ratio);
+    std::fflush(stdout);
+  };
 
-  // Warm: the blocks are cached now (the last cold run cached them).
+  // Cold: read-through of missing blocks vs the under-store adapter directly, both with the
+  // under-store file's page cache dropped first.
+  const Side direct_ufs{drop_ufs_cache, [&] {
+                          auto file = (*adapter)->Open(ufs_uri);
+                          Check(file.status(), "open under-store file");
+                          std::string buffer(static_cast<size_t>(flags.ufs_read_bytes), '\0');
+                          int64_t bytes = 0;
+                          while (bytes < total) {
+                            auto n = (*file)->ReadAt(bytes, static_cast<int64_t>(buffer.size()), buffer.data());
+                            Check(n.status(), "read under-store file");
+                            if (*n == 0) break;
+                            bytes += *n;
+                          }
+                          return bytes;
+                        }};
+  const Side read_through{drop_cached_blocks, [&] { return read_all_blocks(true, false); }};
+  if (wants("cold")) {
+    print("cold: ReadBlock read-through (caches)", "direct under-store read", Compare(flags.runs, total, read_through, direct_ufs));
+  } else {
+    read_through.before();
+    read_through.body();
+  }
+
+  // Warm: the blocks are cached now (the cold read-through cached them).
   for (int b = 0; b < flags.blocks; ++b) {
     if (!(*store)->Contains(block_id(b))) Die(absl::StrCat("block ", b, " was not cached by the read-through"));
   }
   read_all_blocks(false, true);  // also verifies checksums once
-  const double warm_grpc = BestMibPerSecond(flags.runs, total, nullptr, [&] { return read_all_blocks(false, true); });
   std::vector<std::string> files;
   for (int b = 0; b < flags.blocks; ++b) files.push_back(flags.mem_dir + "/" + worker::BlockFileName(block_id(b)));
-  TcpFileServer tcp(files, flags.chunk_bytes);
-  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(tcp.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("tcp connect");
-  const double warm_tcp = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (uint32_t b = 0; b < static_cast<uint32_t>(flags.blocks); ++b) {
-      if (::send(sock, &b, sizeof(b), MSG_NOSIGNAL) != sizeof(b)) Die("tcp send");
-      int64_t got = 0;
-      while (got < flags.block_bytes) {
-        ssize_t n = ::recv(sock, buffer.data(), static_cast<size_t>(std::min<int64_t>(buffer.size(), flags.block_bytes - got)), 0);
-        if (n <= 0) Die("tcp recv");
-        got += n;
-      }
-      bytes += got;
-    }
-    return bytes;
-  });
-  ::close(sock);
+  if (wants("warm")) {
+    TcpFileServer tcp(files, flags.chunk_bytes);
+    int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(tcp.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("tcp connect");
+    const Side plain_tcp{nullptr, [&] {
+                           std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                           int64_t bytes = 0;
+                           for (uint32_t b = 0; b < static_cast<uint32_t>(flags.blocks); ++b) {
+                             if (::send(sock, &b, sizeof(b), MSG_NOSIGNAL) != sizeof(b)) Die("tcp send");
+                             int64_t got = 0;
+                             while (got < flags.block_bytes) {
+                               ssize_t n = ::recv(sock, buffer.data(),
+                                                  static_cast<size_t>(std::min<int64_t>(buffer.size(), flags.block_bytes - got)), 0);
+                               if (n <= 0) Die("tcp recv");
+                               got += n;
+                             }
+                             bytes += got;
+                           }
+                           return bytes;
+                         }};
+    const Side warm_grpc{nullptr, [&] { return read_all_blocks(false, true); }};
+    print("warm: ReadBlock over gRPC from MEM", "plain TCP loopback, same bytes", Compare(flags.runs, total, warm_grpc, plain_tcp));
+    ::close(sock);
+  }
 
   // Short-circuit: lease each block from the worker and pread its file, against pread of the
   // same files alone.
-  const double short_circuit = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (int b = 0; b < flags.blocks; ++b) {
-      auto file = client::LocalBlockFile::Open(shared_client, block_id(b), flags.block_bytes, proto::CACHE,
-                                                    proto::BlockCapability());  // the bench worker checks none
-      Check(file.status(), absl::StrCat("short-circuit open of block ", b));
-      for (int64_t at = 0; at < flags.block_bytes;) {
-        auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
-        Check(n.status(), "short-circuit read");
-        if (*n == 0) Die("short-circuit read ended early");
-        at += *n;
-        bytes += *n;
-      }
-    }
-    return bytes;
-  });
-  const double local_file = BestMibPerSecond(flags.runs, total, nullptr, [&] {
-    std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
-    int64_t bytes = 0;
-    for (const std::string& path : files) {
-      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
-      ssize_t n;
-      while ((n = ::pread(fd, buffer.data(), buffer.size(), bytes % flags.block_bytes)) > 0) {
-        bytes += n;
-        if (bytes % flags.block_bytes == 0) break;
-      }
-      ::close(fd);
-    }
-    return bytes;
-  });
-
-  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, best of %d runs; MEM tier %s, under-store %s\n\n", flags.blocks,
-              static_cast<long long>(flags.block_bytes >> 20), static_cast<long long>(flags.chunk_bytes >> 10), flags.runs,
-              flags.mem_dir.c_str(), ufs_file.c_str());
-  std::printf("| read | MiB/s | baseline | baseline MiB/s | ratio |\n|---|---:|---|---:|---:|\n");
-  std::printf("| warm: ReadBlock over gRPC from MEM | %.0f | plain TCP loopback, same bytes | %.0f | %.2f |\n", warm_grpc,
-              warm_tcp, warm_grpc / warm_tcp);
-  std::printf("| short-circuit: OpenLocalBlock + pread of the block file | %.0f | pread of the same files | %.0f | %.2f |\n",
-              short_circuit, local_file, short_circuit / local_file);
-  std::printf("| cold: ReadBlock read-through (caches) | %.0f | direct under-store read | %.0f | %.2f |\n", cold_cache,
-              cold_direct, cold_cache / cold_direct);
+  if (wants("short_circuit")) {
+    const Side short_circuit{nullptr, [&] {
+                               std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                               int64_t bytes = 0;
+                               for (int b = 0; b < flags.blocks; ++b) {
+                                 auto file = client::LocalBlockFile::Open(
+                                     shared_client, block_id(b), flags.block_bytes, proto::CACHE,
+                                     proto::BlockCapability());  // the bench worker checks none
+                                 Check(file.status(), absl::StrCat("short-circuit open of block ", b));
+                                 for (int64_t at = 0; at < flags.block_bytes;) {
+                                   auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
+                                   Check(n.status(), "short-circuit read");
+                                   if (*n == 0) Die("short-circuit read ended early");
+                                   at += *n;
+                                   bytes += *n;
+                                 }
+                               }
+                               return bytes;
+                             }};
+    const Side local_file{nullptr, [&] {
+                            std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                            int64_t bytes = 0;
+                            for (const std::string& path : files) {
+                              const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                              if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+                              ssize_t n;
+                              while ((n = ::pread(fd, buffer.data(), buffer.size(), bytes % flags.block_bytes)) > 0) {
+                                bytes += n;
+                                if (bytes % flags.block_bytes == 0) break;
+                              }
+                              ::close(fd);
+                            }
+                            return bytes;
+                          }};
+    print("short-circuit: OpenLocalBlock + pread of the block file", "pread of the same files",
+          Compare(flags.runs, total, short_circuit, local_file));
+  }
 
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   store->reset();
   fs::remove_all(flags.mem_dir);
   fs::remove_all(flags.ufs_dir);
+  if (!local_ufs) (*adapter)->Delete(ufs_uri, false).IgnoreError();
   return 0;
 }
 

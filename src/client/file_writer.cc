@@ -183,9 +183,11 @@ absl::Status FileWriterImpl::ReplayCommittedBlocks(rpc::UfsFileWriteStream* stre
 
 absl::Status FileWriterImpl::OpenUfsStream() {
   ufs_worker_ = WorkerEndpoint();
-  // Everything written so far: for CACHE_THROUGH the committed blocks (read back from their
-  // workers) and the block being written; for THROUGH the file as kept.
-  const Replay& kept = write_type_ == WriteType::kThrough ? file_bytes_ : block_bytes_;
+  // Everything written so far: the file as kept while it fits the retry buffer, else (for
+  // CACHE_THROUGH) the committed blocks read back from their workers and the block being
+  // written.
+  const bool read_back = write_type_ == WriteType::kCacheThrough && !file_bytes_.complete;
+  const Replay& kept = read_back ? block_bytes_ : file_bytes_;
   CISTERN_ASSIGN_OR_RETURN(std::string_view replay, Replayable(kept, "the under-store copy"));
   CISTERN_ASSIGN_OR_RETURN(ufs_worker_, PickWorker(file_id_));
   proto::WriteUfsFileHeader header;
@@ -195,19 +197,18 @@ absl::Status FileWriterImpl::OpenUfsStream() {
   header.set_mode(mode_);
   if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(ufs_stream_, fs_->Worker(ufs_worker_.address)->OpenUfsFileWriter(header));
-  if (write_type_ == WriteType::kCacheThrough) CISTERN_RETURN_IF_ERROR(ReplayCommittedBlocks(ufs_stream_.get()));
+  if (read_back) CISTERN_RETURN_IF_ERROR(ReplayCommittedBlocks(ufs_stream_.get()));
   return WriteInChunks(ufs_stream_.get(), replay, fs_->options().chunk_size_bytes);
 }
 
 absl::Status FileWriterImpl::OnChunk(int64_t index, std::string_view chunk) {
   chunk_ = chunk;
+  if (writes_ufs()) Keep(&file_bytes_, chunk);
   if (writes_cache()) {
     Keep(&block_bytes_, chunk);
     CISTERN_RETURN_IF_ERROR(Retrying(
         &block_stream_, block_worker_, [&] { return OpenBlockStream(index); },
         [&] { return block_stream_->Write(chunk); }, /*repeat=*/false));
-  } else {
-    Keep(&file_bytes_, chunk);
   }
   if (writes_ufs()) {
     CISTERN_RETURN_IF_ERROR(Retrying(

@@ -6,9 +6,13 @@
 // ClientOptions::write_retry_buffer_bytes) until the block is committed. When a block stream
 // fails with an error worth retrying, the writer opens the block on another worker (one that
 // has not failed this writer while there is one, else any after a pause) and writes the kept
-// bytes again; committed blocks stay where they are. When the under-store stream fails, it starts it again on another worker and replays the
-// file: the committed blocks read back from their workers (CACHE_THROUGH), then the kept bytes;
-// for THROUGH, which caches nothing, the whole file is kept while it fits the retry buffer.
+// bytes again; committed blocks stay where they are. When the under-store stream fails, it
+// starts it again on another worker and replays the file. CACHE_THROUGH and THROUGH keep the
+// whole file while it fits the retry buffer and replay it from there; beyond that, THROUGH
+// (which caches nothing) cannot replay, and CACHE_THROUGH reads the committed blocks back from
+// their workers, then the kept bytes of the block being written. (A small CACHE_THROUGH file
+// so survives the death of a worker that had both its under-store stream and the only copy of
+// a committed block; memory: up to the retry buffer plus one block per writer.)
 // Retries go on until ClientOptions::retry_window_ms after the first failure (one retry is always
 // made); when no worker is left, the bytes are not kept, or a committed block cannot be read
 // back, the write fails cleanly: the writer aborts, and the incomplete file disappears.
@@ -103,7 +107,7 @@ class FileWriterImpl : public FileWriter {
   std::vector<CommittedBlock> committed_;
   std::unique_ptr<rpc::UfsFileWriteStream> ufs_stream_;
   WorkerEndpoint ufs_worker_;
-  Replay file_bytes_;      // THROUGH: the whole file, for a replay of the under-store stream
+  Replay file_bytes_;      // the whole file, for a replay of the under-store stream
   std::string_view chunk_;  // the chunk being written (valid during OnChunk)
   std::vector<uint64_t> failed_workers_;  // never asked again by this writer
   int64_t retry_deadline_ms_ = 0;         // monotonic; 0 = nothing failed yet

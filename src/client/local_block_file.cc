@@ -25,23 +25,25 @@ absl::StatusOr<std::unique_ptr<LocalBlockFile>> LocalBlockFile::Open(std::shared
                                                                      proto::ReadType read_type,
                                                                      const proto::BlockCapability& capability) {
   std::unique_ptr<LocalBlockFile> file(new LocalBlockFile(std::move(worker), block_id, length, read_type, capability));
-  CISTERN_RETURN_IF_ERROR(file->Lease());
+  CISTERN_RETURN_IF_ERROR(file->Lease(/*renewal=*/false));
   return file;
 }
 
 void LocalBlockFile::Close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  // Best effort: an unreleased lease expires on its own.
-  if (lease_id_ != 0) worker_->ReleaseLocalBlock(lease_id_).IgnoreError();
+  // Best effort: an unreleased lease expires on its own (its bytes then go uncounted).
+  if (lease_id_ != 0) worker_->ReleaseLocalBlock(lease_id_, bytes_read_).IgnoreError();
   lease_id_ = 0;
+  bytes_read_ = 0;
 }
 
-absl::Status LocalBlockFile::Lease() {
+absl::Status LocalBlockFile::Lease(bool renewal) {
   const int64_t start_ms = RealClock()->MonotonicMs();
   proto::OpenLocalBlockRequest request;
   request.set_block_id(block_id_);
   request.set_read_type(read_type_);
+  request.set_renewal(renewal);
   if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(proto::OpenLocalBlockResponse lease, worker_->OpenLocalBlock(request));
   auto refuse = [&](std::string why) {
@@ -71,10 +73,18 @@ absl::StatusOr<int64_t> LocalBlockFile::ReadAt(int64_t offset, int64_t n, char* 
   if (offset < 0 || n < 0) {
     return absl::InvalidArgumentError(absl::StrCat("block ", block_id_, ": bad read offset ", offset, " or length ", n));
   }
+  if (!corrupt_.ok()) return corrupt_;
   const int64_t now_ms = RealClock()->MonotonicMs();
-  if (now_ms >= renew_at_mono_ms_ && !Lease().ok()) {
-    // Renewing is best effort (the open file stays readable without a lease); try again later.
-    renew_at_mono_ms_ = now_ms + 1000;
+  if (now_ms >= renew_at_mono_ms_) {
+    absl::Status renewed = Lease(/*renewal=*/true);
+    if (absl::IsDataLoss(renewed)) {
+      // The worker checked the block again and dropped it: the open file is no longer trusted.
+      corrupt_ = renewed;
+      return corrupt_;
+    }
+    // Otherwise renewing is best effort (the open file stays readable without a lease); try
+    // again later.
+    if (!renewed.ok()) renew_at_mono_ms_ = now_ms + 1000;
   }
   n = std::min(n, length_ - offset);
   int64_t done = 0;
@@ -90,6 +100,7 @@ absl::StatusOr<int64_t> LocalBlockFile::ReadAt(int64_t offset, int64_t n, char* 
     }
     done += r;
   }
+  bytes_read_ += done;
   return done;
 }
 

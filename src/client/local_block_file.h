@@ -5,9 +5,16 @@
 // mount namespace, another host with the same name) is refused rather than read.
 //
 // The lease keeps the block from being evicted or moved while it lasts; the reader renews it
-// (by opening the block again) before it runs out, and releases it on destruction. Bytes stay
-// readable through the open descriptor even if the worker drops the block meanwhile (an
-// explicit free or delete), as with an open gRPC stream.
+// (by opening the block again) before it runs out, and releases it on destruction, reporting
+// the bytes it read so the worker counts them as cache reads. Bytes stay readable through the
+// open descriptor even if the worker drops the block meanwhile (an explicit free or delete), as
+// with an open gRPC stream.
+//
+// Integrity: the worker checks the block against its checksum when it grants a lease, by the
+// same rule as for gRPC reads (worker.block.checksum.verify), and drops a corrupt block; the
+// client then gets DATA_LOSS from Open, or from ReadAt when a renewal finds the block corrupt,
+// and reads over the network instead (where the block is read through from the under-store).
+// The client does not hash the file again itself: that would read every block twice.
 //
 // Thread safety: one thread at a time.
 #pragma once
@@ -39,14 +46,15 @@ class LocalBlockFile {
   uint64_t block_id() const { return block_id_; }
   int64_t length() const { return length_; }
   // Reads up to `n` bytes at block offset `offset` into `buf` (fewer only at the end of the
-  // block); renews the lease first when it is two thirds through.
+  // block); renews the lease first when it is two thirds through. DATA_LOSS when the renewal
+  // found the block corrupt (and from then on).
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf);
 
  private:
   LocalBlockFile(std::shared_ptr<rpc::WorkerClient> worker, uint64_t block_id, int64_t length,
                  proto::ReadType read_type, const proto::BlockCapability& capability);
   // Takes a lease and opens the file it names (replacing the current ones on success).
-  absl::Status Lease();
+  absl::Status Lease(bool renewal);
   void Close();
 
   const std::shared_ptr<rpc::WorkerClient> worker_;
@@ -57,6 +65,8 @@ class LocalBlockFile {
   int fd_ = -1;
   uint64_t lease_id_ = 0;
   int64_t renew_at_mono_ms_ = 0;
+  int64_t bytes_read_ = 0;   // under the current lease, reported when it is released
+  absl::Status corrupt_;     // set when a renewal found the block corrupt
 };
 
 }  // namespace cistern::client

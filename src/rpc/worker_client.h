@@ -101,7 +101,8 @@ class WorkerClient {
   absl::StatusOr<std::unique_ptr<UfsFileWriteStream>> OpenUfsFileWriter(const proto::WriteUfsFileHeader& header);
   absl::StatusOr<proto::GetMetricsResponse> GetMetrics();
   absl::StatusOr<proto::OpenLocalBlockResponse> OpenLocalBlock(const proto::OpenLocalBlockRequest& request);
-  absl::Status ReleaseLocalBlock(uint64_t lease_id);
+  // `bytes_read`: what the client read under the lease (reported to the worker's counters).
+  absl::Status ReleaseLocalBlock(uint64_t lease_id, int64_t bytes_read = 0);
   // Waits up to the data timeout (fetching a block may take long).
   absl::StatusOr<proto::CacheBlockResponse> CacheBlock(const proto::CacheBlockRequest& request);
 

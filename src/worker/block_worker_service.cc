@@ -104,6 +104,9 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
                                               "Bytes of files written to under-stores (WriteUfsFile commits)")),
       short_circuit_leases_(Metrics().GetCounter("cistern_worker_short_circuit_leases_total",
                                                  "Block files lent to short-circuit readers on this host")),
+      short_circuit_bytes_(Metrics().GetCounter("cistern_worker_short_circuit_read_bytes_total",
+                                                "Bytes short-circuit readers on this host reported reading from "
+                                                "leased block files (also in the cache read bytes)")),
       blocks_loaded_(Metrics().GetCounter("cistern_worker_loaded_blocks_total",
                                           "Blocks cached on request (fs load) without being read")) {
   // Method 0 of BlockWorker is ReadBlock (the order of proto/worker.proto, as the generated
@@ -375,13 +378,26 @@ absl::Status BlockWorkerService::DoOpenLocalBlock(const proto::OpenLocalBlockReq
   response->set_device(lease.device);
   response->set_inode(lease.inode);
   short_circuit_leases_->Add(1);
-  blocks_read_cache_->Add(1);
+  if (!request.renewal()) blocks_read_cache_->Add(1);
   return absl::OkStatus();
 }
 
 grpc::Status BlockWorkerService::ReleaseLocalBlock(grpc::ServerContext*, const proto::ReleaseLocalBlockRequest* request,
                                                    proto::ReleaseLocalBlockResponse*) {
-  if (options_.leases != nullptr) options_.leases->Release(request->lease_id());
+  const bool held = options_.leases != nullptr && options_.leases->Release(request->lease_id());
+  if (request->bytes_read() < 0) {
+    return Reply(absl::InvalidArgumentError(absl::StrCat("ReleaseLocalBlock: negative bytes_read ",
+                                                         request->bytes_read(), " (lease ", request->lease_id(),
+                                                         " released)")),
+                 "ReleaseLocalBlock");
+  }
+  // Short-circuit reads are cache reads the worker does not see: counted as the client
+  // reports them, at release. Bytes of a lease that expired first (or of a client that died)
+  // are not counted, and neither are those reported for a lease this worker never granted.
+  if (held) {
+    bytes_read_cache_->Add(request->bytes_read());
+    short_circuit_bytes_->Add(request->bytes_read());
+  }
   return grpc::Status::OK;
 }
 

@@ -12,7 +12,9 @@
 //  * WriteUfsFile writes a whole under-store file, visible only on commit.
 //  * GetMetrics returns the process counters, the worker id and tier usage.
 //  * OpenLocalBlock / ReleaseLocalBlock lease cached block files to short-circuit readers on
-//    this host (LocalBlockLeases), CACHE_PROMOTE moving the block up first.
+//    this host (LocalBlockLeases), CACHE_PROMOTE moving the block up first. The lease is
+//    granted on a reader opened like ReadBlock's, so the block passes the same checksum check
+//    (a corrupt block is dropped, counted, and the call fails with DATA_LOSS).
 //  * CacheBlock brings a block into the cache from its under-store without sending it
 //    (`fs load`), sharing the read-through fetch of concurrent readers.
 //  * With capabilities on (options.access), ReadBlock, WriteBlock, WriteUfsFile, OpenLocalBlock
@@ -20,7 +22,9 @@
 //    PERMISSION_DENIED without one (daemons may ReadBlock and CacheBlock without).
 //
 // Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
-// the cache / bytes sent from it), cistern_worker_cache_written_bytes_total and
+// the cache / bytes sent from it; a short-circuit lease counts as a block read when granted,
+// not when renewed, and its bytes when the client releases it and reports them, also in
+// cistern_worker_short_circuit_read_bytes_total), cistern_worker_cache_written_bytes_total and
 // cistern_worker_ufs_written_bytes_total (bytes of committed writes); the UFS read counters are kept
 // by UfsBlockFetcher.
 //
@@ -105,6 +109,7 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
   Counter* const bytes_written_cache_;
   Counter* const bytes_written_ufs_;
   Counter* const short_circuit_leases_;
+  Counter* const short_circuit_bytes_;
   Counter* const blocks_loaded_;
 };
 

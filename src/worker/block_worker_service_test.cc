@@ -21,6 +21,7 @@
 #include "rpc/channel.h"
 #include "rpc/worker_client.h"
 #include "worker/gated_ufs_for_test.h"
+#include "worker/local_block_leases.h"
 
 namespace cistern::worker {
 namespace {
@@ -88,7 +89,8 @@ class BlockWorkerServiceTest : public ::testing::Test {
   }
 
   // (Re)starts the store, fetcher, service and server.
-  void Start(BlockStoreOptions store_options, UfsFetcherOptions fetcher_options = {}) {
+  void Start(BlockStoreOptions store_options, UfsFetcherOptions fetcher_options = {},
+             LocalBlockLeases* leases = nullptr) {
     Stop();
     auto store = BlockStore::Open(std::move(store_options));
     ASSERT_TRUE(store.ok()) << store.status();
@@ -97,6 +99,7 @@ class BlockWorkerServiceTest : public ::testing::Test {
     BlockWorkerServiceOptions options;
     options.default_chunk_size_bytes = 64 << 10;
     options.worker_id = [] { return uint64_t{17}; };
+    options.leases = leases;
     service_ = std::make_unique<BlockWorkerService>(store_.get(), fetcher_.get(), &ufs_, &committer_, options);
 
     grpc::ServerBuilder builder;
@@ -551,6 +554,75 @@ TEST_F(BlockWorkerServiceTest, ReadThroughStreamsBytesBeforeTheWholeBlockIsFetch
   EXPECT_TRUE(received == content);
   EXPECT_EQ(fetched_at_first_chunk, 64 << 10) << "the first bytes arrived while the fetch was at the gate";
   EXPECT_TRUE(store_->Contains(91)) << "a reader of the whole block returns once it is cached";
+}
+
+// Short-circuit leases pass the same checksum check as ReadBlock: with verification on every
+// read, a block damaged on disk is refused (DATA_LOSS), dropped and counted, at the grant and
+// at a renewal; the bytes a client reports at release count as cache reads.
+TEST_F(BlockWorkerServiceTest, ShortCircuitLeasesCheckChecksumsAndCountReportedBytes) {
+  LocalBlockLeasesOptions lease_options;
+  lease_options.sweeper_thread = false;
+  LocalBlockLeases leases(lease_options);
+  BlockStoreOptions options = BlockStoreOptions::SingleDir(root_ + "/mem", 16 << 20);
+  options.checksum_verify = ChecksumVerify::kAlways;
+  Start(options, {}, &leases);
+  const std::string data = Pattern(200'000, 9);
+  ASSERT_TRUE(WriteBlock(101, data).ok());
+  ASSERT_TRUE(WriteBlock(102, data).ok());
+  auto damage = [&](uint64_t block_id) {
+    std::fstream f(root_ + "/mem/" + BlockFileName(block_id), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4321);
+    f.put('\x5a');
+  };
+  auto open = [&](uint64_t block_id, bool renewal) {
+    proto::OpenLocalBlockRequest request;
+    request.set_block_id(block_id);
+    request.set_renewal(renewal);
+    return client_->OpenLocalBlock(request);
+  };
+
+  // A sound block: one block read at the grant, none at a renewal, the bytes at release.
+  const int64_t blocks0 = CounterValue("cistern_worker_cache_block_reads_total");
+  const int64_t bytes0 = CounterValue("cistern_worker_cache_read_bytes_total");
+  const int64_t sc_bytes0 = CounterValue("cistern_worker_short_circuit_read_bytes_total");
+  auto lease = open(101, false);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(lease->length(), 200'000);
+  auto renewed = open(101, true);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(CounterValue("cistern_worker_cache_block_reads_total") - blocks0, 1);
+  ASSERT_TRUE(client_->ReleaseLocalBlock(lease->lease_id(), 150'000).ok());
+  ASSERT_TRUE(client_->ReleaseLocalBlock(renewed->lease_id(), 50'000).ok());
+  EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - bytes0, 200'000);
+  EXPECT_EQ(CounterValue("cistern_worker_short_circuit_read_bytes_total") - sc_bytes0, 200'000);
+  // Released already (or never granted): not counted again. Negative: refused, still released.
+  ASSERT_TRUE(client_->ReleaseLocalBlock(lease->lease_id(), 1'000).ok());
+  auto third = open(101, false);
+  ASSERT_TRUE(third.ok()) << third.status();
+  absl::Status negative = client_->ReleaseLocalBlock(third->lease_id(), -5);
+  EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument) << negative;
+  EXPECT_NE(negative.message().find("-5"), std::string::npos) << negative;
+  EXPECT_EQ(leases.size(), 0);
+  EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - bytes0, 200'000);
+
+  // Damaged before the grant: refused and dropped.
+  const int64_t corrupt0 = CounterValue("cistern_worker_corrupt_blocks_total");
+  damage(101);
+  auto refused = open(101, false);
+  EXPECT_TRUE(absl::IsDataLoss(refused.status())) << refused.status();
+  EXPECT_EQ(CounterValue("cistern_worker_corrupt_blocks_total") - corrupt0, 1);
+  EXPECT_FALSE(store_->Contains(101));
+
+  // Damaged while leased: the renewal finds it.
+  auto held = open(102, false);
+  ASSERT_TRUE(held.ok()) << held.status();
+  damage(102);
+  auto renewal = open(102, true);
+  EXPECT_TRUE(absl::IsDataLoss(renewal.status())) << renewal.status();
+  EXPECT_EQ(CounterValue("cistern_worker_corrupt_blocks_total") - corrupt0, 2);
+  EXPECT_FALSE(store_->Contains(102));
+  ASSERT_TRUE(client_->ReleaseLocalBlock(held->lease_id(), 0).ok());
+  Stop();  // before the leases go
 }
 
 }  // namespace

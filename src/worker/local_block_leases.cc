@@ -58,14 +58,15 @@ absl::StatusOr<LocalBlockLease> LocalBlockLeases::Acquire(std::unique_ptr<BlockR
   return lease;
 }
 
-void LocalBlockLeases::Release(uint64_t lease_id) {
+bool LocalBlockLeases::Release(uint64_t lease_id) {
   Entry released;
   absl::MutexLock lock(&mu_);
   auto it = leases_.find(lease_id);
-  if (it == leases_.end()) return;
+  if (it == leases_.end()) return false;
   released = std::move(it->second);
   leases_.erase(it);
   // `released` closes its reader after the lock is dropped (destroyed after `lock`).
+  return true;
 }
 
 int LocalBlockLeases::ExpireNow() {

@@ -49,8 +49,8 @@ class LocalBlockLeases {
   // Turns `reader` (opened with hold_location) into a lease. RESOURCE_EXHAUSTED when
   // max_leases are out.
   absl::StatusOr<LocalBlockLease> Acquire(std::unique_ptr<BlockReader> reader);
-  // Ends a lease; an unknown or expired id is fine.
-  void Release(uint64_t lease_id);
+  // Ends a lease; an unknown or expired id is fine. Returns whether the lease was held.
+  bool Release(uint64_t lease_id);
   // Drops the leases past their expiry; returns how many.
   int ExpireNow();
   int size() const;

@@ -63,18 +63,49 @@ void UfsRegistry::SetForTest(std::string root, std::unique_ptr<ufs::UnderFileSys
   overrides_[std::move(root)] = std::move(store);
 }
 
+FetchBufferPool::Buffer FetchBufferPool::Take(int64_t size) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+      if (it->capacity >= size && it->capacity <= 2 * size) {
+        Buffer buffer = std::move(*it);
+        kept_.erase(it);
+        kept_bytes_ -= buffer.capacity;
+        return buffer;
+      }
+    }
+  }
+  // Uninitialized: zero-filling a block costs more than reading it from a fast store.
+  return Buffer{std::unique_ptr<char[]>(new char[static_cast<size_t>(size)]), size};
+}
+
+void FetchBufferPool::Give(Buffer buffer) {
+  if (buffer.data == nullptr || buffer.capacity > max_bytes_) return;
+  absl::MutexLock lock(&mu_);
+  while (!kept_.empty() && kept_bytes_ + buffer.capacity > max_bytes_) {
+    kept_bytes_ -= kept_.front().capacity;
+    kept_.pop_front();
+  }
+  kept_bytes_ += buffer.capacity;
+  kept_.push_back(std::move(buffer));
+}
+
 // One under-store read of a block, shared by its readers.
 struct StreamingBlock::Flight {
-  Flight(uint64_t id, UfsBlockSource src) : block_id(id), source(std::move(src)) {}
+  Flight(uint64_t id, UfsBlockSource src, std::shared_ptr<FetchBufferPool> pool)
+      : block_id(id), source(std::move(src)), buffers(std::move(pool)) {}
+  // The last reference (a reader, or gRPC holding sent bytes) hands the buffer back.
+  ~Flight() { buffers->Give(std::move(buffer)); }
   const uint64_t block_id;
   const UfsBlockSource source;
+  const std::shared_ptr<FetchBufferPool> buffers;
 
   absl::Mutex mu;
   absl::CondVar changed;
-  // Allocated (uninitialized: zero-filling a block costs more than reading it from a fast
-  // store) by the fetch thread before `available` first grows; bytes [0, available) are final,
-  // so readers copy them while the fetch thread writes later bytes.
-  std::unique_ptr<char[]> data;
+  // Taken from the pool by the fetch thread before `available` first grows; bytes
+  // [0, available) of buffer.data are final, so readers copy them while the fetch thread
+  // writes later bytes.
+  FetchBufferPool::Buffer buffer;
   int64_t available ABSL_GUARDED_BY(mu) = 0;
   bool done ABSL_GUARDED_BY(mu) = false;
   absl::Status status ABSL_GUARDED_BY(mu);
@@ -117,7 +148,7 @@ absl::StatusOr<std::string_view> StreamingBlock::Peek(int64_t offset, int64_t n,
   }
   if (f.available > offset) {
     const int64_t take = std::min(n, f.available - offset);
-    return std::string_view(f.data.get() + offset, static_cast<size_t>(take));
+    return std::string_view(f.buffer.data.get() + offset, static_cast<size_t>(take));
   }
   if (!f.status.ok()) return f.status;
   return absl::InternalError(absl::StrCat("fetch of block ", block_id(), " ended at ", f.available, " of ", length(), " bytes"));
@@ -135,6 +166,7 @@ absl::Status StreamingBlock::WaitForCompletion() {
 
 UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFetcherOptions options)
     : store_(store), registry_(registry), options_(options),
+      buffers_(std::make_shared<FetchBufferPool>(options.buffer_pool_bytes)),
       blocks_read_ufs_(Metrics().GetCounter("cistern_worker_ufs_block_reads_total",
                                             "Whole blocks read from under-stores (read-through fetches)")),
       bytes_read_ufs_(Metrics().GetCounter(kUfsReadBytesTotal,
@@ -193,7 +225,7 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
       // A fetch commits the block before it leaves flights_, so here the block is either
       // cached or nobody is fetching it.
       if (!store_->Contains(block_id)) {
-        auto flight = std::make_shared<Flight>(block_id, source);
+        auto flight = std::make_shared<Flight>(block_id, source, buffers_);
         {
           absl::MutexLock flight_lock(&flight->mu);
           flight->readers = 1;
@@ -245,7 +277,7 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
   if (status.ok()) {
     {
       absl::MutexLock lock(&flight->mu);
-      flight->data.reset(new char[static_cast<size_t>(length)]);
+      flight->buffer = buffers_->Take(length);
     }
     absl::StatusOr<std::unique_ptr<BlockWriter>> created = store_->CreateWriter(block_id, length);
     if (created.ok()) {
@@ -256,8 +288,19 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     AcquireSlot();
     int64_t pos = 0;
     // Read straight into the flight's memory, where readers find the bytes.
-    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes, flight->data.get(),
+    status = ReadRange(block_id, flight->source, 0, length, options_.read_chunk_bytes, flight->buffer.data.get(),
                        [&](std::string_view chunk) -> absl::Status {
+                         pos += static_cast<int64_t>(chunk.size());
+                         {
+                           // Readers get the bytes first; the cache copy (a write and a hash)
+                           // is made while they send them.
+                           absl::MutexLock lock(&flight->mu);
+                           flight->available = pos;
+                           flight->changed.SignalAll();
+                           if (flight->abandoned) {
+                             return absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
+                           }
+                         }
                          if (writer != nullptr) {
                            absl::Status cached = writer->Append(chunk);
                            if (!cached.ok()) {
@@ -265,13 +308,6 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
                                           cached.ToString());
                              writer.reset();
                            }
-                         }
-                         pos += static_cast<int64_t>(chunk.size());
-                         absl::MutexLock lock(&flight->mu);
-                         flight->available = pos;
-                         flight->changed.SignalAll();
-                         if (flight->abandoned) {
-                           return absl::CancelledError(absl::StrCat("every reader of block ", block_id, " left"));
                          }
                          return absl::OkStatus();
                        });

@@ -89,6 +89,32 @@ struct UfsFetcherOptions {
   int max_concurrent_fetches = 16;
   bool cache_partial = true;
   int64_t read_chunk_bytes = 4 << 20;  // granularity of under-store reads
+  // Bytes of finished fetches' block buffers kept for the next fetches. A fresh block-sized
+  // allocation is a new mapping whose every page the kernel faults in and zeroes, which cost
+  // about a third of a fetch thread's time (BENCHMARKS.md); 0 = allocate every time.
+  int64_t buffer_pool_bytes = 256 << 20;
+};
+
+// Block-sized buffers reused across fetches (see UfsFetcherOptions::buffer_pool_bytes).
+// Thread-safe.
+class FetchBufferPool {
+ public:
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    int64_t capacity = 0;
+  };
+  explicit FetchBufferPool(int64_t max_bytes) : max_bytes_(max_bytes) {}
+  // A kept buffer of at least `size` bytes (and at most twice that, so a small block does not
+  // hold a big buffer), else a new one. Its contents are undefined.
+  Buffer Take(int64_t size);
+  // Keeps `buffer` unless that would exceed the pool's bytes (the oldest kept go first).
+  void Give(Buffer buffer);
+
+ private:
+  const int64_t max_bytes_;
+  absl::Mutex mu_;
+  std::deque<Buffer> kept_ ABSL_GUARDED_BY(mu_);
+  int64_t kept_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class UfsBlockFetcher;
@@ -165,6 +191,8 @@ class UfsBlockFetcher {
   BlockStore* const store_;
   UfsRegistry* const registry_;
   const UfsFetcherOptions options_;
+  // Shared with the flights, whose buffers may outlive the fetcher in gRPC's hands.
+  const std::shared_ptr<FetchBufferPool> buffers_;
   Counter* const blocks_read_ufs_;
   Counter* const bytes_read_ufs_;
   Counter* const fetches_started_;  // single-flight: one per under-store fetch of a block

@@ -289,6 +289,28 @@ TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   EXPECT_FALSE(store_->Contains(15));
 }
 
+TEST(FetchBufferPoolTest, ReusesFittingBuffersWithinItsBound) {
+  FetchBufferPool pool(3000);
+  FetchBufferPool::Buffer a = pool.Take(1000);
+  ASSERT_NE(a.data, nullptr);
+  EXPECT_EQ(a.capacity, 1000);
+  char* const kept = a.data.get();
+  pool.Give(std::move(a));
+  FetchBufferPool::Buffer b = pool.Take(600);
+  EXPECT_EQ(b.data.get(), kept) << "a kept buffer up to twice the size is reused";
+  pool.Give(std::move(b));
+  FetchBufferPool::Buffer small = pool.Take(100);
+  EXPECT_NE(small.data.get(), kept) << "a buffer over twice the size is not handed to a small block";
+  EXPECT_EQ(small.capacity, 100);
+  // The bound: giving 2500 more bytes drops the oldest kept buffer (the 1000-byte one).
+  pool.Give(FetchBufferPool::Buffer{std::unique_ptr<char[]>(new char[2500]), 2500});
+  FetchBufferPool::Buffer again = pool.Take(1000);
+  EXPECT_NE(again.data.get(), kept);
+  EXPECT_EQ(again.capacity, 1000);
+  pool.Give(FetchBufferPool::Buffer{std::unique_ptr<char[]>(new char[4000]), 4000});  // over the bound: not kept
+  EXPECT_EQ(pool.Take(3500).capacity, 3500);
+}
+
 TEST(UfsRegistryTest, SharesOneAdapterPerStoreAndRejectsBadUris) {
   UfsRegistry registry;
   auto a = registry.Get("file:///tmp/a");

@@ -155,7 +155,7 @@ class ClusterFixture : public ::testing::Test {
     master_ = std::make_unique<Subprocess>(std::vector<std::string>{BinDir() + "/cistern-master"},
                                            dir_ + "/master.out", env_);
     ASSERT_TRUE(master_->Start().ok());
-    ASSERT_TRUE(WaitFor([&] { return master_client_->GetMasterInfo({}).ok() || !master_->running(); }, 30000));
+    ASSERT_TRUE(WaitFor([&] { return master_client_->GetMasterInfo({}).ok() || !master_->running(); }, 60000));
     ASSERT_TRUE(master_->running()) << master_->OutputTail();
   }
 
@@ -172,7 +172,7 @@ class ClusterFixture : public ::testing::Test {
       int live = 0;
       for (const auto& w : workers->workers()) live += w.state() == proto::LIVE;
       return live == n;
-    }, 30000);
+    }, 60000);
     ASSERT_TRUE(ok) << "workers did not register (want " << n << " live)\n" << worker_->OutputTail();
   }
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
+#include <map>
 #include <random>
 
 #include "cistern/file_system.h"
@@ -262,6 +264,180 @@ TEST_F(FailoverTest, WriteFailsCleanlyWhenNothingWasKeptToWriteAgain) {
   auto exists = fs->Exists("/lost.bin");
   ASSERT_TRUE(exists.ok()) << exists.status();
   EXPECT_FALSE(*exists) << "a failed write left an incomplete file";
+}
+
+// The under-store stream (THROUGH, CACHE_THROUGH) runs through one worker, which holds the
+// under-store file's temporary copy open while it writes: that is the worker to kill.
+class UfsStreamFailoverTest : public FailoverTest {
+ protected:
+  std::string UfsDir() const { return dir_ + "/underfs"; }
+
+  testing::Subprocess* UfsStreamWorker() {
+    // As the kernel names open files: without the doubled slashes a TempDir() may bring.
+    const std::string dir = std::filesystem::path(UfsDir() + "/").lexically_normal().string();
+    return WorkerWithFileOpen([dir](const WorkerProcess&) { return dir; });
+  }
+
+  static void Kill(testing::Subprocess* victim) {
+    victim->Signal(SIGKILL);
+    ASSERT_TRUE(victim->Wait(10000).ok());
+  }
+
+  // Writes `bytes` to `path` with `type`, killing the worker of the under-store stream once
+  // `before_kill` bytes are written; returns the outcome of the rest of the writes and Close.
+  // `victim_out` is the killed worker.
+  absl::Status WriteKillingUfsWorker(FileSystem* fs, const std::string& path, WriteType type, const std::string& bytes,
+                                     size_t before_kill, testing::Subprocess** victim_out = nullptr) {
+    CreateOptions create;
+    create.write_type = type;
+    auto writer = fs->Create(path, create);
+    if (!writer.ok()) return writer.status();
+    absl::Status status = (*writer)->Write(std::string_view(bytes).substr(0, before_kill));
+    if (!status.ok()) return status;
+    testing::Subprocess* victim = UfsStreamWorker();
+    if (victim == nullptr) return absl::InternalError("no worker holds an under-store file open");
+    if (victim_out != nullptr) *victim_out = victim;
+    Kill(victim);
+    status = (*writer)->Write(std::string_view(bytes).substr(before_kill));
+    if (status.ok()) status = (*writer)->Close();
+    return status;
+  }
+
+  // The whole file is right: in the namespace (complete, PERSISTED, its length), in the
+  // under-store, and read back through the client.
+  void ExpectWritten(FileSystem* fs, const std::string& path, const std::string& bytes) {
+    auto status = fs->GetStatus(path, GetStatusOptions{});
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(status->length, static_cast<int64_t>(bytes.size()));
+    EXPECT_EQ(status->persistence_state, PersistenceState::kPersisted);
+    std::ifstream in(UfsDir() + path, std::ios::binary);
+    const std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(stored.size(), bytes.size()) << "under-store copy";
+    EXPECT_TRUE(stored == bytes) << "the under-store copy differs from the bytes written";
+    auto reader = fs->Open(path, OpenOptions{});
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    const std::string back = ReadAll(reader->get());
+    ASSERT_EQ(back.size(), bytes.size());
+    EXPECT_TRUE(back == bytes) << "the bytes read back differ from the bytes written";
+  }
+
+  // A failed write left nothing: no file in the namespace, none at its under-store path.
+  void ExpectNothingLeft(FileSystem* fs, const std::string& path) {
+    auto exists = fs->Exists(path);
+    ASSERT_TRUE(exists.ok()) << exists.status();
+    EXPECT_FALSE(*exists) << "a failed write left an incomplete file";
+    EXPECT_FALSE(std::filesystem::exists(UfsDir() + path)) << "a failed write left a file in the under-store";
+  }
+};
+
+// THROUGH keeps the whole file (it fits the retry buffer), so a new worker replays it.
+TEST_F(UfsStreamFailoverTest, ThroughWriteCompletesOnAnotherWorker) {
+  std::unique_ptr<FileSystem> fs = Connect();
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(9 * kMiB + 99, 7);
+  absl::Status status = WriteKillingUfsWorker(fs.get(), "/through.bin", WriteType::kThrough, bytes, 3 * kMiB + 1);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectWritten(fs.get(), "/through.bin", bytes);
+}
+
+// More was written than the retry buffer keeps: the write fails, and nothing is left.
+TEST_F(UfsStreamFailoverTest, ThroughWriteFailsCleanlyWhenTheBytesWereNotKept) {
+  std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/true, /*retry_buffer=*/kMiB);
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(6 * kMiB, 8);
+  absl::Status status = WriteKillingUfsWorker(fs.get(), "/through-lost.bin", WriteType::kThrough, bytes, 3 * kMiB);
+  EXPECT_FALSE(status.ok()) << "the write went on without the bytes sent to the killed worker";
+  ExpectNothingLeft(fs.get(), "/through-lost.bin");
+}
+
+// Killed within the first block: nothing is committed yet, the kept bytes of the block are
+// written again (to a new block stream as well, when the killed worker had that too).
+TEST_F(UfsStreamFailoverTest, CacheThroughWriteCompletesWhenKilledInTheFirstBlock) {
+  std::unique_ptr<FileSystem> fs = Connect();
+  ASSERT_NE(fs, nullptr);
+  const std::string bytes = RandomBytes(10 * kMiB + 4321, 9);
+  absl::Status status =
+      WriteKillingUfsWorker(fs.get(), "/ct-first.bin", WriteType::kCacheThrough, bytes, 2 * kMiB + 3);
+  ASSERT_TRUE(status.ok()) << status;
+  ExpectWritten(fs.get(), "/ct-first.bin", bytes);
+}
+
+// Killed after block 0 was committed. The new under-store stream replays the file from the
+// bytes the client kept while they fit its retry buffer, else reads block 0 back from the
+// worker caching it: if that was the killed worker, block 0's only copy is gone and the write
+// must fail cleanly. Which worker gets block 0 and which the under-store stream is up to the
+// client's hashing, so files are started (and abandoned) until one shows the case under test.
+class CommittedBlockFailoverTest : public UfsStreamFailoverTest {
+ protected:
+  void Run(bool victim_holds_block0, int64_t retry_buffer, bool expect_success) {
+    std::unique_ptr<FileSystem> fs = Connect(/*ufs_fallback=*/true, retry_buffer);
+    ASSERT_NE(fs, nullptr);
+    const std::string bytes = RandomBytes(10 * kMiB + 4321, 10);
+    const size_t before_kill = 5 * kMiB + 7;  // block 0 (4 MiB) committed, block 1 being written
+    for (int attempt = 0; attempt < 12; ++attempt) {
+      const std::string path = absl::StrCat("/ct-after-", attempt, ".bin");
+      CreateOptions create;
+      create.write_type = WriteType::kCacheThrough;
+      auto writer = fs->Create(path, create);
+      ASSERT_TRUE(writer.ok()) << writer.status();
+      ASSERT_TRUE((*writer)->Write(std::string_view(bytes).substr(0, before_kill)).ok());
+      testing::Subprocess* victim = UfsStreamWorker();
+      ASSERT_NE(victim, nullptr) << "no worker holds an under-store file open";
+      // Where block 0 is cached, seen from outside: the MEM tier holding a committed 4 MiB
+      // block file of this file (the abandoned files' blocks are freed, maybe not yet).
+      bool holds = false;
+      for (const WorkerProcess& w : Workers()) {
+        if (w.process != victim) continue;
+        for (const auto& entry : std::filesystem::directory_iterator(w.mem_dir)) {
+          holds |= entry.is_regular_file() && entry.path().filename().string().size() == 16 &&
+                   entry.file_size() == static_cast<uintmax_t>(4 * kMiB);
+        }
+      }
+      if (holds != victim_holds_block0) {
+        (*writer)->Abort();
+        // Wait for the abandoned file's blocks to go, so the next look finds only the new ones.
+        ASSERT_TRUE(WaitFor([&] {
+          for (const WorkerProcess& w : Workers()) {
+            for (const auto& entry : std::filesystem::directory_iterator(w.mem_dir)) {
+              if (entry.is_regular_file() && entry.path().filename().string().size() == 16) return false;
+            }
+          }
+          return true;
+        }, 20000)) << "the abandoned file's blocks were not freed";
+        continue;
+      }
+      Kill(victim);
+      absl::Status status = (*writer)->Write(std::string_view(bytes).substr(before_kill));
+      if (status.ok()) status = (*writer)->Close();
+      writer->reset();
+      std::cout << "attempt " << attempt << ": killed the under-store stream's worker, which "
+                << (holds ? "held" : "did not hold") << " block 0: " << status << "\n";
+      if (!expect_success) {
+        EXPECT_FALSE(status.ok()) << "block 0's only copy died with its worker, yet the write completed";
+        ExpectNothingLeft(fs.get(), path);
+      } else {
+        ASSERT_TRUE(status.ok()) << status;
+        ExpectWritten(fs.get(), path, bytes);
+      }
+      return;
+    }
+    FAIL() << "no file of 12 put block 0 " << (victim_holds_block0 ? "on" : "off") << " the under-store stream's worker";
+  }
+};
+
+// More was written than the retry buffer keeps (4.5 MiB of 5 MiB; one block fits).
+constexpr int64_t kSmallRetryBuffer = 4 * kMiB + kMiB / 2;
+
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteCompletesWhenBlock0SurvivesOnAnotherWorker) {
+  Run(/*victim_holds_block0=*/false, kSmallRetryBuffer, /*expect_success=*/true);
+}
+
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteFailsCleanlyWhenBlock0DiedWithTheUfsWorker) {
+  Run(/*victim_holds_block0=*/true, kSmallRetryBuffer, /*expect_success=*/false);
+}
+
+TEST_F(CommittedBlockFailoverTest, CacheThroughWriteCompletesFromKeptBytesWhenBlock0DiedWithTheUfsWorker) {
+  Run(/*victim_holds_block0=*/true, 64 * kMiB, /*expect_success=*/true);
 }
 
 }  // namespace

@@ -196,24 +196,84 @@ TEST_F(PersistenceTest, PersistWritesCachedOnlyFilesAndWaits) {
 }
 
 // Short-circuit reads: the CLI runs on the worker's host, so it reads cached blocks straight
-// from the worker's block files (leases counted by the worker, no bytes sent over gRPC); with
-// short-circuit reads off it reads over the network again.
+// from the worker's block files (leases counted by the worker, and the bytes the client reports
+// when it releases them); with short-circuit reads off it reads over the network again.
 TEST_F(PersistenceTest, ShortCircuitReadsOnTheWorkersHost) {
   const std::string local = dir_ + "/sc.bin";
   WriteRandomFile(local, 3 * kMiB + 17, /*seed=*/24);
   CliOk({"fs", "put", "--write-type", "MUST_CACHE", local, "/sc.bin"});
   const int64_t leases = Counter("cistern_worker_short_circuit_leases_total");
-  const int64_t sent = Counter("cistern_worker_cache_read_bytes_total");
+  const int64_t cache_bytes = Counter("cistern_worker_cache_read_bytes_total");
+  const int64_t sc_bytes = Counter("cistern_worker_short_circuit_read_bytes_total");
   CliOk({"fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
   EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4) << "one lease per block";
-  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - sent, 0) << "bytes went over gRPC";
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 3 * kMiB + 17);
+  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - cache_bytes, 3 * kMiB + 17)
+      << "short-circuit bytes are cache reads";
 
   fs::remove(dir_ + "/sc-back.bin");
   CliOk({"--conf", "user.short_circuit.enabled=false", "fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
   EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4);
-  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - sent, 3 * kMiB + 17);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 3 * kMiB + 17);
+  EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - cache_bytes, 2 * (3 * kMiB + 17));
+}
+
+class ShortCircuitChecksumTest : public PersistenceTest {
+ protected:
+  std::string MoreConf() const override { return "worker.block.checksum.verify=always\n"; }
+};
+
+// A cached block damaged on disk is found when a short-circuit reader asks for it (the worker
+// checks it before lending the file), dropped and counted; the reader gets the block over gRPC,
+// read through from the under-store, and the file's bytes are right.
+TEST_F(ShortCircuitChecksumTest, CorruptBlockFileIsDetectedAndReadAgainFromTheUnderStore) {
+  const std::string local = dir_ + "/scc.bin";
+  WriteRandomFile(local, 3 * kMiB + 17, /*seed=*/25);
+  CliOk({"fs", "put", "--write-type", "CACHE_THROUGH", local, "/scc.bin"});
+  // Damage one full block's file behind the worker's back.
+  std::vector<std::string> block_files;
+  for (const auto& entry : fs::recursive_directory_iterator(mem_dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && name.size() == 16 && entry.file_size() == static_cast<uintmax_t>(kMiB)) {
+      block_files.push_back(entry.path().string());
+    }
+  }
+  ASSERT_EQ(block_files.size(), 3u);
+  {
+    std::fstream f(block_files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(777);
+    const char original = static_cast<char>(f.peek());
+    f.seekp(777);
+    f.put(static_cast<char>(original ^ 0x40));
+  }
+  const int64_t corrupt = Counter("cistern_worker_corrupt_blocks_total");
+  const int64_t leases = Counter("cistern_worker_short_circuit_leases_total");
+  const int64_t sc_bytes = Counter("cistern_worker_short_circuit_read_bytes_total");
+  const int64_t ufs_bytes = Counter("cistern_worker_ufs_read_bytes_total");
+  CliOk({"fs", "get", "/scc.bin", dir_ + "/scc-back.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/scc-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_corrupt_blocks_total") - corrupt, 1);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 3) << "the damaged block was refused";
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 2 * kMiB + 17);
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_bytes_total") - ufs_bytes, kMiB) << "read through again";
+
+  // Cached again: once the master lists the worker for every block again, all four are read
+  // short-circuit, and nothing is found corrupt.
+  ASSERT_TRUE(WaitFor([&] {
+    const proto::FileInfo info = Stat("/scc.bin");
+    if (info.blocks_size() != 4) return false;
+    for (const proto::BlockInfo& block : info.blocks()) {
+      if (block.locations_size() == 0) return false;
+    }
+    return true;
+  }, 30000));
+  fs::remove(dir_ + "/scc-back.bin");
+  CliOk({"fs", "get", "/scc.bin", dir_ + "/scc-back.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/scc-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_corrupt_blocks_total") - corrupt, 1);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 3 + 4);
 }
 
 }  // namespace
