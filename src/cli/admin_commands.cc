@@ -12,6 +12,7 @@
 #include "cli/context.h"
 #include "cli/format.h"
 #include "cli/fs_util.h"
+#include "client/client_options.h"
 #include "common/clock.h"
 #include "common/config_keys.h"
 #include "common/status.h"
@@ -176,11 +177,14 @@ absl::StatusOr<std::vector<HttpTarget>> LogLevelTargets(Context* context, const 
 absl::Status LogLevel(Context* context, const LogLevelFlags& flags) {
   CISTERN_ASSIGN_OR_RETURN(std::vector<HttpTarget> targets, LogLevelTargets(context, flags.target));
   if (targets.empty()) return absl::NotFoundError(absl::StrCat("no daemon matches --target ", flags.target));
+  // TOKEN mode: changing a level needs the superuser's token (docs/security.md, "HTTP endpoints").
+  CISTERN_ASSIGN_OR_RETURN(const Config* config, context->config());
+  CISTERN_ASSIGN_OR_RETURN(const ClientOptions options, client::ClientOptionsFromConfig(*config));
   int failures = 0;
   for (const HttpTarget& t : targets) {
     absl::StatusOr<http::HttpResult> result =
-        flags.level.empty() ? http::Fetch("GET", t.address, "/api/v1/log-level")
-                            : http::Fetch("PUT", t.address, "/api/v1/log-level", flags.level);
+        flags.level.empty() ? http::Fetch("GET", t.address, "/api/v1/log-level", {}, 5000, options.token)
+                            : http::Fetch("PUT", t.address, "/api/v1/log-level", flags.level, 5000, options.token);
     std::string line;
     if (!result.ok()) {
       line = absl::StrCat(t.name, ": ", result.status().message());

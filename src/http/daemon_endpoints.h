@@ -5,7 +5,8 @@
 //   GET /readyz              200 "ready", or 503 with the reason (readiness: see `ready`)
 //   GET /api/v1/log-level    {"level": "info"}
 //   PUT /api/v1/log-level    body (or ?level=) trace|debug|info|warn|error: changes the level
-//                            of the running process; 400 naming a bad value
+//                            of the running process; 400 naming a bad value. Behind
+//                            `authorize` (TOKEN mode: the superuser's or a daemon's token)
 #pragma once
 
 #include <functional>
@@ -17,6 +18,7 @@ namespace cistern::http {
 
 // `ready` returns OK when the daemon can serve, else a status whose message says why not. It
 // runs on an HTTP thread for every /readyz request, so it must be cheap and thread-safe.
-void AddDaemonEndpoints(HttpServer* server, std::function<absl::Status()> ready);
+// `authorize` gates the routes that change state (empty: open, NONE mode).
+void AddDaemonEndpoints(HttpServer* server, std::function<absl::Status()> ready, Authorizer authorize = {});
 
 }  // namespace cistern::http

@@ -174,8 +174,17 @@ void HttpServer::Stop() {
   server_.reset();
 }
 
+Handler Gated(const Authorizer& authorize, Handler handler) {
+  if (!authorize) return handler;
+  return [authorize, handler = std::move(handler)](const Request& r) {
+    absl::Status allowed = authorize(r.authorization);
+    if (!allowed.ok()) return Response::JsonError(HttpStatusFor(allowed), std::string(allowed.message()));
+    return handler(r);
+  };
+}
+
 absl::StatusOr<HttpResult> Fetch(std::string_view method, std::string_view address, std::string_view target,
-                                 std::string_view body, int64_t timeout_ms) {
+                                 std::string_view body, int64_t timeout_ms, std::string_view bearer_token) {
   const size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string_view::npos || !absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port <= 0 ||
@@ -195,10 +204,12 @@ absl::StatusOr<HttpResult> Fetch(std::string_view method, std::string_view addre
   if (method != "GET" && method != "PUT" && method != "POST" && method != "DELETE") {
     return absl::InvalidArgumentError(absl::StrCat("unsupported HTTP method ", std::string(method)));
   }
-  httplib::Result result = method == "GET"   ? client.Get(path)
-                           : method == "PUT"  ? client.Put(path, payload, "text/plain")
-                           : method == "POST" ? client.Post(path, payload, "text/plain")
-                                              : client.Delete(path);
+  httplib::Headers headers;
+  if (!bearer_token.empty()) headers.emplace("Authorization", absl::StrCat("Bearer ", std::string(bearer_token)));
+  httplib::Result result = method == "GET"   ? client.Get(path, headers)
+                           : method == "PUT"  ? client.Put(path, headers, payload, "text/plain")
+                           : method == "POST" ? client.Post(path, headers, payload, "text/plain")
+                                              : client.Delete(path, headers);
   if (!result) {
     return absl::UnavailableError(absl::StrCat("HTTP ", std::string(method), " http://", std::string(address), path,
                                                ": ", httplib::to_string(result.error())));

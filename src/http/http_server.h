@@ -58,6 +58,12 @@ int HttpStatusFor(const absl::Status& status);
 
 using Handler = std::function<Response(const Request&)>;
 
+// Who may call a route: given a request's Authorization header, OK or the refusal
+// (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403, as {"error": ...}).
+using Authorizer = std::function<absl::Status(const std::string& authorization)>;
+// `handler` behind `authorize`; an empty `authorize` lets everyone through (NONE mode).
+Handler Gated(const Authorizer& authorize, Handler handler);
+
 struct HttpServerOptions {
   std::string bind_host = "0.0.0.0";
   int port = 0;  // 0 = any free port (see port())
@@ -104,10 +110,12 @@ struct HttpResult {
   std::string body;
 };
 
-// One HTTP/1.1 request to `address` ("host:port"); `target` is path plus query. Transport
-// failures are UNAVAILABLE naming the address; any HTTP status is a result, not an error.
+// One HTTP/1.1 request to `address` ("host:port"); `target` is path plus query; a non-empty
+// `bearer_token` is sent as "Authorization: Bearer <token>". Transport failures are UNAVAILABLE
+// naming the address; any HTTP status is a result, not an error.
 absl::StatusOr<HttpResult> Fetch(std::string_view method, std::string_view address, std::string_view target,
-                                 std::string_view body = {}, int64_t timeout_ms = 5000);
+                                 std::string_view body = {}, int64_t timeout_ms = 5000,
+                                 std::string_view bearer_token = {});
 
 // Percent-encodes a query parameter value.
 std::string UrlEncode(std::string_view value);

@@ -283,14 +283,7 @@ class Api {
 
 void AddMasterHttpHandlers(http::HttpServer* server, MasterHttpContext context) {
   // Every API route passes the authorization check first.
-  auto gated = [authorize = context.authorize](http::Handler handler) -> http::Handler {
-    if (!authorize) return handler;
-    return [authorize, handler = std::move(handler)](const http::Request& r) {
-      absl::Status allowed = authorize(r.authorization);
-      if (!allowed.ok()) return Error(allowed);
-      return handler(r);
-    };
-  };
+  auto gated = [authorize = context.authorize](http::Handler handler) { return http::Gated(authorize, std::move(handler)); };
   auto api = std::make_shared<Api>(std::move(context));
   server->Handle("GET", "/api/v1/overview", gated([api](const http::Request&) { return api->Overview(); }));
   server->Handle("GET", "/api/v1/workers", gated([api](const http::Request&) { return api->Workers(); }));

@@ -49,7 +49,7 @@ struct MasterHttpContext {
   int64_t start_time_ms = 0;
   // Who may call the JSON API: given a request's Authorization header, OK or the refusal
   // (UNAUTHENTICATED: 401, PERMISSION_DENIED: 403). Unset = everyone (NONE mode).
-  std::function<absl::Status(const std::string& authorization)> authorize;
+  http::Authorizer authorize;
 };
 
 // Registers the UI and the API on `server`. Everything in `context` must outlive the server.

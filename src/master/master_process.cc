@@ -168,7 +168,13 @@ absl::Status MasterProcess::Start() {
   RegisterProcessMetrics("master");
   http_ = std::make_unique<http::HttpServer>(
       http::HttpServerOptions{config_.GetString(conf::kMasterBindHost), static_cast<int>(config_.GetInt(conf::kMasterHttpPort))});
-  http::AddDaemonEndpoints(http_.get(), [this] { return Ready(); });
+  http::Authorizer authorize;  // the JSON API and PUT log-level: the superuser's (TOKEN mode)
+  if (security_->config().token_mode()) {
+    authorize = [security = security_.get()](const std::string& authorization) {
+      return security->AuthorizeHttp(authorization);
+    };
+  }
+  http::AddDaemonEndpoints(http_.get(), [this] { return Ready(); }, authorize);
   MasterHttpContext web;
   web.config = &config_;
   web.fs = fs_.get();
@@ -180,11 +186,7 @@ absl::Status MasterProcess::Start() {
   web.address = address_;
   web.start_time_ms = start_ms;
   web.http = http_.get();
-  if (security_->config().token_mode()) {
-    web.authorize = [security = security_.get()](const std::string& authorization) {
-      return security->AuthorizeHttp(authorization);
-    };
-  }
+  web.authorize = authorize;
   AddMasterHttpHandlers(http_.get(), web);  // routes before Start: the server's threads read them
   CISTERN_RETURN_IF_ERROR(http_->Start());
   meta_service_->set_http_port(http_->port());

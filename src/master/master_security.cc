@@ -40,26 +40,7 @@ absl::StatusOr<std::unique_ptr<MasterSecurity>> MasterSecurity::Start(const Conf
 }
 
 absl::Status MasterSecurity::AuthorizeHttp(std::string_view authorization) const {
-  if (!config_.token_mode()) return absl::OkStatus();
-  constexpr std::string_view kBearer = "Bearer ";
-  const std::string_view token =
-      authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : std::string_view();
-  if (token.empty()) {
-    return absl::UnauthenticatedError(
-        "this cluster runs with security.authentication.type=TOKEN: the HTTP API needs 'Authorization: Bearer "
-        "<token>' of the superuser");
-  }
-  if (!config_.cluster_secret.empty() &&
-      security::ConstantTimeEquals(token, security::DaemonToken(config_.cluster_secret))) {
-    return absl::OkStatus();
-  }
-  const security::TokenEntry* entry = config_.tokens != nullptr ? config_.tokens->Lookup(token) : nullptr;
-  if (entry == nullptr) return absl::UnauthenticatedError("an invalid token");
-  if (entry->wildcard()) return absl::OkStatus();  // its holder may name any user, the superuser too
-  security::Caller caller;
-  caller.user = entry->user;
-  caller.groups = entry->groups;
-  return security::PermissionChecker(config_.permissions).CheckSuperuser(caller, "use the master's HTTP API");
+  return security::AuthorizeSuperuserBearer(config_, authorization, "use the master's HTTP API");
 }
 
 std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> MasterSecurity::Interceptors()

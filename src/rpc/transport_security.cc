@@ -321,7 +321,7 @@ absl::Status InstallProcessSecurity(const security::SecurityConfig& config, secu
   server.tls = config.tls;
   server.mode = config.mode;
   server.require_token = role == security::ProcessRole::kMaster;
-  server.tokens = config.tokens;
+  server.tokens = role == security::ProcessRole::kMaster ? config.tokens : nullptr;  // workers: HTTP only
   if (!config.cluster_secret.empty()) server.daemon_token = security::DaemonToken(config.cluster_secret);
   server.permissions = config.permissions;
   server.audit = audit;

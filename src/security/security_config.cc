@@ -106,12 +106,12 @@ absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessR
       }
       // A client without a token still starts; the masters answer UNAUTHENTICATED.
     }
-    if (role == ProcessRole::kMaster) {
-      const std::string& tokens_file = config.GetString(conf::kSecurityAuthenticationTokensFile);
-      if (tokens_file.empty()) {
-        return BadKey(conf::kSecurityAuthenticationTokensFile, "",
-                      "TOKEN mode: a master needs the tokens it accepts from clients");
-      }
+    const std::string& tokens_file = config.GetString(conf::kSecurityAuthenticationTokensFile);
+    if (role == ProcessRole::kMaster && tokens_file.empty()) {
+      return BadKey(conf::kSecurityAuthenticationTokensFile, "",
+                    "TOKEN mode: a master needs the tokens it accepts from clients");
+    }
+    if (daemon && !tokens_file.empty()) {
       absl::StatusOr<TokenTable> table = TokenTable::Load(tokens_file);
       if (!table.ok()) return Annotate(table.status(), KeyName(conf::kSecurityAuthenticationTokensFile));
       out.tokens = std::make_shared<const TokenTable>(*std::move(table));
@@ -138,6 +138,34 @@ absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessR
     return BadKey(conf::kSecurityBlockCapabilityLifetime, std::to_string(out.capability_lifetime_ms), "must be positive");
   }
   return out;
+}
+
+absl::Status AuthorizeSuperuserBearer(const SecurityConfig& config, std::string_view authorization,
+                                      std::string_view what) {
+  if (!config.token_mode()) return absl::OkStatus();
+  constexpr std::string_view kBearer = "Bearer ";
+  const std::string_view token =
+      authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : std::string_view();
+  if (token.empty()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "this cluster runs with security.authentication.type=TOKEN: to ", std::string(what),
+        " send 'Authorization: Bearer <token>' of the superuser"));
+  }
+  if (!config.cluster_secret.empty() && ConstantTimeEquals(token, DaemonToken(config.cluster_secret))) {
+    return absl::OkStatus();
+  }
+  const TokenEntry* entry = config.tokens != nullptr ? config.tokens->Lookup(token) : nullptr;
+  if (entry == nullptr) {
+    return absl::UnauthenticatedError(config.tokens != nullptr
+                                          ? "an invalid token"
+                                          : "an invalid token (this daemon has no security.authentication.tokens.file, "
+                                            "so it knows only the daemon token)");
+  }
+  if (entry->wildcard()) return absl::OkStatus();  // its holder may name any user, the superuser too
+  Caller caller;
+  caller.user = entry->user;
+  caller.groups = entry->groups;
+  return PermissionChecker(config.permissions).CheckSuperuser(caller, what);
 }
 
 }  // namespace cistern::security

@@ -6,8 +6,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/config.h"
 #include "security/permission.h"
@@ -39,7 +41,8 @@ struct SecurityConfig {
   std::string token;
   // TOKEN mode, masters and workers.
   std::string cluster_secret;
-  // TOKEN mode, masters.
+  // TOKEN mode: masters (required), workers (optional: lets the superuser's token open their
+  // HTTP log-level endpoint; their gRPC server does not use it).
   std::shared_ptr<const TokenTable> tokens;
   TlsMaterial tls;
   PermissionOptions permissions;
@@ -49,6 +52,16 @@ struct SecurityConfig {
 };
 
 absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessRole role);
+
+// The gate of the daemons' HTTP endpoints that read everything or change state (the master's
+// JSON API, PUT /api/v1/log-level): in TOKEN mode OK only for `authorization` = "Bearer <token>"
+// of the superuser (a token of the superuser or a supergroup member, a shared-secret token,
+// which may name any user, or the daemon token); UNAUTHENTICATED without a valid token,
+// PERMISSION_DENIED naming `what` for other users' tokens. Always OK in NONE mode. A process
+// without a token table (a worker without security.authentication.tokens.file) knows only the
+// daemon token.
+absl::Status AuthorizeSuperuserBearer(const SecurityConfig& config, std::string_view authorization,
+                                      std::string_view what);
 
 // Loads the PEM files of a TLS setup (a client's or a daemon's); INVALID_ARGUMENT naming the
 // file that cannot be read or holds no PEM block.

@@ -156,9 +156,15 @@ int Run(int argc, char** argv) {
   RegisterProcessMetrics("worker");
   http::HttpServer http_server(
       http::HttpServerOptions{config.GetString(conf::kWorkerBindHost), sync_options.http_port});
+  http::Authorizer authorize;  // PUT log-level: the superuser's or a daemon's token (TOKEN mode)
+  if (security->token_mode()) {
+    authorize = [&security](const std::string& authorization) {
+      return security::AuthorizeSuperuserBearer(*security, authorization, "change a worker's log level");
+    };
+  }
   http::AddDaemonEndpoints(&http_server, [&sync] {
     return sync.worker_id() != 0 ? absl::OkStatus() : absl::UnavailableError("not registered with the master yet");
-  });
+  }, authorize);
   if (absl::Status status = http_server.Start(); !status.ok()) {
     std::fprintf(stderr, "cistern-worker: %s\n", std::string(status.message()).c_str());
     server->Shutdown(std::chrono::system_clock::now());

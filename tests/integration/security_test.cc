@@ -393,6 +393,54 @@ TEST_F(TokenClusterTest, TheMastersHttpApiNeedsTheSuperusersToken) {
   EXPECT_EQ(status_of("/metrics", ""), "200");
 }
 
+// PUT /api/v1/log-level changes a running daemon: in TOKEN mode only the superuser's token (or
+// a daemon's) may, on the master and on a worker (which has the tokens file too here); `cistern
+// admin log-level` sends the configured token.
+TEST_F(TokenClusterTest, ChangingADaemonsLogLevelNeedsTheSuperusersToken) {
+  const auto put = [&](int port, const std::string& level, const std::string& token) {
+    std::vector<std::string> args = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                                     "--data", level};
+    if (!token.empty()) {
+      args.push_back("-H");
+      args.push_back("Authorization: Bearer " + token);
+    }
+    args.push_back(absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level"));
+    return RunCommand(args, 30000).output;
+  };
+  const auto level_of = [&](int port) {
+    return RunCommand({"/usr/bin/curl", "-s", absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level")}, 30000)
+        .output;
+  };
+  for (int port : {master_http_port_, worker_http_port_}) {
+    const std::string before = level_of(port);
+    ASSERT_NE(before.find("\"level\""), std::string::npos) << before;
+    EXPECT_EQ(put(port, "debug", ""), "401") << port;
+    EXPECT_EQ(put(port, "debug", "not-a-token"), "401") << port;
+    EXPECT_EQ(put(port, "debug", kAliceToken), "403") << port;
+    EXPECT_EQ(level_of(port), before) << "a refused call changed the level";
+    EXPECT_EQ(put(port, "debug", kRootToken), "200") << port;
+    EXPECT_NE(level_of(port).find("\"debug\""), std::string::npos) << port;
+    EXPECT_EQ(put(port, "info", security::DaemonToken(kClusterSecret)), "200") << port;
+    EXPECT_NE(level_of(port).find("\"info\""), std::string::npos) << port;
+  }
+
+  // The CLI: without a token every daemon refuses; with alice's 403; with the superuser's it works.
+  CommandResult none = Cli({"admin", "log-level", "--target", absl::StrCat("127.0.0.1:", worker_http_port_), "warn"});
+  EXPECT_NE(none.exit_code, 0) << none.output;
+  EXPECT_NE(none.output.find("HTTP 401"), std::string::npos) << none.output;
+  CommandResult alice = Cli({"--conf", absl::StrCat("security.authentication.token=", kAliceToken), "admin",
+                             "log-level", "--target", absl::StrCat("127.0.0.1:", master_http_port_), "warn"});
+  EXPECT_NE(alice.exit_code, 0) << alice.output;
+  EXPECT_NE(alice.output.find("HTTP 403"), std::string::npos) << alice.output;
+  const std::string root =
+      CliOk({"--conf", absl::StrCat("security.authentication.token=", kRootToken), "admin", "log-level", "warn"});
+  EXPECT_NE(root.find("master 127.0.0.1:"), std::string::npos) << root;
+  EXPECT_NE(root.find("worker "), std::string::npos) << root;
+  EXPECT_NE(level_of(master_http_port_).find("\"warn\""), std::string::npos);
+  EXPECT_NE(level_of(worker_http_port_).find("\"warn\""), std::string::npos);
+  CliOk({"--conf", absl::StrCat("security.authentication.token=", kRootToken), "admin", "log-level", "info"});
+}
+
 TEST_F(TokenClusterTest, CallersWithoutAValidTokenAndDaemonsWithoutTheClusterSecretAreRefused) {
   auto nobody = Connect("alice", "");
   EXPECT_EQ(nobody->GetStatus("/").status().code(), absl::StatusCode::kUnauthenticated);
