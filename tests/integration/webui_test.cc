@@ -6,6 +6,9 @@
 #include "cluster_fixture.h"
 #include "http/http_server.h"
 #include "nlohmann/json.hpp"
+#include "security/identity.h"
+#include "security/secrets.h"
+#include "security_helpers.h"
 
 namespace cistern {
 namespace {
@@ -145,6 +148,56 @@ TEST_F(WebUiTest, TheJsonApiAnswersBadRequestsWithErrors) {
   auto js = http::Fetch("GET", master, "/ui/app.js");
   EXPECT_EQ(js->content_type, "text/javascript; charset=utf-8");
   EXPECT_FALSE(absl::StrContains(js->body, "https://")) << "no external fetches";
+}
+
+// TOKEN mode: the API wants the superuser's token; the UI, opened without one, shows its sign-in
+// form (the token then goes to sessionStorage and on every fetch as a bearer header).
+class WebUiTokenTest : public WebUiTest {
+ protected:
+  static constexpr char kClusterSecret[] = "cluster-secret-for-the-webui-test";
+  static constexpr char kRootToken[] = "root-token-0123456789abcdef";
+  static constexpr char kAliceToken[] = "alice-token-0123456789abcdef";
+
+  void SetUp() override {
+    rpc::InstallProcessSecurity(testing::Identity(security::ProcessUser().user, kRootToken), rpc::ServerSecurity{});
+    WebUiTest::SetUp();
+  }
+  void TearDown() override {
+    WebUiTest::TearDown();
+    rpc::InstallProcessSecurity(rpc::ChannelSecurity::Insecure(), rpc::ServerSecurity{});
+  }
+  std::string ExtraConf() const override {
+    testing::WritePrivateFile(dir_ + "/conf/cluster.secret", kClusterSecret);
+    testing::WritePrivateFile(dir_ + "/conf/tokens", absl::StrCat(kRootToken, " ", security::ProcessUser().user, "\n",
+                                                                  kAliceToken, " alice staff\n"));
+    return absl::StrCat("security.authentication.type=TOKEN\nsecurity.cluster.secret.file=", dir_,
+                        "/conf/cluster.secret\nsecurity.authentication.tokens.file=", dir_, "/conf/tokens\n");
+  }
+  int NumWorkers() const override { return 1; }
+};
+
+TEST_F(WebUiTokenTest, WithoutATokenTheUiAsksForOneAndTheApiTakesItAsABearerHeader) {
+  const std::string master = absl::StrCat("127.0.0.1:", master_http_port_);
+  // The page and its script load without a token; only the API is gated.
+  EXPECT_EQ(http::Fetch("GET", master, "/")->status, 200);
+  EXPECT_EQ(http::Fetch("GET", master, "/ui/app.js")->status, 200);
+  // What the UI's fetches get: 401 without a token, 403 with a user's, data with the superuser's.
+  EXPECT_EQ(http::Fetch("GET", master, "/api/v1/overview")->status, 401);
+  EXPECT_EQ(http::Fetch("GET", master, "/api/v1/overview", {}, 5000, kAliceToken)->status, 403);
+  auto overview = http::Fetch("GET", master, "/api/v1/overview", {}, 5000, kRootToken);
+  ASSERT_TRUE(overview.ok());
+  EXPECT_EQ(overview->status, 200) << overview->body;
+  EXPECT_TRUE(absl::StrContains(overview->body, "\"inode_count\"")) << overview->body;
+
+  if (!fs::exists(kChromium)) {
+    GTEST_SKIP() << "Debian package 'chromium' (" << kChromium << ") is not installed; scripts/install-deps.sh installs it";
+  }
+  const std::string dom = Dom("overview");
+  EXPECT_TRUE(absl::StrContains(dom, "<h1>Sign in</h1>")) << dom;
+  EXPECT_TRUE(absl::StrContains(dom, "This cluster needs a token.")) << dom;
+  EXPECT_TRUE(absl::StrContains(dom, "id=\"login\"")) << dom;
+  EXPECT_TRUE(absl::StrContains(dom, "type=\"password\"")) << dom;
+  EXPECT_FALSE(absl::StrContains(dom, "Live workers")) << "no data without a token\n" << dom;
 }
 
 }  // namespace

@@ -35,11 +35,36 @@ function mode(m) {
 function pathLink(path, label) { return `<a href="#/browse?path=${encodeURIComponent(path)}">${esc(label || path)}</a>`; }
 function fileLink(path, label) { return `<a href="#/file?path=${encodeURIComponent(path)}">${esc(label || path)}</a>`; }
 
+// TOKEN mode: the API wants the superuser's token as a bearer header. The sign-in form keeps it
+// in sessionStorage (this tab only, gone when it closes), never in the URL.
+const TOKEN_KEY = 'cistern.token';
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+
+class AuthError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
 async function api(path) {
-  const response = await fetch(path, { cache: 'no-store' });
+  const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
+  const response = await fetch(path, { cache: 'no-store', headers });
   const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (response.status === 401 || response.status === 403) throw new AuthError(response.status, body.error || `HTTP ${response.status}`);
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
+}
+
+function signInForm(e) {
+  const why = e.status === 403 ? 'This token is not the superuser\'s.' : 'This cluster needs a token.';
+  return `<h1>Sign in</h1><div class="error">${esc(why)} ${esc(e.message)}</div>` +
+         '<form id="login"><label>Superuser token <input id="token" type="password" autocomplete="off" size="40"></label> ' +
+         '<button type="submit">Sign in</button></form>' +
+         '<p class="muted">The token stays in this tab (sessionStorage) and is sent as <code>Authorization: Bearer</code>.</p>';
+}
+
+function showAccount() {
+  $('#account').innerHTML = token() ? '<a href="#" id="signout">Sign out</a>' : '';
+  const out = $('#signout');
+  if (out) out.addEventListener('click', (ev) => { ev.preventDefault(); sessionStorage.removeItem(TOKEN_KEY); route(); });
 }
 
 function card(label, value, extra) {
@@ -191,12 +216,26 @@ async function route() {
   });
   try {
     $('#content').innerHTML = await page(new URLSearchParams(query || ''));
+    loadMaster();
   } catch (e) {
-    $('#content').innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    if (e instanceof AuthError) {
+      $('#content').innerHTML = signInForm(e);
+      $('#login').addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        sessionStorage.setItem(TOKEN_KEY, $('#token').value.trim());
+        route();
+      });
+    } else {
+      $('#content').innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    }
   }
+  showAccount();
   document.body.dataset.loaded = name;
 }
 
 window.addEventListener('hashchange', route);
-api('/api/v1/overview').then((o) => { $('#master').textContent = `master ${o.address} · v${o.version}`; }).catch(() => {});
+function loadMaster() {
+  if ($('#master').textContent) return;
+  api('/api/v1/overview').then((o) => { $('#master').textContent = `master ${o.address} · v${o.version}`; }).catch(() => {});
+}
 route();
