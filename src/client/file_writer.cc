@@ -134,6 +134,26 @@ absl::StatusOr<WorkerEndpoint> FileWriterImpl::PickWorker(uint64_t key) {
   return selector->ForKey(key);
 }
 
+absl::Status FileWriterImpl::RenewCapabilityIfNearExpiry() {
+  // Renew within the last 30 s (or sooner when its whole lifetime is shorter): enough for a
+  // stream to open on a loaded host with its clock a little ahead of the worker's.
+  constexpr int64_t kMarginMs = 30'000;
+  if (capability_.mac().empty() || RealClock()->NowMs() + kMarginMs < capability_.expiry_ms()) return absl::OkStatus();
+  proto::GetStatusRequest request;
+  request.set_path(status_.path);
+  request.set_for_write(true);
+  absl::StatusOr<proto::GetStatusResponse> response = fs_->master().GetStatus(request);
+  if (!response.ok()) return Annotate(response.status(), absl::StrCat("renew the write capability of ", status_.path));
+  if (response->info().file_id() != file_id_) {
+    return absl::NotFoundError(absl::StrCat(status_.path, " was replaced while it was being written"));
+  }
+  if (!response->info().has_capability()) {
+    return absl::PermissionDeniedError(absl::StrCat("the master gave no fresh write capability for ", status_.path));
+  }
+  capability_ = response->info().capability();
+  return absl::OkStatus();
+}
+
 absl::Status FileWriterImpl::OpenBlockStream(int64_t index) {
   block_worker_ = WorkerEndpoint();
   CISTERN_ASSIGN_OR_RETURN(std::string_view replay, Replayable(block_bytes_, absl::StrCat("block ", index)));
@@ -144,6 +164,7 @@ absl::Status FileWriterImpl::OpenBlockStream(int64_t index) {
   header.set_length_hint(0);
   // Until persisted, the cached blocks of an ASYNC_THROUGH file are its only copy.
   header.set_protect(write_type_ == WriteType::kAsyncThrough);
+  CISTERN_RETURN_IF_ERROR(RenewCapabilityIfNearExpiry());
   if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(block_stream_, fs_->Worker(block_worker_.address)->OpenBlockWriter(header));
   return WriteInChunks(block_stream_.get(), replay, fs_->options().chunk_size_bytes);
@@ -152,6 +173,7 @@ absl::Status FileWriterImpl::OpenBlockStream(int64_t index) {
 absl::Status FileWriterImpl::ReplayCommittedBlocks(rpc::UfsFileWriteStream* stream) {
   std::string buffer(static_cast<size_t>(fs_->options().chunk_size_bytes), '\0');
   for (const CommittedBlock& block : committed_) {
+    CISTERN_RETURN_IF_ERROR(RenewCapabilityIfNearExpiry());
     proto::ReadBlockRequest request;
     request.set_block_id(MakeBlockId(file_id_, static_cast<uint64_t>(block.index)));
     request.set_offset(0);
@@ -195,6 +217,7 @@ absl::Status FileWriterImpl::OpenUfsStream() {
   header.set_mount_id(status_.mount_id);
   header.set_overwrite(true);
   header.set_mode(mode_);
+  CISTERN_RETURN_IF_ERROR(RenewCapabilityIfNearExpiry());
   if (!capability_.mac().empty()) *header.mutable_capability() = capability_;
   CISTERN_ASSIGN_OR_RETURN(ufs_stream_, fs_->Worker(ufs_worker_.address)->OpenUfsFileWriter(header));
   if (read_back) CISTERN_RETURN_IF_ERROR(ReplayCommittedBlocks(ufs_stream_.get()));

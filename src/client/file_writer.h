@@ -79,6 +79,9 @@ class FileWriterImpl : public FileWriter {
   // any live worker after a short pause.
   absl::StatusOr<WorkerEndpoint> PickWorker(uint64_t key);
   absl::Status OpenBlockStream(int64_t index);
+  // Workers check the WRITE capability when a stream opens: shortly before it expires (a write
+  // longer than security.block.capability.lifetime) ask the master for a fresh one.
+  absl::Status RenewCapabilityIfNearExpiry();
   // Opens the under-store stream on a worker not failed yet and writes the file so far.
   absl::Status OpenUfsStream();
   absl::Status ReplayCommittedBlocks(rpc::UfsFileWriteStream* stream);
@@ -97,7 +100,7 @@ class FileWriterImpl : public FileWriter {
   const uint32_t mode_;
   const std::string ufs_path_;
   FileStatus status_;
-  const proto::BlockCapability capability_;  // WRITE, from CreateFile; none in NONE mode
+  proto::BlockCapability capability_;  // WRITE, from CreateFile, renewed; none in NONE mode
   BlockSplitter splitter_;
   BlockSplitter::Sink sink_;
 

@@ -237,8 +237,19 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
   if (request.for_read() && inode->kind() == proto::FILE && !permissions_.Exempt(caller)) {
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kRead, path));
   }
+  if (request.for_write()) {
+    CISTERN_RETURN_IF_ERROR(permissions_.CheckAccess(caller, path, security::kWrite));
+    if (inode->kind() != proto::FILE || inode->completed()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("'", path, "' is not a file being written: no write capability for it"));
+    }
+  }
   CISTERN_ASSIGN_OR_RETURN(proto::FileInfo info, ToFileInfo(*inode, path, request.include_block_locations()));
-  if (request.include_block_locations()) CISTERN_RETURN_IF_ERROR(AttachReadCapability(caller, *inode, path, &info));
+  if (request.for_write()) {
+    AttachWriteCapability(caller, *inode, &info);  // renewal for the writer of an incomplete file
+  } else if (request.include_block_locations()) {
+    CISTERN_RETURN_IF_ERROR(AttachReadCapability(caller, *inode, path, &info));
+  }
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
   return info;
 }

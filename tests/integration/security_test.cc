@@ -271,6 +271,53 @@ TEST_F(TokenClusterTest, AUserCannotLeaseOrLoadTheBlocksOfAnotherUsersPrivateFil
 
 // ASYNC_THROUGH and `fs persist` with TOKEN: the worker persisting a file reads the blocks other
 // workers cache with its daemon identity (no capability), and `fs persist` needs write permission.
+// Workers refuse an expired WRITE capability when a block stream opens: a writer slower than the
+// capability's lifetime renews it from the master (GetStatus for_write), as readers do.
+class ShortCapabilityTest : public TokenClusterTest {
+ protected:
+  std::string ExtraConf() const override {
+    return TokenClusterTest::ExtraConf() + "security.block.capability.lifetime=2s\n";
+  }
+};
+
+TEST_F(ShortCapabilityTest, AWriteLongerThanTheCapabilitysLifetimeRenewsIt) {
+  auto root = Connect(security::ProcessUser().user, kRootToken);
+  ASSERT_NE(root, nullptr);
+  MakeHome(root.get(), "alice");
+  auto alice = Connect("alice", kAliceToken);
+  ASSERT_NE(alice, nullptr);
+  CreateOptions options;
+  options.write_type = WriteType::kMustCache;
+  options.block_size_bytes = kMiB;
+  options.mode = 0600;
+  auto writer = alice->Create("/home/alice/slow.bin", options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  std::string data;
+  for (int block = 0; block < 3; ++block) {
+    const std::string bytes(static_cast<size_t>(kMiB), static_cast<char>('a' + block));
+    ASSERT_TRUE((*writer)->Write(bytes).ok()) << "block " << block;
+    data += bytes;
+    // Past the lifetime of the capability the next block's stream would open with.
+    absl::SleepFor(absl::Milliseconds(2500));
+  }
+  absl::Status closed = (*writer)->Close();
+  ASSERT_TRUE(closed.ok()) << closed;
+  auto read = ReadAll(alice.get(), "/home/alice/slow.bin");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(*read == data) << "read back " << read->size() << " bytes";
+
+  // The renewal is the writer's alone: another user may not get a write capability for it, and
+  // a complete file has none to renew.
+  proto::GetStatusRequest renew;
+  renew.set_path("/home/alice/slow.bin");
+  renew.set_for_write(true);
+  rpc::MasterClientOptions bob_options;
+  bob_options.addresses = {absl::StrCat("127.0.0.1:", master_port_)};
+  bob_options.security = Identity("bob", kBobToken);
+  EXPECT_EQ(rpc::MasterClient(bob_options).GetStatus(renew).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(master_client_->GetStatus(renew).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 class TokenPersistenceTest : public TokenClusterTest {
  protected:
   int NumWorkers() const override { return 2; }
