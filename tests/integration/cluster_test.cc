@@ -36,6 +36,16 @@ TEST_F(ClusterTest, HundredMiBReadTwiceSecondFromCacheAndNamespaceSurvivesKill9)
   const int64_t ufs_bytes1 = Counter("cistern_worker_ufs_read_bytes_total");
   EXPECT_EQ(ufs_bytes1 - ufs_bytes0, 100 * kMiB) << "first read should come from the under-store";
   EXPECT_EQ(Counter("cistern_worker_ufs_block_reads_total"), 2);  // two 64 MiB blocks
+  // The blocks cached by the read reach the master with the worker's next heartbeat; only a
+  // reader that knows where a block is cached can read it short-circuit.
+  auto cached_blocks = [&] {
+    const std::string location = Cli({"fs", "location", "/data/sets/big.bin"}).output;
+    int n = 0;
+    for (size_t at = location.find(" MEM"); at != std::string::npos; at = location.find(" MEM", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_TRUE(cistern::testing::WaitFor([&] { return cached_blocks() == 2; }, 60000))
+      << Cli({"fs", "location", "/data/sets/big.bin"}).output;
 
   CliOk({"fs", "get", "/data/sets/big.bin", dir_ + "/read2.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/read2.bin"), "");
