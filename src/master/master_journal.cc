@@ -115,7 +115,7 @@ void MasterJournal::OnMembership(const raft::Membership& membership) {
       absl::StatusOr<std::vector<MasterPeer>> parsed = ParseMasterPeers(context, 0);
       if (!parsed.ok() || parsed->size() != 1 || (*parsed)[0].id != id) continue;
       const MasterPeer& added = (*parsed)[0];
-      auto known = std::find_if(peers_.begin(), peers_.end(), [&](const MasterPeer& p) { return p.id == id; });
+      auto known = std::find_if(peers_.begin(), peers_.end(), [&](const MasterPeer& p) { return p.id == added.id; });
       if (known == peers_.end()) {
         peers_.push_back(added);
       } else {

@@ -90,6 +90,11 @@ void FetchBufferPool::Give(Buffer buffer) {
   kept_.push_back(std::move(buffer));
 }
 
+int64_t FetchBufferPool::kept_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return kept_bytes_;
+}
+
 // One under-store read of a block, shared by its readers.
 struct StreamingBlock::Flight {
   Flight(uint64_t id, UfsBlockSource src, std::shared_ptr<FetchBufferPool> pool)

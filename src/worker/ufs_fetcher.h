@@ -109,10 +109,12 @@ class FetchBufferPool {
   Buffer Take(int64_t size);
   // Keeps `buffer` unless that would exceed the pool's bytes (the oldest kept go first).
   void Give(Buffer buffer);
+  // Bytes of the buffers kept now.
+  int64_t kept_bytes() const;
 
  private:
   const int64_t max_bytes_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Buffer> kept_ ABSL_GUARDED_BY(mu_);
   int64_t kept_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
