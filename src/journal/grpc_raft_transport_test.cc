@@ -133,9 +133,8 @@ TEST(GrpcRaftTransportTest, AProcessWithoutTheClusterSecretCannotVote) {
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
 
-  const auto ask_for_vote = [&](const std::string& token) {
-    auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{"master", {}, token}, security::TlsMaterial{});
-    EXPECT_TRUE(security.ok());
+  // A vote request from a stranger (node 7, term 100).
+  const auto vote_request = [] {
     raft::Message vote;
     vote.type = raft::MessageType::kVote;
     vote.from = 7;
@@ -143,6 +142,12 @@ TEST(GrpcRaftTransportTest, AProcessWithoutTheClusterSecretCannotVote) {
     vote.term = 100;
     proto::RaftMessageBatch batch;
     ToProto(vote, batch.add_messages());
+    return batch;
+  };
+  const auto ask_for_vote = [&](const std::string& token) {
+    auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{"master", {}, token}, security::TlsMaterial{});
+    EXPECT_TRUE(security.ok());
+    const proto::RaftMessageBatch batch = vote_request();
     grpc::ClientContext context;
     rpc::SetDeadline(&context, 10000);
     proto::RaftSendResponse response;
@@ -152,13 +157,7 @@ TEST(GrpcRaftTransportTest, AProcessWithoutTheClusterSecretCannotVote) {
   const auto ask_on_stream = [&](const std::string& token) {
     auto security = rpc::ChannelSecurity::Create(rpc::ClientIdentity{"master", {}, token}, security::TlsMaterial{});
     EXPECT_TRUE(security.ok());
-    raft::Message vote;
-    vote.type = raft::MessageType::kVote;
-    vote.from = 7;
-    vote.to = 1;
-    vote.term = 100;
-    proto::RaftMessageBatch batch;
-    ToProto(vote, batch.add_messages());
+    const proto::RaftMessageBatch batch = vote_request();
     grpc::ClientContext context;
     rpc::SetDeadline(&context, 10000);
     proto::RaftSendResponse response;
