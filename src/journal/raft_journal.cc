@@ -397,7 +397,6 @@ void RaftJournal::Run() {
     std::vector<std::shared_ptr<DriverTask>> tasks;
     bool synced = false;
     raft::Index synced_index = 0;
-    uint64_t synced_request = 0;
     absl::Status sync_error;
     {
       absl::MutexLock lock(&mu_);
@@ -418,21 +417,14 @@ void RaftJournal::Run() {
       synced = sync_finished_;
       sync_finished_ = false;
       synced_index = synced_index_;
-      synced_request = synced_request_;
       sync_error = sync_error_;
     }
     if (!sync_error.ok()) {
       FailStop(absl::UnavailableError(absl::StrCat("raft log sync failed, journal stopped: ", sync_error.message())));
       return;
     }
-    if (synced) {
-      // The log through the index named by the request is durable, unless entries were replaced
-      // after the request (then a synced write made the log durable up to there anyway).
-      if (synced_request > stale_syncs_through_) {
-        durable_index_ = std::max(durable_index_, std::min(synced_index, storage_->last_index()));
-      }
-      ReleaseHeldSends(synced_request);
-    }
+    // Everything written up to the last index stored is covered by a later synced Save too.
+    if (synced) durable_index_ = std::max(durable_index_, std::min(synced_index, storage_->last_index()));
     for (auto& [message, dir] : incoming_snapshots) {
       if (!message.snapshot.has_value()) {
         options_.snapshots->Discard(dir);
@@ -515,19 +507,9 @@ void RaftJournal::Run() {
 }
 
 void RaftJournal::RequestSync(raft::Index index) {
-  ++sync_requests_made_;
   absl::MutexLock lock(&mu_);
-  sync_requested_ = sync_requests_made_;
+  ++sync_requested_;
   sync_request_index_ = index;
-}
-
-void RaftJournal::ReleaseHeldSends(uint64_t synced_request) {
-  std::vector<raft::Message> out;
-  while (!held_sends_.empty() && held_sends_.front().sync_request <= synced_request) {
-    for (raft::Message& m : held_sends_.front().messages) out.push_back(std::move(m));
-    held_sends_.pop_front();
-  }
-  if (!out.empty()) transport_->Send(std::move(out));
 }
 
 void RaftJournal::SyncLoop() {
@@ -554,7 +536,6 @@ void RaftJournal::SyncLoop() {
       return;
     }
     synced_index_ = index;
-    synced_request_ = request;
     ++async_syncs_;
   }
 }
@@ -577,37 +558,28 @@ bool RaftJournal::ProcessReady() {
       durable_index_ = std::max(durable_index_, storage_->last_index());
     }
     const raft::HardState stored = storage_->hard_state();
-    const bool vote_changed =
-        ready.hard_state.has_value() && (ready.hard_state->term != stored.term || ready.hard_state->vote != stored.vote);
     // A leader sends its appends and heartbeats before its own log write (Raft thesis
     // §10.2.1), so that the followers' syncs run in parallel with its own; anything else
-    // (votes, acknowledgements) leaves only once the write is synced.
-    const bool leading = node_->role() == raft::Role::kLeader && !vote_changed;
+    // (votes, responses) leaves only once the write is synced.
+    const bool leading = node_->role() == raft::Role::kLeader &&
+                         (!ready.hard_state.has_value() ||
+                          (ready.hard_state->term == stored.term && ready.hard_state->vote == stored.vote));
     std::vector<raft::Message> early;
     std::vector<raft::Message> after_save;
     for (raft::Message& m : ready.messages) {
       if (m.type == raft::MessageType::kSnapshot) {
         SendSnapshotTo(std::move(m));
-      } else if ((leading && (m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat)) ||
-                 m.type == raft::MessageType::kHeartbeatResponse) {
-        // A heartbeat's answer claims nothing about the log, so it does not wait for a sync
-        // (a leader waiting for it would otherwise see a follower with a slow disk as gone).
+      } else if (leading && (m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat)) {
         early.push_back(std::move(m));
       } else {
         after_save.push_back(std::move(m));
       }
     }
     if (!early.empty()) transport_->Send(std::move(early));
-    bool sync_pending = false;  // this Ready's write waits for the sync thread
     if (ready.hard_state.has_value() || !ready.entries.empty()) {
-      // Entries that replace stored ones (a new leader's log overrides an old suffix) and a new
-      // term or vote are synced here, on the driver; a plain append (the common case, on the
-      // leader and on followers alike) is written unsynced and synced by the sync thread while
-      // this one goes on stepping, applying and writing the next batch. What depends on the
-      // write's durability waits for that sync: acknowledgements in held_sends_, a leader's
-      // count of followers' acknowledgements in held_acks_, applying in ApplyDurable.
-      const bool replaces = !ready.entries.empty() && ready.entries.front().index <= storage_->last_index();
-      const bool async = !vote_changed && !replaces && !ready.snapshot.has_value();
+      // With nothing waiting on it, a leader's write is synced by the sync thread while this
+      // one goes on; otherwise (and always off the leader) it is synced here.
+      const bool async = leading && after_save.empty();
       absl::Status saved =
           async ? storage_->SaveUnsynced(ready.hard_state, ready.entries) : storage_->Save(ready.hard_state, ready.entries);
       if (!saved.ok()) {
@@ -615,31 +587,16 @@ bool RaftJournal::ProcessReady() {
         return false;
       }
       if (async) {
-        if (!ready.entries.empty()) {
-          RequestSync(ready.entries.back().index);
-          sync_pending = true;
-        }
-      } else if (!ready.entries.empty() || vote_changed) {
+        if (!ready.entries.empty()) RequestSync(ready.entries.back().index);
+      } else if (!ready.entries.empty() ||
+                 (ready.hard_state.has_value() &&
+                  (ready.hard_state->term != stored.term || ready.hard_state->vote != stored.vote))) {
         // Synced: so is every write before it.
         ++log_syncs_;
         durable_index_ = storage_->last_index();
-        ReleaseHeldSends(sync_requests_made_);
-      }
-      // A sync requested before entries were replaced names an index whose entry changed since.
-      if (replaces) stale_syncs_through_ = sync_requests_made_;
-    }
-    if (ready.snapshot.has_value()) {
-      ReleaseHeldSends(sync_requests_made_);  // installing it synced the log store
-      stale_syncs_through_ = sync_requests_made_;
-    }
-    if (!after_save.empty()) {
-      if (sync_pending || !held_sends_.empty()) {
-        // In order behind what is held already.
-        held_sends_.push_back(HeldSend{sync_requests_made_, std::move(after_save)});
-      } else {
-        transport_->Send(std::move(after_save));
       }
     }
+    if (!after_save.empty()) transport_->Send(std::move(after_save));
     unapplied_.insert(unapplied_.end(), ready.committed_entries.begin(), ready.committed_entries.end());
     if (!ApplyDurable()) return false;
     for (const raft::ReadState& rs : ready.read_states) ConfirmReads(rs);

@@ -1,20 +1,18 @@
 // RaftJournal: the replicated Journal. One thread (the driver) owns a raft::RawNode and runs the
 // loop of docs/raft.md: it ticks the node from a real clock, steps the messages the transport
 // delivered, proposes the entries callers appended, and for every Ready
-//   1. persists hard state and entries to RaftStorage,
-//   2. hands the messages to the transport once what they claim is durable,
+//   1. persists hard state and entries to RaftStorage in one synced write,
+//   2. only then hands the messages to the transport,
 //   3. applies the committed entries to the StateMachine in index order,
 //   4. advances the node.
 // Everything appended while one Ready is being persisted goes into the next one, so many
-// proposals share one sync (group commit). Log appends are synced off the driver, on a second
-// thread (the sync thread), so the driver goes on stepping, applying and writing the next batch
-// meanwhile; what depends on a write's durability waits for its sync: a follower's
-// acknowledgement of the entries, and applying them. A leader also sends its appends and
-// heartbeats before writing the entries to its own log (thesis §10.2.1), so its sync overlaps
-// the followers'; the core counts the leader's own copy at once, so an acknowledgement of an
-// entry beyond the leader's synced log is held back until the sync reaches it, and a commit
-// still rests on a majority of synced logs. A new term or vote, and entries that replace stored
-// ones, are synced on the driver before anything else happens.
+// proposals share one sync (group commit). A leader departs from that order where Raft allows
+// it (thesis §10.2.1): it sends its appends and heartbeats before writing the entries to its own
+// log, and syncs its log on a second thread (the sync thread) while the driver goes on stepping
+// acknowledgements, applying and proposing, so the followers' syncs overlap the leader's own and
+// batches are pipelined. Commitment still needs a quorum of synced logs: an acknowledgement of
+// an entry beyond the leader's synced log is held back until the sync reaches it (the core
+// counts the leader's own copy at once), and nothing is applied beyond the synced log.
 //
 // Each Append waits for its own entry: its outcome is returned once the entry is committed and
 // applied. Only the leader accepts entries; elsewhere Append fails with UNAVAILABLE naming the
@@ -183,11 +181,9 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
               Clock* clock);
 
   void Run();
-  // The sync thread: syncs the log for the unsynced writes (RequestSync).
+  // The sync thread: syncs the log for the leader's unsynced writes (RequestSync).
   void SyncLoop();
   void RequestSync(raft::Index index);
-  // Sends the held messages whose sync (by request number) has completed.
-  void ReleaseHeldSends(uint64_t synced_request);
   // Applies the committed entries (unapplied_) that lie within the synced log.
   bool ApplyDurable();
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -233,15 +229,6 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   raft::Index durable_index_ = 0;        // the own log is synced through here
   std::deque<raft::Entry> unapplied_;    // committed, to apply once within durable_index_
   std::vector<raft::Message> held_acks_;  // followers' acks beyond durable_index_ (leader)
-  // Messages that must not leave before the sync thread's sync `sync_request` (acknowledgements
-  // of entries written unsynced), in order.
-  struct HeldSend {
-    uint64_t sync_request = 0;
-    std::vector<raft::Message> messages;
-  };
-  std::deque<HeldSend> held_sends_;
-  uint64_t sync_requests_made_ = 0;   // RequestSync calls so far
-  uint64_t stale_syncs_through_ = 0;  // requests whose index no longer names the same entries
   uint64_t read_seq_ = 0;
   std::map<raft::Index, std::string> staged_snapshots_;  // received, by index, not installed yet
   int64_t snapshot_retry_at_ms_ = 0;                       // after a failed snapshot
@@ -283,7 +270,6 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   raft::Index sync_request_index_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sync_done_ ABSL_GUARDED_BY(mu_) = 0;
   raft::Index synced_index_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t synced_request_ ABSL_GUARDED_BY(mu_) = 0;  // the request synced_index_ answers
   bool sync_finished_ ABSL_GUARDED_BY(mu_) = false;  // news for the driver
   absl::Status sync_error_ ABSL_GUARDED_BY(mu_);
   uint64_t async_syncs_ ABSL_GUARDED_BY(mu_) = 0;

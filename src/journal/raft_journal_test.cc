@@ -290,55 +290,6 @@ TEST(RaftJournalTest, LeaderCommitsNothingBeyondItsOwnSyncedLog) {
   EXPECT_EQ(cluster.sm(leader)->paths().back(), "/held");
 }
 
-// Followers sync their log off the driver thread too: while both followers' syncs are held
-// back, they hold the entry (written unsynced) but acknowledge nothing, so it is neither
-// committed nor applied anywhere; they keep answering heartbeats meanwhile, so the leader keeps
-// leading. Once one follower's sync completes, its acknowledgement goes out and the entry
-// commits on the leader and that follower's synced logs.
-TEST(RaftJournalTest, FollowersAcknowledgeOnlyWhatTheirSyncedLogHolds) {
-  TestCluster cluster(3);
-  const NodeId leader = cluster.WaitForLeader();
-  ASSERT_NE(leader, raft::kNoNode);
-  ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/synced")).ok());
-  ASSERT_TRUE(cluster.WaitConverged(leader));
-  std::vector<NodeId> followers;
-  for (NodeId id : cluster.voters()) {
-    if (id != leader) followers.push_back(id);
-  }
-  const raft::Index before = cluster.storage(leader)->last_index();
-  for (NodeId id : followers) cluster.storage(id)->hold_syncs = true;
-  std::atomic<bool> done{false};
-  absl::StatusOr<Appended> appended = absl::UnknownError("not run");
-  std::thread proposer([&] {
-    appended = cluster.journal(leader)->Append(Mkdir("/held"));
-    done = true;
-  });
-  ASSERT_TRUE(TestCluster::WaitUntil([&] {
-    for (NodeId id : followers) {
-      if (cluster.storage(id)->last_index() <= before) return false;
-    }
-    return true;
-  }, 10000));
-  for (NodeId id : followers) {
-    EXPECT_GT(cluster.storage(id)->unsynced_saves.load(), 0) << "node " << id << " never wrote unsynced";
-  }
-  // Longer than an election timeout: heartbeats are still answered, acknowledgements are not.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  EXPECT_FALSE(done.load()) << "committed on followers' unsynced logs";
-  for (NodeId id : cluster.voters()) {
-    EXPECT_EQ(cluster.sm(id)->paths().size(), 1u) << "node " << id << " applied an entry not on a majority of synced logs";
-  }
-  EXPECT_TRUE(cluster.journal(leader)->status().serving);
-  cluster.storage(followers[0])->hold_syncs = false;
-  proposer.join();
-  ASSERT_TRUE(appended.ok()) << appended.status();
-  EXPECT_EQ(cluster.sm(leader)->paths().back(), "/held");
-  // The follower still held back has the entry committed but not durable here: not applied.
-  EXPECT_EQ(cluster.sm(followers[1])->paths().size(), 1u);
-  cluster.storage(followers[1])->hold_syncs = false;
-  ASSERT_TRUE(cluster.WaitConverged(leader));
-}
-
 TEST(RaftJournalTest, IsolatedLeaderStopsServingAndMajorityMovesOn) {
   TestCluster cluster(3);
   const NodeId old_leader = cluster.WaitForLeader();
