@@ -231,14 +231,18 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
                                                             ReadOptions options, const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, syncer_.SyncPath(path, interval, nullptr, options.may_block));
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (inode == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  // The walk that found the inode is the one the permission checks read (no second walk).
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, syncer_.SyncPathWalk(path, interval, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, walk));
+  if (!walk.found()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  const NamespaceCache::InodePtr& inode = walk.inodes.back();
   if (request.for_read() && inode->kind() == proto::FILE && !permissions_.Exempt(caller)) {
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kRead, path));
   }
   if (request.for_write()) {
-    CISTERN_RETURN_IF_ERROR(permissions_.CheckAccess(caller, path, security::kWrite));
+    if (!permissions_.Exempt(caller)) {
+      CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kWrite, path));
+    }
     if (inode->kind() != proto::FILE || inode->completed()) {
       return absl::FailedPreconditionError(
           absl::StrCat("'", path, "' is not a file being written: no write capability for it"));
@@ -261,10 +265,10 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
   cursor.caller_ = caller;
   cursor.recursive_ = request.recursive();
   cursor.sync_interval_ = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr found,
-                           syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (found == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, syncer_.SyncPathWalk(path, cursor.sync_interval_, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, walk));
+  if (!walk.found()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  const NamespaceCache::InodePtr& found = walk.inodes.back();
   if (found->kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
     return cursor;
@@ -273,7 +277,8 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*found),
                                                          security::kRead | security::kExecute, path));
   }
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(
+      syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block, found.get()));
   cursor.stack_.push_back(ListingCursor::Frame{found->id(), path, ""});
   return cursor;
 }
@@ -319,7 +324,8 @@ absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatus
       CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(cursor->caller_, OwnershipOf(*children.back()),
                                                            security::kRead | security::kExecute, child_path));
     }
-    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
+    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block,
+                                                 children.back().get()));
     cursor->stack_.push_back(ListingCursor::Frame{child_id, child_path, ""});
   }
   return absl::OkStatus();
@@ -341,12 +347,12 @@ absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& reques
                                               const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
-  if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
-  if (!inode.ok()) return inode.status();
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
+  absl::StatusOr<PathWalk> walk = syncer_.SyncPathWalk(path, interval, nullptr, options.may_block);
+  if (absl::IsFailedPrecondition(walk.status())) return false;  // a prefix is a file
+  if (!walk.ok()) return walk.status();
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, *walk));
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
-  return *inode != nullptr;
+  return walk->found();
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request,
