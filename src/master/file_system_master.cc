@@ -122,8 +122,14 @@ bool FileSystemMaster::FileExists(uint64_t file_id) const {
 absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode& inode, const std::string& path,
                                                              bool include_blocks) const {
   proto::FileInfo info;
+  CISTERN_RETURN_IF_ERROR(FillFileInfo(inode, path, include_blocks, &info));
+  return info;
+}
+
+absl::Status FileSystemMaster::FillFileInfo(const proto::Inode& inode, std::string path, bool include_blocks,
+                                            proto::FileInfo* out) const {
+  proto::FileInfo& info = *out;
   info.set_file_id(inode.id());
-  info.set_path(path);
   info.set_name(inode.name());
   info.set_kind(inode.kind());
   info.set_length(inode.length());
@@ -142,13 +148,15 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_replication_min(inode.replication_min());
   info.set_replication_max(inode.replication_max());
   info.set_last_sync_ms(inode.last_sync_ms());
-  *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
+  // Only files from (or persisted to) an under-store have one; an absent one reads as empty.
+  if (inode.has_ufs_fingerprint()) *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
   if (inode.persistence_state() == proto::TO_BE_PERSISTED) {
     CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode.id()));
     if (job.has_value()) *info.mutable_persist_job() = *std::move(job);
   }
   uint64_t mount_id = 0;
   if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
+  info.set_path(std::move(path));
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
     const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
@@ -171,7 +179,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
     info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
     info.set_cached_bytes(cached_bytes);
   }
-  return info;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) const {
@@ -310,7 +318,7 @@ absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatus
     CISTERN_ASSIGN_OR_RETURN(std::vector<NamespaceCache::InodePtr> children,
                              store_->ListChildrenPage(frame.dir_id, frame.after, room, cursor->recursive_));
     for (const NamespaceCache::InodePtr& child : children) {
-      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(*child, JoinPath(frame.path, child->name()), false));
+      CISTERN_RETURN_IF_ERROR(FillFileInfo(*child, JoinPath(frame.path, child->name()), false, page->add_infos()));
     }
     if (!children.empty()) frame.after = children.back()->name();
     const bool descend = cursor->recursive_ && !children.empty() && children.back()->kind() == proto::DIRECTORY;
