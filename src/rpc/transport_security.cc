@@ -112,12 +112,12 @@ absl::StatusOr<Identified> Identify(const ServerSecurity& s, const CallHeaders& 
   const bool bearer = token.starts_with(kBearer);
   token = bearer ? token.substr(kBearer.size()) : std::string_view();
   out.had_token = !token.empty();
-  const security::TokenEntry* entry = nullptr;
+  std::optional<security::TokenEntry> entry;
   if (!token.empty() && !s.daemon_token.empty() && security::ConstantTimeEquals(token, s.daemon_token)) {
     out.caller = std::move(claimed);
     out.caller.daemon = true;
     out.authenticated = true;
-  } else if (!token.empty() && s.tokens != nullptr && (entry = s.tokens->Lookup(token)) != nullptr) {
+  } else if (!token.empty() && s.tokens != nullptr && (entry = s.tokens->Lookup(token)).has_value()) {
     if (entry->wildcard()) {
       out.caller = std::move(claimed);
     } else {

@@ -154,7 +154,7 @@ TEST(TransportSecurityTest, TokenModeAuthenticatesEveryCall) {
   ASSERT_TRUE(tokens.ok());
   ServerSecurity token;
   token.mode = security::AuthMode::kToken;
-  token.tokens = std::make_shared<const security::TokenTable>(*tokens);
+  token.tokens = security::TokenStore::Fixed(*tokens);
   token.daemon_token = security::DaemonToken("cluster-secret-0123456789");
   token.permissions = Superuser("hdfs");
   Server server(token);
