@@ -15,6 +15,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -133,13 +134,61 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int64_t timeout_m
   return result;
 }
 
+namespace {
+
+// The kernel's ephemeral port range (32768-60999 by default): it hands those ports to every
+// outgoing connection of every process on the machine.
+std::pair<int, int> EphemeralPortRange() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (in >> lo >> hi && lo > 0 && hi >= lo) return {lo, hi};
+  return {32768, 60999};
+}
+
+// Whether `port` can be bound on every address right now (a daemon listening on 0.0.0.0 needs
+// that; binding the wildcard fails if anything holds the port on any address).
+bool CanBind(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return bound;
+}
+
+}  // namespace
+
 int PickUnusedPort() {
-  // The kernel may hand the same ephemeral port to two bind(0) calls in a row once the first
-  // socket is closed, and a test picks all its ports before any daemon binds them; so never hand
-  // out a port twice in one process.
+  // Picked below the ephemeral range: a port from bind(0) comes from that range, and tests pick
+  // their ports seconds before the daemons bind them, long enough for some other test's client
+  // connection to take it as its local port ("cannot listen ... port in use"). Below the range
+  // only another picker can collide: each process starts at a random port and walks on, and a
+  // test never hands out one port twice.
   static absl::Mutex mu(absl::kConstInit);
   static absl::flat_hash_set<int>* given ABSL_GUARDED_BY(mu) = new absl::flat_hash_set<int>();
+  static int next ABSL_GUARDED_BY(mu) = 0;
   absl::MutexLock lock(&mu);
+  // From 10000 up: the ports below are where well-known servers listen.
+  const int lo = 10000, hi = EphemeralPortRange().first - 1;
+  if (hi - lo >= 1000) {
+    if (next == 0) {
+      std::random_device seed;
+      std::mt19937 rng(seed() ^ static_cast<uint32_t>(::getpid()));
+      next = lo + static_cast<int>(rng() % static_cast<uint32_t>(hi - lo + 1));
+    }
+    for (int attempt = 0; attempt <= hi - lo; ++attempt) {
+      const int port = next;
+      next = next >= hi ? lo : next + 1;
+      if (!given->contains(port) && CanBind(port)) {
+        given->insert(port);
+        return port;
+      }
+    }
+  }
+  // No room below the ephemeral range (an unusual ip_local_port_range): ask the kernel.
   for (int attempt = 0; attempt < 1000; ++attempt) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) continue;
@@ -155,7 +204,7 @@ int PickUnusedPort() {
     const int port = ntohs(addr.sin_port);
     if (given->insert(port).second) return port;
   }
-  std::fprintf(stderr, "PickUnusedPort: no free loopback port after 1000 attempts\n");
+  std::fprintf(stderr, "PickUnusedPort: no free port after 1000 attempts\n");
   std::abort();
 }
 
