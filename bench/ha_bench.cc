@@ -2,12 +2,14 @@
 // loopback, default Raft settings unless --conf says otherwise.
 //
 //   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--rounds 3] [--dir /tmp/cistern-ha-bench]
-//            [--bin-dir DIR] [--conf key=value]...
+//            [--bin-dir DIR] [--compare-bin-dir DIR] [--conf key=value]...
 //
 //  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
 //    through rpc::MasterClient for --seconds, against one master (local journal) and then a
 //    group of 3, repeated --rounds times (both groups stay up); prints each round, the means and
-//    the ratio 3-masters / 1-master of this same run.
+//    the ratio 3-masters / 1-master of this same run. With --compare-bin-dir, a second group of 3
+//    runs that directory's cistern-master (e.g. a build before a change) in the same rounds, so
+//    both builds are measured under the same load.
 //  * failover: --trials times, with a client creating files in a loop, SIGKILL the leader and
 //    time from the kill to the client's next successful create; the killed master is restarted
 //    and the group converges before the next trial. Prints each trial, the median and the max.
@@ -204,6 +206,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   std::string dir = "/tmp/cistern-ha-bench";
   std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
+  std::string compare_bin_dir;
   std::vector<std::string> conf;
   app.add_option("--trials", trials, "Failover trials");
   app.add_option("--seconds", seconds, "Seconds of each throughput run");
@@ -211,6 +214,8 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "Throughput rounds (each: 1 master, then 3)")->check(CLI::PositiveNumber);
   app.add_option("--dir", dir, "Scratch directory (removed)");
   app.add_option("--bin-dir", bin_dir, "Where cistern-master is");
+  app.add_option("--compare-bin-dir", compare_bin_dir,
+                 "Also measure a group of 3 running the cistern-master in this directory, in the same rounds");
   app.add_option("--conf", conf, "More master settings, key=value");
   CLI11_PARSE(app, argc, argv);
 
@@ -226,12 +231,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no leader\n");
     return 1;
   }
-  double single = 0, replicated = 0;
+  std::unique_ptr<Group> other;
+  if (!compare_bin_dir.empty()) {
+    other = std::make_unique<Group>(dir + "/compare", compare_bin_dir, 3, conf);
+    for (int i = 0; i < 3; ++i) {
+      if (!other->Start(i)) return 1;
+    }
+    if (other->WaitForLeader(60000) < 0) {
+      std::fprintf(stderr, "no leader in the comparison group\n");
+      return 1;
+    }
+  }
+  double single = 0, replicated = 0, compared = 0;
   for (int round = 0; round < rounds; ++round) {
     const double one_rate = CreateThroughput(one, threads, seconds, absl::StrCat("one/r", round));
     const double three_rate = CreateThroughput(group, threads, seconds, absl::StrCat("three/r", round));
-    std::printf("round %d: creates/s 1 master %.0f, 3 masters %.0f (%.2f)\n", round + 1, one_rate, three_rate,
+    std::printf("round %d: creates/s 1 master %.0f, 3 masters %.0f (%.2f)", round + 1, one_rate, three_rate,
                 one_rate > 0 ? three_rate / one_rate : 0.0);
+    if (other) {
+      const double other_rate = CreateThroughput(*other, threads, seconds, absl::StrCat("compare/r", round));
+      std::printf(", 3 masters of --compare-bin-dir %.0f (%.2f)", other_rate, one_rate > 0 ? other_rate / one_rate : 0.0);
+      compared += other_rate / rounds;
+    }
+    std::printf("\n");
+    std::fflush(stdout);
     single += one_rate / rounds;
     replicated += three_rate / rounds;
   }
@@ -245,6 +268,10 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("throughput ratio 3 masters / 1 master: %.2f\n", single > 0 ? replicated / single : 0.0);
+  if (other) {
+    std::printf("creates/s, 3 masters of --compare-bin-dir: %.0f, ratio to 1 master %.2f\n", compared,
+                single > 0 ? compared / single : 0.0);
+  }
 
   // Failover.
   std::vector<double> failover_s;

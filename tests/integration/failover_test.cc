@@ -86,6 +86,11 @@ class FailoverTest : public testing::ClusterFixture {
             {extra_workers_[0].get(), absl::StrCat("127.0.0.1:", extra_worker_ports_[0]), extra_mem_dirs_[0] + "/"}};
   }
 
+  // The MEM tier's directory of blocks being written. Not the tier directory itself: every
+  // worker holds its `.lock` there open, which would always name the first worker, whichever
+  // one takes the write.
+  static std::string WritingDir(const WorkerProcess& w) { return w.mem_dir + "tmp/"; }
+
   // Waits until one worker process holds a file under the directory `dir_of(worker)` open and
   // returns it (null if none did within the deadline).
   testing::Subprocess* WorkerWithFileOpen(const std::function<std::string(const WorkerProcess&)>& dir_of,
@@ -216,7 +221,7 @@ TEST_F(FailoverTest, MustCacheWriteCompletesWhenItsWorkerIsKilledMidBlock) {
   // Half of block 0 (4 MiB blocks), so nothing committed is lost with the killed worker.
   const size_t first = 2 * kMiB + 100;
   ASSERT_TRUE((*writer)->Write(std::string_view(bytes).substr(0, first)).ok());
-  testing::Subprocess* victim = WorkerWithFileOpen([](const WorkerProcess& w) { return w.mem_dir; });
+  testing::Subprocess* victim = WorkerWithFileOpen(WritingDir);
   ASSERT_NE(victim, nullptr) << "no worker holds the block being written open";
   std::string survivor_address;
   for (const WorkerProcess& w : Workers()) {
@@ -253,7 +258,7 @@ TEST_F(FailoverTest, WriteFailsCleanlyWhenNothingWasKeptToWriteAgain) {
   auto writer = fs->Create("/lost.bin", create);
   ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_TRUE((*writer)->Write(std::string_view(bytes).substr(0, kMiB)).ok());
-  testing::Subprocess* victim = WorkerWithFileOpen([](const WorkerProcess& w) { return w.mem_dir; });
+  testing::Subprocess* victim = WorkerWithFileOpen(WritingDir);
   ASSERT_NE(victim, nullptr);
   victim->Signal(SIGKILL);
   ASSERT_TRUE(victim->Wait(10000).ok());
