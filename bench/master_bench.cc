@@ -7,7 +7,14 @@
 //                [--ops 20000] [--phases create,getStatus,listStatus,rename,delete]
 //                [--files 0 --dirs 10000] [--dir /tmp/cistern-master-bench] [--bin-dir DIR]
 //                [--conf key=value]... [--progress-s 30] [--fill-s 0] [--max-rss-mib 0]
+//                [--user NAME [--groups G1,G2]]
 //
+// The phases run as the superuser (this process's OS user, which is the master's) unless
+// --user names another user: then every call of the phases, the no-op baseline included,
+// carries that identity (NONE authentication, so the master takes it as claimed) and the
+// master's permission checks run on it, as for any application; the readiness probe and the
+// setup of /bench and /phase (made by the superuser and given to the user) stay the
+// superuser's.
 // The client shares the machine with the master, so how it drives the master matters:
 //  * async (default): gRPC's callback API with --concurrency calls in flight over --channels
 //    connections, issued from gRPC's own callback threads. This costs the client the least CPU,
@@ -151,8 +158,11 @@ struct PhaseResult {
 
 class Bench {
  public:
-  Bench(pid_t master_pid, std::string address, int channels, MasterClient* client)
+  // `identity`: the metadata every call of the phases carries (see AddIdentity).
+  Bench(pid_t master_pid, std::string address, int channels, MasterClient* client,
+        std::vector<std::pair<std::string, std::string>> identity)
       : master_pid_(master_pid), client_(client) {
+    Identity() = std::move(identity);
     for (int c = 0; c < std::max(channels, 1); ++c) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(cistern::rpc::kMaxMessageBytes);
@@ -394,10 +404,15 @@ class Bench {
  private:
   static constexpr int64_t kTimeoutMs = 120000;
 
-  // The identity metadata every call carries (what rpc::MasterClient's channels add through
-  // their interceptor; these raw stubs add it themselves).
+  // The identity metadata every call of the phases carries (what rpc::MasterClient's channels
+  // add through their interceptor; these raw stubs add it themselves): the process's, or that
+  // of --user. Set once before the phases run.
+  static std::vector<std::pair<std::string, std::string>>& Identity() {
+    static auto* identity = new std::vector<std::pair<std::string, std::string>>();
+    return *identity;
+  }
   static void AddIdentity(grpc::ClientContext* context) {
-    for (const auto& [key, value] : cistern::rpc::DefaultChannelSecurity()->metadata()) context->AddMetadata(key, value);
+    for (const auto& [key, value] : Identity()) context->AddMetadata(key, value);
   }
   template <typename Request, typename Response>
   struct Call {
@@ -460,6 +475,7 @@ int main(int argc, char** argv) {
   std::string bin_dir;
   std::string phases = "create,getStatus,listStatus,rename,delete";
   std::vector<std::string> conf;
+  std::string user, groups;
   app.add_option("--client", client_kind, "async (callback API, --concurrency calls in flight) or sync (--threads)")
       ->check(CLI::IsMember({"async", "sync"}));
   app.add_option("--threads", threads, "client threads (sync client)");
@@ -475,6 +491,10 @@ int main(int argc, char** argv) {
   app.add_option("--progress-s", progress_s, "print fill progress every so many seconds");
   app.add_option("--fill-s", fill_s, "stop the fill after so many seconds and measure at the size reached (0: no limit)");
   app.add_option("--max-rss-mib", max_rss_mib, "exit 2 if the master's RSS exceeds this at any report (0: no bound)");
+  app.add_option("--user", user,
+                 "run the phases as this user instead of the superuser (the master's OS user): permission checks "
+                 "then apply; /bench and /phase are made by the superuser and given to this user");
+  app.add_option("--groups", groups, "the groups of --user, comma-separated (default: none)");
   CLI11_PARSE(app, argc, argv);
   if (bin_dir.empty()) bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
   const std::vector<std::string> phase_list = absl::StrSplit(phases, ',', absl::SkipEmpty());
@@ -505,17 +525,47 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "master did not start:\n%s\n", master.OutputTail().c_str());
     return 1;
   }
-  Bench bench(master.pid(), address, channels, &client);
+  // The phases' identity: the process's own (the superuser of a master it started), or --user.
+  std::shared_ptr<const cistern::rpc::ChannelSecurity> phase_security = cistern::rpc::DefaultChannelSecurity();
+  if (!user.empty()) {
+    auto made = cistern::rpc::ChannelSecurity::Create(
+        cistern::rpc::ClientIdentity{user, absl::StrSplit(groups, ',', absl::SkipEmpty()), ""},
+        cistern::security::TlsMaterial{});
+    if (!made.ok()) {
+      std::fprintf(stderr, "--user %s: %s\n", user.c_str(), made.status().ToString().c_str());
+      return 1;
+    }
+    phase_security = *std::move(made);
+    // The directories the phases work in belong to the user, so it may create, rename and delete there.
+    for (const char* top : {"/bench", "/phase"}) {
+      proto::CreateDirectoryRequest mkdir;
+      mkdir.set_path(top);
+      mkdir.set_allow_exists(true);
+      proto::SetAttributeRequest chown;
+      chown.set_path(top);
+      chown.set_owner(user);
+      absl::Status given = client.CreateDirectory(mkdir).status();
+      if (given.ok()) given = client.SetAttribute(chown).status();
+      if (!given.ok()) {
+        std::fprintf(stderr, "cannot give %s to --user %s: %s\n", top, user.c_str(), given.ToString().c_str());
+        return 1;
+      }
+    }
+  }
+  options.security = phase_security;
+  MasterClient phase_client(options);
+  Bench bench(master.pid(), address, channels, &phase_client, phase_security->metadata());
   bench.async = client_kind == "async";
   bench.concurrency = concurrency;
   bench.threads = threads;
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  std::printf("cistern-master benchmark on %s (%u cores): %s client, %s, %lld ops per phase, master pid %d, load %s\n",
+  std::printf("cistern-master benchmark on %s (%u cores): %s client, %s, %lld ops per phase, as %s, master pid %d, load %s\n",
               host, std::thread::hardware_concurrency(), client_kind.c_str(),
               bench.async ? absl::StrCat(concurrency, " calls in flight over ", channels, " connections").c_str()
                           : absl::StrCat(threads, " threads").c_str(),
-              static_cast<long long>(ops), master.pid(), LoadAverage().c_str());
+              static_cast<long long>(ops), user.empty() ? "the superuser" : absl::StrCat("user ", user).c_str(),
+              master.pid(), LoadAverage().c_str());
   std::fflush(stdout);
   auto rss_mib = [&] { return static_cast<long long>(RssKiB(master.pid()) / 1024); };
 

@@ -14,8 +14,9 @@ PACKAGES=(
 )
 # Servers and tools the test suite runs: a real Prometheus that scrapes the daemons, Chromium for
 # the web UI test, iptables for network fault tests in namespaces, openssl to make the TLS test's
-# certificates.
-TEST_PACKAGES=(prometheus chromium iptables openssl)
+# certificates, clang with its sanitizer and libFuzzer runtimes (and llvm-symbolizer) for the
+# coverage-guided fuzzing CI runs (scripts/fuzz.sh).
+TEST_PACKAGES=(prometheus chromium iptables openssl clang-14 libclang-rt-14-dev llvm-14)
 if [ "${CISTERN_DEPS:-all}" != "build" ]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()

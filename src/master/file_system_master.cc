@@ -122,8 +122,14 @@ bool FileSystemMaster::FileExists(uint64_t file_id) const {
 absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode& inode, const std::string& path,
                                                              bool include_blocks) const {
   proto::FileInfo info;
+  CISTERN_RETURN_IF_ERROR(FillFileInfo(inode, path, include_blocks, &info));
+  return info;
+}
+
+absl::Status FileSystemMaster::FillFileInfo(const proto::Inode& inode, std::string path, bool include_blocks,
+                                            proto::FileInfo* out) const {
+  proto::FileInfo& info = *out;
   info.set_file_id(inode.id());
-  info.set_path(path);
   info.set_name(inode.name());
   info.set_kind(inode.kind());
   info.set_length(inode.length());
@@ -142,13 +148,15 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
   info.set_replication_min(inode.replication_min());
   info.set_replication_max(inode.replication_max());
   info.set_last_sync_ms(inode.last_sync_ms());
-  *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
+  // Only files from (or persisted to) an under-store have one; an absent one reads as empty.
+  if (inode.has_ufs_fingerprint()) *info.mutable_ufs_fingerprint() = inode.ufs_fingerprint();
   if (inode.persistence_state() == proto::TO_BE_PERSISTED) {
     CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode.id()));
     if (job.has_value()) *info.mutable_persist_job() = *std::move(job);
   }
   uint64_t mount_id = 0;
   if (mounts_->Locate(path, info.mutable_ufs_path(), info.mutable_mount_point(), &mount_id)) info.set_mount_id(mount_id);
+  info.set_path(std::move(path));
   if (inode.kind() == proto::FILE) {
     const int64_t block_size = std::max<int64_t>(inode.block_size_bytes(), 1);
     const int64_t count = inode.completed() ? (inode.length() + block_size - 1) / block_size : 0;
@@ -171,7 +179,7 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::ToFileInfo(const proto::Inode&
     info.set_in_cache_percentage(inode.length() == 0 ? 100 : static_cast<int32_t>(cached_bytes * 100 / inode.length()));
     info.set_cached_bytes(cached_bytes);
   }
-  return info;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> FileSystemMaster::PathOf(const proto::Inode& inode) const {
@@ -231,14 +239,18 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::GetStatus(const proto::GetStat
                                                             ReadOptions options, const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, syncer_.SyncPath(path, interval, nullptr, options.may_block));
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (inode == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  // The walk that found the inode is the one the permission checks read (no second walk).
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, syncer_.SyncPathWalk(path, interval, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, walk));
+  if (!walk.found()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  const NamespaceCache::InodePtr& inode = walk.inodes.back();
   if (request.for_read() && inode->kind() == proto::FILE && !permissions_.Exempt(caller)) {
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kRead, path));
   }
   if (request.for_write()) {
-    CISTERN_RETURN_IF_ERROR(permissions_.CheckAccess(caller, path, security::kWrite));
+    if (!permissions_.Exempt(caller)) {
+      CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*inode), security::kWrite, path));
+    }
     if (inode->kind() != proto::FILE || inode->completed()) {
       return absl::FailedPreconditionError(
           absl::StrCat("'", path, "' is not a file being written: no write capability for it"));
@@ -261,10 +273,10 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
   cursor.caller_ = caller;
   cursor.recursive_ = request.recursive();
   cursor.sync_interval_ = RequestedSyncInterval(request);
-  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr found,
-                           syncer_.SyncPath(path, cursor.sync_interval_, nullptr, options.may_block));
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
-  if (found == nullptr) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, syncer_.SyncPathWalk(path, cursor.sync_interval_, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, walk));
+  if (!walk.found()) return absl::NotFoundError(absl::StrCat("path '", path, "' does not exist"));
+  const NamespaceCache::InodePtr& found = walk.inodes.back();
   if (found->kind() != proto::DIRECTORY) {
     CISTERN_ASSIGN_OR_RETURN(cursor.single_, ToFileInfo(*found, path, false));
     return cursor;
@@ -273,7 +285,8 @@ absl::StatusOr<ListingCursor> FileSystemMaster::StartListing(const proto::ListSt
     CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(caller, OwnershipOf(*found),
                                                          security::kRead | security::kExecute, path));
   }
-  CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block));
+  CISTERN_RETURN_IF_ERROR(
+      syncer_.SyncChildren(path, cursor.sync_interval_, false, nullptr, options.may_block, found.get()));
   cursor.stack_.push_back(ListingCursor::Frame{found->id(), path, ""});
   return cursor;
 }
@@ -305,7 +318,7 @@ absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatus
     CISTERN_ASSIGN_OR_RETURN(std::vector<NamespaceCache::InodePtr> children,
                              store_->ListChildrenPage(frame.dir_id, frame.after, room, cursor->recursive_));
     for (const NamespaceCache::InodePtr& child : children) {
-      CISTERN_ASSIGN_OR_RETURN(*page->add_infos(), ToFileInfo(*child, JoinPath(frame.path, child->name()), false));
+      CISTERN_RETURN_IF_ERROR(FillFileInfo(*child, JoinPath(frame.path, child->name()), false, page->add_infos()));
     }
     if (!children.empty()) frame.after = children.back()->name();
     const bool descend = cursor->recursive_ && !children.empty() && children.back()->kind() == proto::DIRECTORY;
@@ -319,7 +332,8 @@ absl::Status FileSystemMaster::FillPage(ListingCursor* cursor, proto::ListStatus
       CISTERN_RETURN_IF_ERROR(permissions_.checker().Check(cursor->caller_, OwnershipOf(*children.back()),
                                                            security::kRead | security::kExecute, child_path));
     }
-    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block));
+    CISTERN_RETURN_IF_ERROR(syncer_.SyncChildren(child_path, cursor->sync_interval_, false, nullptr, options.may_block,
+                                                 children.back().get()));
     cursor->stack_.push_back(ListingCursor::Frame{child_id, child_path, ""});
   }
   return absl::OkStatus();
@@ -341,12 +355,12 @@ absl::StatusOr<bool> FileSystemMaster::Exists(const proto::ExistsRequest& reques
                                               const security::Caller& caller) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(request.path()));
   const std::optional<int64_t> interval = RequestedSyncInterval(request);
-  absl::StatusOr<NamespaceCache::InodePtr> inode = syncer_.SyncPath(path, interval, nullptr, options.may_block);
-  if (absl::IsFailedPrecondition(inode.status())) return false;  // a prefix is a file
-  if (!inode.ok()) return inode.status();
-  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path));
+  absl::StatusOr<PathWalk> walk = syncer_.SyncPathWalk(path, interval, nullptr, options.may_block);
+  if (absl::IsFailedPrecondition(walk.status())) return false;  // a prefix is a file
+  if (!walk.ok()) return walk.status();
+  CISTERN_RETURN_IF_ERROR(permissions_.CheckTraverse(caller, path, *walk));
   CISTERN_RETURN_IF_ERROR(WaitReadDurable(options));
-  return *inode != nullptr;
+  return walk->found();
 }
 
 absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateDirectory(const proto::CreateDirectoryRequest& request,

@@ -171,6 +171,10 @@ class FileSystemMaster {
  private:
   absl::StatusOr<proto::FileInfo> ToFileInfo(const proto::Inode& inode, const std::string& path,
                                              bool include_blocks) const;
+  // ToFileInfo into `info` (an empty message, e.g. a listing page's next entry), taking `path`
+  // over: a listing builds each entry in place, without a copy of it or of its path.
+  absl::Status FillFileInfo(const proto::Inode& inode, std::string path, bool include_blocks,
+                            proto::FileInfo* info) const;
   // Builds the path of an inode by walking parents (for CompleteFile replies).
   absl::StatusOr<std::string> PathOf(const proto::Inode& inode) const;
   absl::Status FillPage(ListingCursor* cursor, proto::ListStatusResponse* page, ReadOptions options);

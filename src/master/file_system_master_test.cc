@@ -835,6 +835,74 @@ TEST_F(FileSystemMasterTest, ErrorTable) {
   EXPECT_EQ(List("/", true), (std::vector<std::string>{"/cache-only", "/dir", "/dir/file", "/empty", "/file", "/mnt", "/ro"}));
 }
 
+// Reads check traverse permission on the walk that resolved their path (no second walk): a
+// directory above the path without execute for the caller refuses it, whichever ancestor it
+// is, whether the path exists, and also when the path was just loaded from the under-store.
+TEST_F(FileSystemMasterTest, ReadsRefuseAPathBelowANonTraversableAncestor) {
+  ASSERT_TRUE(Mkdir("/a/b/c", true).ok());
+  ASSERT_TRUE(WriteFile("/a/b/c/f", 10, proto::MUST_CACHE).ok());
+  const auto chmod = [&](const std::string& path, uint32_t mode) {
+    proto::SetAttributeRequest r;
+    r.set_path(path);
+    r.set_mode(mode);
+    ASSERT_TRUE(fsm_->SetAttribute(r).ok());
+  };
+  security::Caller bob;
+  bob.user = "bob";
+  bob.groups = {"other"};
+  const auto stat = [&](const std::string& path, std::optional<int64_t> sync_interval_ms = std::nullopt) {
+    proto::GetStatusRequest r;
+    r.set_path(path);
+    if (sync_interval_ms.has_value()) r.set_sync_interval_ms(*sync_interval_ms);
+    return fsm_->GetStatus(r, {}, bob).status();
+  };
+  const auto exists = [&](const std::string& path) {
+    proto::ExistsRequest r;
+    r.set_path(path);
+    return fsm_->Exists(r, {}, bob).status();
+  };
+  const auto list = [&](const std::string& path) {
+    proto::ListStatusRequest r;
+    r.set_path(path);
+    return fsm_->ListStatus(r, [](const proto::ListStatusResponse&) { return absl::OkStatus(); }, bob);
+  };
+  const auto denied_at = [](const absl::Status& status, const std::string& dir) {
+    return status.code() == absl::StatusCode::kPermissionDenied &&
+           status.message().find(absl::StrCat("may not execute '", dir, "'")) != std::string_view::npos;
+  };
+  ASSERT_TRUE(stat("/a/b/c/f").ok()) << stat("/a/b/c/f");
+  ASSERT_TRUE(list("/a/b/c").ok());
+
+  for (const std::string dir : {"/", "/a", "/a/b", "/a/b/c"}) {
+    SCOPED_TRACE(dir);
+    chmod(dir, 0700);
+    EXPECT_TRUE(denied_at(stat("/a/b/c/f"), dir)) << stat("/a/b/c/f");
+    EXPECT_TRUE(denied_at(exists("/a/b/c/f"), dir)) << exists("/a/b/c/f");
+    EXPECT_TRUE(denied_at(stat("/a/b/c/missing"), dir)) << "a missing path must not be told apart";
+    EXPECT_TRUE(denied_at(list("/a/b/c/f"), dir)) << list("/a/b/c/f");
+    if (dir != "/a/b/c") {
+      EXPECT_TRUE(denied_at(list("/a/b/c"), dir)) << list("/a/b/c");
+    } else {
+      // The path itself needs no execute to be stat'ed; listing it needs read+execute on it.
+      EXPECT_TRUE(stat("/a/b/c").ok()) << stat("/a/b/c");
+      EXPECT_EQ(list("/a/b/c").code(), absl::StatusCode::kPermissionDenied);
+    }
+    chmod(dir, 0711);  // execute only: traversable, not listable
+    EXPECT_TRUE(stat("/a/b/c/f").ok()) << stat("/a/b/c/f");
+    EXPECT_EQ(stat("/a/b/c/missing").code(), absl::StatusCode::kNotFound);
+    chmod(dir, 0755);
+  }
+  EXPECT_TRUE(list("/a/b/c").ok());
+
+  // A file that appears in the under-store is loaded by the read (the sync's slow path), and
+  // the check then runs on the walk made after loading it.
+  std::ofstream(ufs_ + "/a/b/outside") << "x";
+  chmod("/a/b", 0700);
+  EXPECT_TRUE(denied_at(stat("/a/b/outside", 0), "/a/b")) << stat("/a/b/outside", 0);
+  chmod("/a/b", 0755);
+  EXPECT_TRUE(stat("/a/b/outside", 0).ok()) << stat("/a/b/outside", 0);
+}
+
 TEST_F(FileSystemMasterTest, PinnedFilesReachWorkersInHeartbeats) {
   ASSERT_TRUE(Mkdir("/p").ok());
   auto a = WriteFile("/p/a", 5, proto::THROUGH);

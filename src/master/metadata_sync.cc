@@ -107,29 +107,42 @@ absl::Status MetadataSyncer::Submit(proto::JournalEntry entry, SyncStats* stats,
   return absl::OkStatus();
 }
 
+absl::StatusOr<PathWalk> MetadataSyncer::CheckedWalk(const std::string& path) const {
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
+  if (walk.blocked_by_file) {
+    const std::vector<std::string> parts = SplitPath(path);
+    std::string walked;
+    for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
+    return absl::FailedPreconditionError(absl::StrCat("'", walked, "' is not a directory (in path '", path, "')"));
+  }
+  return walk;
+}
+
 absl::StatusOr<NamespaceCache::InodePtr> MetadataSyncer::SyncPath(const std::string& path,
                                                                      std::optional<int64_t> requested_interval,
                                                                      SyncStats* stats, bool may_block) {
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, SyncPathWalk(path, requested_interval, stats, may_block));
+  return walk.found() ? walk.inodes.back() : NamespaceCache::InodePtr();
+}
+
+absl::StatusOr<PathWalk> MetadataSyncer::SyncPathWalk(const std::string& path,
+                                                      std::optional<int64_t> requested_interval, SyncStats* stats,
+                                                      bool may_block) {
   const int64_t interval = IntervalFor(path, requested_interval);
-  const std::vector<std::string> parts = SplitPath(path);
   {
     // The common case: one consistent walk, and nothing is due for a check.
-    CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
-    if (walk.blocked_by_file) {
-      std::string walked;
-      for (size_t i = 0; i + 1 < walk.inodes.size(); ++i) absl::StrAppend(&walked, "/", parts[i]);
-      return absl::FailedPreconditionError(absl::StrCat("'", walked, "' is not a directory (in path '", path, "')"));
-    }
+    CISTERN_ASSIGN_OR_RETURN(PathWalk walk, CheckedWalk(path));
     const proto::Inode& deepest = walk.last();
     if (walk.found()) {
-      const bool check = !parts.empty() && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
+      const bool check = walk.components > 0 && deepest.kind() == proto::FILE && Syncable(deepest) && interval >= 0 &&
                          Due(deepest.last_sync_ms(), interval);
-      if (!check) return walk.inodes.back();
+      if (!check) return walk;
     } else if (!Due(deepest.last_sync_ms(), interval)) {
-      return NamespaceCache::InodePtr();  // missing, and its parent's listing is fresh enough
+      return walk;  // missing, and its parent's listing is fresh enough
     }
     if (!may_block) return WouldBlockError();
   }
+  const std::vector<std::string> parts = SplitPath(path);
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store_->GetInode(kRootInodeId));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   std::string current_path = "/";
@@ -182,15 +195,21 @@ absl::StatusOr<NamespaceCache::InodePtr> MetadataSyncer::SyncPath(const std::str
         CISTERN_RETURN_IF_ERROR(read_child());
       }
     }
-    if (!child.has_value()) return NamespaceCache::InodePtr();
+    if (!child.has_value()) break;  // missing here and in the under-store
     current = std::move(child);
     current_path = child_path;
   }
-  return std::make_shared<const proto::Inode>(*std::move(current));
+  // What the sync left, as one consistent walk like the common case's.
+  return CheckedWalk(path);
 }
 
 absl::Status MetadataSyncer::SyncChildren(const std::string& path, std::optional<int64_t> requested_interval,
-                                          bool recursive, SyncStats* stats, bool may_block) {
+                                          bool recursive, SyncStats* stats, bool may_block,
+                                          const proto::Inode* known_dir) {
+  if (known_dir != nullptr && !recursive &&
+      (known_dir->kind() != proto::DIRECTORY || !Due(known_dir->last_sync_ms(), IntervalFor(path, requested_interval)))) {
+    return absl::OkStatus();
+  }
   CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
   if (!dir.has_value() || dir->kind() != proto::DIRECTORY) return absl::OkStatus();
   const int64_t interval = IntervalFor(path, requested_interval);

@@ -65,15 +65,24 @@ class MetadataSyncer {
   absl::StatusOr<NamespaceCache::InodePtr> SyncPath(const std::string& path,
                                                        std::optional<int64_t> requested_interval, SyncStats* stats,
                                                        bool may_block = true);
+  // SyncPath, answering with the consistent walk of `path` the result comes from (found() if
+  // the path exists), so a caller can check permissions on the same inodes instead of walking
+  // the path again.
+  absl::StatusOr<PathWalk> SyncPathWalk(const std::string& path, std::optional<int64_t> requested_interval,
+                                        SyncStats* stats, bool may_block = true);
 
   // Syncs the children of directory `path` when they were never loaded or their view is older
   // than the interval; with `recursive`, also every directory below. Without `may_block`,
-  // WouldBlockError() if the under-store has to be listed.
+  // WouldBlockError() if the under-store has to be listed. `known_dir`: the directory's inode
+  // as the caller has just read it (a listing), which spares walking `path` again when nothing
+  // is due.
   absl::Status SyncChildren(const std::string& path, std::optional<int64_t> requested_interval, bool recursive,
-                            SyncStats* stats, bool may_block = true);
+                            SyncStats* stats, bool may_block = true, const proto::Inode* known_dir = nullptr);
 
  private:
   bool Due(int64_t last_sync_ms, int64_t interval_ms) const;
+  // One consistent walk of `path`; FAILED_PRECONDITION if a prefix is a file.
+  absl::StatusOr<PathWalk> CheckedWalk(const std::string& path) const;
   // Journals `entry` and waits until it is durable. REQUIRES: the path locks of what it changes.
   absl::Status Submit(proto::JournalEntry entry, SyncStats* stats, int64_t created, int64_t updated, int64_t removed);
   proto::JournalEntry NewEntry(const std::string& dir_path) const;

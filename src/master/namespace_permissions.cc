@@ -21,6 +21,12 @@ std::string Prefix(const std::vector<std::string>& components, size_t n) {
   return out.empty() ? "/" : out;
 }
 
+// The end of the component after offset `from` of a normalized path (its '/' or the end).
+size_t ComponentEnd(std::string_view path, size_t from) {
+  const size_t slash = path.find('/', from + 1);
+  return slash == std::string_view::npos ? path.size() : slash;
+}
+
 }  // namespace
 
 bool NamespacePermissions::Exempt(const Caller& caller) const {
@@ -29,13 +35,16 @@ bool NamespacePermissions::Exempt(const Caller& caller) const {
 
 absl::Status NamespacePermissions::CheckTraverseWalk(const Caller& caller, const PathWalk& walk,
                                                      std::string_view path) const {
-  const std::vector<std::string> components = SplitPath(path);
   // Every existing inode that is an ancestor of the last component: inodes[0..components-1].
+  // The path of inodes[i] is a prefix of `path` (normalized), so no string is built.
   const size_t ancestors = std::min(walk.inodes.size(), walk.components);
+  size_t end = 0;  // where the path of inodes[i] ends in `path`
   for (size_t i = 0; i < ancestors; ++i) {
     const proto::Inode& dir = *walk.inodes[i];
     if (dir.kind() != proto::DIRECTORY) break;  // the operation reports the file in the way
-    CISTERN_RETURN_IF_ERROR(checker_.Check(caller, OwnershipOf(dir), security::kExecute, Prefix(components, i)));
+    if (i > 0) end = ComponentEnd(path, end);
+    const std::string_view dir_path = i == 0 ? std::string_view("/") : path.substr(0, end);
+    CISTERN_RETURN_IF_ERROR(checker_.Check(caller, OwnershipOf(dir), security::kExecute, dir_path));
   }
   return absl::OkStatus();
 }
@@ -43,6 +52,12 @@ absl::Status NamespacePermissions::CheckTraverseWalk(const Caller& caller, const
 absl::Status NamespacePermissions::CheckTraverse(const Caller& caller, std::string_view path) const {
   if (Exempt(caller)) return absl::OkStatus();
   CISTERN_ASSIGN_OR_RETURN(PathWalk walk, store_->Walk(path));
+  return CheckTraverseWalk(caller, walk, path);
+}
+
+absl::Status NamespacePermissions::CheckTraverse(const Caller& caller, std::string_view path,
+                                                 const PathWalk& walk) const {
+  if (Exempt(caller)) return absl::OkStatus();
   return CheckTraverseWalk(caller, walk, path);
 }
 

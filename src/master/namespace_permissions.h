@@ -42,6 +42,9 @@ class NamespacePermissions {
   bool Exempt(const security::Caller& caller) const;
 
   absl::Status CheckTraverse(const security::Caller& caller, std::string_view path) const;
+  // The same check on a walk of `path` the caller already made (MetadataSyncer::SyncPathWalk),
+  // so the path is not walked a second time.
+  absl::Status CheckTraverse(const security::Caller& caller, std::string_view path, const PathWalk& walk) const;
   // Traverse, then `access` on the inode at `path` itself.
   absl::Status CheckAccess(const security::Caller& caller, std::string_view path, uint32_t access) const;
   // Traverse, then write+execute on the directory the new entry `path` goes into: its parent,

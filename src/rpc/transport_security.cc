@@ -2,8 +2,9 @@
 
 #include <grpc/grpc_security.h>
 
+#include <atomic>
 #include <map>
-#include <mutex>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,19 +56,30 @@ struct Policy {
   const security::PermissionChecker checker;
 };
 
-std::string_view Find(const std::multimap<std::string_view, std::string_view>& md, std::string_view key) {
-  auto it = md.find(key);
-  return it == md.end() ? std::string_view() : it->second;
+// The headers the rules read, taken from a call's metadata in one pass (the first value of a
+// key counts, as a multimap's find would give). Views into the call's metadata.
+struct CallHeaders {
+  std::string_view method;  // ":path"
+  std::string_view user;
+  std::string_view groups;
+  std::string_view authorization;
+};
+
+// Sets `*field` to `value` unless a value of its key came before.
+void TakeFirst(std::string_view value, bool* seen, std::string_view* field) {
+  if (*seen) return;
+  *seen = true;
+  *field = value;
 }
 
 // The identity a call claims in its metadata.
-absl::Status ClaimedIdentity(const std::multimap<std::string_view, std::string_view>& md, Caller* caller) {
-  const std::string_view user = Find(md, kUserHeader);
+absl::Status ClaimedIdentity(const CallHeaders& md, Caller* caller) {
+  const std::string_view user = md.user;
   if (!user.empty()) {
     if (absl::Status bad = security::CheckPrincipalName(kUserHeader, user); !bad.ok()) return bad;
     caller->user = std::string(user);
   }
-  const std::string_view groups = Find(md, kGroupsHeader);
+  const std::string_view groups = md.groups;
   if (!groups.empty()) {
     for (absl::string_view group : absl::StrSplit(absl::string_view(groups.data(), groups.size()), ',')) {
       if (absl::Status bad = security::CheckPrincipalName(kGroupsHeader, std::string_view(group.data(), group.size()));
@@ -88,7 +100,7 @@ struct Identified {
   bool had_token = false;
 };
 
-absl::StatusOr<Identified> Identify(const ServerSecurity& s, const std::multimap<std::string_view, std::string_view>& md) {
+absl::StatusOr<Identified> Identify(const ServerSecurity& s, const CallHeaders& md) {
   Identified out;
   Caller claimed;
   if (absl::Status bad = ClaimedIdentity(md, &claimed); !bad.ok()) return absl::UnauthenticatedError(bad.message());
@@ -96,16 +108,16 @@ absl::StatusOr<Identified> Identify(const ServerSecurity& s, const std::multimap
     out.caller = std::move(claimed);
     return out;
   }
-  std::string_view token = Find(md, kAuthorizationHeader);
+  std::string_view token = md.authorization;
   const bool bearer = token.starts_with(kBearer);
   token = bearer ? token.substr(kBearer.size()) : std::string_view();
   out.had_token = !token.empty();
-  const security::TokenEntry* entry = nullptr;
+  std::optional<security::TokenEntry> entry;
   if (!token.empty() && !s.daemon_token.empty() && security::ConstantTimeEquals(token, s.daemon_token)) {
     out.caller = std::move(claimed);
     out.caller.daemon = true;
     out.authenticated = true;
-  } else if (!token.empty() && s.tokens != nullptr && (entry = s.tokens->Lookup(token)) != nullptr) {
+  } else if (!token.empty() && s.tokens != nullptr && (entry = s.tokens->Lookup(token)).has_value()) {
     if (entry->wildcard()) {
       out.caller = std::move(claimed);
     } else {
@@ -125,9 +137,9 @@ absl::StatusOr<Identified> Identify(const ServerSecurity& s, const std::multimap
 }
 
 // Decides who is calling `method` and whether it may; the Status is the call's if not OK.
-absl::StatusOr<Caller> Authenticate(const Policy& policy, const std::multimap<std::string_view, std::string_view>& md) {
+absl::StatusOr<Caller> Authenticate(const Policy& policy, const CallHeaders& md) {
   const ServerSecurity& s = policy.security;
-  const std::string_view method = Find(md, ":path");
+  const std::string_view method = md.method;
   const MethodClass cls = ClassOf(method);
   absl::StatusOr<Identified> identified = Identify(s, md);
   if (!identified.ok()) {
@@ -159,19 +171,28 @@ absl::StatusOr<Caller> Authenticate(const Policy& policy, const std::multimap<st
 void ProcessAuthMetadata(void* state, grpc_auth_context* context, const grpc_metadata* md, size_t num_md,
                          grpc_process_auth_metadata_done_cb done, void* user_data) {
   const Policy& policy = **static_cast<std::shared_ptr<const Policy>*>(state);
-  std::multimap<std::string_view, std::string_view> metadata;
+  CallHeaders metadata;
+  bool seen_method = false, seen_user = false, seen_groups = false, seen_authorization = false;
   for (size_t i = 0; i < num_md; ++i) {
     const std::string_view key(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].key)),
                                GRPC_SLICE_LENGTH(md[i].key));
     const std::string_view value(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
                                  GRPC_SLICE_LENGTH(md[i].value));
-    metadata.emplace(key, value);
+    if (key == ":path") {
+      TakeFirst(value, &seen_method, &metadata.method);
+    } else if (key == kUserHeader) {
+      TakeFirst(value, &seen_user, &metadata.user);
+    } else if (key == kGroupsHeader) {
+      TakeFirst(value, &seen_groups, &metadata.groups);
+    } else if (key == kAuthorizationHeader) {
+      TakeFirst(value, &seen_authorization, &metadata.authorization);
+    }
   }
   absl::StatusOr<Caller> caller = Authenticate(policy, metadata);
   if (!caller.ok() && policy.security.audit != nullptr) {
     Caller claimed;
     (void)ClaimedIdentity(metadata, &claimed);
-    std::string_view method = Find(metadata, ":path");
+    std::string_view method = metadata.method;
     method.remove_prefix(std::min(method.size(), method.rfind('/') + 1));
     policy.security.audit->Record(claimed, method, "", "", caller.status());
   }
@@ -230,7 +251,18 @@ struct Defaults {
   std::shared_ptr<const ChannelSecurity> channel ABSL_GUARDED_BY(mu);
   std::shared_ptr<const Policy> policy ABSL_GUARDED_BY(mu);
   std::shared_ptr<grpc::ServerCredentials> server ABSL_GUARDED_BY(mu);
+  // `policy`, for CallerOf on every call without the mutex. Every policy that was ever current
+  // is kept in `kept` (never freed): a handler may still be reading the one replaced, and a
+  // process installs one, or a few in tests.
+  std::atomic<const Policy*> current{nullptr};
+  std::vector<std::shared_ptr<const Policy>> kept ABSL_GUARDED_BY(mu);
 };
+
+void SetPolicyLocked(Defaults& d, std::shared_ptr<const Policy> policy) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  d.kept.push_back(policy);
+  d.current.store(policy.get(), std::memory_order_release);
+  d.policy = std::move(policy);
+}
 
 // The process's server policy; the NONE-mode one, with this process's user as the superuser,
 // until one is installed.
@@ -238,7 +270,7 @@ std::shared_ptr<const Policy> DefaultPolicyLocked(Defaults& d) ABSL_EXCLUSIVE_LO
   if (d.policy == nullptr) {
     ServerSecurity none;
     none.permissions.superuser = security::ProcessUser().user;
-    d.policy = std::make_shared<const Policy>(none);
+    SetPolicyLocked(d, std::make_shared<const Policy>(none));
   }
   return d.policy;
 }
@@ -289,17 +321,23 @@ std::shared_ptr<grpc::ServerCredentials> NewServerCredentials(const ServerSecuri
 }
 
 security::Caller CallerOf(const grpc::ServerContextBase& context) {
-  std::shared_ptr<const Policy> policy;
-  {
-    Defaults& d = ProcessDefaults();
+  Defaults& d = ProcessDefaults();
+  const Policy* policy = d.current.load(std::memory_order_acquire);
+  if (policy == nullptr) {
     absl::MutexLock lock(&d.mu);
-    policy = DefaultPolicyLocked(d);
+    policy = DefaultPolicyLocked(d).get();
   }
-  std::multimap<std::string_view, std::string_view> md;
-  for (const auto& [key, value] : context.client_metadata()) {
-    md.emplace(std::string_view(key.data(), key.size()), std::string_view(value.data(), value.size()));
-  }
-  absl::StatusOr<Identified> identified = Identify(policy->security, md);
+  // gRPC's own map of the call's metadata (built once per call, on first use).
+  const std::multimap<grpc::string_ref, grpc::string_ref>& md = context.client_metadata();
+  const auto header = [&md](std::string_view key) {
+    auto it = md.find(grpc::string_ref(key.data(), key.size()));
+    return it == md.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
+  };
+  CallHeaders headers;
+  headers.user = header(kUserHeader);
+  headers.groups = header(kGroupsHeader);
+  headers.authorization = header(kAuthorizationHeader);
+  absl::StatusOr<Identified> identified = Identify(policy->security, headers);
   Caller caller = identified.ok() ? std::move(identified->caller) : Caller();  // refused: anonymous
   caller.address = context.peer();
   return caller;
@@ -309,7 +347,7 @@ void InstallProcessSecurity(std::shared_ptr<const ChannelSecurity> channel, cons
   Defaults& d = ProcessDefaults();
   absl::MutexLock lock(&d.mu);
   d.channel = std::move(channel);
-  d.policy = std::make_shared<const Policy>(server);
+  SetPolicyLocked(d, std::make_shared<const Policy>(server));
   d.server = std::make_shared<CisternServerCredentials>(d.policy);
 }
 
@@ -345,6 +383,7 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials() {
 
 security::AuthMode ProcessAuthMode() {
   Defaults& d = ProcessDefaults();
+  if (const Policy* policy = d.current.load(std::memory_order_acquire); policy != nullptr) return policy->security.mode;
   absl::MutexLock lock(&d.mu);
   return DefaultPolicyLocked(d)->security.mode;
 }

@@ -23,7 +23,8 @@
 // ServerCredentials() and CallerOf() use them, so a process has one ServerSecurity. A client
 // library user passes its own ChannelSecurity.
 //
-// Thread safety: everything here is thread-safe; ChannelSecurity and ServerSecurity are immutable.
+// Thread safety: everything here is thread-safe; ChannelSecurity and ServerSecurity are immutable
+// (the TokenStore a ServerSecurity holds is thread-safe and reloads itself).
 #pragma once
 
 #include <memory>
@@ -91,7 +92,7 @@ struct ServerSecurity {
   // TOKEN mode: whether every call needs a valid token (masters) or only the daemon-only
   // methods do (workers, whose data calls are guarded by block capabilities instead).
   bool require_token = true;
-  std::shared_ptr<const security::TokenTable> tokens;  // user tokens (masters)
+  std::shared_ptr<security::TokenStore> tokens;  // user tokens (masters); thread-safe
   std::string daemon_token;                            // from the cluster secret
   security::PermissionOptions permissions;             // who is the superuser
   // Where calls refused here are recorded (the master's audit log), if anywhere; must outlive

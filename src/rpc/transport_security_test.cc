@@ -128,13 +128,33 @@ TEST(TransportSecurityTest, NoneModeTrustsTheClaimedIdentityButKeepsSuperuserMet
   EXPECT_EQ(Stat(server.address(), Client({"bad:name", {}, ""})).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
+// A call naming its user twice is judged by the first value, by the gate in front of the
+// handler and by CallerOf in it alike (the gate reads the wire order, CallerOf gRPC's map).
+TEST(TransportSecurityTest, ARepeatedIdentityHeaderCountsByItsFirstValueEverywhere) {
+  ServerSecurity none;
+  none.permissions = Superuser("hdfs");
+  Server server(none);
+  const auto who = [&](const std::vector<std::string>& users) -> absl::StatusOr<std::string> {
+    grpc::ClientContext context;
+    SetDeadline(&context, 10000);
+    for (const std::string& user : users) context.AddMetadata(kUserHeader, user);
+    proto::GetMasterInfoResponse response;
+    grpc::Status status = proto::MetaMaster::NewStub(GetChannel(server.address(), Client({"", {}, ""})))
+                              ->GetMasterInfo(&context, {}, &response);
+    if (!status.ok()) return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+    return response.version();
+  };
+  EXPECT_EQ(*who({"hdfs", "alice"}), "hdfs/");
+  EXPECT_EQ(who({"alice", "hdfs"}).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST(TransportSecurityTest, TokenModeAuthenticatesEveryCall) {
   auto tokens = security::TokenTable::Parse(
       "alice-token-0123456789 alice staff\nhdfs-token-0123456789abc hdfs\nshared-secret-0123456789 *\n", "tokens");
   ASSERT_TRUE(tokens.ok());
   ServerSecurity token;
   token.mode = security::AuthMode::kToken;
-  token.tokens = std::make_shared<const security::TokenTable>(*tokens);
+  token.tokens = security::TokenStore::Fixed(*tokens);
   token.daemon_token = security::DaemonToken("cluster-secret-0123456789");
   token.permissions = Superuser("hdfs");
   Server server(token);

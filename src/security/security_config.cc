@@ -112,9 +112,10 @@ absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessR
                     "TOKEN mode: a master needs the tokens it accepts from clients");
     }
     if (daemon && !tokens_file.empty()) {
-      absl::StatusOr<TokenTable> table = TokenTable::Load(tokens_file);
-      if (!table.ok()) return Annotate(table.status(), KeyName(conf::kSecurityAuthenticationTokensFile));
-      out.tokens = std::make_shared<const TokenTable>(*std::move(table));
+      const int64_t interval_ms = config.GetDurationMs(conf::kSecurityAuthenticationTokensReloadInterval);
+      absl::StatusOr<std::shared_ptr<TokenStore>> store = TokenStore::Open(tokens_file, interval_ms);
+      if (!store.ok()) return Annotate(store.status(), KeyName(conf::kSecurityAuthenticationTokensFile));
+      out.tokens = *std::move(store);
     }
   }
 
@@ -141,7 +142,7 @@ absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessR
 }
 
 absl::Status AuthorizeSuperuserBearer(const SecurityConfig& config, std::string_view authorization,
-                                      std::string_view what) {
+                                      std::string_view what, const RemoteTokenCheck& remote) {
   if (!config.token_mode()) return absl::OkStatus();
   constexpr std::string_view kBearer = "Bearer ";
   const std::string_view token =
@@ -154,8 +155,9 @@ absl::Status AuthorizeSuperuserBearer(const SecurityConfig& config, std::string_
   if (!config.cluster_secret.empty() && ConstantTimeEquals(token, DaemonToken(config.cluster_secret))) {
     return absl::OkStatus();
   }
-  const TokenEntry* entry = config.tokens != nullptr ? config.tokens->Lookup(token) : nullptr;
-  if (entry == nullptr) {
+  if (config.tokens == nullptr && remote) return remote(token);
+  const std::optional<TokenEntry> entry = config.tokens != nullptr ? config.tokens->Lookup(token) : std::nullopt;
+  if (!entry.has_value()) {
     return absl::UnauthenticatedError(config.tokens != nullptr
                                           ? "an invalid token"
                                           : "an invalid token (this daemon has no security.authentication.tokens.file, "

@@ -4,6 +4,7 @@
 // naming the key and value (daemons exit with status 2 on it).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,9 +42,10 @@ struct SecurityConfig {
   std::string token;
   // TOKEN mode, masters and workers.
   std::string cluster_secret;
-  // TOKEN mode: masters (required), workers (optional: lets the superuser's token open their
-  // HTTP log-level endpoint; their gRPC server does not use it).
-  std::shared_ptr<const TokenTable> tokens;
+  // TOKEN mode: masters (required), workers (optional: lets them check the superuser's token
+  // on their HTTP log-level endpoint without asking the masters; their gRPC server does not use
+  // it). Re-read when the file changes (TokenStore).
+  std::shared_ptr<TokenStore> tokens;
   TlsMaterial tls;
   PermissionOptions permissions;
   int64_t capability_lifetime_ms = 15 * 60 * 1000;
@@ -59,9 +61,11 @@ absl::StatusOr<SecurityConfig> LoadSecurityConfig(const Config& config, ProcessR
 // which may name any user, or the daemon token); UNAUTHENTICATED without a valid token,
 // PERMISSION_DENIED naming `what` for other users' tokens. Always OK in NONE mode. A process
 // without a token table (a worker without security.authentication.tokens.file) knows only the
-// daemon token.
+// daemon token by itself; any other token it hands to `remote` if given (a worker: asks the
+// masters, who hold the tokens, rpc/superuser_check.h), whose verdict it returns.
+using RemoteTokenCheck = std::function<absl::Status(std::string_view token)>;
 absl::Status AuthorizeSuperuserBearer(const SecurityConfig& config, std::string_view authorization,
-                                      std::string_view what);
+                                      std::string_view what, const RemoteTokenCheck& remote = {});
 
 // Loads the PEM files of a TLS setup (a client's or a daemon's); INVALID_ARGUMENT naming the
 // file that cannot be read or holds no PEM block.

@@ -127,5 +127,45 @@ TEST_F(SecurityConfigTest, TlsNeedsReadablePemFiles) {
   EXPECT_NE(mtls_without_ca.status().message().find("security.tls.ca.file"), std::string::npos);
 }
 
+TEST_F(SecurityConfigTest, SuperuserBearerAsksTheRemoteCheckOnlyWithoutATokensFile) {
+  const std::string secret = File("secret", "cluster-secret-0123456789\n");
+  Config worker_conf = With({{"security.authentication.type", "TOKEN"},
+                             {"security.cluster.secret.file", secret},
+                             {"security.superuser", "root"}});
+  auto worker = LoadSecurityConfig(worker_conf, ProcessRole::kWorker);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  std::vector<std::string> asked;
+  RemoteTokenCheck remote = [&](std::string_view token) {
+    asked.emplace_back(token);
+    return token == "root-token-0123456789" ? absl::OkStatus() : absl::PermissionDeniedError("not the superuser");
+  };
+  // The daemon token and a missing token are decided locally.
+  EXPECT_TRUE(AuthorizeSuperuserBearer(*worker, "Bearer " + DaemonToken("cluster-secret-0123456789"), "x", remote).ok());
+  EXPECT_EQ(AuthorizeSuperuserBearer(*worker, "", "x", remote).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(asked.empty());
+  // Any other token: the remote's verdict.
+  EXPECT_TRUE(AuthorizeSuperuserBearer(*worker, "Bearer root-token-0123456789", "x", remote).ok());
+  EXPECT_EQ(AuthorizeSuperuserBearer(*worker, "Bearer bob-token-0123456789", "x", remote).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(asked, (std::vector<std::string>{"root-token-0123456789", "bob-token-0123456789"}));
+  // Without a remote check such a worker knows only the daemon token.
+  EXPECT_EQ(AuthorizeSuperuserBearer(*worker, "Bearer root-token-0123456789", "x").code(),
+            absl::StatusCode::kUnauthenticated);
+
+  // With a tokens file of its own it decides by that file, never asking.
+  const std::string tokens = File("tokens", "root-token-0123456789 root\nbob-token-0123456789 bob\n");
+  Config with_tokens = worker_conf;
+  ASSERT_TRUE(with_tokens.Set("security.authentication.tokens.file", tokens, "test").ok());
+  auto local = LoadSecurityConfig(with_tokens, ProcessRole::kWorker);
+  ASSERT_TRUE(local.ok()) << local.status();
+  asked.clear();
+  EXPECT_TRUE(AuthorizeSuperuserBearer(*local, "Bearer root-token-0123456789", "x", remote).ok());
+  EXPECT_EQ(AuthorizeSuperuserBearer(*local, "Bearer bob-token-0123456789", "x", remote).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(AuthorizeSuperuserBearer(*local, "Bearer nobody-token-0123456789", "x", remote).code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(asked.empty());
+}
+
 }  // namespace
 }  // namespace cistern::security

@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -65,6 +68,94 @@ TEST(TokenTableTest, LoadRefusesFilesOthersCanRead) {
   EXPECT_NE(loaded->Lookup("long-enough-token-123"), nullptr);
   EXPECT_FALSE(TokenTable::Load(std::string(dir) + "/missing").ok());
   std::system((std::string("rm -rf ") + dir).c_str());
+}
+
+class TokenStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/token_store_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/tokens";
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  // Replaces the file the way docs/security.md tells operators to: a new file renamed over it.
+  void Replace(const std::string& text, mode_t mode = 0600) {
+    const std::string next = path_ + ".next";
+    std::ofstream(next) << text;
+    ASSERT_EQ(::chmod(next.c_str(), mode), 0);
+    ASSERT_EQ(std::rename(next.c_str(), path_.c_str()), 0);
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(TokenStoreTest, ReloadsAChangedFileAddingAndRevokingTokens) {
+  Replace("alice-token-0123456789 alice staff\n");
+  auto store = TokenStore::Open(path_, /*check_interval_ms=*/0);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Lookup("alice-token-0123456789").has_value());
+  EXPECT_TRUE((*store)->ReloadIfChanged().ok());  // unchanged
+  EXPECT_EQ((*store)->reloads(), 0);
+
+  Replace("bob-token-0123456789abc bob\n");
+  // With no check interval nothing is re-read on lookups...
+  EXPECT_TRUE((*store)->Lookup("alice-token-0123456789").has_value());
+  EXPECT_FALSE((*store)->Lookup("bob-token-0123456789abc").has_value());
+  // ...but an explicit reload sees the change: bob added, alice revoked.
+  ASSERT_TRUE((*store)->ReloadIfChanged().ok());
+  EXPECT_EQ((*store)->reloads(), 1);
+  EXPECT_FALSE((*store)->Lookup("alice-token-0123456789").has_value());
+  auto bob = (*store)->Lookup("bob-token-0123456789abc");
+  ASSERT_TRUE(bob.has_value());
+  EXPECT_EQ(bob->user, "bob");
+  EXPECT_EQ((*store)->size(), 1u);
+}
+
+TEST_F(TokenStoreTest, LookupsRereadTheFileOnceTheCheckIntervalPassed) {
+  Replace("alice-token-0123456789 alice\n");
+  auto store = TokenStore::Open(path_, /*check_interval_ms=*/20);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Replace("carol-token-0123456789 carol\n");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!(*store)->Lookup("carol-token-0123456789").has_value() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE((*store)->Lookup("carol-token-0123456789").has_value());
+  EXPECT_FALSE((*store)->Lookup("alice-token-0123456789").has_value());
+}
+
+TEST_F(TokenStoreTest, AChangedFileThatCannotBeLoadedKeepsThePreviousTokens) {
+  Replace("alice-token-0123456789 alice\n");
+  auto store = TokenStore::Open(path_, 0);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Replace("alice-token-0123456789 alice\nshort bob\n");  // a bad line
+  absl::Status bad = (*store)->ReloadIfChanged();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument) << bad;
+  EXPECT_NE(bad.message().find(":2: the token has 5 bytes"), std::string::npos) << bad;
+  EXPECT_TRUE((*store)->Lookup("alice-token-0123456789").has_value());
+  Replace("dave-token-0123456789 dave\n", 0644);  // readable by everyone
+  EXPECT_NE((*store)->ReloadIfChanged().message().find("readable"), std::string::npos);
+  EXPECT_FALSE((*store)->Lookup("dave-token-0123456789").has_value());
+  ASSERT_EQ(std::remove(path_.c_str()), 0);  // gone
+  EXPECT_FALSE((*store)->ReloadIfChanged().ok());
+  EXPECT_TRUE((*store)->Lookup("alice-token-0123456789").has_value());
+  EXPECT_EQ((*store)->reloads(), 0);
+  Replace("dave-token-0123456789 dave\n");  // fixed
+  ASSERT_TRUE((*store)->ReloadIfChanged().ok());
+  EXPECT_TRUE((*store)->Lookup("dave-token-0123456789").has_value());
+  EXPECT_FALSE((*store)->Lookup("alice-token-0123456789").has_value());
+}
+
+TEST(TokenStoreFixedTest, NeverChanges) {
+  auto table = TokenTable::Parse("alice-token-0123456789 alice\n", "tokens");
+  ASSERT_TRUE(table.ok());
+  auto store = TokenStore::Fixed(*std::move(table));
+  EXPECT_TRUE(store->ReloadIfChanged().ok());
+  EXPECT_TRUE(store->Lookup("alice-token-0123456789").has_value());
+  EXPECT_FALSE(store->Lookup("bob").has_value());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,7 @@
 #include "grpcpp/server_builder.h"
 #include "grpcpp/security/server_credentials.h"
 #include "rpc/channel.h"
+#include "rpc/superuser_check.h"
 #include "rpc/transport_security.h"
 #include "security/capability.h"
 #include "security/secrets.h"
@@ -173,10 +175,27 @@ int Run(int argc, char** argv) {
   RegisterProcessMetrics("worker");
   http::HttpServer http_server(
       http::HttpServerOptions{config.GetString(conf::kWorkerBindHost), sync_options.http_port});
-  http::Authorizer authorize;  // PUT log-level: the superuser's or a daemon's token (TOKEN mode)
+  // PUT log-level: the superuser's or a daemon's token (TOKEN mode). Without a tokens file of
+  // its own the worker asks the masters about any token but the daemon token.
+  http::Authorizer authorize;
+  std::optional<rpc::SuperuserCheck> superuser_check;
   if (security->token_mode()) {
-    authorize = [&security](const std::string& authorization) {
-      return security::AuthorizeSuperuserBearer(*security, authorization, "change a worker's log level");
+    if (security->tokens == nullptr) {
+      absl::StatusOr<rpc::SuperuserCheck> check = rpc::SuperuserCheck::Create(
+          MasterAddresses(config), security->permissions.superuser, security->tls,
+          std::min(rpc_timeout_ms, kHeartbeatRpcTimeoutMs));
+      if (!check.ok()) {
+        std::fprintf(stderr, "cistern-worker: %s\n", std::string(check.status().message()).c_str());
+        return kExitBadConfig;
+      }
+      superuser_check = *std::move(check);
+    }
+    authorize = [&security, &superuser_check](const std::string& authorization) {
+      security::RemoteTokenCheck remote;
+      if (superuser_check.has_value()) {
+        remote = [&superuser_check](std::string_view token) { return superuser_check->Check(token); };
+      }
+      return security::AuthorizeSuperuserBearer(*security, authorization, "change a worker's log level", remote);
     };
   }
   http::AddDaemonEndpoints(&http_server, [&sync] {

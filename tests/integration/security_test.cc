@@ -9,7 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 #include "cistern/file_system.h"
 #include "common/status.h"
@@ -102,6 +104,29 @@ class TokenClusterTest : public ClusterFixture {
     options.rpc_timeout_ms = 10000;
     options.data_timeout_ms = 10000;
     return std::make_unique<rpc::WorkerClient>(absl::StrCat("127.0.0.1:", worker_port_), options);
+  }
+
+  // PUT /api/v1/log-level on the daemon at HTTP `port` with a bearer `token` (none if empty):
+  // the HTTP status.
+  static std::string PutLogLevel(int port, const std::string& level, const std::string& token) {
+    std::vector<std::string> args = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                                     "--data", level};
+    if (!token.empty()) {
+      args.push_back("-H");
+      args.push_back("Authorization: Bearer " + token);
+    }
+    args.push_back(absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level"));
+    return RunCommand(args, 30000).output;
+  }
+  static std::string LogLevelOf(int port) {
+    return RunCommand({"/usr/bin/curl", "-s", absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level")}, 30000)
+        .output;
+  }
+
+  // Replaces the tokens file as docs/security.md tells operators to: a new file renamed over it.
+  void ReplaceTokens(const std::string& text) {
+    WritePrivateFile(dir_ + "/conf/tokens.next", text);
+    ASSERT_EQ(std::rename((dir_ + "/conf/tokens.next").c_str(), (dir_ + "/conf/tokens").c_str()), 0);
   }
 
   // Makes /home/<user> owned by the user (the superuser creates it and hands it over).
@@ -441,23 +466,12 @@ TEST_F(TokenClusterTest, TheMastersHttpApiNeedsTheSuperusersToken) {
 }
 
 // PUT /api/v1/log-level changes a running daemon: in TOKEN mode only the superuser's token (or
-// a daemon's) may, on the master and on a worker (which has the tokens file too here); `cistern
+// a daemon's) may, on the master and on a worker (which has the tokens file too here; without
+// it, the next test); `cistern
 // admin log-level` sends the configured token.
 TEST_F(TokenClusterTest, ChangingADaemonsLogLevelNeedsTheSuperusersToken) {
-  const auto put = [&](int port, const std::string& level, const std::string& token) {
-    std::vector<std::string> args = {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
-                                     "--data", level};
-    if (!token.empty()) {
-      args.push_back("-H");
-      args.push_back("Authorization: Bearer " + token);
-    }
-    args.push_back(absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level"));
-    return RunCommand(args, 30000).output;
-  };
-  const auto level_of = [&](int port) {
-    return RunCommand({"/usr/bin/curl", "-s", absl::StrCat("http://127.0.0.1:", port, "/api/v1/log-level")}, 30000)
-        .output;
-  };
+  const auto put = &TokenClusterTest::PutLogLevel;
+  const auto level_of = &TokenClusterTest::LogLevelOf;
   for (int port : {master_http_port_, worker_http_port_}) {
     const std::string before = level_of(port);
     ASSERT_NE(before.find("\"level\""), std::string::npos) << before;
@@ -486,6 +500,86 @@ TEST_F(TokenClusterTest, ChangingADaemonsLogLevelNeedsTheSuperusersToken) {
   EXPECT_NE(level_of(master_http_port_).find("\"warn\""), std::string::npos);
   EXPECT_NE(level_of(worker_http_port_).find("\"warn\""), std::string::npos);
   CliOk({"--conf", absl::StrCat("security.authentication.token=", kRootToken), "admin", "log-level", "info"});
+}
+
+// A deployment where only the masters hold the tokens file: a worker without it asks the
+// masters (a superuser-only call made with the presented token) and answers as they decide.
+TEST_F(TokenClusterTest, AWorkerWithoutTheTokensFileAsksTheMastersWhetherATokenIsTheSuperusers) {
+  const int port = PickUnusedPort();
+  const int http_port = PickUnusedPort();
+  const std::string mem_dir = absl::StrCat(mem_dir_, "-no-tokens");
+  extra_mem_dirs_.push_back(mem_dir);
+  Subprocess worker({BinDir() + "/cistern-worker", "--conf", absl::StrCat("worker.rpc.port=", port), "--conf",
+                     absl::StrCat("worker.http.port=", http_port), "--conf", absl::StrCat("worker.tier.mem.dir=", mem_dir),
+                     "--conf", "security.authentication.tokens.file="},
+                    dir_ + "/worker-no-tokens.out", env_);
+  ASSERT_TRUE(worker.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return LogLevelOf(http_port).find("\"level\"") != std::string::npos || !worker.running(); },
+                      60000));
+  ASSERT_TRUE(worker.running()) << worker.OutputTail();
+  const std::string before = LogLevelOf(http_port);
+  EXPECT_EQ(PutLogLevel(http_port, "debug", ""), "401");
+  EXPECT_EQ(PutLogLevel(http_port, "debug", "not-a-token-0123456789"), "401") << worker.OutputTail();
+  EXPECT_EQ(PutLogLevel(http_port, "debug", kAliceToken), "403") << worker.OutputTail();
+  EXPECT_EQ(LogLevelOf(http_port), before) << "a refused call changed the level";
+  EXPECT_EQ(PutLogLevel(http_port, "debug", kRootToken), "200") << worker.OutputTail();
+  EXPECT_NE(LogLevelOf(http_port).find("\"debug\""), std::string::npos);
+  EXPECT_EQ(PutLogLevel(http_port, "info", security::DaemonToken(kClusterSecret)), "200");
+  EXPECT_NE(LogLevelOf(http_port).find("\"info\""), std::string::npos);
+  // The master recorded the refused checks in its audit log (alice's token, unknown token).
+  const std::string audit = ReadFile(dir_ + "/audit.log");
+  bool recorded = false;
+  for (absl::string_view line : absl::StrSplit(audit, '\n')) {
+    recorded |= absl::StrContains(line, "op=GetMasterInfo") && absl::StrContains(line, "result=PERMISSION_DENIED");
+  }
+  EXPECT_TRUE(recorded) << audit;
+  // With the masters down the worker cannot tell: 503, not a guess.
+  master_.reset();
+  EXPECT_EQ(PutLogLevel(http_port, "debug", kRootToken), "503");
+  EXPECT_NE(LogLevelOf(http_port).find("\"info\""), std::string::npos);
+}
+
+class TokenReloadTest : public TokenClusterTest {
+ protected:
+  std::string ExtraConf() const override {
+    return TokenClusterTest::ExtraConf() + "security.authentication.tokens.reload.interval=100ms\n";
+  }
+};
+
+// Tokens added to or removed from the tokens file take effect on the running master (gRPC and
+// HTTP) and on a worker that reads the file too, without a restart; a broken file changes
+// nothing.
+TEST_F(TokenReloadTest, TokensAddedOrRevokedInTheFileTakeEffectWithoutARestart) {
+  const std::string me = security::ProcessUser().user;
+  constexpr char kNewRootToken[] = "new-root-token-0123456789abcdef";
+  auto bob = Connect("bob", kBobToken);
+  ASSERT_TRUE(bob->GetStatus("/").ok());
+  auto fresh = Connect(me, kNewRootToken);
+  EXPECT_EQ(fresh->GetStatus("/").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(PutLogLevel(master_http_port_, "info", kNewRootToken), "401");
+
+  // bob's token revoked, a new superuser token added.
+  ReplaceTokens(absl::StrCat(kRootToken, " ", me, "\n", kAliceToken, " alice staff\n", kNewRootToken, " ", me, "\n"));
+  EXPECT_TRUE(WaitFor([&] { return bob->GetStatus("/").status().code() == absl::StatusCode::kUnauthenticated; }, 30000));
+  EXPECT_TRUE(WaitFor([&] { return fresh->GetStatus("/").ok(); }, 30000));
+  EXPECT_TRUE(WaitFor([&] { return PutLogLevel(master_http_port_, "info", kNewRootToken) == "200"; }, 30000));
+  EXPECT_TRUE(WaitFor([&] { return PutLogLevel(worker_http_port_, "info", kNewRootToken) == "200"; }, 30000));
+  EXPECT_NE(ReadFile(dir_ + "/master.out").find("tokens file '" + dir_ + "/conf/tokens' reloaded"), std::string::npos);
+
+  // A file with a bad line is refused, logged, and the tokens stay as they were.
+  ReplaceTokens(absl::StrCat(kNewRootToken, " ", me, "\nshort bob\n"));
+  // (The file is checked at the first call after the interval.)
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        (void)fresh->GetStatus("/");
+        return ReadFile(dir_ + "/master.out").find("cannot be loaded") != std::string::npos;
+      },
+      30000))
+      << master_->OutputTail();
+  EXPECT_TRUE(fresh->GetStatus("/").ok());
+  auto alice = Connect("alice", kAliceToken);
+  EXPECT_TRUE(alice->GetStatus("/").ok());
+  EXPECT_EQ(bob->GetStatus("/").status().code(), absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(TokenClusterTest, CallersWithoutAValidTokenAndDaemonsWithoutTheClusterSecretAreRefused) {
