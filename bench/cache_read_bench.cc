@@ -4,15 +4,17 @@
 //   warm:  ReadBlock over gRPC (loopback) of blocks cached in the MEM tier, against a plain TCP
 //          loopback stream of the same bytes read from the same block files (same chunk size).
 //   short-circuit: the blocks read straight from the worker's block files under a lease
-//          (OpenLocalBlock + pread, as a client on the worker's host does), against reading the
-//          same files with pread without asking the worker (same chunk size).
+//          (OpenLocalBlock + pread, as a client on the worker's host does: each call leases the
+//          block and --lease_ahead next ones, releases batched), against reading the same files
+//          with pread without asking the worker (same chunk size); then again with one lease
+//          and one release call per block (lease_ahead 0).
 //   cold:  ReadBlock of blocks missing from the cache (read-through from the under-store: a
 //          file:// file with its page cache dropped first, or --ufs_uri), against reading the
 //          same bytes straight from the under-store with the same adapter and the same read size
 //          (--ufs_read_kb, the worker's under-store read size in the run).
 //
 // Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--ufs_read_kb U]
-//                                  [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
+//                                  [--lease_ahead A] [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
 //                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...]
 // Each comparison runs its baseline and its subject alternately, R times each, so load changes
 // on the shared machine hit both; it prints a Markdown table of the medians (MiB/s) and the
@@ -67,6 +69,8 @@ struct Flags {
   // Size of each under-store read, the same for the worker's fetch and the direct baseline.
   int64_t ufs_read_bytes = 4 << 20;
   int runs = 5;
+  // Blocks a short-circuit reader leases ahead in one call (user.short_circuit.lease_ahead).
+  int lease_ahead = 4;
   std::string phases = "warm,short_circuit,cold";
   std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
   std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
@@ -101,6 +105,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else if (arg == "--ufs_read_kb") {
       flags.ufs_read_bytes = int64_t{std::atoi(value().c_str())} << 10;
+    } else if (arg == "--lease_ahead") {
+      flags.lease_ahead = std::atoi(value().c_str());
     } else if (arg == "--runs") {
       flags.runs = std::atoi(value().c_str());
     } else if (arg == "--phases") {
@@ -117,9 +123,10 @@ Flags ParseFlags(int argc, char** argv) {
       if (eq == std::string::npos) Die(absl::StrCat("--ufs_option ", option, ": expected key=value"));
       flags.ufs_options[option.substr(0, eq)] = option.substr(eq + 1);
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
     }
   }
+  if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
   if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.ufs_read_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
   return flags;
 }
@@ -415,13 +422,21 @@ int Run(int argc, char** argv) {
   // Short-circuit: lease each block from the worker and pread its file, against pread of the
   // same files alone.
   if (wants("short_circuit")) {
-    const Side short_circuit{nullptr, [&] {
+    // As a client's sequential reader does it: one leaser for the file on this worker, each block
+    // leased with the next `lease_ahead` ones, releases batched, the rest released at the end.
+    auto short_circuit_side = [&](int lease_ahead) {
+      return Side{nullptr, [&, lease_ahead] {
                                std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
                                int64_t bytes = 0;
+                               client::LocalBlockLeaser leaser(shared_client, proto::CACHE);
                                for (int b = 0; b < flags.blocks; ++b) {
+                                 std::vector<uint64_t> ahead;
+                                 for (int next = b + 1; next <= b + lease_ahead && next < flags.blocks; ++next) {
+                                   ahead.push_back(block_id(next));
+                                 }
                                  auto file = client::LocalBlockFile::Open(
-                                     shared_client, block_id(b), flags.block_bytes, proto::CACHE,
-                                     proto::BlockCapability());  // the bench worker checks none
+                                     &leaser, block_id(b), flags.block_bytes,
+                                     proto::BlockCapability(), ahead);  // the bench worker checks none
                                  Check(file.status(), absl::StrCat("short-circuit open of block ", b));
                                  for (int64_t at = 0; at < flags.block_bytes;) {
                                    auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
@@ -430,9 +445,12 @@ int Run(int argc, char** argv) {
                                    at += *n;
                                    bytes += *n;
                                  }
+                                 if (lease_ahead == 0) leaser.Flush();  // one release per block, as before batching
                                }
+                               leaser.Flush();
                                return bytes;
                              }};
+    };
     const Side local_file{nullptr, [&] {
                             std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
                             int64_t bytes = 0;
@@ -448,8 +466,14 @@ int Run(int argc, char** argv) {
                             }
                             return bytes;
                           }};
-    print("short-circuit: OpenLocalBlock + pread of the block file", "pread of the same files",
-          Compare(flags.runs, total, short_circuit, local_file));
+    const std::string ahead_row =
+        absl::StrCat("short-circuit: leases ", flags.lease_ahead + 1, " blocks per OpenLocalBlock, pread");
+    print(ahead_row.c_str(), "pread of the same files",
+          Compare(flags.runs, total, short_circuit_side(flags.lease_ahead), local_file));
+    if (flags.lease_ahead != 0) {
+      print("short-circuit: OpenLocalBlock + release per block, pread", "pread of the same files",
+            Compare(flags.runs, total, short_circuit_side(0), local_file));
+    }
   }
 
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

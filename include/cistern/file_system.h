@@ -271,6 +271,11 @@ struct ClientOptions {
   // Read blocks cached by a worker on this host straight from its block files (short-circuit),
   // falling back to the network when the worker refuses or the files are not reachable here.
   bool short_circuit_enabled = true;
+  // A sequential short-circuit reader leases this many further blocks of the file (those on the
+  // same worker) in the same call as the block it reads, and batches its releases onto the next
+  // call: about one RPC per lease_ahead + 1 blocks. The blocks stay pinned on the worker until
+  // read or until the reader closes (never past the worker's lease time). 0 = one per call.
+  int short_circuit_lease_ahead = 4;
   // A writer keeps up to this many bytes of the block being written (for THROUGH: of the file)
   // to write them again on another worker when its worker fails; 0 = a worker failure fails
   // the write. Memory per open writer.

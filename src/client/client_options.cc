@@ -1,5 +1,6 @@
 #include "client/client_options.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/config_keys.h"
 #include "common/status.h"
 #include "security/security_config.h"
@@ -18,6 +19,11 @@ absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
   options.metadata_cache_ttl_ms = config.GetDurationMs(conf::kUserMetadataCacheTtl);
   options.write_retry_buffer_bytes = config.GetSizeBytes(conf::kUserFileWriteRetryBuffer);
   options.short_circuit_enabled = config.GetBool(conf::kUserShortCircuitEnabled);
+  options.short_circuit_lease_ahead = static_cast<int>(config.GetInt(conf::kUserShortCircuitLeaseAhead));
+  if (options.short_circuit_lease_ahead < 0 || options.short_circuit_lease_ahead > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("user.short_circuit.lease_ahead = ", options.short_circuit_lease_ahead,
+                                                   ": must be in [0, 64]"));
+  }
   CISTERN_ASSIGN_OR_RETURN(options.default_write_type,
                            ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
   CISTERN_ASSIGN_OR_RETURN(options.default_read_type,

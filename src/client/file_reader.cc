@@ -115,7 +115,7 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64
   return done;
 }
 
-LocalBlockFile* FileReaderImpl::LocalFile(size_t index) {
+LocalBlockFile* FileReaderImpl::LocalFile(size_t index, size_t last) {
   const BlockStatus& block = blocks_[index];
   if (local_ != nullptr && local_->block_id() == block.block_id) return local_.get();
   local_.reset();
@@ -129,9 +129,17 @@ LocalBlockFile* FileReaderImpl::LocalFile(size_t index) {
     if (skipped(failed_workers_, location.worker_id) || skipped(no_short_circuit_, location.worker_id)) continue;
     for (const WorkerEndpoint& worker : (*selector)->live_workers()) {
       if (worker.worker_id != location.worker_id || !worker.local) continue;
+      std::unique_ptr<LocalBlockLeaser>& leaser = leasers_[worker.worker_id];
+      if (leaser == nullptr) leaser = std::make_unique<LocalBlockLeaser>(fs_->Worker(worker.address), ToProto(read_type_));
+      std::vector<uint64_t> ahead;
+      for (size_t next = index + 1; next <= last && next < blocks_.size(); ++next) {
+        const std::vector<BlockLocation>& at = blocks_[next].locations;
+        if (std::any_of(at.begin(), at.end(), [&](const BlockLocation& l) { return l.worker_id == worker.worker_id; })) {
+          ahead.push_back(blocks_[next].block_id);
+        }
+      }
       absl::StatusOr<std::unique_ptr<LocalBlockFile>> file =
-          LocalBlockFile::Open(fs_->Worker(worker.address), block.block_id, block.length, ToProto(read_type_),
-                              capability_);
+          LocalBlockFile::Open(leaser.get(), block.block_id, block.length, capability_, ahead);
       if (file.ok()) {
         local_ = *std::move(file);
         return local_.get();
@@ -200,12 +208,16 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
   const BlockStatus& block = blocks_[index];
   const int64_t block_end = block.offset + block.length;
   if (!ufs_direct_) {
-    if (LocalBlockFile* local = LocalFile(index)) {
+    if (LocalBlockFile* local = LocalFile(index, index + static_cast<size_t>(fs_->options().short_circuit_lease_ahead))) {
       CloseStream();
       absl::StatusOr<int64_t> got = local->ReadAt(pos_ - block.offset, std::min(n, block_end - pos_), buf);
       if (got.ok()) {
         pos_ += *got;
-        if (pos_ == block_end) local_.reset();  // done with the block: give its lease back
+        if (pos_ == block_end) local_.reset();  // done with the block: its lease goes back with the next call
+        if (pos_ == status_.length) {
+          // At the end of the file: give every lease back now, not when the reader is closed.
+          for (auto& [worker_id, leaser] : leasers_) leaser->Flush();
+        }
         return *got;
       }
       spdlog::warn("reading {}: short-circuit read failed ({}); reading over the network", status_.path,
@@ -274,7 +286,8 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
     const size_t index = BlockAt(at);
     const BlockStatus& block = blocks_[index];
     const int64_t want = std::min(n - copied, block.offset + block.length - at);
-    if (LocalBlockFile* local = LocalFile(index)) {
+    // A positioned read leases ahead only the blocks it covers.
+    if (LocalBlockFile* local = LocalFile(index, BlockAt(offset + n - 1))) {
       absl::StatusOr<int64_t> got = local->ReadAt(at - block.offset, want, buf + copied);
       if (got.ok() && *got == want) {
         copied += want;

@@ -13,6 +13,7 @@
 // (ClientOptions::ufs_fallback_enabled) for the rest of its life.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,8 +74,9 @@ class FileReaderImpl : public FileReader {
     return absl::IsPermissionDenied(error) || absl::IsUnauthenticated(error);
   }
   // The short-circuit file of block `index`, if a worker on this host lends it (kept open for the
-  // next read of the same block); nullptr to read over the network.
-  LocalBlockFile* LocalFile(size_t index);
+  // next read of the same block); nullptr to read over the network. Blocks index + 1 up to
+  // `last` (inclusive) that the same worker holds are leased ahead in the same call.
+  LocalBlockFile* LocalFile(size_t index, size_t last);
   // Reads [offset, offset + n) straight from the under-store; REQUIRES CanReadUfsDirectly().
   absl::StatusOr<int64_t> ReadUfs(int64_t offset, char* buf, int64_t n);
   void CloseStream();
@@ -92,6 +94,8 @@ class FileReaderImpl : public FileReader {
   size_t stream_block_ = 0;
   int64_t stream_pos_ = -1;  // file offset of chunk_[chunk_offset_]; -1 = no stream
   std::vector<uint64_t> failed_workers_;  // workers that failed this reader; never asked again
+  // Short-circuit leases, by local worker id (before local_: its file releases through them).
+  std::map<uint64_t, std::unique_ptr<LocalBlockLeaser>> leasers_;
   std::unique_ptr<LocalBlockFile> local_;     // the short-circuit file last used
   std::vector<uint64_t> no_short_circuit_;    // local workers that refused short-circuit reads
   int64_t failover_deadline_ms_ = 0;      // monotonic; 0 = no failure in the current call

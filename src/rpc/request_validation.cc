@@ -308,7 +308,34 @@ absl::Status ValidateRequest(const proto::ReadBlockRequest& r) {
 
 absl::Status ValidateRequest(const proto::OpenLocalBlockRequest& r) {
   if (r.block_id() == 0) return Invalid(r, "block_id", "0", "not a block id");
+  if (r.also_block_ids_size() > kMaxLocalBlockLeasesPerCall) {
+    return Invalid(r, "also_block_ids", absl::StrCat(r.also_block_ids_size(), " entries"),
+                   absl::StrCat("at most ", kMaxLocalBlockLeasesPerCall));
+  }
+  for (uint64_t id : r.also_block_ids()) {
+    if (id == 0) return Invalid(r, "also_block_ids", "0", "not a block id");
+  }
+  if (r.releases_size() > kMaxLocalBlockReleasesPerCall) {
+    return Invalid(r, "releases", absl::StrCat(r.releases_size(), " entries"),
+                   absl::StrCat("at most ", kMaxLocalBlockReleasesPerCall));
+  }
+  for (const proto::ReleaseLocalBlockRequest& release : r.releases()) {
+    CISTERN_RETURN_IF_ERROR(CheckRange(r, "releases.bytes_read", release.bytes_read(), 0, INT64_MAX));
+    if (release.more_size() > 0) return Invalid(r, "releases.more", absl::StrCat(release.more_size(), " entries"), "must be empty");
+  }
   return CheckEnumsKnown(r);
+}
+
+absl::Status ValidateRequest(const proto::ReleaseLocalBlockRequest& r) {
+  CISTERN_RETURN_IF_ERROR(CheckRange(r, "bytes_read", r.bytes_read(), 0, INT64_MAX));
+  if (r.more_size() > kMaxLocalBlockReleasesPerCall) {
+    return Invalid(r, "more", absl::StrCat(r.more_size(), " entries"), absl::StrCat("at most ", kMaxLocalBlockReleasesPerCall));
+  }
+  for (const proto::ReleaseLocalBlockRequest& release : r.more()) {
+    CISTERN_RETURN_IF_ERROR(CheckRange(r, "more.bytes_read", release.bytes_read(), 0, INT64_MAX));
+    if (release.more_size() > 0) return Invalid(r, "more.more", absl::StrCat(release.more_size(), " entries"), "must be empty");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateRequest(const proto::CacheBlockRequest& r) {

@@ -36,6 +36,8 @@ inline constexpr int kMaxMountOptions = 64;
 inline constexpr size_t kMaxMountOptionBytes = 8192;
 inline constexpr int kMaxTiers = 16;
 inline constexpr int32_t kMaxReplication = 1 << 16;
+inline constexpr int kMaxLocalBlockLeasesPerCall = 64;         // OpenLocalBlockRequest.also_block_ids
+inline constexpr int kMaxLocalBlockReleasesPerCall = 256;      // releases batched into one call
 inline constexpr uint32_t kMaxModeBits = 07777;  // permission bits, setuid/setgid/sticky
 
 // INVALID_ARGUMENT if any enum field of `message`, at any depth, holds a number its enum does
@@ -74,6 +76,7 @@ absl::Status ValidateRequest(const proto::ReadBlockRequest& request);
 absl::Status ValidateRequest(const proto::WriteBlockHeader& header);
 absl::Status ValidateRequest(const proto::WriteUfsFileHeader& header);
 absl::Status ValidateRequest(const proto::OpenLocalBlockRequest& request);
+absl::Status ValidateRequest(const proto::ReleaseLocalBlockRequest& request);
 absl::Status ValidateRequest(const proto::CacheBlockRequest& request);
 
 // RaftTransportService.

@@ -205,11 +205,15 @@ absl::StatusOr<proto::OpenLocalBlockResponse> WorkerClient::OpenLocalBlock(const
 }
 
 absl::Status WorkerClient::ReleaseLocalBlock(uint64_t lease_id, int64_t bytes_read) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.rpc_timeout_ms);
   proto::ReleaseLocalBlockRequest request;
   request.set_lease_id(lease_id);
   request.set_bytes_read(bytes_read);
+  return ReleaseLocalBlocks(request);
+}
+
+absl::Status WorkerClient::ReleaseLocalBlocks(const proto::ReleaseLocalBlockRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.rpc_timeout_ms);
   proto::ReleaseLocalBlockResponse response;
   return FromGrpcStatus(stub_->ReleaseLocalBlock(&context, request, &response),
                         absl::StrCat("worker ", address_, " ReleaseLocalBlock"));

@@ -103,6 +103,8 @@ class WorkerClient {
   absl::StatusOr<proto::OpenLocalBlockResponse> OpenLocalBlock(const proto::OpenLocalBlockRequest& request);
   // `bytes_read`: what the client read under the lease (reported to the worker's counters).
   absl::Status ReleaseLocalBlock(uint64_t lease_id, int64_t bytes_read = 0);
+  // Several leases in one call (`request.more` after the first).
+  absl::Status ReleaseLocalBlocks(const proto::ReleaseLocalBlockRequest& request);
   // Waits up to the data timeout (fetching a block may take long).
   absl::StatusOr<proto::CacheBlockResponse> CacheBlock(const proto::CacheBlockRequest& request);
 

@@ -141,6 +141,8 @@ class LocalOutputStream : public UfsOutputStream {
     }
   }
 
+  std::string temp_uri() const override { return absl::StrCat("file://", tmp_); }
+
  private:
   int fd_;
   const std::string tmp_;

@@ -80,6 +80,7 @@ class MeteredOutputStream final : public UfsOutputStream {
     return metrics_->Record(kClose, [&] { return base_->Close(); });
   }
   void Abort() override { base_->Abort(); }
+  std::string temp_uri() const override { return base_->temp_uri(); }
 
  private:
   const std::unique_ptr<UfsOutputStream> base_;

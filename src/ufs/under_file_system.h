@@ -45,6 +45,11 @@ class UfsOutputStream {
   // Makes the file durable and visible; returns its status (for the fingerprint).
   virtual absl::StatusOr<UfsStatus> Close() = 0;
   virtual void Abort() = 0;
+  // The URI of the temporary file the stream writes until Close renames it into place (its
+  // name has kTempNameMarker), for a writer to find it again should it die mid-stream
+  // (worker/ufs_write_records.h); empty when the store has none (an object store's upload only
+  // becomes visible when it completes).
+  virtual std::string temp_uri() const { return {}; }
 };
 
 class RandomAccessReader {

@@ -135,6 +135,11 @@ class WebHdfsOutputStream : public UfsOutputStream {
   absl::Status Write(std::string_view data) override;
   absl::StatusOr<UfsStatus> Close() override;
   void Abort() override;
+  std::string temp_uri() const override {
+    absl::StatusOr<Uri> target = ParseUri(uri_);
+    if (!target.ok()) return {};
+    return Uri{target->scheme, target->authority, tmp_}.ToString();
+  }
 
  private:
   absl::Status Flush();

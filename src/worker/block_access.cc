@@ -48,7 +48,13 @@ absl::Status BlockAccess::CheckRead(const proto::ReadBlockRequest& request, cons
 absl::Status BlockAccess::CheckOpenLocal(const proto::OpenLocalBlockRequest& request,
                                          const security::Caller& caller) const {
   if (!enabled() || caller.daemon) return absl::OkStatus();
-  return CheckBlockRead("OpenLocalBlock", request.block_id(), request.capability(), nullptr);
+  CISTERN_RETURN_IF_ERROR(CheckBlockRead("OpenLocalBlock", request.block_id(), request.capability(), nullptr));
+  // The blocks leased ahead in the same call need the same right: one capability names one file,
+  // so it cannot lease another file's blocks this way.
+  for (uint64_t block_id : request.also_block_ids()) {
+    CISTERN_RETURN_IF_ERROR(CheckBlockRead("OpenLocalBlock", block_id, request.capability(), nullptr));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status BlockAccess::CheckCache(const proto::CacheBlockRequest& request, const security::Caller& caller) const {

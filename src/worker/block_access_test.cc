@@ -65,6 +65,23 @@ TEST_F(BlockAccessTest, OpenLocalBlockNeedsAReadCapabilityForTheBlocksFile) {
   EXPECT_TRUE(BlockAccess().CheckOpenLocal(open, user_).ok()) << "no checks without capabilities";
 }
 
+// Blocks leased ahead in the same call need the same capability: another file's block (or one
+// beyond the file) refuses the whole call, naming that block.
+TEST_F(BlockAccessTest, OpenLocalBlockChecksEveryBlockLeasedAhead) {
+  proto::OpenLocalBlockRequest open;
+  open.set_block_id(MakeBlockId(kFile, 0));
+  open.add_also_block_ids(MakeBlockId(kFile, 1));
+  *open.mutable_capability() = Issue(proto::BLOCK_READ);
+  EXPECT_TRUE(access_.CheckOpenLocal(open, user_).ok());
+  open.add_also_block_ids(MakeBlockId(kFile + 1, 0));
+  absl::Status other = access_.CheckOpenLocal(open, user_);
+  EXPECT_EQ(other.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(other.message().find(absl::StrCat(MakeBlockId(kFile + 1, 0))), std::string::npos) << other;
+  open.set_also_block_ids(1, MakeBlockId(kFile, 2));  // beyond the file's 1.5 blocks
+  EXPECT_EQ(access_.CheckOpenLocal(open, user_).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(access_.CheckOpenLocal(open, daemon_).ok()) << "daemons are not checked";
+}
+
 TEST_F(BlockAccessTest, CacheBlockNeedsACapabilityCoveringItsSourceUnlessTheCallerIsADaemon) {
   proto::CacheBlockRequest cache;
   cache.set_block_id(MakeBlockId(kFile, 1));

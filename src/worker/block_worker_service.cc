@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -104,6 +105,8 @@ BlockWorkerService::BlockWorkerService(BlockStore* store, UfsBlockFetcher* fetch
                                               "Bytes of files written to under-stores (WriteUfsFile commits)")),
       short_circuit_leases_(Metrics().GetCounter("cistern_worker_short_circuit_leases_total",
                                                  "Block files lent to short-circuit readers on this host")),
+      short_circuit_calls_(Metrics().GetCounter("cistern_worker_short_circuit_lease_calls_total",
+                                                "OpenLocalBlock calls (each may lease several blocks of a file)")),
       short_circuit_bytes_(Metrics().GetCounter("cistern_worker_short_circuit_read_bytes_total",
                                                 "Bytes short-circuit readers on this host reported reading from "
                                                 "leased block files (also in the cache read bytes)")),
@@ -311,6 +314,13 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
   if (!store.ok()) return Annotate(store.status(), what);
   absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
   if (!out.ok()) return Annotate(out.status(), what);
+  // The write's record goes once the stream is closed or aborted (destroyed) at the end.
+  std::unique_ptr<UfsWriteRecords::Record> record =
+      options_.ufs_write_records != nullptr ? options_.ufs_write_records->Add(message.header().mount_id(), **out) : nullptr;
+  absl::Cleanup unrecord = [&] {
+    out->reset();
+    record.reset();
+  };
   int64_t written = 0;
   bool committed = false;
   while (!committed && reader->Read(&message)) {
@@ -363,14 +373,38 @@ absl::Status BlockWorkerService::DoOpenLocalBlock(const proto::OpenLocalBlockReq
     return absl::FailedPreconditionError("short-circuit reads are switched off on this worker (worker.short_circuit.enabled)");
   }
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
+  short_circuit_calls_->Add(1);
+  // Releases batched onto this call go first, whatever becomes of the new leases.
+  for (const proto::ReleaseLocalBlockRequest& release : request.releases()) ReleaseLease(release);
   CISTERN_RETURN_IF_ERROR(options_.access.CheckOpenLocal(request, caller));
-  const uint64_t block_id = request.block_id();
-  if (request.read_type() == proto::CACHE_PROMOTE) {
+  CISTERN_RETURN_IF_ERROR(GrantLease(request.block_id(), request.read_type(), response));
+  if (!request.renewal()) blocks_read_cache_->Add(1);
+  // Blocks leased ahead: best effort, each on its own (a block not cached here, found corrupt or
+  // being moved, or no lease left, is simply not in the reply).
+  for (uint64_t block_id : request.also_block_ids()) {
+    proto::OpenLocalBlockResponse also;
+    absl::Status granted = GrantLease(block_id, request.read_type(), &also);
+    if (!granted.ok()) {
+      spdlog::debug("OpenLocalBlock {}: block {} not leased ahead: {}", request.block_id(), block_id, granted.ToString());
+      continue;
+    }
+    blocks_read_cache_->Add(1);
+    *response->add_also() = std::move(also);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockWorkerService::GrantLease(uint64_t block_id, proto::ReadType read_type,
+                                            proto::OpenLocalBlockResponse* response) {
+  if (read_type == proto::CACHE_PROMOTE) {
     absl::Status promoted = store_->Promote(block_id);
     if (!promoted.ok() && !absl::IsNotFound(promoted)) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
   }
+  // The store verifies the block's checksum here (per worker.block.checksum.verify) and drops a
+  // corrupt one (DATA_LOSS).
   CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<BlockReader> reader, store_->OpenReader(block_id, /*hold_location=*/true));
   CISTERN_ASSIGN_OR_RETURN(LocalBlockLease lease, options_.leases->Acquire(std::move(reader)));
+  response->set_block_id(block_id);
   response->set_path(lease.path);
   response->set_length(lease.length);
   response->set_lease_id(lease.lease_id);
@@ -378,25 +412,29 @@ absl::Status BlockWorkerService::DoOpenLocalBlock(const proto::OpenLocalBlockReq
   response->set_device(lease.device);
   response->set_inode(lease.inode);
   short_circuit_leases_->Add(1);
-  if (!request.renewal()) blocks_read_cache_->Add(1);
   return absl::OkStatus();
+}
+
+void BlockWorkerService::ReleaseLease(const proto::ReleaseLocalBlockRequest& release) {
+  // Short-circuit reads are cache reads the worker does not see: counted as the client
+  // reports them, at release. Bytes of a lease that expired first (or of a client that died)
+  // are not counted, and neither are those reported for a lease this worker never granted.
+  const bool held = options_.leases != nullptr && options_.leases->Release(release.lease_id());
+  if (held && release.bytes_read() > 0) {
+    bytes_read_cache_->Add(release.bytes_read());
+    short_circuit_bytes_->Add(release.bytes_read());
+  }
 }
 
 grpc::Status BlockWorkerService::ReleaseLocalBlock(grpc::ServerContext*, const proto::ReleaseLocalBlockRequest* request,
                                                    proto::ReleaseLocalBlockResponse*) {
-  const bool held = options_.leases != nullptr && options_.leases->Release(request->lease_id());
-  if (request->bytes_read() < 0) {
-    return Reply(absl::InvalidArgumentError(absl::StrCat("ReleaseLocalBlock: negative bytes_read ",
-                                                         request->bytes_read(), " (lease ", request->lease_id(),
-                                                         " released)")),
+  // Every named lease is released, also when the request is refused for a bad byte count.
+  ReleaseLease(*request);
+  for (const proto::ReleaseLocalBlockRequest& more : request->more()) ReleaseLease(more);
+  absl::Status valid = rpc::ValidateRequest(*request);
+  if (!valid.ok()) {
+    return Reply(absl::InvalidArgumentError(absl::StrCat(valid.message(), " (lease ", request->lease_id(), " released)")),
                  "ReleaseLocalBlock");
-  }
-  // Short-circuit reads are cache reads the worker does not see: counted as the client
-  // reports them, at release. Bytes of a lease that expired first (or of a client that died)
-  // are not counted, and neither are those reported for a lease this worker never granted.
-  if (held) {
-    bytes_read_cache_->Add(request->bytes_read());
-    short_circuit_bytes_->Add(request->bytes_read());
   }
   return grpc::Status::OK;
 }

@@ -24,7 +24,9 @@
 // Counters: cistern_worker_cache_block_reads_total / cistern_worker_cache_read_bytes_total (per request served from
 // the cache / bytes sent from it; a short-circuit lease counts as a block read when granted,
 // not when renewed, and its bytes when the client releases it and reports them, also in
-// cistern_worker_short_circuit_read_bytes_total), cistern_worker_cache_written_bytes_total and
+// cistern_worker_short_circuit_read_bytes_total; cistern_worker_short_circuit_lease_calls_total counts the
+// OpenLocalBlock calls, which lease several blocks each for a sequential reader),
+// cistern_worker_cache_written_bytes_total and
 // cistern_worker_ufs_written_bytes_total (bytes of committed writes); the UFS read counters are kept
 // by UfsBlockFetcher.
 //
@@ -39,6 +41,7 @@
 #include "worker/block_committer.h"
 #include "worker/block_store.h"
 #include "worker/ufs_fetcher.h"
+#include "worker/ufs_write_records.h"
 
 namespace cistern {
 class Counter;
@@ -58,6 +61,9 @@ struct BlockWorkerServiceOptions {
   // Short-circuit leases (OpenLocalBlock); null = short-circuit reads switched off. Must
   // outlive the service.
   LocalBlockLeases* leases = nullptr;
+  // Where WriteUfsFile records its writes in progress, so that the temporary files of writes a
+  // kill interrupts are deleted at the next start; null = not recorded. Must outlive the service.
+  UfsWriteRecords* ufs_write_records = nullptr;
 };
 
 class BlockWorkerService final : public proto::BlockWorker::Service {
@@ -91,6 +97,10 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                               ReadBlockStream* writer);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
                               int64_t chunk_bytes, ReadBlockStream* writer);
+  // Leases one cached block (after the caller's capability was checked) into `response`.
+  absl::Status GrantLease(uint64_t block_id, proto::ReadType read_type, proto::OpenLocalBlockResponse* response);
+  // Ends a lease, counting the bytes the client reports for it (negative counts are not counted).
+  void ReleaseLease(const proto::ReleaseLocalBlockRequest& release);
   absl::Status DoOpenLocalBlock(const proto::OpenLocalBlockRequest& request, const security::Caller& caller,
                                 proto::OpenLocalBlockResponse* response);
   absl::Status DoCacheBlock(const proto::CacheBlockRequest& request, const security::Caller& caller,
@@ -109,6 +119,7 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
   Counter* const bytes_written_cache_;
   Counter* const bytes_written_ufs_;
   Counter* const short_circuit_leases_;
+  Counter* const short_circuit_calls_;
   Counter* const short_circuit_bytes_;
   Counter* const blocks_loaded_;
 };

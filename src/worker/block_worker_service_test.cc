@@ -625,5 +625,87 @@ TEST_F(BlockWorkerServiceTest, ShortCircuitLeasesCheckChecksumsAndCountReportedB
   Stop();  // before the leases go
 }
 
+// One OpenLocalBlock call leases a block and, best effort, the next ones asked for
+// (also_block_ids): those cached come back in `also`, one missing is left out. Releases ride on
+// the next call (or several go in one ReleaseLocalBlock), and their bytes count as cache reads.
+TEST_F(BlockWorkerServiceTest, ShortCircuitLeasesAheadAndBatchedReleases) {
+  LocalBlockLeasesOptions lease_options;
+  lease_options.sweeper_thread = false;
+  LocalBlockLeases leases(lease_options);
+  Start(BlockStoreOptions::SingleDir(root_ + "/mem", 16 << 20), {}, &leases);
+  const std::string data = Pattern(100'000, 3);
+  for (uint64_t id : {201, 202, 204}) ASSERT_TRUE(WriteBlock(id, data).ok());
+  const int64_t leases0 = CounterValue("cistern_worker_short_circuit_leases_total");
+  const int64_t calls0 = CounterValue("cistern_worker_short_circuit_lease_calls_total");
+  const int64_t blocks0 = CounterValue("cistern_worker_cache_block_reads_total");
+  const int64_t sc_bytes0 = CounterValue("cistern_worker_short_circuit_read_bytes_total");
+
+  proto::OpenLocalBlockRequest request;
+  request.set_block_id(201);
+  for (uint64_t id : {202, 203, 204}) request.add_also_block_ids(id);  // 203 is not cached
+  auto first = client_->OpenLocalBlock(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->block_id(), 201u);
+  ASSERT_EQ(first->also_size(), 2);
+  EXPECT_EQ(first->also(0).block_id(), 202u);
+  EXPECT_EQ(first->also(1).block_id(), 204u);
+  EXPECT_EQ(first->also(1).length(), 100'000);
+  EXPECT_EQ(first->also(1).path(), root_ + "/mem/" + BlockFileName(204));
+  EXPECT_EQ(leases.size(), 3);
+  EXPECT_EQ(CounterValue("cistern_worker_short_circuit_leases_total") - leases0, 3);
+  EXPECT_EQ(CounterValue("cistern_worker_short_circuit_lease_calls_total") - calls0, 1);
+  EXPECT_EQ(CounterValue("cistern_worker_cache_block_reads_total") - blocks0, 3);
+  // Held blocks are not evicted or removed from under the reader.
+  EXPECT_TRUE(store_->Contains(204));
+
+  // The next call carries the releases of 201 and 202.
+  proto::OpenLocalBlockRequest next;
+  next.set_block_id(202);
+  next.set_renewal(true);
+  proto::ReleaseLocalBlockRequest* r1 = next.add_releases();
+  r1->set_lease_id(first->lease_id());
+  r1->set_bytes_read(100'000);
+  proto::ReleaseLocalBlockRequest* r2 = next.add_releases();
+  r2->set_lease_id(first->also(0).lease_id());
+  r2->set_bytes_read(60'000);
+  auto renewed = client_->OpenLocalBlock(next);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(leases.size(), 2);  // 204 and the renewed 202
+  EXPECT_EQ(CounterValue("cistern_worker_short_circuit_read_bytes_total") - sc_bytes0, 160'000);
+
+  // The rest in one ReleaseLocalBlock; a lease released twice counts once.
+  proto::ReleaseLocalBlockRequest rest;
+  rest.set_lease_id(renewed->lease_id());
+  rest.set_bytes_read(40'000);
+  rest.add_more()->set_lease_id(first->also(1).lease_id());
+  rest.mutable_more(0)->set_bytes_read(100'000);
+  rest.add_more()->set_lease_id(first->lease_id());
+  rest.mutable_more(1)->set_bytes_read(100'000);
+  ASSERT_TRUE(client_->ReleaseLocalBlocks(rest).ok());
+  EXPECT_EQ(leases.size(), 0);
+  EXPECT_EQ(CounterValue("cistern_worker_short_circuit_read_bytes_total") - sc_bytes0, 300'000);
+
+  // Bad batches are refused with the offending field, and change nothing.
+  proto::OpenLocalBlockRequest too_many;
+  too_many.set_block_id(201);
+  for (int i = 0; i < 65; ++i) too_many.add_also_block_ids(201 + i);
+  auto refused = client_->OpenLocalBlock(too_many);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("also_block_ids"), std::string::npos) << refused.status();
+  proto::OpenLocalBlockRequest zero;
+  zero.set_block_id(201);
+  zero.add_also_block_ids(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->OpenLocalBlock(zero).status()));
+  proto::OpenLocalBlockRequest negative;
+  negative.set_block_id(201);
+  negative.add_releases()->set_bytes_read(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->OpenLocalBlock(negative).status()));
+  proto::ReleaseLocalBlockRequest nested;
+  nested.add_more()->add_more();
+  EXPECT_TRUE(absl::IsInvalidArgument(client_->ReleaseLocalBlocks(nested)));
+  EXPECT_EQ(leases.size(), 0);
+  Stop();  // before the leases go
+}
+
 }  // namespace
 }  // namespace cistern::worker

@@ -35,7 +35,9 @@
 #include "worker/master_sync.h"
 #include "worker/persister.h"
 #include "worker/tier_config.h"
+#include "worker/storage_dir.h"
 #include "worker/ufs_fetcher.h"
+#include "worker/ufs_write_records.h"
 #include "worker/worker_metrics.h"
 
 namespace cistern::worker {
@@ -106,6 +108,19 @@ int Run(int argc, char** argv) {
 
   UfsRegistry ufs;
   sync.set_ufs_registry(&ufs);
+  // Temporary files that under-store writes of the previous run left when it was killed.
+  const std::string records_dir =
+      absl::StrCat(store_options->tiers.front().dirs.front().path, "/", std::string(kUfsWriteRecordsDirName));
+  absl::StatusOr<std::unique_ptr<UfsWriteRecords>> ufs_writes = UfsWriteRecords::Open(records_dir);
+  if (!ufs_writes.ok()) {
+    std::fprintf(stderr, "cistern-worker: %s\n", ufs_writes.status().ToString().c_str());
+    return kExitStartupFailed;
+  }
+  const UfsWriteRecords::CleanUpResult cleaned = (*ufs_writes)->CleanUp(&ufs);
+  if (cleaned.deleted + cleaned.gone + cleaned.kept > 0) {
+    spdlog::info("under-store writes interrupted by the last stop: {} temporary files deleted, {} already gone, {} kept for later",
+                 cleaned.deleted, cleaned.gone, cleaned.kept);
+  }
   UfsBlockFetcher fetcher(store->get(), &ufs, fetcher_options);
   PersisterOptions persist_options;
   persist_options.max_concurrent = static_cast<int>(config.GetInt(conf::kWorkerPersistMaxConcurrent));
@@ -115,6 +130,7 @@ int Run(int argc, char** argv) {
     return kExitBadConfig;
   }
   persist_options.self_address = absl::StrCat(hostname, ":", port);
+  persist_options.ufs_write_records = ufs_writes->get();
   persist_options.rate_limit_bytes_per_sec = config.GetSizeBytes(conf::kWorkerPersistRateLimit);
   absl::Mutex peers_mu;
   std::map<std::string, std::shared_ptr<rpc::WorkerClient>> peers;
@@ -139,6 +155,7 @@ int Run(int argc, char** argv) {
   }
   BlockWorkerServiceOptions service_options;
   service_options.leases = leases.get();
+  service_options.ufs_write_records = ufs_writes->get();
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
   if (capabilities != nullptr) service_options.access = BlockAccess(capabilities.get(), RealClock());

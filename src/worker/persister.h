@@ -30,6 +30,7 @@
 #include "cistern/proto/master.pb.h"
 #include "worker/block_store.h"
 #include "worker/ufs_fetcher.h"
+#include "worker/ufs_write_records.h"
 
 namespace cistern {
 class Counter;
@@ -49,6 +50,9 @@ struct PersisterOptions {
   int64_t rate_limit_bytes_per_sec = 0;
   // The client for another worker, to read the blocks it caches.
   std::function<std::shared_ptr<rpc::WorkerClient>(const std::string& address)> peer;
+  // Where each copy in progress is recorded, so that the temporary file of a copy a kill
+  // interrupts is deleted at the next start; null = not recorded. Must outlive the persister.
+  UfsWriteRecords* ufs_write_records = nullptr;
 };
 
 class Persister {

@@ -148,7 +148,7 @@ absl::StatusOr<std::vector<StorageDir::FoundBlock>> StorageDir::Recover(int* rem
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     const fs::path& path = it->path();
     const std::string name = path.filename().string();
-    if (name == kTmpDirName || name == kLockFileName) continue;
+    if (name == kTmpDirName || name == kLockFileName || name == kUfsWriteRecordsDirName) continue;
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) continue;
     uint64_t block_id = 0;

@@ -23,6 +23,10 @@
 
 namespace cistern::worker {
 
+// Subdirectory of the worker's first storage directory where it records its under-store writes
+// in progress (worker/ufs_write_records.h); StorageDir leaves it alone.
+inline constexpr std::string_view kUfsWriteRecordsDirName = "ufs-writes";
+
 class StorageDir {
  public:
   // Creates `path` if needed, locks it (FAILED_PRECONDITION naming it if another process holds

@@ -137,6 +137,44 @@ TEST_F(SlowPersistenceTest, AsyncThroughEndsPersistedAfterTheWorkerIsKilledMidwa
 }
 
 
+// A worker killed while it writes a file to the under-store (a THROUGH client's WriteUfsFile)
+// leaves the temporary file of the write behind; the restarted worker deletes it (it recorded
+// the write in progress in its tier directory), and never the finished files beside it.
+TEST_F(PersistenceTest, RestartedWorkerDeletesTheTemporaryFilesOfKilledUnderStoreWrites) {
+  fs::create_directories(Ufs("/w"));
+  WriteRandomFile(Ufs("/w/keep.bin"), 1000, /*seed=*/31);
+  proto::WriteUfsFileHeader header;
+  header.set_ufs_path("file://" + Ufs("/w/killed.bin"));
+  auto stream = worker_client_->OpenUfsFileWriter(header);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  ASSERT_TRUE((*stream)->Write(std::string(256 << 10, 'x')).ok());
+  auto temp_files = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(Ufs("/w"))) {
+      const std::string name = entry.path().filename().string();
+      if (name.find(".cistern-tmp-") != std::string::npos) names.push_back(name);
+    }
+    return names;
+  };
+  ASSERT_TRUE(WaitFor([&] { return temp_files().size() == 1; }, 60000));
+  ASSERT_TRUE(WaitFor([&] { return fs::file_size(Ufs("/w/" + temp_files()[0])) > 0; }, 60000));
+
+  worker_->Signal(SIGKILL);
+  ASSERT_TRUE(worker_->Wait(10000).ok());
+  stream->reset();  // the call is dead with the worker
+  EXPECT_EQ(temp_files().size(), 1u) << "the killed write's temporary file is left behind";
+  EXPECT_FALSE(fs::exists(Ufs("/w/killed.bin")));
+
+  StartWorker();
+  WaitForLiveWorkers(1);
+  EXPECT_TRUE(WaitFor([&] { return temp_files().empty(); }, 30000)) << worker_->OutputTail();
+  EXPECT_FALSE(fs::exists(Ufs("/w/killed.bin")));
+  EXPECT_TRUE(fs::exists(Ufs("/w/keep.bin")));
+  std::ifstream worker_log(worker_->output_file());
+  const std::string log((std::istreambuf_iterator<char>(worker_log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("1 temporary files deleted"), std::string::npos) << worker_->OutputTail();
+}
+
 // `fs load`: files that exist only in the under-store are cached by the worker, without their
 // bytes travelling to the CLI; piped, only the result line is printed (no progress bar).
 TEST_F(PersistenceTest, LoadCachesUnderStoreFilesOnTheWorker) {
@@ -205,9 +243,12 @@ TEST_F(PersistenceTest, ShortCircuitReadsOnTheWorkersHost) {
   const int64_t leases = Counter("cistern_worker_short_circuit_leases_total");
   const int64_t cache_bytes = Counter("cistern_worker_cache_read_bytes_total");
   const int64_t sc_bytes = Counter("cistern_worker_short_circuit_read_bytes_total");
+  const int64_t calls = Counter("cistern_worker_short_circuit_lease_calls_total");
   CliOk({"fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
   EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
   EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4) << "one lease per block";
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_lease_calls_total") - calls, 1)
+      << "the first call leases the other three blocks ahead (user.short_circuit.lease_ahead=4)";
   EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 3 * kMiB + 17);
   EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - cache_bytes, 3 * kMiB + 17)
       << "short-circuit bytes are cache reads";
@@ -218,6 +259,14 @@ TEST_F(PersistenceTest, ShortCircuitReadsOnTheWorkersHost) {
   EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 4);
   EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 3 * kMiB + 17);
   EXPECT_EQ(Counter("cistern_worker_cache_read_bytes_total") - cache_bytes, 2 * (3 * kMiB + 17));
+
+  // Without lease-ahead: one call per block, the same bytes.
+  fs::remove(dir_ + "/sc-back.bin");
+  CliOk({"--conf", "user.short_circuit.lease_ahead=0", "fs", "get", "/sc.bin", dir_ + "/sc-back.bin"});
+  EXPECT_EQ(DiffFiles(local, dir_ + "/sc-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_leases_total") - leases, 8);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_lease_calls_total") - calls, 1 + 4);
+  EXPECT_EQ(Counter("cistern_worker_short_circuit_read_bytes_total") - sc_bytes, 2 * (3 * kMiB + 17));
 }
 
 class ShortCircuitChecksumTest : public PersistenceTest {
