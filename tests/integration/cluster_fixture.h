@@ -165,6 +165,17 @@ class ClusterFixture : public ::testing::Test {
     ASSERT_TRUE(worker_->Start().ok());
   }
 
+  // The master's view of `path`, block locations included (an empty FileInfo, and a test
+  // failure, if the call fails).
+  proto::FileInfo Stat(const std::string& path) {
+    proto::GetStatusRequest get;
+    get.set_path(path);
+    get.set_include_block_locations(true);
+    auto response = master_client_->GetStatus(get);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->info() : proto::FileInfo();
+  }
+
   void WaitForLiveWorkers(int n) {
     bool ok = WaitFor([&] {
       auto workers = master_client_->GetWorkerInfoList({});

@@ -26,14 +26,6 @@ class PersistenceTest : public testing::ClusterFixture {
   }
   virtual std::string MoreConf() const { return ""; }
 
-  proto::FileInfo Stat(const std::string& path) {
-    proto::GetStatusRequest get;
-    get.set_path(path);
-    get.set_include_block_locations(true);
-    auto response = master_client_->GetStatus(get);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->info() : proto::FileInfo();
-  }
 
   // Waits (generously: the machine is shared) until `path` is PERSISTED.
   bool WaitPersisted(const std::string& path, int64_t timeout_ms = 90000) {

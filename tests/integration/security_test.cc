@@ -351,14 +351,6 @@ class TokenPersistenceTest : public TokenClusterTest {
            "master.persistence.check.interval=100ms\nmaster.persistence.retry.initial=200ms\n"
            "master.persistence.retry.max=1s\n";
   }
-  proto::FileInfo Stat(const std::string& path) {
-    proto::GetStatusRequest get;
-    get.set_path(path);
-    get.set_include_block_locations(true);
-    auto response = master_client_->GetStatus(get);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->info() : proto::FileInfo();
-  }
   bool WaitPersisted(const std::string& path) {
     return WaitFor([&] { return Stat(path).persistence_state() == proto::PERSISTED; }, 90000);
   }
