@@ -159,7 +159,8 @@ absl::Status BlockMaster::QueuePersist(uint64_t worker_id, proto::PersistFileCom
   return absl::OkStatus();
 }
 
-absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block) {
+absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block,
+                                      const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers) {
   const uint64_t file = BlockFileId(block.block_id());
   if (!file_exists_(file)) {
     return absl::NotFoundError(absl::StrCat("block ", block.block_id(), ": file id ", file, " does not exist"));
@@ -170,6 +171,7 @@ absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlo
     return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is not registered"));
   }
   AddBlockLocked(&it->second, block);
+  if (!tiers.empty()) UpdateUsageLocked(&it->second, tiers);
   return absl::OkStatus();
 }
 

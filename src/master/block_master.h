@@ -74,7 +74,9 @@ class BlockMaster {
   // has version `have`: empty mounts when `have` is current. {0, {}} without a MountTableFn.
   std::pair<uint64_t, std::vector<proto::MountInfo>> MountTableFor(uint64_t have) const;
   // NOT_FOUND if the worker is unknown or the block's file no longer exists.
-  absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block);
+  // `tiers`, when not empty, replaces the worker's usage (as a heartbeat's does).
+  absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block,
+                           const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers = {});
 
   std::vector<proto::WorkerInfo> GetWorkers() const;
   // Locations of `block_id` on live workers, ordered by worker id.

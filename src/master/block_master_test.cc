@@ -76,6 +76,29 @@ TEST_F(BlockMasterTest, SilentWorkerIsLostAndItsLocationsDropped) {
   EXPECT_EQ(master_.Heartbeat(hb).command(), proto::REGISTER);
 }
 
+TEST_F(BlockMasterTest, CommitBlockUpdatesTheWorkersUsageWhenItCarriesIt) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {}));
+  ASSERT_TRUE(id.ok());
+  proto::CachedBlock block;
+  block.set_block_id(MakeBlockId(2, 0));
+  block.set_length(300);
+  block.set_tier("MEM");
+  google::protobuf::RepeatedPtrField<proto::TierUsage> tiers;
+  proto::TierUsage* tier = tiers.Add();
+  tier->set_alias("MEM");
+  tier->set_capacity_bytes(1000);
+  tier->set_used_bytes(300);
+  ASSERT_TRUE(master_.CommitBlock(*id, block, tiers).ok());
+  EXPECT_EQ(master_.GetWorkers()[0].used_bytes(), 300);
+  ASSERT_EQ(master_.GetWorkers()[0].tiers_size(), 1);
+  EXPECT_EQ(master_.GetWorkers()[0].tiers(0).used_bytes(), 300);
+  // A commit without usage (an older worker) keeps what the last report said.
+  block.set_block_id(MakeBlockId(2, 1));
+  ASSERT_TRUE(master_.CommitBlock(*id, block).ok());
+  EXPECT_EQ(master_.GetWorkers()[0].used_bytes(), 300);
+  EXPECT_EQ(master_.GetWorkers()[0].capacity_bytes(), 1000);
+}
+
 TEST_F(BlockMasterTest, HeartbeatDeltasAndRemoveFiles) {
   auto id = master_.RegisterWorker(Registration("h", 1, {}));
   ASSERT_TRUE(id.ok());

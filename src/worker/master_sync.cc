@@ -164,6 +164,7 @@ absl::Status MasterSync::CommitBlock(uint64_t block_id, int64_t length, std::str
   request.mutable_block()->set_block_id(block_id);
   request.mutable_block()->set_length(length);
   request.mutable_block()->set_tier(std::string(tier));
+  FillTiers(*store_, request.mutable_tiers());
   return commits_->CommitBlock(request).status();
 }
 
