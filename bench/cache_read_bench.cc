@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/file_reader.h"
 #include "client/local_block_file.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -71,6 +73,8 @@ struct Flags {
   int runs = 5;
   // Blocks a short-circuit reader leases ahead in one call (user.short_circuit.lease_ahead).
   int lease_ahead = 4;
+  // Blocks a sequential cold reader asks the worker to fetch ahead (user.file.read_ahead.blocks).
+  int read_ahead = 2;
   std::string phases = "warm,short_circuit,cold";
   std::string mem_dir = absl::StrCat("/dev/shm/cistern-bench-", ::getpid());
   std::string ufs_dir = absl::StrCat(fs::temp_directory_path().string(), "/cistern-bench-ufs-", ::getpid());
@@ -107,6 +111,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.ufs_read_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else if (arg == "--lease_ahead") {
       flags.lease_ahead = std::atoi(value().c_str());
+    } else if (arg == "--read_ahead") {
+      flags.read_ahead = std::atoi(value().c_str());
     } else if (arg == "--runs") {
       flags.runs = std::atoi(value().c_str());
     } else if (arg == "--phases") {
@@ -123,10 +129,11 @@ Flags ParseFlags(int argc, char** argv) {
       if (eq == std::string::npos) Die(absl::StrCat("--ufs_option ", option, ": expected key=value"));
       flags.ufs_options[option.substr(0, eq)] = option.substr(eq + 1);
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
     }
   }
   if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
+  if (flags.read_ahead < 0 || flags.read_ahead > 16) Die("--read_ahead must be in [0, 16]");
   if (flags.blocks <= 0 || flags.block_bytes <= 0 || flags.chunk_bytes <= 0 || flags.ufs_read_bytes <= 0 || flags.runs <= 0) Die("flags must be positive");
   return flags;
 }
@@ -161,29 +168,47 @@ struct Comparison {
   double subject_mib_s = 0;   // medians over the runs
   double baseline_mib_s = 0;
   double time_ratio = 0;      // median over the runs of subject time / baseline time of that run
+  // Median CPU time of the whole process (all threads: client, server, fetches) per run, in ms.
+  double subject_cpu_ms = 0;
+  double baseline_cpu_ms = 0;
+  double subject_ms = 0;      // median wall time per run
+  double baseline_ms = 0;
 };
+
+// CPU time of the whole process so far (user + system, all threads).
+double ProcessCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
 
 // Runs baseline and subject alternately (baseline, subject, baseline, ...) `runs` times, so a
 // change in the machine's load hits both sides alike, and pairs each subject run with the
 // baseline run just before it.
 Comparison Compare(int runs, int64_t bytes, const Side& subject, const Side& baseline) {
-  auto timed = [bytes](const Side& side) {
+  auto timed = [bytes](const Side& side, std::vector<double>* cpu_ms) {
     if (side.before) side.before();
+    const double cpu_start = ProcessCpuSeconds();
     const auto start = Clock::now();
     const int64_t moved = side.body();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    cpu_ms->push_back((ProcessCpuSeconds() - cpu_start) * 1e3);
     if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
     return seconds;
   };
-  std::vector<double> subject_rates, baseline_rates, ratios;
+  std::vector<double> subject_rates, baseline_rates, ratios, subject_cpu, baseline_cpu, subject_ms, baseline_ms;
   for (int r = 0; r < runs; ++r) {
-    const double base = timed(baseline);
-    const double subj = timed(subject);
+    const double base = timed(baseline, &baseline_cpu);
+    const double subj = timed(subject, &subject_cpu);
     baseline_rates.push_back(static_cast<double>(bytes) / (1 << 20) / base);
     subject_rates.push_back(static_cast<double>(bytes) / (1 << 20) / subj);
+    baseline_ms.push_back(base * 1e3);
+    subject_ms.push_back(subj * 1e3);
     ratios.push_back(subj / base);
   }
-  return Comparison{Median(subject_rates), Median(baseline_rates), Median(ratios)};
+  return Comparison{Median(subject_rates), Median(baseline_rates), Median(ratios), Median(subject_cpu),
+                    Median(baseline_cpu), Median(subject_ms), Median(baseline_ms)};
 }
 
 // A TCP loopback server that streams whole files in chunks; the client asks for a file by
@@ -325,21 +350,60 @@ int Run(int argc, char** argv) {
     }
     return r;
   };
-  auto read_all_blocks = [&](bool with_source, bool expect_cached) {
-    int64_t bytes = 0;
-    for (int b = 0; b < flags.blocks; ++b) {
-      absl::Status status = client.ReadBlock(request(b, with_source), [&](std::string_view data, bool from_cache) {
-        if (bytes % flags.block_bytes == 0 && from_cache != expect_cached) {
-          return absl::InternalError(absl::StrCat("block ", b, ": from_cache=", from_cache));
-        }
-        bytes += static_cast<int64_t>(data.size());
-        return absl::OkStatus();
-      });
-      Check(status, absl::StrCat("ReadBlock ", b));
+  // The file as a client sees it: persisted, no block cached anywhere (so the reader asks for
+  // read-ahead of every next block, all served by the one worker).
+  FileStatus file_status;
+  file_status.length = total;
+  file_status.block_size_bytes = flags.block_bytes;
+  file_status.persistence_state = PersistenceState::kPersisted;
+  file_status.ufs_path = ufs_uri;
+  file_status.mount_id = 1;
+  for (int b = 0; b < flags.blocks; ++b) file_status.block_ids.push_back(block_id(b));
+  const std::vector<BlockStatus> file_blocks = client::FileBlocks(file_status);
+  // The read-ahead hint a sequential FileReader sends halfway through block `b` when it did not
+  // name the next blocks with it (its first block).
+  auto read_ahead_hint = [&](int b, int read_ahead) {
+    proto::CacheBlockRequest hint;
+    hint.set_block_id(block_id(b));
+    hint.set_read_ahead_only(true);
+    client::SetUfsSource(file_status, file_blocks[b], hint.mutable_ufs());
+    client::AddReadAhead(file_status, file_blocks, static_cast<size_t>(b), read_ahead,
+                         [](const BlockStatus&) { return true; }, hint.mutable_read_ahead());
+    Check(client.CacheBlock(hint).status(), "read-ahead hint");
+  };
+  // Streams block `b` over gRPC. `read_ahead` > 0: as a sequential FileReader does, block 0
+  // sends the read-ahead hint halfway through, later blocks name the next ones in the request.
+  auto stream_block = [&](int b, bool with_source, bool expect_cached, int read_ahead) {
+    proto::ReadBlockRequest r = request(b, with_source);
+    if (read_ahead > 0 && b > 0) {
+      client::AddReadAhead(file_status, file_blocks, static_cast<size_t>(b), read_ahead,
+                           [](const BlockStatus&) { return true; }, r.mutable_read_ahead());
     }
+    int64_t got = 0;
+    bool hinted = read_ahead == 0 || b > 0;
+    absl::Status status = client.ReadBlock(r, [&](std::string_view data, bool from_cache) {
+      // A block read ahead may be cached by the time it is asked for.
+      if (got == 0 && read_ahead == 0 && from_cache != expect_cached) {
+        return absl::InternalError(absl::StrCat("block ", b, ": from_cache=", from_cache));
+      }
+      got += static_cast<int64_t>(data.size());
+      if (!hinted && got >= flags.block_bytes / 2) {
+        hinted = true;
+        read_ahead_hint(b, read_ahead);
+      }
+      return absl::OkStatus();
+    });
+    Check(status, absl::StrCat("ReadBlock ", b));
+    return got;
+  };
+  auto read_all_blocks = [&](bool with_source, bool expect_cached, int read_ahead = 0) {
+    int64_t bytes = 0;
+    for (int b = 0; b < flags.blocks; ++b) bytes += stream_block(b, with_source, expect_cached, read_ahead);
     return bytes;
   };
   auto drop_cached_blocks = [&] {
+    // Read-ahead fetches of the run before end when their blocks are cached.
+    while (fetcher.flights_in_progress() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     for (int b = 0; b < flags.blocks; ++b) Check((*store)->Remove(block_id(b)), "remove block");
     drop_ufs_cache();
   };
@@ -353,10 +417,11 @@ int Run(int argc, char** argv) {
   std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, %d interleaved runs per side (median); MEM tier %s, under-store %s\n\n",
               flags.blocks, static_cast<long long>(flags.block_bytes >> 20),
               static_cast<long long>(flags.chunk_bytes >> 10), flags.runs, flags.mem_dir.c_str(), ufs_file.c_str());
-  std::printf("| read | MiB/s | baseline | baseline MiB/s | throughput ratio | time ratio |\n|---|---:|---|---:|---:|---:|\n");
+  std::printf("| read | MiB/s | baseline | baseline MiB/s | throughput ratio | time ratio | ms, CPU ms (process) | baseline ms, CPU ms |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
   auto print = [](const char* subject, const char* baseline, const Comparison& c) {
-    std::printf("| %s | %.0f | %s | %.0f | %.2f | %.2f |\n", subject, c.subject_mib_s, baseline, c.baseline_mib_s,
-                1 / c.time_ratio, c.time_ratio);
+    std::printf("| %s | %.0f | %s | %.0f | %.2f | %.2f | %.0f, %.0f | %.0f, %.0f |\n", subject, c.subject_mib_s, baseline,
+                c.baseline_mib_s, 1 / c.time_ratio, c.time_ratio, c.subject_ms, c.subject_cpu_ms, c.baseline_ms,
+                c.baseline_cpu_ms);
     std::fflush(stdout);
   };
 
@@ -378,6 +443,41 @@ int Run(int argc, char** argv) {
   const Side read_through{drop_cached_blocks, [&] { return read_all_blocks(true, false); }};
   if (wants("cold")) {
     print("cold: ReadBlock read-through (caches)", "direct under-store read", Compare(flags.runs, total, read_through, direct_ufs));
+    if (flags.read_ahead > 0) {
+      const Side sequential{drop_cached_blocks, [&] { return read_all_blocks(true, false, flags.read_ahead); }};
+      const std::string row = absl::StrCat("cold: sequential read-through, read-ahead ", flags.read_ahead, " blocks");
+      print(row.c_str(), "direct under-store read", Compare(flags.runs, total, sequential, direct_ufs));
+    }
+    // A client on the worker's host, as FileReader reads a cold file there: the first block
+    // streams over gRPC (with the read-ahead hint halfway), then the worker caches each block
+    // (CacheBlock, naming the next blocks to read ahead) and the client reads the block file
+    // under a lease.
+    const Side cold_local{drop_cached_blocks, [&] {
+                            std::string buffer(static_cast<size_t>(flags.chunk_bytes), '\0');
+                            int64_t bytes = stream_block(0, true, false, flags.read_ahead);
+                            client::LocalBlockLeaser leaser(shared_client, proto::CACHE);
+                            for (int b = 1; b < flags.blocks; ++b) {
+                              proto::CacheBlockRequest cache;
+                              cache.set_block_id(block_id(b));
+                              client::SetUfsSource(file_status, file_blocks[b], cache.mutable_ufs());
+                              client::AddReadAhead(file_status, file_blocks, static_cast<size_t>(b), flags.read_ahead,
+                                                   [](const BlockStatus&) { return true; }, cache.mutable_read_ahead());
+                              auto file = client::LocalBlockFile::CacheAndOpen(&leaser, cache, flags.block_bytes);
+                              Check(file.status(), absl::StrCat("cold short-circuit open of block ", b));
+                              for (int64_t at = 0; at < flags.block_bytes;) {
+                                auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
+                                Check(n.status(), "short-circuit read");
+                                if (*n == 0) Die("short-circuit read ended early");
+                                at += *n;
+                                bytes += *n;
+                              }
+                            }
+                            leaser.Flush();
+                            return bytes;
+                          }};
+    const std::string local_row = absl::StrCat("cold, client on the worker's host: CacheBlock (read-ahead ",
+                                                flags.read_ahead, ") + short-circuit read");
+    print(local_row.c_str(), "direct under-store read", Compare(flags.runs, total, cold_local, direct_ufs));
   } else {
     read_through.before();
     read_through.body();

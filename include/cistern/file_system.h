@@ -276,6 +276,15 @@ struct ClientOptions {
   // call: about one RPC per lease_ahead + 1 blocks. The blocks stay pinned on the worker until
   // read or until the reader closes (never past the worker's lease time). 0 = one per call.
   int short_circuit_lease_ahead = 4;
+  // A sequential reader of a PERSISTED file names this many next blocks (those the same worker
+  // would serve) when it opens a block's stream; the worker fetches those it lacks from the
+  // under-store in the background, so a cold sequential read's under-store reads overlap the
+  // transfer of the block before. 0 = no read-ahead.
+  int read_ahead_blocks = 2;
+  // A sequential reader on the host of the worker that would serve a block no worker caches
+  // has that worker cache it (with read-ahead) and reads its file directly (short-circuit),
+  // instead of streaming it over a socket. Needs short_circuit_enabled.
+  bool short_circuit_cold_reads = true;
   // A writer keeps up to this many bytes of the block being written (for THROUGH: of the file)
   // to write them again on another worker when its worker fails; 0 = a worker failure fails
   // the write. Memory per open writer.

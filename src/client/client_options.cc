@@ -24,6 +24,12 @@ absl::StatusOr<ClientOptions> ClientOptionsFromConfig(const Config& config) {
     return absl::InvalidArgumentError(absl::StrCat("user.short_circuit.lease_ahead = ", options.short_circuit_lease_ahead,
                                                    ": must be in [0, 64]"));
   }
+  options.short_circuit_cold_reads = config.GetBool(conf::kUserShortCircuitColdReads);
+  options.read_ahead_blocks = static_cast<int>(config.GetInt(conf::kUserFileReadAheadBlocks));
+  if (options.read_ahead_blocks < 0 || options.read_ahead_blocks > 16) {
+    return absl::InvalidArgumentError(absl::StrCat("user.file.read_ahead.blocks = ", options.read_ahead_blocks,
+                                                   ": must be in [0, 16]"));
+  }
   CISTERN_ASSIGN_OR_RETURN(options.default_write_type,
                            ParseWriteType(config.GetString(conf::kUserFileWriteTypeDefault)));
   CISTERN_ASSIGN_OR_RETURN(options.default_read_type,

@@ -24,6 +24,27 @@ std::vector<BlockStatus> FileBlocks(const FileStatus& status) {
   return blocks;
 }
 
+void SetUfsSource(const FileStatus& status, const BlockStatus& block, proto::UfsBlockSource* source) {
+  source->set_ufs_path(status.ufs_path);
+  source->set_mount_id(status.mount_id);
+  source->set_offset_in_file(block.offset);
+  source->set_block_length(block.length);
+}
+
+void AddReadAhead(const FileStatus& status, const std::vector<BlockStatus>& blocks, size_t index, int depth,
+                  const std::function<bool(const BlockStatus&)>& same_worker,
+                  google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>* read_ahead) {
+  for (size_t next = index + 1; next <= index + static_cast<size_t>(std::max(depth, 0)) && next < blocks.size();
+       ++next) {
+    const BlockStatus& block = blocks[next];
+    // A cached block is read from where it is; one another worker would serve is fetched there.
+    if (!block.locations.empty() || !same_worker(block)) continue;
+    proto::ReadAheadBlock* ahead = read_ahead->Add();
+    ahead->set_block_id(block.block_id);
+    SetUfsSource(status, block, ahead->mutable_ufs());
+  }
+}
+
 FileReaderImpl::FileReaderImpl(FileSystemImpl* fs, FileStatus status, ReadType read_type)
     : fs_(fs), status_(std::move(status)), read_type_(read_type), blocks_(FileBlocks(status_)) {
   if (!status_.capability.empty()) capability_.ParseFromString(status_.capability);
@@ -76,16 +97,51 @@ absl::StatusOr<FileReaderImpl::Stream> FileReaderImpl::OpenStream(size_t index, 
   if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
   // Only a persisted file has a complete under-store copy to read through from.
   if (status_.persistence_state == PersistenceState::kPersisted) {
-    proto::UfsBlockSource* ufs = request.mutable_ufs();
-    ufs->set_ufs_path(status_.ufs_path);
-    ufs->set_mount_id(status_.mount_id);
-    ufs->set_offset_in_file(block.offset);
-    ufs->set_block_length(block.length);
+    SetUfsSource(status_, block, request.mutable_ufs());
+    // A reader streaming through the file has the worker fetch the next blocks meanwhile.
+    if (length < 0 && ArrivedSequentially(index)) FillReadAhead(index, worker->worker_id, request.mutable_read_ahead());
   }
   Stream stream;
   stream.reader = fs_->Worker(worker->address)->OpenBlockReader(request);
   stream.worker_id = worker->worker_id;
+  stream.address = worker->address;
   return stream;
+}
+
+void FileReaderImpl::FillReadAhead(size_t index, uint64_t worker_id,
+                                   google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>* read_ahead) {
+  read_ahead_asked_ = index;
+  if (status_.persistence_state != PersistenceState::kPersisted || read_type_ == ReadType::kNoCache ||
+      fs_->options().read_ahead_blocks <= 0) {
+    return;
+  }
+  absl::StatusOr<std::shared_ptr<const WorkerSelector>> selector = fs_->Selector(/*refresh=*/false);
+  if (!selector.ok()) return;
+  AddReadAhead(status_, blocks_, index, fs_->options().read_ahead_blocks,
+               [&](const BlockStatus& next) {
+                 absl::StatusOr<WorkerEndpoint> serving =
+                     (*selector)->ForBlock(next.block_id, next.locations, failed_workers_);
+                 return serving.ok() && serving->worker_id == worker_id;
+               },
+               read_ahead);
+}
+
+void FileReaderImpl::ReadAheadAtMiddle(size_t index) {
+  const BlockStatus& block = blocks_[index];
+  if (read_ahead_asked_ == index || pos_ - block.offset < block.length / 2) return;
+  const bool local = local_ != nullptr && local_->block_id() == block.block_id;
+  if (!local && !stream_.reader) return;
+  proto::CacheBlockRequest request;
+  request.set_block_id(block.block_id);
+  request.set_read_ahead_only(true);
+  FillReadAhead(index, local ? local_worker_id_ : stream_.worker_id, request.mutable_read_ahead());
+  if (request.read_ahead_size() == 0) return;
+  SetUfsSource(status_, block, request.mutable_ufs());
+  if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
+  // A hint: the worker answers at once, and a failure only costs the read-ahead.
+  absl::Status sent = local ? leasers_.at(local_worker_id_)->Cache(request)
+                            : fs_->Worker(stream_.address)->CacheBlock(request).status();
+  if (!sent.ok()) spdlog::debug("reading {}: read-ahead after block {}: {}", status_.path, block.block_id, sent.ToString());
 }
 
 bool FileReaderImpl::CanRetry(size_t index, const std::vector<uint64_t>& exclude) const {
@@ -115,11 +171,53 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadUfs(int64_t offset, char* buf, int64
   return done;
 }
 
-LocalBlockFile* FileReaderImpl::LocalFile(size_t index, size_t last) {
+LocalBlockFile* FileReaderImpl::ColdLocalFile(size_t index) {
+  const BlockStatus& block = blocks_[index];
+  if (!fs_->options().short_circuit_cold_reads || no_cold_short_circuit_ || read_type_ == ReadType::kNoCache ||
+      status_.persistence_state != PersistenceState::kPersisted || status_.ufs_path.empty() ||
+      !ArrivedSequentially(index)) {
+    return nullptr;
+  }
+  absl::StatusOr<std::shared_ptr<const WorkerSelector>> selector = fs_->Selector(/*refresh=*/false);
+  if (!selector.ok()) return nullptr;
+  // The worker a network read of the block would go to: only if it is on this host.
+  absl::StatusOr<WorkerEndpoint> worker = (*selector)->ForBlock(block.block_id, {}, failed_workers_);
+  if (!worker.ok() || !worker->local ||
+      std::find(no_short_circuit_.begin(), no_short_circuit_.end(), worker->worker_id) != no_short_circuit_.end()) {
+    return nullptr;
+  }
+  std::unique_ptr<LocalBlockLeaser>& leaser = leasers_[worker->worker_id];
+  if (leaser == nullptr) leaser = std::make_unique<LocalBlockLeaser>(fs_->Worker(worker->address), ToProto(read_type_));
+  proto::CacheBlockRequest request;
+  request.set_block_id(block.block_id);
+  SetUfsSource(status_, block, request.mutable_ufs());
+  if (!capability_.mac().empty()) *request.mutable_capability() = capability_;
+  FillReadAhead(index, worker->worker_id, request.mutable_read_ahead());
+  absl::StatusOr<std::unique_ptr<LocalBlockFile>> file = LocalBlockFile::CacheAndOpen(leaser.get(), request, block.length);
+  if (file.ok()) {
+    local_ = *std::move(file);
+    local_worker_id_ = worker->worker_id;
+    return local_.get();
+  }
+  if (absl::IsFailedPrecondition(file.status()) || absl::IsUnimplemented(file.status())) {
+    no_short_circuit_.push_back(worker->worker_id);
+  } else if (!absl::IsPermissionDenied(file.status()) && !absl::IsUnauthenticated(file.status())) {
+    // No room, the under-store failed, the worker is down...: the network read (which fails
+    // over, renews capabilities and serves a block that does not fit from memory) takes it
+    // from here, for the rest of the file.
+    no_cold_short_circuit_ = true;
+  }
+  spdlog::debug("reading {}: no cold short-circuit read of block {}: {}", status_.path, block.block_id,
+                file.status().ToString());
+  return nullptr;
+}
+
+LocalBlockFile* FileReaderImpl::LocalFile(size_t index, size_t last, bool sequential) {
   const BlockStatus& block = blocks_[index];
   if (local_ != nullptr && local_->block_id() == block.block_id) return local_.get();
   local_.reset();
-  if (!fs_->options().short_circuit_enabled || block.locations.empty()) return nullptr;
+  if (!fs_->options().short_circuit_enabled) return nullptr;
+  if (block.locations.empty()) return sequential ? ColdLocalFile(index) : nullptr;
   absl::StatusOr<std::shared_ptr<const WorkerSelector>> selector = fs_->Selector(/*refresh=*/false);
   if (!selector.ok()) return nullptr;
   auto skipped = [](const std::vector<uint64_t>& ids, uint64_t id) {
@@ -142,6 +240,7 @@ LocalBlockFile* FileReaderImpl::LocalFile(size_t index, size_t last) {
           LocalBlockFile::Open(leaser.get(), block.block_id, block.length, capability_, ahead);
       if (file.ok()) {
         local_ = *std::move(file);
+        local_worker_id_ = worker.worker_id;
         return local_.get();
       }
       // Switched off there, or its files are not ours to read: do not ask that worker again. (A
@@ -208,12 +307,17 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
   const BlockStatus& block = blocks_[index];
   const int64_t block_end = block.offset + block.length;
   if (!ufs_direct_) {
-    if (LocalBlockFile* local = LocalFile(index, index + static_cast<size_t>(fs_->options().short_circuit_lease_ahead))) {
+    if (LocalBlockFile* local =
+            LocalFile(index, index + static_cast<size_t>(fs_->options().short_circuit_lease_ahead), /*sequential=*/true)) {
       CloseStream();
       absl::StatusOr<int64_t> got = local->ReadAt(pos_ - block.offset, std::min(n, block_end - pos_), buf);
       if (got.ok()) {
         pos_ += *got;
-        if (pos_ == block_end) local_.reset();  // done with the block: its lease goes back with the next call
+        ReadAheadAtMiddle(index);
+        if (pos_ == block_end) {
+          sequential_end_ = pos_;
+          local_.reset();  // done with the block: its lease goes back with the next call
+        }
         if (pos_ == status_.length) {
           // At the end of the file: give every lease back now, not when the reader is closed.
           for (auto& [worker_id, leaser] : leasers_) leaser->Flush();
@@ -264,7 +368,9 @@ absl::StatusOr<int64_t> FileReaderImpl::Read(char* buf, int64_t n) {
   }
   if (ufs_direct_) return copied;
   stream_pos_ = pos_;
+  ReadAheadAtMiddle(index);
   if (pos_ == block_end) {
+    sequential_end_ = pos_;
     // Collect the end of the call so the worker sees a completed read, not a cancellation.
     char extra = 0;
     absl::StatusOr<int64_t> more = stream_.reader->Read(&extra, 1);
@@ -287,7 +393,7 @@ absl::StatusOr<int64_t> FileReaderImpl::ReadAt(int64_t offset, char* buf, int64_
     const BlockStatus& block = blocks_[index];
     const int64_t want = std::min(n - copied, block.offset + block.length - at);
     // A positioned read leases ahead only the blocks it covers.
-    if (LocalBlockFile* local = LocalFile(index, BlockAt(offset + n - 1))) {
+    if (LocalBlockFile* local = LocalFile(index, BlockAt(offset + n - 1), /*sequential=*/false)) {
       absl::StatusOr<int64_t> got = local->ReadAt(at - block.offset, want, buf + copied);
       if (got.ok() && *got == want) {
         copied += want;

@@ -4,7 +4,10 @@
 //
 // Short-circuit: when a worker on this host caches the block (and ClientOptions allow it), the
 // reader reads the worker's block file directly under a lease (LocalBlockFile), and falls back
-// to the network when the worker refuses or the file is not usable here.
+// to the network when the worker refuses or the file is not usable here. A sequential reader
+// of a persisted file whose block no worker caches, and that a worker on this host would serve,
+// has that worker cache it first (with read-ahead of the next blocks) and reads it the same way
+// (ClientOptions::short_circuit_cold_reads).
 //
 // Failures: when a worker fails mid-read and another can serve the block (the file is
 // persisted, or another worker caches the block), the read resumes on another worker, skipping
@@ -13,6 +16,7 @@
 // (ClientOptions::ufs_fallback_enabled) for the rest of its life.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +33,16 @@ namespace cistern::client {
 // The blocks of `status`: its block list when the master sent one, else derived from block_ids
 // and the block size (without locations).
 std::vector<BlockStatus> FileBlocks(const FileStatus& status);
+
+// Where `block` of the persisted file `status` lives in the under-store.
+void SetUfsSource(const FileStatus& status, const BlockStatus& block, proto::UfsBlockSource* source);
+
+// The read-ahead a sequential reader of the persisted file `status` asks for with block
+// `index`: those of blocks index + 1 .. index + depth that no worker caches and that
+// `same_worker` says the worker serving block `index` would serve, added to `read_ahead`.
+void AddReadAhead(const FileStatus& status, const std::vector<BlockStatus>& blocks, size_t index, int depth,
+                  const std::function<bool(const BlockStatus&)>& same_worker,
+                  google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>* read_ahead);
 
 class FileReaderImpl : public FileReader {
  public:
@@ -47,6 +61,7 @@ class FileReaderImpl : public FileReader {
   struct Stream {
     std::unique_ptr<rpc::BlockReadStream> reader;
     uint64_t worker_id = 0;
+    std::string address;
   };
 
   // Index of the block holding byte `offset`. REQUIRES: 0 <= offset < length().
@@ -76,7 +91,27 @@ class FileReaderImpl : public FileReader {
   // The short-circuit file of block `index`, if a worker on this host lends it (kept open for the
   // next read of the same block); nullptr to read over the network. Blocks index + 1 up to
   // `last` (inclusive) that the same worker holds are leased ahead in the same call.
-  LocalBlockFile* LocalFile(size_t index, size_t last);
+  // `sequential` (a Read, not a ReadAt): a block no worker caches may be read this way too,
+  // once the local worker has cached it (ColdLocalFile).
+  LocalBlockFile* LocalFile(size_t index, size_t last, bool sequential);
+  // A cold block of a persisted file, for a reader that arrived at it sequentially on the host
+  // of the worker that would serve it: that worker caches it (with read-ahead of the next
+  // blocks) and lends its file; nullptr to read over the network (the worker refused, or had no
+  // room). A reader's first block streams over the network instead, so a reader that stops
+  // early (a head, a footer) gets its first bytes as they arrive, not after the whole block.
+  LocalBlockFile* ColdLocalFile(size_t index);
+  // Whether reading block `index` at pos_ continues a sequential read through the block before.
+  bool ArrivedSequentially(size_t index) const {
+    return index > 0 && pos_ == blocks_[index].offset && sequential_end_ == pos_;
+  }
+  // Names the blocks to read ahead after block `index` (see AddReadAhead; those worker
+  // `worker_id` would serve) and marks block `index`'s read-ahead as asked for. Nothing for a
+  // file that is not persisted, NO_CACHE reads, or user.file.read_ahead.blocks = 0.
+  void FillReadAhead(size_t index, uint64_t worker_id,
+                     google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>* read_ahead);
+  // After a sequential read in block `index`: past its middle, asks the worker serving it to
+  // read the next blocks ahead (once per block, unless asked when the block was opened).
+  void ReadAheadAtMiddle(size_t index);
   // Reads [offset, offset + n) straight from the under-store; REQUIRES CanReadUfsDirectly().
   absl::StatusOr<int64_t> ReadUfs(int64_t offset, char* buf, int64_t n);
   void CloseStream();
@@ -97,7 +132,11 @@ class FileReaderImpl : public FileReader {
   // Short-circuit leases, by local worker id (before local_: its file releases through them).
   std::map<uint64_t, std::unique_ptr<LocalBlockLeaser>> leasers_;
   std::unique_ptr<LocalBlockFile> local_;     // the short-circuit file last used
+  uint64_t local_worker_id_ = 0;              // the worker that lent local_
+  int64_t sequential_end_ = -1;   // file offset where the last Read that finished a block ended
+  size_t read_ahead_asked_ = SIZE_MAX;  // the block whose read-ahead was asked for last
   std::vector<uint64_t> no_short_circuit_;    // local workers that refused short-circuit reads
+  bool no_cold_short_circuit_ = false;        // a cold short-circuit read failed: not tried again
   int64_t failover_deadline_ms_ = 0;      // monotonic; 0 = no failure in the current call
   bool ufs_direct_ = false;               // no worker could serve: reading from the under-store
   std::unique_ptr<ufs::UnderFileSystem> ufs_;

@@ -85,6 +85,10 @@ void LocalBlockLeaser::Release(uint64_t lease_id, int64_t bytes_read) {
   releases_.push_back(std::move(release));
 }
 
+absl::Status LocalBlockLeaser::Cache(const proto::CacheBlockRequest& request) {
+  return worker_->CacheBlock(request).status();
+}
+
 void LocalBlockLeaser::Flush() {
   for (auto& [block_id, grant] : ahead_) Release(grant.lease.lease_id(), 0);
   ahead_.clear();
@@ -116,6 +120,15 @@ absl::StatusOr<std::unique_ptr<LocalBlockFile>> LocalBlockFile::Open(LocalBlockL
   std::unique_ptr<LocalBlockFile> file(new LocalBlockFile(leaser, block_id, length, capability));
   CISTERN_RETURN_IF_ERROR(file->Lease(/*renewal=*/false, ahead));
   return file;
+}
+
+absl::StatusOr<std::unique_ptr<LocalBlockFile>> LocalBlockFile::CacheAndOpen(LocalBlockLeaser* leaser,
+                                                                             const proto::CacheBlockRequest& request,
+                                                                             int64_t length,
+                                                                             const std::vector<uint64_t>& ahead) {
+  CISTERN_RETURN_IF_ERROR(leaser->Cache(request));
+  // The block may be evicted between the two calls; Open then fails with NOT_FOUND.
+  return Open(leaser, request.block_id(), length, request.capability(), ahead);
 }
 
 void LocalBlockFile::Close() {

@@ -23,6 +23,14 @@
 // instead (where the block is read through from the under-store). The client does not hash the
 // file again itself: that would read every block twice.
 //
+// Cold blocks (CacheAndOpen): a block no worker caches yet is read the same way once the local
+// worker has cached it from the under-store (BlockWorker.CacheBlock, one under-store read shared
+// with concurrent readers), naming the reader's next blocks to read ahead so the worker fetches
+// them while the client reads this one. The bytes then never cross a socket; the lease, the
+// capability and the checksum are checked as for any short-circuit read, and the worker's
+// capacity bounds what it caches (RESOURCE_EXHAUSTED when it has no room: read over the network,
+// which serves the bytes from the worker's memory).
+//
 // Thread safety: one thread at a time (a leaser and the files leased through it together).
 #pragma once
 
@@ -59,6 +67,9 @@ class LocalBlockLeaser {
                               const proto::BlockCapability& capability);
   // Queues the release of a lease the caller is done with, to go with the next call.
   void Release(uint64_t lease_id, int64_t bytes_read);
+  // Has the worker cache a block from its under-store (with the request's read-ahead); OK once
+  // it is cached.
+  absl::Status Cache(const proto::CacheBlockRequest& request);
   // Releases the queued leases and those granted ahead and not used, in one call.
   void Flush();
   // Leases granted ahead and not taken yet (for tests).
@@ -83,6 +94,13 @@ class LocalBlockFile {
                                                               int64_t length,
                                                               const proto::BlockCapability& capability,
                                                               const std::vector<uint64_t>& ahead = {});
+  // A cold block: has the leaser's worker cache block `request.block_id()` of `length` bytes
+  // (request: its under-store source, read-ahead and capability), then opens it as Open does.
+  // The worker's CacheBlock error (e.g. RESOURCE_EXHAUSTED: no room) or Open's.
+  static absl::StatusOr<std::unique_ptr<LocalBlockFile>> CacheAndOpen(LocalBlockLeaser* leaser,
+                                                                      const proto::CacheBlockRequest& request,
+                                                                      int64_t length,
+                                                                      const std::vector<uint64_t>& ahead = {});
   ~LocalBlockFile();
   LocalBlockFile(const LocalBlockFile&) = delete;
   LocalBlockFile& operator=(const LocalBlockFile&) = delete;

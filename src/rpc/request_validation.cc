@@ -294,16 +294,37 @@ absl::Status ValidateRequest(const proto::GetMasterInfoRequest&) { return absl::
 // ---------------------------------------------------------------------------------------------
 // BlockWorker
 
+absl::Status CheckUfsSource(const Message& r, std::string_view field, const proto::UfsBlockSource& ufs) {
+  CISTERN_RETURN_IF_ERROR(CheckLength(r, absl::StrCat(AV(field), ".ufs_path"), ufs.ufs_path(), kMaxUriBytes,
+                                      /*required=*/true));
+  CISTERN_RETURN_IF_ERROR(CheckRange(r, absl::StrCat(AV(field), ".offset_in_file"), ufs.offset_in_file(), 0, INT64_MAX / 2));
+  return CheckRange(r, absl::StrCat(AV(field), ".block_length"), ufs.block_length(), 1, kMaxBlockSizeBytes);
+}
+
+// ReadBlockRequest.read_ahead and CacheBlockRequest.read_ahead: bounded, each a block with a source.
+absl::Status CheckReadAhead(const Message& r, const google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>& blocks) {
+  if (blocks.size() > kMaxReadAheadBlocksPerCall) {
+    return Invalid(r, "read_ahead", absl::StrCat(blocks.size(), " entries"),
+                   absl::StrCat("at most ", kMaxReadAheadBlocksPerCall));
+  }
+  for (const proto::ReadAheadBlock& block : blocks) {
+    if (block.block_id() == 0) return Invalid(r, "read_ahead.block_id", "0", "not a block id");
+    if (!block.has_ufs()) {
+      return Invalid(r, "read_ahead.ufs", absl::StrCat("absent (block ", block.block_id(), ")"),
+                     "a read-ahead block needs its under-store source");
+    }
+    CISTERN_RETURN_IF_ERROR(CheckUfsSource(r, "read_ahead.ufs", block.ufs()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRequest(const proto::ReadBlockRequest& r) {
   if (r.block_id() == 0) return Invalid(r, "block_id", "0", "not a block id");
   CISTERN_RETURN_IF_ERROR(CheckRange(r, "offset", r.offset(), 0, kMaxBlockSizeBytes));
   CISTERN_RETURN_IF_ERROR(CheckRange(r, "length", r.length(), -1, kMaxBlockSizeBytes));
   CISTERN_RETURN_IF_ERROR(CheckRange(r, "chunk_size_bytes", r.chunk_size_bytes(), 0, INT32_MAX));
-  if (r.has_ufs()) {
-    CISTERN_RETURN_IF_ERROR(CheckLength(r, "ufs.ufs_path", r.ufs().ufs_path(), kMaxUriBytes, /*required=*/true));
-    CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.offset_in_file", r.ufs().offset_in_file(), 0, INT64_MAX / 2));
-    CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.block_length", r.ufs().block_length(), 1, kMaxBlockSizeBytes));
-  }
+  if (r.has_ufs()) CISTERN_RETURN_IF_ERROR(CheckUfsSource(r, "ufs", r.ufs()));
+  CISTERN_RETURN_IF_ERROR(CheckReadAhead(r, r.read_ahead()));
   return CheckEnumsKnown(r);
 }
 
@@ -341,9 +362,8 @@ absl::Status ValidateRequest(const proto::ReleaseLocalBlockRequest& r) {
 
 absl::Status ValidateRequest(const proto::CacheBlockRequest& r) {
   if (r.block_id() == 0) return Invalid(r, "block_id", "0", "not a block id");
-  CISTERN_RETURN_IF_ERROR(CheckLength(r, "ufs.ufs_path", r.ufs().ufs_path(), kMaxUriBytes, /*required=*/true));
-  CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.offset_in_file", r.ufs().offset_in_file(), 0, INT64_MAX / 2));
-  CISTERN_RETURN_IF_ERROR(CheckRange(r, "ufs.block_length", r.ufs().block_length(), 1, kMaxBlockSizeBytes));
+  CISTERN_RETURN_IF_ERROR(CheckUfsSource(r, "ufs", r.ufs()));
+  CISTERN_RETURN_IF_ERROR(CheckReadAhead(r, r.read_ahead()));
   return CheckEnumsKnown(r);
 }
 

@@ -37,6 +37,7 @@ inline constexpr size_t kMaxMountOptionBytes = 8192;
 inline constexpr int kMaxTiers = 16;
 inline constexpr int32_t kMaxReplication = 1 << 16;
 inline constexpr int kMaxLocalBlockLeasesPerCall = 64;         // OpenLocalBlockRequest.also_block_ids
+inline constexpr int kMaxReadAheadBlocksPerCall = 64;          // ReadBlockRequest/CacheBlockRequest.read_ahead
 inline constexpr int kMaxLocalBlockReleasesPerCall = 256;      // releases batched into one call
 inline constexpr uint32_t kMaxModeBits = 07777;  // permission bits, setuid/setgid/sticky
 

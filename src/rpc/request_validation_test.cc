@@ -66,6 +66,18 @@ TEST(RequestValidationTest, NumbersOutOfRangeNameFieldAndValue) {
   read.mutable_ufs()->set_ufs_path("file:///x");
   read.mutable_ufs()->set_block_length(0);
   ExpectInvalid(ValidateRequest(read), {"ufs.block_length", "0"});
+  read.mutable_ufs()->set_block_length(10);
+  EXPECT_TRUE(ValidateRequest(read).ok());
+  proto::ReadAheadBlock* ahead = read.add_read_ahead();
+  ahead->set_block_id(6);
+  ExpectInvalid(ValidateRequest(read), {"read_ahead.ufs", "block 6"});
+  ahead->mutable_ufs()->set_ufs_path("file:///x");
+  ahead->mutable_ufs()->set_block_length(-1);
+  ExpectInvalid(ValidateRequest(read), {"read_ahead.ufs.block_length", "-1"});
+  ahead->mutable_ufs()->set_block_length(10);
+  EXPECT_TRUE(ValidateRequest(read).ok());
+  for (int i = 0; i < kMaxReadAheadBlocksPerCall; ++i) *read.add_read_ahead() = *ahead;
+  ExpectInvalid(ValidateRequest(read), {"read_ahead", "65 entries", "at most 64"});
 
   proto::GetStatusRequest stat;
   stat.set_path("/");

@@ -64,6 +64,13 @@ absl::Status BlockAccess::CheckCache(const proto::CacheBlockRequest& request, co
   return CheckBlockRead("CacheBlock", request.block_id(), request.capability(), &request.ufs());
 }
 
+absl::Status BlockAccess::CheckReadAhead(const char* verb, const proto::ReadAheadBlock& block,
+                                         const proto::BlockCapability& capability,
+                                         const security::Caller& caller) const {
+  if (!enabled() || caller.daemon) return absl::OkStatus();
+  return CheckBlockRead(verb, block.block_id(), capability, &block.ufs());
+}
+
 absl::StatusOr<int64_t> BlockAccess::CheckWrite(const proto::WriteBlockHeader& header, int64_t max_block_bytes) const {
   if (!enabled()) return max_block_bytes;
   const uint64_t block_id = header.block_id();

@@ -7,7 +7,8 @@
 // and a write stays within the file's block size. OpenLocalBlock (a short-circuit lease on the
 // block file) needs a READ capability for the block like ReadBlock; CacheBlock (`fs load`) needs
 // one covering its under-store source, unless the caller is a Cistern daemon (authenticated by the
-// cluster secret, from which the capability key is derived anyway). ReadBlock by a daemon (a
+// cluster secret, from which the capability key is derived anyway). Blocks a ReadBlock or
+// CacheBlock asks to read ahead need what a read-through of each would need. ReadBlock by a daemon (a
 // worker persisting a file reads its blocks from peers) passes too, and so does a cache-only
 // ReadBlock with a WRITE capability (a writer reading back what it wrote). Without capabilities
 // everything passes (NONE mode: a trusted network).
@@ -39,6 +40,10 @@ class BlockAccess {
   absl::Status CheckRead(const proto::ReadBlockRequest& request, const security::Caller& caller) const;
   absl::Status CheckOpenLocal(const proto::OpenLocalBlockRequest& request, const security::Caller& caller) const;
   absl::Status CheckCache(const proto::CacheBlockRequest& request, const security::Caller& caller) const;
+  // A block a ReadBlock or CacheBlock call asks to read ahead: the same right as a read-through
+  // of it with the call's `capability` (so one file's capability cannot fetch another's bytes).
+  absl::Status CheckReadAhead(const char* verb, const proto::ReadAheadBlock& block,
+                              const proto::BlockCapability& capability, const security::Caller& caller) const;
   // The most bytes the block may hold.
   absl::StatusOr<int64_t> CheckWrite(const proto::WriteBlockHeader& header, int64_t max_block_bytes) const;
   absl::Status CheckUfsWrite(const proto::WriteUfsFileHeader& header) const;

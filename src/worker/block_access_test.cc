@@ -45,6 +45,33 @@ class BlockAccessTest : public ::testing::Test {
   }();
 };
 
+TEST_F(BlockAccessTest, ReadAheadNeedsWhatAReadThroughOfTheBlockNeeds) {
+  proto::ReadAheadBlock ahead;
+  ahead.set_block_id(MakeBlockId(kFile, 1));
+  *ahead.mutable_ufs() = Source(kFile, 1, kBlockSize / 2);
+  const proto::BlockCapability read = Issue(proto::BLOCK_READ);
+  EXPECT_TRUE(access_.CheckReadAhead("ReadBlock", ahead, read, user_).ok());
+  EXPECT_EQ(access_.CheckReadAhead("ReadBlock", ahead, proto::BlockCapability(), user_).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(access_.CheckReadAhead("ReadBlock", ahead, Issue(proto::BLOCK_WRITE), user_).code(),
+            absl::StatusCode::kPermissionDenied);
+  // Another file's block, or this block with another file's bytes, is not covered.
+  proto::ReadAheadBlock other = ahead;
+  other.set_block_id(MakeBlockId(kFile + 1, 1));
+  EXPECT_EQ(access_.CheckReadAhead("ReadBlock", other, read, user_).code(), absl::StatusCode::kPermissionDenied);
+  other = ahead;
+  *other.mutable_ufs() = Source(kFile + 1, 1, kBlockSize / 2);
+  absl::Status wrong = access_.CheckReadAhead("CacheBlock", other, read, user_);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(wrong.message().find("CacheBlock"), std::string::npos) << wrong;
+  other = ahead;
+  other.set_block_id(MakeBlockId(kFile, 2));  // beyond the file's 1.5 blocks
+  *other.mutable_ufs() = Source(kFile, 2, kBlockSize);
+  EXPECT_EQ(access_.CheckReadAhead("ReadBlock", other, read, user_).code(), absl::StatusCode::kPermissionDenied);
+  // Daemons pass, as for their reads.
+  EXPECT_TRUE(access_.CheckReadAhead("ReadBlock", other, proto::BlockCapability(), daemon_).ok());
+}
+
 TEST_F(BlockAccessTest, OpenLocalBlockNeedsAReadCapabilityForTheBlocksFile) {
   proto::OpenLocalBlockRequest open;
   open.set_block_id(MakeBlockId(kFile, 1));

@@ -132,7 +132,13 @@ grpc::Status BlockWorkerService::StreamReadBlock(grpc::ServerContext* context, R
 absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                                              ReadBlockStream* writer) {
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
-  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request, CallerOf(context)));
+  const security::Caller caller = CallerOf(context);
+  CISTERN_RETURN_IF_ERROR(options_.access.CheckRead(request, caller));
+  for (const proto::ReadAheadBlock& ahead : request.read_ahead()) {
+    CISTERN_RETURN_IF_ERROR(options_.access.CheckReadAhead("ReadBlock", ahead, request.capability(), caller));
+  }
+  // NO_CACHE reads cache nothing, so they read nothing ahead either.
+  const bool read_ahead = request.read_type() != proto::NO_CACHE && request.read_ahead_size() > 0;
   const uint64_t block_id = request.block_id();
   const bool has_source = request.has_ufs();
   UfsBlockSource source;
@@ -149,6 +155,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
       absl::Status promoted = store_->Promote(block_id);
       if (!promoted.ok()) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
     }
+    if (read_ahead) StartReadAhead(block_id, request.read_ahead());
     return ServeFromCache(cached->get(), request.offset(), request.length(), chunk_bytes, writer);
   }
   if (!absl::IsNotFound(cached.status()) && !absl::IsDataLoss(cached.status())) return cached.status();
@@ -174,6 +181,8 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
   }
 
   CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
+  // After this block's fetch, which is queued first.
+  if (read_ahead) StartReadAhead(block_id, request.read_ahead());
   if (fetched.cached != nullptr) {
     return ServeFromCache(fetched.cached.get(), request.offset(), request.length(), chunk_bytes, writer);
   }
@@ -225,6 +234,18 @@ absl::Status BlockWorkerService::ServeFromCache(BlockReader* reader, int64_t off
     if (n == 0) break;
   } while (pos < end);
   return absl::OkStatus();
+}
+
+void BlockWorkerService::StartReadAhead(uint64_t block_id,
+                                        const google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>& blocks) {
+  // Each block follows the one before it in the list (the first follows the request's block).
+  uint64_t after = block_id;
+  for (const proto::ReadAheadBlock& ahead : blocks) {
+    // Validated with the request: a source with a path, a length and an offset in range.
+    absl::StatusOr<UfsBlockSource> source = SourceOf(ahead.block_id(), ahead.ufs(), "read-ahead of");
+    if (source.ok()) fetcher_->ReadAhead(ahead.block_id(), *source, after);
+    after = ahead.block_id();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,8 +472,15 @@ absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& re
                                               proto::CacheBlockResponse* response) {
   CISTERN_RETURN_IF_ERROR(rpc::ValidateRequest(request));
   CISTERN_RETURN_IF_ERROR(options_.access.CheckCache(request, caller));
+  for (const proto::ReadAheadBlock& ahead : request.read_ahead()) {
+    CISTERN_RETURN_IF_ERROR(options_.access.CheckReadAhead("CacheBlock", ahead, request.capability(), caller));
+  }
   const uint64_t block_id = request.block_id();
   CISTERN_ASSIGN_OR_RETURN(UfsBlockSource source, SourceOf(block_id, request.ufs(), "CacheBlock"));
+  if (request.read_ahead_only()) {
+    StartReadAhead(block_id, request.read_ahead());
+    return absl::OkStatus();
+  }
   // Tell the master at once rather than at the next heartbeat: `fs load` then `fs location`
   // shows the block, and a free of it not yet delivered is cancelled (MasterSync keeps the block
   // if the free was already on its way). A free obeyed between finding the block and reporting it
@@ -461,6 +489,7 @@ absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& re
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
+    if (attempt == 1) StartReadAhead(block_id, request.read_ahead());
     std::unique_ptr<BlockReader> cached = std::move(fetched.cached);
     if (cached != nullptr) {
       response->set_already_cached(true);

@@ -17,6 +17,11 @@
 //    (a corrupt block is dropped, counted, and the call fails with DATA_LOSS).
 //  * CacheBlock brings a block into the cache from its under-store without sending it
 //    (`fs load`), sharing the read-through fetch of concurrent readers.
+//  * ReadBlock and CacheBlock may name further blocks of the file to read ahead (a sequential
+//    reader's next blocks): the worker starts fetching them into the cache in the background
+//    (UfsBlockFetcher::ReadAhead), after the request's own block, so their under-store reads
+//    overlap this block's transfer. NO_CACHE reads read nothing ahead. A CacheBlock with
+//    read_ahead_only starts the read-ahead alone and returns at once (a reader's hint).
 //  * With capabilities on (options.access), ReadBlock, WriteBlock, WriteUfsFile, OpenLocalBlock
 //    and CacheBlock first check the request's block capability (worker/block_access.h):
 //    PERMISSION_DENIED without one (daemons may ReadBlock and CacheBlock without).
@@ -95,6 +100,9 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
                            ReadBlockStream* writer);
   absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
                               ReadBlockStream* writer);
+  // Starts background fetches of the blocks a request asks to read ahead (checked already);
+  // best effort: UfsBlockFetcher::ReadAhead skips what is cached, in flight or over its bound.
+  void StartReadAhead(uint64_t block_id, const google::protobuf::RepeatedPtrField<proto::ReadAheadBlock>& blocks);
   absl::Status ServeStreaming(grpc::ServerContext* context, StreamingBlock* block, int64_t offset, int64_t length,
                               int64_t chunk_bytes, ReadBlockStream* writer);
   // Leases one cached block (after the caller's capability was checked) into `response`.

@@ -17,6 +17,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "common/block_id.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
 #include "rpc/worker_client.h"
@@ -320,6 +321,77 @@ TEST_F(BlockWorkerServiceTest, NoCacheReadServesFromTheUnderStoreWithoutCaching)
   EXPECT_FALSE(result.from_cache);
   EXPECT_FALSE(store_->Contains(31));
   EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - ufs_bytes0, 5000);
+}
+
+// A sequential reader names its next blocks: the worker caches them in the background (once
+// each, also when the reader asks for them meanwhile); NO_CACHE reads read nothing ahead; a
+// read_ahead_only CacheBlock (the reader's hint halfway through a block) only starts them.
+TEST_F(BlockWorkerServiceTest, ReadAheadCachesTheNamedBlocksOnce) {
+  const int64_t block = 256 << 10;
+  const std::string content = Pattern(5 * block, 9);
+  const std::string uri = WriteUnderStoreFile("ahead.bin", content);
+  auto source = [&](int b, proto::UfsBlockSource* ufs) {
+    ufs->set_ufs_path(uri);
+    ufs->set_offset_in_file(b * block);
+    ufs->set_block_length(block);
+  };
+  auto id = [](int b) { return MakeBlockId(0x900, static_cast<uint64_t>(b)); };
+  const int64_t ufs_blocks0 = CounterValue("cistern_worker_ufs_block_reads_total");
+  const int64_t ufs_bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
+
+  proto::ReadBlockRequest nocache = ReadRequest(id(0));
+  nocache.set_read_type(proto::NO_CACHE);
+  source(0, nocache.mutable_ufs());
+  for (int b : {1, 2}) {
+    proto::ReadAheadBlock* ahead = nocache.add_read_ahead();
+    ahead->set_block_id(id(b));
+    source(b, ahead->mutable_ufs());
+  }
+  ReadResult uncached = Read(nocache);
+  ASSERT_TRUE(uncached.status.ok()) << uncached.status;
+  EXPECT_EQ(fetcher_->flights_in_progress(), 0);
+  EXPECT_FALSE(store_->Contains(id(1)) || store_->Contains(id(2)));
+
+  proto::ReadBlockRequest first = nocache;
+  first.set_read_type(proto::CACHE);
+  ReadResult result = Read(first);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_TRUE(result.data == content.substr(0, block));
+  // The next blocks, read as they would be, come from the read-ahead's fetches.
+  for (int b : {1, 2}) {
+    proto::ReadBlockRequest next = ReadRequest(id(b));
+    source(b, next.mutable_ufs());
+    ReadResult got = Read(next);
+    ASSERT_TRUE(got.status.ok()) << got.status;
+    EXPECT_TRUE(got.data == content.substr(b * block, block)) << "block " << b;
+  }
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_TRUE(store_->Contains(id(0)) && store_->Contains(id(1)) && store_->Contains(id(2)));
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - ufs_blocks0, 1 + 3);  // NO_CACHE + 3 fetches
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - ufs_bytes0, 4 * block);
+
+  // The hint: returns at once, fetches block 3 and 4 but not block 2 (cached) nor itself.
+  proto::CacheBlockRequest hint;
+  hint.set_block_id(id(2));
+  hint.set_read_ahead_only(true);
+  source(2, hint.mutable_ufs());
+  for (int b : {3, 4}) {
+    proto::ReadAheadBlock* ahead = hint.add_read_ahead();
+    ahead->set_block_id(id(b));
+    source(b, ahead->mutable_ufs());
+  }
+  auto hinted = client_->CacheBlock(hint);
+  ASSERT_TRUE(hinted.ok()) << hinted.status();
+  ASSERT_TRUE(WaitFor([&] { return store_->Contains(id(3)) && store_->Contains(id(4)); }));
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - ufs_bytes0, 6 * block);
+
+  // A read-ahead entry without its source is refused with the request.
+  proto::ReadBlockRequest bad = ReadRequest(id(0));
+  bad.add_read_ahead()->set_block_id(id(1));
+  ReadResult refused = Read(bad);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status)) << refused.status;
+  EXPECT_NE(refused.status.message().find("read_ahead"), std::string::npos) << refused.status;
 }
 
 TEST_F(BlockWorkerServiceTest, MissWithoutSourceIsNotFound) {

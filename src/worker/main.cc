@@ -82,6 +82,12 @@ int Run(int argc, char** argv) {
   UfsFetcherOptions fetcher_options;
   fetcher_options.max_concurrent_fetches = static_cast<int>(config.GetInt(conf::kWorkerUfsFetchMaxConcurrent));
   fetcher_options.cache_partial = config.GetBool(conf::kWorkerUfsReadCachePartial);
+  fetcher_options.max_read_ahead_blocks = static_cast<int>(config.GetInt(conf::kWorkerUfsReadAheadMaxBlocks));
+  if (fetcher_options.max_read_ahead_blocks < 0) {
+    std::fprintf(stderr, "cistern-worker: %s=%d: must not be negative\n",
+                 std::string(conf::kWorkerUfsReadAheadMaxBlocks.name).c_str(), fetcher_options.max_read_ahead_blocks);
+    return kExitBadConfig;
+  }
   if (fetcher_options.max_concurrent_fetches <= 0) {
     std::fprintf(stderr, "cistern-worker: %s=%d: must be positive\n", std::string(conf::kWorkerUfsFetchMaxConcurrent.name).c_str(),
                  fetcher_options.max_concurrent_fetches);

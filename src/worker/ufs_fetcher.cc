@@ -97,13 +97,15 @@ int64_t FetchBufferPool::kept_bytes() const {
 
 // One under-store read of a block, shared by its readers.
 struct StreamingBlock::Flight {
-  Flight(uint64_t id, UfsBlockSource src, std::shared_ptr<FetchBufferPool> pool)
-      : block_id(id), source(std::move(src)), buffers(std::move(pool)) {}
+  Flight(uint64_t id, UfsBlockSource src, std::shared_ptr<FetchBufferPool> pool, bool ahead)
+      : block_id(id), source(std::move(src)), buffers(std::move(pool)), read_ahead(ahead) {}
   // The last reference (a reader, or gRPC holding sent bytes) hands the buffer back.
   ~Flight() { buffers->Give(std::move(buffer)); }
   const uint64_t block_id;
   const UfsBlockSource source;
   const std::shared_ptr<FetchBufferPool> buffers;
+  // Started by ReadAhead: caches the whole block whatever its readers do.
+  const bool read_ahead;
 
   absl::Mutex mu;
   absl::CondVar changed;
@@ -117,6 +119,11 @@ struct StreamingBlock::Flight {
   int readers ABSL_GUARDED_BY(mu) = 0;
   // Every reader let go and partial blocks are not cached: stop reading.
   bool abandoned ABSL_GUARDED_BY(mu) = false;
+
+  // Guarded by the fetcher's mu_ (the annotation cannot name it):
+  bool queued = false;          // in the queue or running (else waiting for a predecessor)
+  bool reads_finished = false;  // no more under-store reads: read-aheads after it go to the queue
+  std::vector<std::shared_ptr<Flight>> successors;  // read-aheads waiting for its reads to end
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -180,6 +187,11 @@ UfsBlockFetcher::UfsBlockFetcher(BlockStore* store, UfsRegistry* registry, UfsFe
                                             "Block fetches from under-stores started (single-flight: one per block)")),
       fetch_joins_(Metrics().GetCounter("cistern_worker_ufs_fetch_joins_total",
                                         "Reads of a missing block that joined a fetch already in flight")),
+      read_ahead_started_(Metrics().GetCounter("cistern_worker_ufs_read_ahead_fetches_total",
+                                               "Block fetches started ahead of readers (sequential read-ahead)")),
+      read_ahead_skipped_(Metrics().GetCounter("cistern_worker_ufs_read_ahead_skipped_total",
+                                               "Read-ahead fetches not started: worker.ufs.read_ahead.max_blocks "
+                                               "were in flight already")),
       free_slots_(std::max(1, options.max_concurrent_fetches)) {
   for (int i = 0; i < std::max(1, options_.max_concurrent_fetches); ++i) {
     threads_.emplace_back([this] { FetchLoop(); });
@@ -192,10 +204,14 @@ UfsBlockFetcher::~UfsBlockFetcher() {
     stopping_ = true;
   }
   for (std::thread& t : threads_) t.join();
+  // Left: queued fetches and read-aheads still waiting for a predecessor (none is running).
   std::deque<std::shared_ptr<Flight>> queued;
   {
     absl::MutexLock lock(&mu_);
     queued.swap(queue_);
+    for (auto& [block_id, flight] : flights_) {
+      if (!flight->queued) queued.push_back(flight);
+    }
     flights_.clear();
   }
   for (const auto& flight : queued) {
@@ -224,19 +240,20 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
         if (!flight->abandoned) {
           flight->readers++;
           fetch_joins_->Increment();
+          QueueLocked(flight);  // a read-ahead waiting for its predecessor: a reader wants it now
           return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
         }
       }
       // A fetch commits the block before it leaves flights_, so here the block is either
       // cached or nobody is fetching it.
       if (!store_->Contains(block_id)) {
-        auto flight = std::make_shared<Flight>(block_id, source, buffers_);
+        auto flight = std::make_shared<Flight>(block_id, source, buffers_, /*ahead=*/false);
         {
           absl::MutexLock flight_lock(&flight->mu);
           flight->readers = 1;
         }
         flights_[block_id] = flight;
-        queue_.push_back(flight);
+        QueueLocked(flight);
         fetches_started_->Increment();
         return FetchedBlock{nullptr, std::unique_ptr<StreamingBlock>(new StreamingBlock(this, flight))};
       }
@@ -249,10 +266,39 @@ absl::StatusOr<FetchedBlock> UfsBlockFetcher::Fetch(uint64_t block_id, const Ufs
       absl::StrCat("block ", block_id, " was evicted repeatedly while being fetched from ", source.ufs_path));
 }
 
+void UfsBlockFetcher::QueueLocked(const std::shared_ptr<Flight>& flight) {
+  if (flight->queued) return;
+  flight->queued = true;
+  queue_.push_back(flight);
+}
+
+bool UfsBlockFetcher::ReadAhead(uint64_t block_id, const UfsBlockSource& source, uint64_t after) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || flights_.contains(block_id) || store_->Contains(block_id)) return false;
+  if (read_ahead_in_flight_ >= options_.max_read_ahead_blocks) {
+    read_ahead_skipped_->Increment();
+    return false;
+  }
+  auto flight = std::make_shared<Flight>(block_id, source, buffers_, /*ahead=*/true);
+  flights_[block_id] = flight;
+  auto predecessor = flights_.find(after);
+  if (predecessor != flights_.end() && !predecessor->second->reads_finished) {
+    predecessor->second->successors.push_back(std::move(flight));
+  } else {
+    QueueLocked(flight);
+  }
+  read_ahead_in_flight_++;
+  fetches_started_->Increment();
+  read_ahead_started_->Increment();
+  return true;
+}
+
 void UfsBlockFetcher::Release(const std::shared_ptr<Flight>& flight) {
   absl::MutexLock lock(&flight->mu);
   flight->readers--;
-  if (flight->readers == 0 && !flight->done && !options_.cache_partial) flight->abandoned = true;
+  if (flight->readers == 0 && !flight->done && !options_.cache_partial && !flight->read_ahead) {
+    flight->abandoned = true;
+  }
 }
 
 void UfsBlockFetcher::FetchLoop() {
@@ -266,11 +312,12 @@ void UfsBlockFetcher::FetchLoop() {
       flight = std::move(queue_.front());
       queue_.pop_front();
     }
-    RunFlight(flight);
+    // A sequential reader's next blocks follow on this thread, one stream per file.
+    while (flight != nullptr) flight = RunFlight(flight);
   }
 }
 
-void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
+std::shared_ptr<StreamingBlock::Flight> UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
   const uint64_t block_id = flight->block_id;
   const int64_t length = flight->source.block_length;
   absl::Status status;
@@ -290,6 +337,17 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     } else {
       spdlog::warn("block {} will not be cached after read-through: {}", block_id, created.status().ToString());
     }
+  }
+  if (status.ok() && writer == nullptr && flight->read_ahead) {
+    // Read ahead only to be cached: without room, reading it would only fill memory, unless a
+    // reader has joined meanwhile.
+    absl::MutexLock lock(&flight->mu);
+    if (flight->readers == 0) {
+      flight->abandoned = true;  // a reader coming now starts a fetch of its own
+      status = absl::ResourceExhaustedError(absl::StrCat("no room to cache read-ahead block ", block_id));
+    }
+  }
+  if (status.ok()) {
     AcquireSlot();
     int64_t pos = 0;
     // Read straight into the flight's memory, where readers find the bytes.
@@ -312,12 +370,37 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
                              spdlog::warn("block {} will not be cached after read-through: {}", block_id,
                                           cached.ToString());
                              writer.reset();
+                             // A read-ahead nobody reads yet was only worth it for the cache.
+                             absl::MutexLock lock(&flight->mu);
+                             if (flight->read_ahead && flight->readers == 0) {
+                               flight->abandoned = true;
+                               return Annotate(cached, absl::StrCat("read-ahead of block ", block_id, " stopped"));
+                             }
                            }
                          }
                          return absl::OkStatus();
                        });
     ReleaseSlot();
-    if (status.ok() && writer != nullptr) {
+  }
+  // The reads are over: the read-ahead that waited for them goes next (on this thread after the
+  // commit below, unless the fetcher is stopping), any others to the queue.
+  std::shared_ptr<Flight> next;
+  {
+    absl::MutexLock lock(&mu_);
+    flight->reads_finished = true;
+    for (std::shared_ptr<Flight>& successor : flight->successors) {
+      if (successor->queued) continue;  // a reader asked for it: queued already
+      if (next == nullptr && !stopping_) {
+        successor->queued = true;
+        next = std::move(successor);
+      } else {
+        QueueLocked(successor);
+      }
+    }
+    flight->successors.clear();
+  }
+  if (writer != nullptr) {
+    if (status.ok()) {
       absl::StatusOr<int64_t> committed = writer->Commit();
       if (!committed.ok()) {
         spdlog::warn("block {} not cached after read-through: {}", block_id, committed.status().ToString());
@@ -329,11 +412,15 @@ void UfsBlockFetcher::RunFlight(const std::shared_ptr<Flight>& flight) {
     absl::MutexLock lock(&mu_);
     auto it = flights_.find(block_id);
     if (it != flights_.end() && it->second == flight) flights_.erase(it);
+    if (flight->read_ahead) read_ahead_in_flight_--;
   }
-  absl::MutexLock lock(&flight->mu);
-  flight->status = status;
-  flight->done = true;
-  flight->changed.SignalAll();
+  {
+    absl::MutexLock lock(&flight->mu);
+    flight->status = status;
+    flight->done = true;
+    flight->changed.SignalAll();
+  }
+  return next;
 }
 
 void UfsBlockFetcher::AcquireSlot() {

@@ -15,13 +15,25 @@
 // `cache_partial` is set, and stops (caching nothing) otherwise. A block that cannot be cached
 // (no room) is still served from memory.
 //
+// ReadAhead starts a fetch nobody reads yet (sequential read-ahead of a file's next blocks): it
+// is skipped when the block is cached or being fetched, or when `max_read_ahead_blocks`
+// read-ahead fetches are queued or running already. It names the block it follows: while that
+// block's fetch is still reading, the read-ahead waits for it and then runs on the same fetch
+// thread, so a sequential reader's file is read as one stream (as a direct sequential read
+// would), without the next block's reads competing with the block being sent; otherwise it is
+// queued at once. It is an ordinary fetch otherwise: a reader asking for the block joins it
+// (and a waiting one is queued at once), and it caches the whole block whatever its readers do
+// (it was started to cache it), unless the fetcher is destroyed first.
+//
 // ReadUncached (NO_CACHE reads) bypasses the cache but takes a fetch slot too, so under-store
 // reads in flight never exceed max_concurrent_fetches.
 //
 // Counters: cistern_worker_ufs_block_reads_total (+1 per whole block read from an under-store) and
 // cistern_worker_ufs_read_bytes_total (bytes read from under-stores); single-flight:
 // cistern_worker_ufs_fetches_total (fetches started) and cistern_worker_ufs_fetch_joins_total
-// (readers served by a fetch another reader started).
+// (readers served by a fetch another reader started); read-ahead:
+// cistern_worker_ufs_read_ahead_fetches_total (read-ahead fetches started) and
+// cistern_worker_ufs_read_ahead_skipped_total (not started: the read-ahead bound was reached).
 //
 // Thread safety: all classes are thread-safe, except that a StreamingBlock is used by one thread
 // at a time. The fetcher's destructor fails queued fetches and joins its threads; StreamingBlocks
@@ -93,6 +105,9 @@ struct UfsFetcherOptions {
   // allocation is a new mapping whose every page the kernel faults in and zeroes, which cost
   // about a third of a fetch thread's time (BENCHMARKS.md); 0 = allocate every time.
   int64_t buffer_pool_bytes = 256 << 20;
+  // Read-ahead fetches (ReadAhead) queued or running at once; more are skipped. Each holds one
+  // block in memory while it runs. 0 = no read-ahead.
+  int max_read_ahead_blocks = 4;
 };
 
 // Block-sized buffers reused across fetches (see UfsFetcherOptions::buffer_pool_bytes).
@@ -168,6 +183,10 @@ class UfsBlockFetcher {
   // fetched already. REQUIRES: source.block_length > 0, source.offset_in_file >= 0.
   absl::StatusOr<FetchedBlock> Fetch(uint64_t block_id, const UfsBlockSource& source);
 
+  // Starts fetching `block_id` into the cache in the background after block `after` (see the
+  // read-ahead rules above). Returns whether a fetch was started. REQUIRES: as Fetch.
+  bool ReadAhead(uint64_t block_id, const UfsBlockSource& source, uint64_t after);
+
   // Reads [offset, offset + length) of the block straight from the under-store without caching
   // it, passing chunks of at most `chunk_bytes` to `sink` (stops at its first error).
   absl::Status ReadUncached(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
@@ -181,7 +200,11 @@ class UfsBlockFetcher {
   using Flight = StreamingBlock::Flight;
 
   void FetchLoop();
-  void RunFlight(const std::shared_ptr<Flight>& flight);
+  // Runs one fetch; returns the read-ahead fetch that waited for it to run next on this thread
+  // (nullptr if none).
+  std::shared_ptr<Flight> RunFlight(const std::shared_ptr<Flight>& flight);
+  // Puts `flight` in the queue unless it is there or running already.
+  void QueueLocked(const std::shared_ptr<Flight>& flight) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads [offset, offset + length) of the block in pieces of chunk_bytes, into `dest` if given
   // (else into a buffer of its own), and passes each piece to `sink`.
   absl::Status ReadRange(uint64_t block_id, const UfsBlockSource& source, int64_t offset, int64_t length,
@@ -199,11 +222,14 @@ class UfsBlockFetcher {
   Counter* const bytes_read_ufs_;
   Counter* const fetches_started_;  // single-flight: one per under-store fetch of a block
   Counter* const fetch_joins_;      // readers that joined a fetch already in flight
+  Counter* const read_ahead_started_;
+  Counter* const read_ahead_skipped_;
 
   // Lock order: mu_ before a Flight's mutex before the store's.
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Flight>> queue_ ABSL_GUARDED_BY(mu_);
+  int read_ahead_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // read-ahead flights queued or running
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex slots_mu_;

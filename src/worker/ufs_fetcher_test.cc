@@ -273,6 +273,178 @@ TEST_F(UfsFetcherTest, ConcurrentUnderStoreReadsAreBounded) {
   EXPECT_EQ(gated_->MaxReadsInProgress(), 2);
 }
 
+// Sequential read-ahead: block 1 and 2 of a file follow block 0's fetch on its thread, as one
+// stream, and are cached without any reader asking for them.
+TEST_F(UfsFetcherTest, ReadAheadFollowsItsBlockAndCachesWithoutReaders) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 64 << 10;
+  OpenStore(64 << 20, options);
+  const int64_t block = 256 << 10;
+  const std::string content = Pattern(3 * block, 6);
+  const std::string uri = AddGatedFile("ahead", content);
+  const int64_t started0 = CounterValue("cistern_worker_ufs_read_ahead_fetches_total");
+  gated_->SetGate(64 << 10);  // block 0's fetch stops after its first chunk
+
+  auto first = fetcher_->Fetch(41, {uri, 0, block});
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(fetcher_->ReadAhead(42, {uri, block, block}, /*after=*/41));
+  EXPECT_TRUE(fetcher_->ReadAhead(43, {uri, 2 * block, block}, /*after=*/42));
+  EXPECT_FALSE(fetcher_->ReadAhead(42, {uri, block, block}, 41));  // in flight already
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_ahead_fetches_total") - started0, 2);
+  EXPECT_EQ(fetcher_->flights_in_progress(), 3);
+  ASSERT_TRUE(WaitFor([&] { return gated_->ReadsInProgress() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // give a read-ahead the chance to start
+  EXPECT_EQ(gated_->ReadsInProgress(), 1);  // the read-aheads wait for block 0's reads
+  EXPECT_EQ(gated_->BytesRead(), 64 << 10);
+
+  gated_->SetGate(INT64_MAX);
+  EXPECT_TRUE(Bytes(*first) == content.substr(0, block));
+  first->streaming.reset();
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_EQ(gated_->MaxReadsInProgress(), 1);  // one stream through the file
+  EXPECT_EQ(gated_->BytesRead(), 3 * block);  // each block read once
+  for (uint64_t id : {42, 43}) {
+    auto cached = fetcher_->Fetch(id, {uri, static_cast<int64_t>(id - 41) * block, block});
+    ASSERT_TRUE(cached.ok());
+    ASSERT_NE(cached->cached, nullptr) << "block " << id << " was not cached by the read-ahead";
+    EXPECT_TRUE(Bytes(*cached) == content.substr((id - 41) * block, block));
+  }
+  EXPECT_FALSE(fetcher_->ReadAhead(42, {uri, block, block}, 41));  // cached
+  EXPECT_EQ(gated_->BytesRead(), 3 * block);
+}
+
+// A reader asking for a read-ahead that still waits for its predecessor does not wait too: the
+// fetch starts at once, and is still the only under-store read of that block.
+TEST_F(UfsFetcherTest, ReaderOfAWaitingReadAheadStartsItAtOnce) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 64 << 10;
+  OpenStore(64 << 20, options);
+  const int64_t block = 128 << 10;
+  const std::string content = Pattern(2 * block, 7);
+  const std::string uri = AddGatedFile("promote", content);
+  gated_->SetGate(0);
+  auto first = fetcher_->Fetch(51, {uri, 0, block});
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(fetcher_->ReadAhead(52, {uri, block, block}, 51));
+  ASSERT_TRUE(WaitFor([&] { return gated_->ReadsInProgress() == 1; }));
+  const int64_t joins0 = CounterValue("cistern_worker_ufs_fetch_joins_total");
+  auto second = fetcher_->Fetch(52, {uri, block, block});
+  ASSERT_TRUE(second.ok());
+  ASSERT_NE(second->streaming, nullptr);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_fetch_joins_total") - joins0, 1);  // joined the read-ahead
+  ASSERT_TRUE(WaitFor([&] { return gated_->ReadsInProgress() == 2; }));  // running beside block 0's
+  gated_->SetGate(INT64_MAX);
+  EXPECT_TRUE(Bytes(*second) == content.substr(block, block));
+  EXPECT_TRUE(Bytes(*first) == content.substr(0, block));
+  first->streaming.reset();
+  second->streaming.reset();
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_EQ(gated_->BytesRead(), 2 * block);
+  EXPECT_TRUE(store_->Contains(51) && store_->Contains(52));
+}
+
+TEST_F(UfsFetcherTest, ReadAheadIsBounded) {
+  UfsFetcherOptions options;
+  options.max_read_ahead_blocks = 2;
+  OpenStore(64 << 20, options);
+  const std::string content = Pattern(3 * 4096, 8);
+  const std::string uri = AddGatedFile("bound", content);
+  const int64_t skipped0 = CounterValue("cistern_worker_ufs_read_ahead_skipped_total");
+  gated_->SetGate(0);
+  EXPECT_TRUE(fetcher_->ReadAhead(61, {uri, 0, 4096}, 0));
+  EXPECT_TRUE(fetcher_->ReadAhead(62, {uri, 4096, 4096}, 61));
+  EXPECT_FALSE(fetcher_->ReadAhead(63, {uri, 8192, 4096}, 62));  // two in flight already
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_ahead_skipped_total") - skipped0, 1);
+  // Readers are never bounded by it.
+  auto reader = fetcher_->Fetch(63, {uri, 8192, 4096});
+  ASSERT_TRUE(reader.ok());
+  gated_->SetGate(INT64_MAX);
+  EXPECT_TRUE(Bytes(*reader) == content.substr(8192, 4096));
+  reader->streaming.reset();
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_TRUE(store_->Contains(61) && store_->Contains(62) && store_->Contains(63));
+  EXPECT_EQ(gated_->BytesRead(), 3 * 4096);
+
+  options.max_read_ahead_blocks = 0;  // read-ahead off
+  OpenStore(64 << 20, options);
+  EXPECT_FALSE(fetcher_->ReadAhead(64, {uri, 0, 4096}, 0));
+  EXPECT_EQ(fetcher_->flights_in_progress(), 0);
+}
+
+// A read-ahead that cannot be cached stops reading (nobody reads it), and leaves nothing behind.
+TEST_F(UfsFetcherTest, ReadAheadWithoutRoomStopsReading) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 64 << 10;
+  OpenStore(256 << 10, options);
+  const std::string content = Pattern(1 << 20, 9);
+  const std::string uri = AddGatedFile("noroom", content);
+  ASSERT_TRUE(fetcher_->ReadAhead(71, {uri, 0, 1 << 20}, 0));
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_FALSE(store_->Contains(71));
+  // Stopped at the first read that did not fit (the tier's 256 KiB and that one read of 64 KiB).
+  EXPECT_LE(gated_->BytesRead(), (256 << 10) + (64 << 10));
+  EXPECT_EQ(store_->Usage().reserved_bytes, 0);
+  EXPECT_EQ(store_->Usage().used_bytes, 0);
+}
+
+// Many sequential readers of one file at once, each naming its next blocks to read ahead: every
+// block is read from the under-store exactly once, and every reader gets the right bytes.
+TEST_F(UfsFetcherTest, ConcurrentSequentialReadersReadEachBlockOnce) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 64 << 10;
+  OpenStore(64 << 20, options);
+  const int kBlocks = 6;
+  const int64_t block = 192 << 10;
+  const std::string content = Pattern(kBlocks * block, 10);
+  const std::string uri = WriteUfsFile("sequential", content);
+  const int64_t reads0 = CounterValue("cistern_worker_ufs_block_reads_total");
+  const int64_t bytes0 = CounterValue("cistern_worker_ufs_read_bytes_total");
+  auto source = [&](int b) { return UfsBlockSource{uri, b * block, block}; };
+  std::vector<std::thread> readers;
+  std::vector<std::string> got(4);
+  for (int r = 0; r < 4; ++r) {
+    readers.emplace_back([&, r] {
+      for (int b = 0; b < kBlocks; ++b) {
+        auto fetched = fetcher_->Fetch(80 + b, source(b));
+        ASSERT_TRUE(fetched.ok()) << fetched.status();
+        for (int next = b + 1; next <= b + 2 && next < kBlocks; ++next) {
+          fetcher_->ReadAhead(80 + next, source(next), 80 + next - 1);
+        }
+        got[r] += Bytes(*fetched);
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  for (const std::string& g : got) EXPECT_TRUE(g == content);
+  ASSERT_TRUE(WaitFor([&] { return fetcher_->flights_in_progress() == 0; }));
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_block_reads_total") - reads0, kBlocks);
+  EXPECT_EQ(CounterValue("cistern_worker_ufs_read_bytes_total") - bytes0, kBlocks * block);
+}
+
+// Destroying the fetcher while read-aheads wait for a fetch that is still reading ends them
+// all (none hangs, nothing half-written stays reserved).
+TEST_F(UfsFetcherTest, DestroyingTheFetcherEndsWaitingReadAheads) {
+  UfsFetcherOptions options;
+  options.read_chunk_bytes = 4096;
+  OpenStore(64 << 20, options);
+  const std::string content = Pattern(4 * 8192, 11);
+  const std::string uri = AddGatedFile("stop", content);
+  gated_->SetGate(0);
+  ASSERT_TRUE(fetcher_->ReadAhead(91, {uri, 0, 8192}, 0));
+  ASSERT_TRUE(fetcher_->ReadAhead(92, {uri, 8192, 8192}, 91));
+  ASSERT_TRUE(fetcher_->ReadAhead(93, {uri, 16384, 8192}, 92));
+  ASSERT_TRUE(WaitFor([&] { return gated_->ReadsInProgress() == 1; }));
+  std::thread destroy([&] { fetcher_.reset(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the destructor start waiting
+  gated_->SetGate(INT64_MAX);
+  destroy.join();
+  EXPECT_EQ(store_->Usage().reserved_bytes, 0);
+  for (uint64_t id : {91, 92, 93}) {
+    auto reader = store_->OpenReader(id);
+    if (reader.ok()) EXPECT_EQ((*reader)->length(), 8192);  // cached only if complete
+  }
+}
+
 TEST_F(UfsFetcherTest, ReadUncachedReadsOnlyTheRange) {
   const std::string content = Pattern(10000, 3);
   const UfsBlockSource source{WriteUfsFile("g", content), 2000, 6000};

@@ -56,8 +56,18 @@ std::unique_ptr<UfsWriteRecords::Record> UfsWriteRecords::Add(uint64_t mount_id,
     spdlog::warn("cannot record the under-store write {} in {}: {}", temp, path, std::strerror(errno));
     return nullptr;
   }
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  // Synced, with its directory entry, so that the record survives a power loss too (on a disk
+  // tier; a MEM tier loses its records with everything else, and the syncs cost nothing there).
+  const bool written =
+      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fdatasync(fd) == 0;
   ::close(fd);
+  if (written) {
+    const int dir_fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+      spdlog::warn("cannot sync the directory {} of under-store write records: {}", dir_, std::strerror(errno));
+    }
+    if (dir_fd >= 0) ::close(dir_fd);
+  }
   if (!written) {
     spdlog::warn("cannot record the under-store write {} in {}", temp, path);
     ::unlink(path.c_str());

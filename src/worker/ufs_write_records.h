@@ -9,9 +9,10 @@
 // persistence) is recorded here from just after the temporary file is created until it is
 // closed or aborted, one small file per write in `dir` (a directory only this worker uses: in
 // its first tier directory, which the worker holds locked). At start CleanUp deletes the
-// temporary files of the records left by the previous run. A write killed between the creation
-// of its temporary file and its record (a few microseconds) is not covered; the record is not
-// fsynced, so a power loss (not a process kill) may lose it too.
+// temporary files of the records left by the previous run. Records are synced (file and
+// directory) before the write goes on, so they survive a power loss on a disk tier. A write
+// killed between the creation of its temporary file and its record (a few microseconds) is not
+// covered: the adapter names the temporary file as it creates it.
 //
 // Only names with the temporary marker are ever deleted, whatever a record says.
 //

@@ -197,6 +197,15 @@ TEST_F(OpsTest, StatAndDuShowCachedBytesAndPercent) {
     out = CliOk({"fs", "stat", "--json", "/ds/cold.bin"});
     return absl::StrContains(out, "\"cached_bytes\":1048576");
   }, 20000)) << out;
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_ahead_fetches_total"), 0) << "a head read asks for no read-ahead";
+  EXPECT_EQ(Counter("cistern_worker_ufs_block_reads_total"), 1);
+
+  // Reading it through: halfway through block 0 the reader has the worker fetch blocks 1 and 2,
+  // then every block names the next two; each block is read from the under-store once.
+  CliOk({"fs", "get", "/ds/cold.bin", dir_ + "/cold-back.bin"});
+  EXPECT_EQ(cistern::testing::DiffFiles(local, dir_ + "/cold-back.bin"), "");
+  EXPECT_EQ(Counter("cistern_worker_ufs_read_ahead_fetches_total"), 4);
+  EXPECT_EQ(Counter("cistern_worker_ufs_block_reads_total"), 5);
 }
 
 }  // namespace
