@@ -2,14 +2,16 @@
 // loopback, default Raft settings unless --conf says otherwise.
 //
 //   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--rounds 3] [--dir /tmp/cistern-ha-bench]
-//            [--bin-dir DIR] [--compare-bin-dir DIR] [--cpu-per-master CPUS] [--conf key=value]...
+//            [--bin-dir DIR] [--compare-bin-dir DIR [--compare-conf key=value]...] [--cpu-per-master CPUS]
+//            [--conf key=value]...
 //
 //  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
 //    through rpc::MasterClient for --seconds, against one master (local journal) and then a
 //    group of 3, repeated --rounds times (both groups stay up); prints each round, the means and
 //    the ratio 3-masters / 1-master of this same run. With --compare-bin-dir, a second group of 3
 //    runs that directory's cistern-master (e.g. a build before a change) in the same rounds, so
-//    both builds are measured under the same load (the two groups of 3 take turns at going first).
+//    both builds are measured under the same load (the two groups of 3 take turns at going first);
+//    --compare-conf gives that group settings of its own (e.g. the same build, another setting).
 //  * --cpu-per-master CPUS: every master process (the single one and each of a group of 3) runs
 //    in a cgroup of its own (cgroup v1 `cpu` controller, CFS quota) capped at CPUS CPUs, to model
 //    masters on separate hosts of that size; the client threads stay unconstrained. An
@@ -290,6 +292,7 @@ int main(int argc, char** argv) {
   std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
   std::string compare_bin_dir;
   std::vector<std::string> conf;
+  std::vector<std::string> compare_conf;
   double cpu_per_master = 0;
   app.add_option("--trials", trials, "Failover trials");
   app.add_option("--seconds", seconds, "Seconds of each throughput run");
@@ -303,6 +306,8 @@ int main(int argc, char** argv) {
                  "Cap every master process at this many CPUs (a cgroup each), to model separate hosts")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--conf", conf, "More master settings, key=value");
+  app.add_option("--compare-conf", compare_conf,
+                 "Settings of the comparison group only (after --conf), key=value; with --compare-bin-dir");
   CLI11_PARSE(app, argc, argv);
 
   // Throughput: 1 master vs 3, same run, in alternating rounds so that a change in the load of
@@ -325,7 +330,9 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<Group> other;
   if (!compare_bin_dir.empty()) {
-    other = std::make_unique<Group>(dir + "/compare", compare_bin_dir, 3, conf, &caps);
+    std::vector<std::string> other_conf = conf;
+    other_conf.insert(other_conf.end(), compare_conf.begin(), compare_conf.end());
+    other = std::make_unique<Group>(dir + "/compare", compare_bin_dir, 3, other_conf, &caps);
     for (int i = 0; i < 3; ++i) {
       if (!other->Start(i)) return 1;
     }
