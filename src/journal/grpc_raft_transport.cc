@@ -20,239 +20,112 @@
 
 namespace cistern::journal {
 
-// Sends to one peer with the gRPC callback API, without a thread of its own: whoever finds the
-// peer idle (the driver's Send, or the gRPC thread where the previous write completed) takes the
-// send token, builds a batch of everything queued and starts its write; the write's completion
-// starts the next one. So a message leaves on the thread that produced it, without waking a
-// sender thread. One write at a time per peer (a stream allows no more); what is queued meanwhile
-// leaves in the next batch.
 class GrpcRaftTransport::Peer {
  public:
   Peer(const GrpcRaftTransportOptions& options, raft::NodeId id, std::string address)
       : options_(options), id_(id), address_(std::move(address)),
-        stub_(proto::RaftTransportService::NewStub(rpc::GetChannel(address_))) {}
+        stub_(proto::RaftTransportService::NewStub(rpc::GetChannel(address_))),
+        thread_([this] { Run(); }) {}
 
   ~Peer() {
-    Writer* stream = nullptr;
-    std::shared_ptr<UnaryCall> unary;
-    bool idle = false;
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      queue_.clear();
-      stream = stream_;
-      if (stream != nullptr) ++stream->pins;  // kept alive across the cancel below
-      unary = unary_call_;
-      idle = !sending_;
-      if (idle) sending_ = true;  // nobody writes: release the stream here
+      // A write to a peer that stopped answering may block until the stream's deadline.
+      if (open_stream_ != nullptr) open_stream_->TryCancel();
     }
-    // A write to a peer that stopped answering may be stuck until the stream's deadline. (No
-    // lock held: gRPC may run a reaction inline.)
-    if (stream != nullptr) stream->context.TryCancel();
-    if (unary != nullptr) unary->context.TryCancel();
-    if (stream != nullptr) Unpin(stream);
-    if (idle) SendNext();  // stopping: gives up the stream and the token
-    // Every call still in progress ends after the cancel; none touches this object after.
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return p->calls_ == 0 && !p->sending_; }, this));
+    thread_.join();
   }
 
   const std::string& address() const { return address_; }
 
-  void Enqueue(std::vector<raft::Message> messages) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      for (raft::Message& m : messages) {
-        if (queue_.size() >= options_.max_queued_messages) {
-          ++dropped_;
-          continue;
-        }
-        queue_.push_back(std::move(m));
-      }
-      if (sending_ || queue_.empty()) return;
-      sending_ = true;  // this thread holds the send token now
+  void Enqueue(raft::Message message) {
+    absl::MutexLock lock(&mu_);
+    if (queue_.size() >= options_.max_queued_messages) {
+      ++dropped_;
+      return;
     }
-    SendNext();
+    queue_.push_back(std::move(message));
   }
 
  private:
-  // One stream to the peer, from StartCall until OnDone. It carries a hold (AddHold) while it is
-  // the current stream, so it cannot end between the token holder's writes; the token holder
-  // removes the hold when it gives the stream up (renewal, a failed write, stopping).
-  class Writer final : public grpc::ClientWriteReactor<proto::RaftMessageBatch> {
-   public:
-    explicit Writer(Peer* peer) : peer_(peer) {}
+  void Run() {
+    while (true) {
+      proto::RaftMessageBatch batch;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return p->stopping_ || !p->queue_.empty(); }, this));
+        if (stopping_) break;
+        size_t bytes = 0;
+        while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
+          for (const raft::Entry& e : queue_.front().entries) bytes += e.data.size() + 24;
+          ToProto(queue_.front(), batch.add_messages());
+          queue_.pop_front();
+        }
+      }
+      const grpc::Status status = unary_ ? SendUnary(batch) : SendOnStream(batch);
+      if (!status.ok() && reachable_) {
+        spdlog::warn("raft transport: peer {} at {} unreachable ({} messages dropped): {}", id_, address_,
+                     batch.messages_size(), status.error_message());
+      } else if (status.ok() && !reachable_) {
+        spdlog::info("raft transport: peer {} at {} reachable again", id_, address_);
+      }
+      reachable_ = status.ok();
+    }
+    CloseStream();
+  }
+
+  grpc::Status SendUnary(const proto::RaftMessageBatch& batch) {
     grpc::ClientContext context;
+    rpc::SetDeadline(&context, options_.rpc_timeout_ms);
     proto::RaftSendResponse response;
-    proto::RaftMessageBatch batch;  // the write in progress
-    std::chrono::steady_clock::time_point expires;
+    return stub_->Send(&context, batch, &response);
+  }
 
-    // Guarded by the peer's mu_: pins hold it alive past OnDone (for a cancel); done after OnDone.
-    int pins = 0;
-    bool done = false;
-
-    void OnWriteDone(bool ok) override { peer_->WriteDone(this, ok); }
-    void OnDone(const grpc::Status& status) override { peer_->StreamDone(this, status); }
-
-   private:
-    Peer* const peer_;
-  };
-
-  // REQUIRES: the caller holds the send token (sending_). Starts the write of the next batch,
-  // or gives the token back when nothing is queued. The token holder alone opens, renews and
-  // writes streams; gRPC is called without mu_ held (it may run a reaction inline).
-  void SendNext() {
-    Writer* closing = nullptr;
-    Writer* writer = nullptr;
-    bool open = false;
-    bool unary = false;
-    bool stop = false;
-    proto::RaftMessageBatch batch;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) {
-        closing = stream_;
-        stream_ = nullptr;
+  // Writes the batch on the peer's stream (opened on first use, renewed when it breaks or has
+  // lived its time). A batch written to a stream that then breaks may be lost: Raft resends.
+  grpc::Status SendOnStream(const proto::RaftMessageBatch& batch) {
+    if (stream_ != nullptr && std::chrono::steady_clock::now() >= stream_expires_) CloseStream();
+    if (stream_ == nullptr) {
+      stream_context_ = std::make_unique<grpc::ClientContext>();
+      rpc::SetDeadline(stream_context_.get(), options_.stream_lifetime_ms);
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "the transport is stopping");
+        open_stream_ = stream_context_.get();
       }
-      if (stopping_ || queue_.empty()) {
-        sending_ = false;
-        stop = true;
-      }
-      size_t bytes = 0;
-      while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
-        for (const raft::Entry& e : queue_.front().entries) bytes += e.data.size() + 24;
-        ToProto(queue_.front(), batch.add_messages());
-        queue_.pop_front();
-      }
-      unary = unary_;
-      if (!stop && !unary) {
-        // Renew the stream when it has lived its time (a stream stuck across a partition is given up).
-        if (stream_ != nullptr && std::chrono::steady_clock::now() >= stream_->expires) {
-          closing = stream_;
-          stream_ = nullptr;
-        }
-        if (stream_ == nullptr) {
-          stream_ = new Writer(this);
-          ++calls_;
-          open = true;
-        }
-        writer = stream_;
-      }
-    }
-    // The old stream ends once the peer has read what it was sent; it is not written any more
-    // (the token holder is this thread), so its OnDone follows.
-    if (closing != nullptr) {
-      closing->StartWritesDone();
-      closing->RemoveHold();
-    }
-    if (stop) return;
-    if (unary) {
-      SendUnary(std::move(batch));
-      return;
-    }
-    writer->batch = std::move(batch);
-    if (open) {
-      rpc::SetDeadline(&writer->context, options_.stream_lifetime_ms);
-      writer->expires = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stream_lifetime_ms) -
+      stream_response_ = proto::RaftSendResponse();
+      stream_ = stub_->Stream(stream_context_.get(), &stream_response_);
+      stream_expires_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.stream_lifetime_ms) -
                         std::chrono::milliseconds(std::min<int64_t>(options_.stream_lifetime_ms / 2, 2000));
-      stub_->async()->Stream(&writer->context, &writer->response, writer);
-      writer->AddHold();
-      writer->StartWrite(&writer->batch);
-      writer->StartCall();
-    } else {
-      writer->StartWrite(&writer->batch);
     }
-  }
-
-  void WriteDone(Writer* writer, bool ok) {
-    if (!ok) {
-      // The stream broke (or was cancelled): the batch may be lost, Raft resends. The next batch
-      // opens a new stream; this one ends (the writer lives until OnDone, after this reaction)
-      // and reports its status in StreamDone.
-      {
-        absl::MutexLock lock(&mu_);
-        if (stream_ == writer) stream_ = nullptr;
-      }
-      writer->context.TryCancel();
-      writer->RemoveHold();
-    } else {
-      Reachable(true, "");
-    }
-    SendNext();
-  }
-
-  // Drops a pin taken under mu_; frees the writer if it is done and unpinned.
-  void Unpin(Writer* writer) {
-    bool free = false;
-    {
-      absl::MutexLock lock(&mu_);
-      free = --writer->pins == 0 && writer->done;
-    }
-    if (free) delete writer;
-  }
-
-  void StreamDone(Writer* writer, const grpc::Status& status) {
-    bool fall_back = false;
-    bool free = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stream_ == writer) stream_ = nullptr;
-      writer->done = true;
-      free = writer->pins == 0;
-      if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && !unary_) {
-        unary_ = true;  // a master of an older version: one call per batch from now on
-        fall_back = true;
-      }
-    }
-    if (fall_back) {
+    if (stream_->Write(batch)) return grpc::Status::OK;
+    grpc::Status status = CloseStream();
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // A master of an older version: one call per batch from now on.
       spdlog::info("raft transport: peer {} at {} has no message stream; sending batch by batch", id_, address_);
-    } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-      Reachable(false, status.error_message());
+      unary_ = true;
+      return SendUnary(batch);
     }
-    if (free) delete writer;  // gRPC is done with it (OnDone is its last reaction)
-    absl::MutexLock lock(&mu_);
-    --calls_;  // last: the peer may be destroyed once this is 0
+    return status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the message stream closed") : status;
   }
 
-  // REQUIRES: the caller holds the send token; the call's completion passes it on.
-  void SendUnary(proto::RaftMessageBatch batch) {
-    auto call = std::make_shared<UnaryCall>();
-    call->request = std::move(batch);
-    rpc::SetDeadline(&call->context, options_.rpc_timeout_ms);
+  grpc::Status CloseStream() {
+    if (stream_ == nullptr) return grpc::Status::OK;
     {
       absl::MutexLock lock(&mu_);
-      ++calls_;
-      unary_call_ = call;
+      if (stopping_) stream_context_->TryCancel();
     }
-    stub_->async()->Send(&call->context, &call->request, &call->response, [this, call](grpc::Status status) {
-      {
-        absl::MutexLock lock(&mu_);
-        if (unary_call_ == call) unary_call_ = nullptr;
-      }
-      Reachable(status.ok(), status.error_message());
-      SendNext();
+    stream_->WritesDone();
+    grpc::Status status = stream_->Finish();
+    {
       absl::MutexLock lock(&mu_);
-      --calls_;
-    });
-  }
-  struct UnaryCall {
-    grpc::ClientContext context;
-    proto::RaftMessageBatch request;
-    proto::RaftSendResponse response;
-  };
-
-  // Logs a change of the peer's reachability.
-  void Reachable(bool reachable, const std::string& why) {
-    absl::MutexLock lock(&mu_);
-    if (reachable == reachable_) return;
-    reachable_ = reachable;
-    if (reachable) {
-      spdlog::info("raft transport: peer {} at {} reachable again", id_, address_);
-    } else {
-      spdlog::warn("raft transport: peer {} at {} unreachable (messages dropped): {}", id_, address_, why);
+      open_stream_ = nullptr;
     }
+    stream_.reset();
+    stream_context_.reset();
+    return status;
   }
 
   const GrpcRaftTransportOptions& options_;
@@ -262,13 +135,16 @@ class GrpcRaftTransport::Peer {
   absl::Mutex mu_;
   std::deque<raft::Message> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;  // the send token: one write in progress
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  Writer* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // the current stream, if any
-  std::shared_ptr<UnaryCall> unary_call_ ABSL_GUARDED_BY(mu_);  // in progress, to cancel
-  int calls_ ABSL_GUARDED_BY(mu_) = 0;  // streams and unary calls not done yet
-  bool unary_ ABSL_GUARDED_BY(mu_) = false;  // the peer has no Stream method
-  bool reachable_ ABSL_GUARDED_BY(mu_) = true;
+  grpc::ClientContext* open_stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // to cancel from ~Peer
+  // Sender thread only.
+  bool reachable_ = true;
+  bool unary_ = false;  // the peer has no Stream method
+  std::unique_ptr<grpc::ClientContext> stream_context_;
+  proto::RaftSendResponse stream_response_;
+  std::unique_ptr<grpc::ClientWriter<proto::RaftMessageBatch>> stream_;
+  std::chrono::steady_clock::time_point stream_expires_;
+  std::thread thread_;     // last: starts after everything above is initialized
 };
 
 GrpcRaftTransport::GrpcRaftTransport(GrpcRaftTransportOptions options) : options_(std::move(options)) {}
@@ -293,17 +169,15 @@ void GrpcRaftTransport::SetPeers(const std::map<raft::NodeId, std::string>& peer
     if (id == options_.self || peers_.count(id) > 0) continue;
     peers_[id] = std::make_unique<Peer>(options_, id, address);
   }
-  // `removed` waits for its calls to end here, after mu_ is released (they never take it).
+  // `removed` joins its threads here; they never take mu_.
 }
 
 void GrpcRaftTransport::Send(std::vector<raft::Message> messages) {
   absl::MutexLock lock(&mu_);
   if (stopped_) return;
-  std::map<raft::NodeId, std::vector<raft::Message>> by_peer;
-  for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
-  for (auto& [to, batch] : by_peer) {
-    auto it = peers_.find(to);
-    if (it != peers_.end()) it->second->Enqueue(std::move(batch));
+  for (raft::Message& m : messages) {
+    auto it = peers_.find(m.to);
+    if (it != peers_.end()) it->second->Enqueue(std::move(m));
   }
 }
 

@@ -1,20 +1,17 @@
 // The Raft transport between masters over gRPC, on a port of its own (master.raft.port), so
 // client load on the master's RPC port never delays heartbeats.
 //
-// GrpcRaftTransport (sending): one queue per peer and no thread of its own, with the gRPC
-// callback API. The thread that finds a peer idle (the driver in Send, or the gRPC thread where
-// the previous write completed) writes everything queued for it as one batch on the peer's
-// stream; what is queued while a write is in progress leaves in the next batch. The stream is
-// renewed after stream_lifetime_ms (so one stuck across a partition is given up) or when it
-// breaks; a full queue drops messages (Raft retransmits). Messages to unknown peers are dropped.
-// A peer without the Stream method (an older master) gets one Send call per batch.
+// GrpcRaftTransport (sending): one queue and one sender thread per peer. Each call carries
+// everything queued for that peer since the previous call (per-peer batching) and has a deadline,
+// so a partitioned peer costs at most one stuck call per deadline; a full queue drops messages
+// (Raft retransmits). Messages to unknown peers are dropped.
 //
 // Snapshots are streamed (InstallSnapshot: every file in chunks) on a thread per transfer, one
 // transfer per peer at a time, with a deadline that grows with the snapshot's size.
 //
 // GrpcRaftServer (receiving): the RaftTransportService; each batch goes to the node's
-// RaftMessageHandler (a stream's batches on the gRPC thread that read them, callback API); a
-// snapshot stream is written into a staging directory the handler names, checked (paths stay inside it, chunks in order, the stream complete), synced, and handed over.
+// RaftMessageHandler; a snapshot stream is written into a staging directory the handler names,
+// checked (paths stay inside it, chunks in order, the stream complete), synced, and handed over.
 //
 // Thread safety: thread-safe. SetPeers may be called at any time (membership changes).
 #pragma once
