@@ -354,7 +354,7 @@ absl::Status Checksum(Context* context, const std::vector<std::string>& patterns
 
 void AddWriteFlags(CLI::App* cmd, CopyFlags* flags) {
   cmd->add_option("--write-type", flags->write_type,
-                  "MUST_CACHE, CACHE_THROUGH or THROUGH (default: user.file.write.type.default)");
+                  "MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH (default: user.file.write.type.default)");
   cmd->add_option("--block-size", flags->block_size, "Block size such as 64MiB (default: user.block.size.default)");
 }
 

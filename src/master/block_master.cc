@@ -12,19 +12,24 @@ BlockMaster::BlockMaster(Clock* clock, BlockMasterOptions options, FileExistsFn 
     : clock_(clock), options_(options), file_exists_(std::move(file_exists)),
       worker_id_base_(static_cast<uint64_t>(clock->NowMs() / 1000) * 1000) {}
 
+std::set<uint64_t> BlockMaster::OrphanFiles(const google::protobuf::RepeatedPtrField<proto::CachedBlock>& blocks) const {
+  // Called outside mu_: file_exists reads the metastore.
+  std::set<uint64_t> orphan_files;
+  std::set<uint64_t> live_files;
+  for (const auto& block : blocks) {
+    uint64_t file = BlockFileId(block.block_id());
+    if (live_files.count(file) || orphan_files.count(file)) continue;
+    (file_exists_(file) ? live_files : orphan_files).insert(file);
+  }
+  return orphan_files;
+}
+
 absl::StatusOr<uint64_t> BlockMaster::RegisterWorker(const proto::RegisterWorkerRequest& request) {
   if (request.address().host().empty() || request.address().rpc_port() <= 0 || request.address().rpc_port() > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("worker address '", request.address().host(), ":",
                                                    request.address().rpc_port(), "' is invalid"));
   }
-  // Validate outside the lock: file_exists reads the metastore.
-  std::set<uint64_t> orphan_files;
-  std::set<uint64_t> live_files;
-  for (const auto& block : request.blocks()) {
-    uint64_t file = BlockFileId(block.block_id());
-    if (live_files.count(file) || orphan_files.count(file)) continue;
-    (file_exists_(file) ? live_files : orphan_files).insert(file);
-  }
+  const std::set<uint64_t> orphan_files = OrphanFiles(request.blocks());
   absl::MutexLock lock(&mu_);
   uint64_t id = 0;
   for (auto& [wid, w] : workers_) {
@@ -106,9 +111,11 @@ proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbe
   report.worker_id = request.worker_id();
   report.results.assign(request.persist_results().begin(), request.persist_results().end());
   report.in_progress.assign(request.persisting_file_ids().begin(), request.persisting_file_ids().end());
+  // Blocks cached while their file was being deleted are freed, not located.
+  const std::set<uint64_t> orphan_files = OrphanFiles(request.added_blocks());
   {
     absl::MutexLock lock(&mu_);
-    report.registered = HeartbeatLocked(request, &response);
+    report.registered = HeartbeatLocked(request, orphan_files, &response);
     for (const proto::PersistFileCommand& command : response.persist_files()) {
       report.delivered.push_back(command.file_id());
     }
@@ -119,7 +126,7 @@ proto::WorkerHeartbeatResponse BlockMaster::Heartbeat(const proto::WorkerHeartbe
 }
 
 bool BlockMaster::HeartbeatLocked(const proto::WorkerHeartbeatRequest& request,
-                                  proto::WorkerHeartbeatResponse* reply) {
+                                  const std::set<uint64_t>& orphan_files, proto::WorkerHeartbeatResponse* reply) {
   proto::WorkerHeartbeatResponse& response = *reply;
   auto it = workers_.find(request.worker_id());
   if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
@@ -136,7 +143,16 @@ bool BlockMaster::HeartbeatLocked(const proto::WorkerHeartbeatRequest& request,
     RemoveBlockLocked(&worker, block_id);
     worker.to_free.erase(block_id);
   }
-  for (const auto& block : request.added_blocks()) AddBlockLocked(&worker, block);
+  for (const auto& block : request.added_blocks()) {
+    if (orphan_files.contains(BlockFileId(block.block_id()))) {
+      worker.to_free.insert(block.block_id());
+    } else if (worker.to_free.contains(block.block_id())) {
+      // Freed since the worker reported it (this reply carries the free): locating it would send
+      // readers and `fs load` to a block about to go.
+    } else {
+      AddBlockLocked(&worker, block);
+    }
+  }
   if (!worker.to_free.empty()) {
     response.set_command(proto::FREE);
     for (uint64_t block_id : worker.to_free) response.add_block_ids(block_id);
@@ -159,7 +175,8 @@ absl::Status BlockMaster::QueuePersist(uint64_t worker_id, proto::PersistFileCom
   return absl::OkStatus();
 }
 
-absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block) {
+absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlock& block,
+                                      const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers) {
   const uint64_t file = BlockFileId(block.block_id());
   if (!file_exists_(file)) {
     return absl::NotFoundError(absl::StrCat("block ", block.block_id(), ": file id ", file, " does not exist"));
@@ -169,7 +186,10 @@ absl::Status BlockMaster::CommitBlock(uint64_t worker_id, const proto::CachedBlo
   if (it == workers_.end() || it->second.info.state() != proto::LIVE) {
     return absl::NotFoundError(absl::StrCat("worker ", worker_id, " is not registered"));
   }
+  // A commit supersedes a free not yet delivered (`fs load` right after `fs free`).
+  it->second.to_free.erase(block.block_id());
   AddBlockLocked(&it->second, block);
+  if (!tiers.empty()) UpdateUsageLocked(&it->second, tiers);
   return absl::OkStatus();
 }
 

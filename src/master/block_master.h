@@ -74,7 +74,9 @@ class BlockMaster {
   // has version `have`: empty mounts when `have` is current. {0, {}} without a MountTableFn.
   std::pair<uint64_t, std::vector<proto::MountInfo>> MountTableFor(uint64_t have) const;
   // NOT_FOUND if the worker is unknown or the block's file no longer exists.
-  absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block);
+  // `tiers`, when not empty, replaces the worker's usage (as a heartbeat's does).
+  absl::Status CommitBlock(uint64_t worker_id, const proto::CachedBlock& block,
+                           const google::protobuf::RepeatedPtrField<proto::TierUsage>& tiers = {});
 
   std::vector<proto::WorkerInfo> GetWorkers() const;
   // Locations of `block_id` on live workers, ordered by worker id.
@@ -101,8 +103,13 @@ class BlockMaster {
     int64_t last_heartbeat_mono_ms = 0;
   };
 
-  // The heartbeat proper; false if the worker must register again.
-  bool HeartbeatLocked(const proto::WorkerHeartbeatRequest& request, proto::WorkerHeartbeatResponse* response)
+  // The files of `blocks` that no longer exist. Must not be called with mu_ held.
+  std::set<uint64_t> OrphanFiles(const google::protobuf::RepeatedPtrField<proto::CachedBlock>& blocks) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The heartbeat proper; false if the worker must register again. Added blocks of
+  // `orphan_files` are freed instead of located.
+  bool HeartbeatLocked(const proto::WorkerHeartbeatRequest& request, const std::set<uint64_t>& orphan_files,
+                       proto::WorkerHeartbeatResponse* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddBlockLocked(Worker* worker, const proto::CachedBlock& block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveBlockLocked(Worker* worker, uint64_t block_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -76,6 +76,69 @@ TEST_F(BlockMasterTest, SilentWorkerIsLostAndItsLocationsDropped) {
   EXPECT_EQ(master_.Heartbeat(hb).command(), proto::REGISTER);
 }
 
+TEST_F(BlockMasterTest, CommitBlockUpdatesTheWorkersUsageWhenItCarriesIt) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {}));
+  ASSERT_TRUE(id.ok());
+  proto::CachedBlock block;
+  block.set_block_id(MakeBlockId(2, 0));
+  block.set_length(300);
+  block.set_tier("MEM");
+  google::protobuf::RepeatedPtrField<proto::TierUsage> tiers;
+  proto::TierUsage* tier = tiers.Add();
+  tier->set_alias("MEM");
+  tier->set_capacity_bytes(1000);
+  tier->set_used_bytes(300);
+  ASSERT_TRUE(master_.CommitBlock(*id, block, tiers).ok());
+  EXPECT_EQ(master_.GetWorkers()[0].used_bytes(), 300);
+  ASSERT_EQ(master_.GetWorkers()[0].tiers_size(), 1);
+  EXPECT_EQ(master_.GetWorkers()[0].tiers(0).used_bytes(), 300);
+  // A commit without usage (an older worker) keeps what the last report said.
+  block.set_block_id(MakeBlockId(2, 1));
+  ASSERT_TRUE(master_.CommitBlock(*id, block).ok());
+  EXPECT_EQ(master_.GetWorkers()[0].used_bytes(), 300);
+  EXPECT_EQ(master_.GetWorkers()[0].capacity_bytes(), 1000);
+}
+
+TEST_F(BlockMasterTest, ACommitCancelsAFreeNotYetDeliveredAndDeletedFilesAreNotLocated) {
+  auto id = master_.RegisterWorker(Registration("h", 1, {MakeBlockId(1, 0), MakeBlockId(2, 0)}));
+  ASSERT_TRUE(id.ok());
+  master_.RemoveFiles({1, 2});  // `fs free` of both files
+  proto::CachedBlock block;
+  block.set_block_id(MakeBlockId(1, 0));
+  block.set_length(10);
+  block.set_tier("MEM");
+  ASSERT_TRUE(master_.CommitBlock(*id, block).ok());  // `fs load` of file 1 before the next heartbeat
+  proto::WorkerHeartbeatRequest hb;
+  hb.set_worker_id(*id);
+  auto reply = master_.Heartbeat(hb);
+  EXPECT_EQ(reply.command(), proto::FREE);
+  EXPECT_EQ(std::set<uint64_t>(reply.block_ids().begin(), reply.block_ids().end()),
+            (std::set<uint64_t>{MakeBlockId(2, 0)}));
+  EXPECT_EQ(master_.GetLocations(MakeBlockId(1, 0)).size(), 1u);
+
+  // A block freed after the worker built its heartbeat is not located again by that heartbeat.
+  master_.RemoveFiles({1});
+  proto::CachedBlock* stale = hb.add_added_blocks();
+  stale->set_block_id(MakeBlockId(1, 0));
+  stale->set_tier("MEM");
+  reply = master_.Heartbeat(hb);
+  EXPECT_TRUE(master_.GetLocations(MakeBlockId(1, 0)).empty());
+  EXPECT_EQ(std::vector<uint64_t>(reply.block_ids().begin(), reply.block_ids().end()),
+            (std::vector<uint64_t>{MakeBlockId(1, 0)}));
+  hb.clear_added_blocks();
+
+  // A block of a file deleted meanwhile, reported by a heartbeat, is freed rather than located.
+  files_.erase(2);
+  proto::CachedBlock* added = hb.add_added_blocks();
+  added->set_block_id(MakeBlockId(2, 3));
+  added->set_tier("MEM");
+  reply = master_.Heartbeat(hb);
+  EXPECT_TRUE(master_.GetLocations(MakeBlockId(2, 3)).empty());
+  EXPECT_EQ(reply.command(), proto::FREE);
+  EXPECT_EQ(std::vector<uint64_t>(reply.block_ids().begin(), reply.block_ids().end()),
+            (std::vector<uint64_t>{MakeBlockId(2, 3)}));
+}
+
 TEST_F(BlockMasterTest, HeartbeatDeltasAndRemoveFiles) {
   auto id = master_.RegisterWorker(Registration("h", 1, {}));
   ASSERT_TRUE(id.ok());

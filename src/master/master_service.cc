@@ -314,7 +314,7 @@ grpc::Status BlockMasterService::CommitBlock(grpc::ServerContext* context, const
                                              proto::CommitBlockResponse*) {
   CISTERN_SERVE_IF_LEADER(context);
   if (absl::Status invalid = rpc::ValidateRequest(*request); !invalid.ok()) return ToGrpcStatus(invalid);
-  return ToGrpcStatus(blocks_->CommitBlock(request->worker_id(), request->block()));
+  return ToGrpcStatus(blocks_->CommitBlock(request->worker_id(), request->block(), request->tiers()));
 }
 
 grpc::Status BlockMasterService::GetWorkerInfoList(grpc::ServerContext* context, const proto::GetWorkerInfoListRequest*,

@@ -284,6 +284,7 @@ absl::Status ValidateRequest(const proto::WorkerHeartbeatRequest& r) {
 
 absl::Status ValidateRequest(const proto::CommitBlockRequest& r) {
   if (r.worker_id() == 0) return Invalid(r, "worker_id", "0", "not a worker id (register first)");
+  CISTERN_RETURN_IF_ERROR(CheckTiers(r, r.tiers()));
   return CheckBlock(r, "block", r.block());
 }
 

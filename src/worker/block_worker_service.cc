@@ -453,21 +453,38 @@ absl::Status BlockWorkerService::DoCacheBlock(const proto::CacheBlockRequest& re
   CISTERN_RETURN_IF_ERROR(options_.access.CheckCache(request, caller));
   const uint64_t block_id = request.block_id();
   CISTERN_ASSIGN_OR_RETURN(UfsBlockSource source, SourceOf(block_id, request.ufs(), "CacheBlock"));
-  CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
-  if (fetched.cached != nullptr) {
-    response->set_already_cached(true);
-    response->set_length(fetched.cached->length());
-    return absl::OkStatus();
+  // Tell the master at once rather than at the next heartbeat: `fs load` then `fs location`
+  // shows the block, and a free of it not yet delivered is cancelled (MasterSync keeps the block
+  // if the free was already on its way). A free obeyed between finding the block and reporting it
+  // removes it: then it is fetched again. A failed report only delays the master's view, since
+  // the heartbeat reports the block too.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    CISTERN_ASSIGN_OR_RETURN(FetchedBlock fetched, fetcher_->Fetch(block_id, source));
+    std::unique_ptr<BlockReader> cached = std::move(fetched.cached);
+    if (cached != nullptr) {
+      response->set_already_cached(true);
+    } else {
+      response->set_already_cached(false);
+      CISTERN_RETURN_IF_ERROR(fetched.streaming->WaitForCompletion());
+      fetched.streaming.reset();
+      absl::StatusOr<std::unique_ptr<BlockReader>> opened = store_->OpenReader(block_id);
+      if (!opened.ok()) {
+        return absl::ResourceExhaustedError(absl::StrCat("block ", block_id, " was read from ", source.ufs_path,
+                                                         " but there was no room to cache it"));
+      }
+      cached = std::move(*opened);
+      blocks_loaded_->Add(1);
+    }
+    response->set_length(cached->length());
+    absl::Status committed = committer_->CommitBlock(block_id, cached->length(), cached->tier());
+    if (!committed.ok()) spdlog::warn("CacheBlock {}: report to the master: {}", block_id, committed.ToString());
+    if (store_->Contains(block_id)) return absl::OkStatus();
+    if (attempt == kAttempts) {
+      return absl::AbortedError(absl::StrCat("block ", block_id, " was freed while it was being cached, ",
+                                             kAttempts, " times; try again"));
+    }
   }
-  CISTERN_RETURN_IF_ERROR(fetched.streaming->WaitForCompletion());
-  fetched.streaming.reset();
-  if (!store_->Contains(block_id)) {
-    return absl::ResourceExhaustedError(absl::StrCat("block ", block_id, " was read from ", source.ufs_path,
-                                                     " but there was no room to cache it"));
-  }
-  blocks_loaded_->Add(1);
-  response->set_length(source.block_length);
-  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------------

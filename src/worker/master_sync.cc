@@ -1,5 +1,6 @@
 #include "worker/master_sync.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -91,6 +92,10 @@ absl::Status MasterSync::Register() {
 absl::Status MasterSync::Heartbeat() {
   // Blocks pinned provisionally by now are covered by the list this heartbeat's reply carries.
   const uint64_t pin_epoch = store_->ProvisionalPinEpoch();
+  {
+    absl::MutexLock lock(&commits_mu_);
+    absl::erase_if(recent_commits_, [](const auto& entry) { return entry.second.in_flight == 0; });
+  }
   proto::WorkerHeartbeatRequest request;
   request.set_worker_id(worker_id_.load());
   request.set_cache_read_bytes(cache_read_bytes_->Get());
@@ -128,7 +133,21 @@ absl::Status MasterSync::Heartbeat() {
       return Register();
     case proto::FREE: {
       int freed = 0;
+      BlockDelta kept;
+      {
+        absl::MutexLock lock(&commits_mu_);
+        for (uint64_t block_id : response->block_ids()) {
+          auto it = recent_commits_.find(block_id);
+          if (it != recent_commits_.end()) kept.added[block_id] = it->second.info;
+        }
+      }
+      if (!kept.empty()) {
+        spdlog::info("keeping {} blocks the master asked to free: committed again while this heartbeat was sent",
+                     kept.added.size());
+        store_->RestoreDelta(kept);  // a copy: `kept` still says which ids to skip below
+      }
       for (uint64_t block_id : response->block_ids()) {
+        if (kept.added.contains(block_id)) continue;
         absl::Status status = store_->Remove(block_id);
         if (status.ok()) {
           ++freed;
@@ -159,12 +178,22 @@ absl::Status MasterSync::CommitBlock(uint64_t block_id, int64_t length, std::str
     return absl::UnavailableError(
         absl::StrCat("cannot commit block ", block_id, ": worker is not registered with the master yet"));
   }
+  {
+    absl::MutexLock lock(&commits_mu_);
+    RecentCommit& recent = recent_commits_[block_id];
+    recent.info = CachedBlockInfo{block_id, length, std::string(tier)};
+    ++recent.in_flight;
+  }
   proto::CommitBlockRequest request;
   request.set_worker_id(worker_id);
   request.mutable_block()->set_block_id(block_id);
   request.mutable_block()->set_length(length);
   request.mutable_block()->set_tier(std::string(tier));
-  return commits_->CommitBlock(request).status();
+  FillTiers(*store_, request.mutable_tiers());
+  absl::Status status = commits_->CommitBlock(request).status();
+  absl::MutexLock lock(&commits_mu_);
+  --recent_commits_[block_id].in_flight;
+  return status;
 }
 
 }  // namespace cistern::worker

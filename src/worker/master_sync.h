@@ -7,7 +7,7 @@
 // Persister, whose results (and the files it is persisting) travel with the next heartbeat. A
 // failed heartbeat keeps its delta and results for the next one.
 //
-// It is also the BlockCommitter that reports client-written blocks to the master.
+// It is also the BlockCommitter that reports client-written and `fs load`ed blocks to the master.
 //
 // Thread safety: thread-safe. Start once; Stop (or the destructor) joins the thread.
 #pragma once
@@ -18,6 +18,9 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "worker/block_committer.h"
 #include "worker/block_master_connection.h"
@@ -92,6 +95,16 @@ class MasterSync : public BlockCommitter {
   // Sent with each heartbeat for the master's cluster-wide cache hit ratio.
   Counter* const cache_read_bytes_;
   Counter* const ufs_read_bytes_;
+  // Blocks whose commit was in flight when the current heartbeat began, or started since. A FREE
+  // in that heartbeat's reply may predate such a commit (an `fs load` racing an `fs free`): those
+  // blocks are kept and reported again, so that the master and the cache agree. A FREE of a block
+  // whose commits all completed before the heartbeat began is newer than them and obeyed.
+  struct RecentCommit {
+    CachedBlockInfo info;
+    int in_flight = 0;
+  };
+  absl::Mutex commits_mu_;
+  absl::flat_hash_map<uint64_t, RecentCommit> recent_commits_ ABSL_GUARDED_BY(commits_mu_);
   // Only the sync thread touches this: logs a master outage once, not every interval.
   bool master_reachable_ = true;
   absl::Notification stop_;

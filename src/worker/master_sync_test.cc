@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <filesystem>
 #include <map>
@@ -33,6 +34,7 @@ class FakeMaster : public BlockMasterConnection {
   }
   absl::StatusOr<proto::WorkerHeartbeatResponse> WorkerHeartbeat(
       const proto::WorkerHeartbeatRequest& request) override {
+    if (during_heartbeat) during_heartbeat();
     absl::MutexLock lock(&mu_);
     heartbeats.push_back(request);
     if (!fail_status.ok()) return fail_status;
@@ -58,6 +60,8 @@ class FakeMaster : public BlockMasterConnection {
   absl::Status fail_status;
   proto::WorkerHeartbeatResponse next_response;
   uint64_t next_worker_id = 5;
+  // Runs while a heartbeat is in flight (before its reply is made).
+  std::function<void()> during_heartbeat;
 };
 
 // Forwards to a FakeMaster the test keeps.
@@ -206,6 +210,31 @@ TEST_F(MasterSyncTest, ObeysRegisterAndFreeCommands) {
   const auto& last = master_.heartbeats.back();
   EXPECT_EQ(std::set<uint64_t>(last.removed_block_ids().begin(), last.removed_block_ids().end()),
             (std::set<uint64_t>{1, 3}));
+}
+
+TEST_F(MasterSyncTest, KeepsABlockCommittedWhileTheHeartbeatThatFreesItWasInFlight) {
+  Write(1, "a");
+  Write(2, "b");
+  sync_->RunOnceForTest();  // registers
+  master_.next_response.set_command(proto::FREE);
+  master_.next_response.add_block_ids(1);
+  master_.next_response.add_block_ids(2);
+  // `fs load` of block 2 commits it while the heartbeat whose reply frees it is on its way.
+  master_.during_heartbeat = [this] { EXPECT_TRUE(sync_->CommitBlock(2, 1, "MEM").ok()); };
+  sync_->RunOnceForTest();
+  master_.during_heartbeat = nullptr;
+  EXPECT_FALSE(store_->Contains(1));
+  EXPECT_TRUE(store_->Contains(2)) << "the commit came after the master decided to free it";
+  sync_->RunOnceForTest();
+  const auto& last = master_.heartbeats.back();
+  EXPECT_EQ(BlockIds(last.added_blocks()), (std::set<uint64_t>{2})) << "reported again so the master locates it";
+  EXPECT_EQ(std::set<uint64_t>(last.removed_block_ids().begin(), last.removed_block_ids().end()),
+            (std::set<uint64_t>{1}));
+  // A free decided after the commit was seen is obeyed.
+  master_.next_response.set_command(proto::FREE);
+  master_.next_response.add_block_ids(2);
+  sync_->RunOnceForTest();
+  EXPECT_FALSE(store_->Contains(2));
 }
 
 TEST_F(MasterSyncTest, ThreadRegistersAndStopsPromptly) {

@@ -1,8 +1,10 @@
 // Every `cistern` command through real processes: a master, one or two workers and the CLI, as a
 // user types them. Commands whose master RPC is missing (an older master) are skipped, naming
 // the RPC, rather than failing.
+#include <chrono>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -379,6 +381,19 @@ TEST_F(CliTest, FreeDropsCachedBlocks) {
   // A file only in the cache is not freed without -f.
   CliFails({"fs", "free", "/m"});
   EXPECT_EQ(CliOk({"fs", "cat", "/m"}), "must");
+}
+
+TEST_F(CliTest, LoadRightAfterFreeCachesTheFileAndShowsItAtOnce) {
+  const std::string data(2 * 1024 * 1024, 'l');
+  Put("l", data, "/l");
+  CliOk({"fs", "free", "/l"});
+  // The worker may still hold the blocks: the free travels with its next heartbeat reply. The
+  // load must win over that pending free, and the master must know of the blocks when it returns.
+  CliOk({"fs", "load", "/l"});
+  EXPECT_EQ(StatJson("/l")["in_cache_percentage"], 100) << CliOk({"fs", "location", "/l"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // 5 heartbeats
+  EXPECT_EQ(StatJson("/l")["in_cache_percentage"], 100) << CliOk({"fs", "location", "/l"});
+  EXPECT_FALSE(absl::StrContains(CliOk({"fs", "location", "/l"}), "not cached"));
 }
 
 TEST_F(CliTest, MountListSyncAndUnmount) {
