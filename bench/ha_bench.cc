@@ -2,31 +2,43 @@
 // loopback, default Raft settings unless --conf says otherwise.
 //
 //   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--rounds 3] [--dir /tmp/cistern-ha-bench]
-//            [--bin-dir DIR] [--compare-bin-dir DIR] [--conf key=value]...
+//            [--bin-dir DIR] [--compare-bin-dir DIR [--compare-conf key=value]...] [--cpu-per-master CPUS]
+//            [--conf key=value]...
 //
 //  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
 //    through rpc::MasterClient for --seconds, against one master (local journal) and then a
 //    group of 3, repeated --rounds times (both groups stay up); prints each round, the means and
 //    the ratio 3-masters / 1-master of this same run. With --compare-bin-dir, a second group of 3
 //    runs that directory's cistern-master (e.g. a build before a change) in the same rounds, so
-//    both builds are measured under the same load (the two groups of 3 take turns at going first).
+//    both builds are measured under the same load (the two groups of 3 take turns at going first);
+//    --compare-conf gives that group settings of its own (e.g. the same build, another setting).
+//  * --cpu-per-master CPUS: every master process (the single one and each of a group of 3) runs
+//    in a cgroup of its own (cgroup v1 `cpu` controller, CFS quota) capped at CPUS CPUs, to model
+//    masters on separate hosts of that size; the client threads stay unconstrained. An
+//    additional figure, never the plain one: on one machine the group of 3 still shares its
+//    disk, and the client threads still share the CPUs with every master.
 //  * failover: --trials times, with a client creating files in a loop, SIGKILL the leader and
 //    time from the kill to the client's next successful create; the killed master is restarted
 //    and the group converges before the next trial. Prints each trial, the median and the max.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rpc/master_client.h"
@@ -41,6 +53,71 @@ using cistern::testing::PickUnusedPort;
 using cistern::testing::Subprocess;
 namespace proto = cistern::proto;
 
+// CPU caps for master processes: one cgroup per master under the cgroup v1 `cpu` controller
+// (--cpu-per-master), removed at the end. Not thread-safe; used by the main thread only.
+class CpuCaps {
+ public:
+  static constexpr char kRoot[] = "/sys/fs/cgroup/cpu";
+  // cpus <= 0: no caps.
+  explicit CpuCaps(double cpus) : cpus_(cpus) {
+    if (cpus_ <= 0) return;
+    dir_ = absl::StrCat(kRoot, "/cistern-ha-bench-", getpid());
+    if (mkdir(dir_.c_str(), 0755) != 0) {
+      error_ = absl::StrCat("cannot create the cgroup '", dir_, "' (", std::strerror(errno),
+                            "): --cpu-per-master needs root and the cgroup v1 cpu controller at ", kRoot);
+      dir_.clear();
+    }
+  }
+  // REQUIRES: the capped processes are gone (a cgroup with a process in it cannot be removed;
+  // a killed one may take a moment to leave).
+  ~CpuCaps() {
+    for (auto it = groups_.rbegin(); it != groups_.rend(); ++it) RemoveDir(*it);
+    if (!dir_.empty()) RemoveDir(dir_);
+  }
+  bool enabled() const { return cpus_ > 0; }
+  const std::string& error() const { return error_; }
+
+  // Moves `pid` into the cgroup `name` (created on first use) capped at the configured CPUs.
+  absl::Status Cap(const std::string& name, pid_t pid) {
+    if (!enabled()) return absl::OkStatus();
+    if (dir_.empty()) return absl::FailedPreconditionError(error_);
+    const std::string group = absl::StrCat(dir_, "/", name);
+    if (std::find(groups_.begin(), groups_.end(), group) == groups_.end()) {
+      if (mkdir(group.c_str(), 0755) != 0) {
+        return absl::InternalError(absl::StrCat("cannot create the cgroup '", group, "': ", std::strerror(errno)));
+      }
+      groups_.push_back(group);
+      const int64_t period_us = 100000;
+      if (!WriteFile(group + "/cpu.cfs_period_us", absl::StrCat(period_us)) ||
+          !WriteFile(group + "/cpu.cfs_quota_us", absl::StrCat(static_cast<int64_t>(cpus_ * period_us)))) {
+        return absl::InternalError(absl::StrCat("cannot set the CPU quota of the cgroup '", group, "'"));
+      }
+    }
+    if (!WriteFile(group + "/cgroup.procs", absl::StrCat(pid))) {
+      return absl::InternalError(absl::StrCat("cannot move process ", pid, " into the cgroup '", group, "'"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static void RemoveDir(const std::string& dir) {
+    for (int attempt = 0; rmdir(dir.c_str()) != 0 && errno == EBUSY && attempt < 50; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  static bool WriteFile(const std::string& path, const std::string& value) {
+    std::ofstream out(path);
+    out << value;
+    out.flush();
+    return static_cast<bool>(out);
+  }
+
+  const double cpus_;
+  std::string dir_;
+  std::string error_;
+  std::vector<std::string> groups_;
+};
+
 struct Master {
   uint64_t id = 0;
   int rpc_port = 0;
@@ -52,8 +129,8 @@ struct Master {
 
 class Group {
  public:
-  Group(std::string dir, std::string bin_dir, int n, std::vector<std::string> conf)
-      : dir_(std::move(dir)), bin_dir_(std::move(bin_dir)), conf_(std::move(conf)) {
+  Group(std::string dir, std::string bin_dir, int n, std::vector<std::string> conf, CpuCaps* caps)
+      : dir_(std::move(dir)), bin_dir_(std::move(bin_dir)), conf_(std::move(conf)), caps_(caps) {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/ufs");
     for (int i = 0; i < n; ++i) {
@@ -90,6 +167,12 @@ class Group {
     m.process = std::make_unique<Subprocess>(argv, absl::StrCat(dir_, "/m", m.id, ".out"));
     if (absl::Status s = m.process->Start(); !s.ok()) {
       std::fprintf(stderr, "cannot start master %d: %s\n", i + 1, s.ToString().c_str());
+      return false;
+    }
+    // The cgroup's name: the group's directory and the master, e.g. "three-m2".
+    const std::string name = absl::StrCat(std::filesystem::path(dir_).filename().string(), "-m", m.id);
+    if (absl::Status s = caps_->Cap(name, m.process->pid()); !s.ok()) {
+      std::fprintf(stderr, "master %d: %s\n", i + 1, s.ToString().c_str());
       return false;
     }
     return true;
@@ -156,6 +239,7 @@ class Group {
   const std::string dir_;
   const std::string bin_dir_;
   const std::vector<std::string> conf_;
+  CpuCaps* const caps_;
   std::vector<Master> masters_;
 };
 
@@ -208,6 +292,8 @@ int main(int argc, char** argv) {
   std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
   std::string compare_bin_dir;
   std::vector<std::string> conf;
+  std::vector<std::string> compare_conf;
+  double cpu_per_master = 0;
   app.add_option("--trials", trials, "Failover trials");
   app.add_option("--seconds", seconds, "Seconds of each throughput run");
   app.add_option("--threads", threads, "Client threads of the throughput runs");
@@ -216,14 +302,25 @@ int main(int argc, char** argv) {
   app.add_option("--bin-dir", bin_dir, "Where cistern-master is");
   app.add_option("--compare-bin-dir", compare_bin_dir,
                  "Also measure a group of 3 running the cistern-master in this directory, in the same rounds");
+  app.add_option("--cpu-per-master", cpu_per_master,
+                 "Cap every master process at this many CPUs (a cgroup each), to model separate hosts")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--conf", conf, "More master settings, key=value");
+  app.add_option("--compare-conf", compare_conf,
+                 "Settings of the comparison group only (after --conf), key=value; with --compare-bin-dir");
   CLI11_PARSE(app, argc, argv);
 
   // Throughput: 1 master vs 3, same run, in alternating rounds so that a change in the load of
   // the (shared) machine weighs on both alike.
-  Group one(dir + "/one", bin_dir, 1, conf);
+  CpuCaps caps(cpu_per_master);
+  if (!caps.error().empty()) {
+    std::fprintf(stderr, "%s\n", caps.error().c_str());
+    return 1;
+  }
+  if (caps.enabled()) std::printf("every master capped at %.2f CPUs (cgroup cpu quota)\n", cpu_per_master);
+  Group one(dir + "/one", bin_dir, 1, conf, &caps);
   if (!one.Start(0) || one.WaitForLeader(60000) < 0) return 1;
-  Group group(dir + "/three", bin_dir, 3, conf);
+  Group group(dir + "/three", bin_dir, 3, conf, &caps);
   for (int i = 0; i < 3; ++i) {
     if (!group.Start(i)) return 1;
   }
@@ -233,7 +330,9 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<Group> other;
   if (!compare_bin_dir.empty()) {
-    other = std::make_unique<Group>(dir + "/compare", compare_bin_dir, 3, conf);
+    std::vector<std::string> other_conf = conf;
+    other_conf.insert(other_conf.end(), compare_conf.begin(), compare_conf.end());
+    other = std::make_unique<Group>(dir + "/compare", compare_bin_dir, 3, other_conf, &caps);
     for (int i = 0; i < 3; ++i) {
       if (!other->Start(i)) return 1;
     }

@@ -10,8 +10,10 @@
 // transfer per peer at a time, with a deadline that grows with the snapshot's size.
 //
 // GrpcRaftServer (receiving): the RaftTransportService; each batch goes to the node's
-// RaftMessageHandler; a snapshot stream is written into a staging directory the handler names,
-// checked (paths stay inside it, chunks in order, the stream complete), synced, and handed over.
+// RaftMessageHandler (a stream's batches on the gRPC thread that read them: the stream is served
+// with the callback API, so no reader thread is woken per batch); a snapshot stream is written
+// into a staging directory the handler names, checked (paths stay inside it, chunks in order,
+// the stream complete), synced, and handed over.
 //
 // Thread safety: thread-safe. SetPeers may be called at any time (membership changes).
 #pragma once

@@ -2,6 +2,11 @@
 // and carry on after the leader's node goes away.
 #include "journal/grpc_raft_transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -118,6 +123,77 @@ class CountingHandler final : public RaftMessageHandler {
   void ReceiveSnapshot(raft::Message, std::string) override { ++received; }
   std::atomic<int> received{0};
 };
+
+raft::Message HeartbeatTo(raft::NodeId to, uint64_t seq) {
+  raft::Message m;
+  m.type = raft::MessageType::kHeartbeat;
+  m.from = 1;
+  m.to = to;
+  m.term = 1;
+  m.seq = seq;
+  return m;
+}
+
+// The sender keeps one stream per peer, renews it when it has lived its time, and opens a new
+// one after the old one broke (here: the peer's server restarted on the same port).
+TEST(GrpcRaftTransportTest, RenewsItsStreamAndReconnectsAfterThePeerRestarts) {
+  CountingHandler first;
+  auto server = GrpcRaftServer::Start("127.0.0.1:0", &first);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  GrpcRaftTransportOptions options;
+  options.self = 1;
+  options.rpc_timeout_ms = 500;
+  options.stream_lifetime_ms = 300;  // several renewals below
+  GrpcRaftTransport transport(options);
+  transport.SetPeers({{2, absl::StrCat("127.0.0.1:", port)}});
+  // Sent one by one over more than three stream lifetimes: a renewal loses nothing.
+  for (int i = 0; i < 60; ++i) {
+    transport.Send({HeartbeatTo(2, static_cast<uint64_t>(i + 1))});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(WaitUntil([&] { return first.received.load() == 60; }, 10000)) << first.received.load();
+
+  (*server)->Shutdown();
+  for (int i = 0; i < 5; ++i) transport.Send({HeartbeatTo(2, 100)});  // lost: nobody listens
+  CountingHandler second;
+  auto restarted = GrpcRaftServer::Start(absl::StrCat("127.0.0.1:", port), &second);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_TRUE(WaitUntil([&] {
+    transport.Send({HeartbeatTo(2, 200)});
+    return second.received.load() > 0;
+  }, 20000));
+  const int64_t start_ms = RealClock()->MonotonicMs();
+  transport.Stop();
+  EXPECT_LT(RealClock()->MonotonicMs() - start_ms, 5000);
+  (*restarted)->Shutdown();
+}
+
+// A peer that accepts connections but never answers: writes to it stall, and stopping the
+// transport still returns at once (the stalled stream is cancelled) instead of after the stream's
+// 30 s deadline.
+TEST(GrpcRaftTransportTest, StopsPromptlyWhileAWriteToASilentPeerIsStuck) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 16), 0);  // never accepted: the kernel completes the handshake only
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  GrpcRaftTransportOptions options;
+  options.self = 1;
+  auto transport = std::make_unique<GrpcRaftTransport>(options);
+  transport->SetPeers({{2, absl::StrCat("127.0.0.1:", ntohs(address.sin_port))}});
+  for (int i = 0; i < 20; ++i) transport->Send({HeartbeatTo(2, static_cast<uint64_t>(i + 1))});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int64_t start_ms = RealClock()->MonotonicMs();
+  transport->Stop();
+  transport.reset();
+  EXPECT_LT(RealClock()->MonotonicMs() - start_ms, 5000);
+  close(listener);
+}
 
 // In TOKEN mode (docs/security.md) Raft traffic needs the cluster's daemon token: a process
 // without the cluster secret cannot ask a master for its vote.
