@@ -93,6 +93,18 @@ void Check(const absl::Status& status, const std::string& what) {
   if (!status.ok()) Die(absl::StrCat(what, ": ", status.ToString()));
 }
 
+// Reads a whole leased block file through `buffer`; returns the bytes read.
+int64_t ReadWholeBlock(client::LocalBlockFile* file, int64_t block_bytes, std::string* buffer) {
+  int64_t at = 0;
+  while (at < block_bytes) {
+    auto n = file->ReadAt(at, static_cast<int64_t>(buffer->size()), buffer->data());
+    Check(n.status(), "short-circuit read");
+    if (*n == 0) Die("short-circuit read ended early");
+    at += *n;
+  }
+  return at;
+}
+
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
   for (int i = 1; i < argc; ++i) {
@@ -464,13 +476,7 @@ int Run(int argc, char** argv) {
                                                    [](const BlockStatus&) { return true; }, cache.mutable_read_ahead());
                               auto file = client::LocalBlockFile::CacheAndOpen(&leaser, cache, flags.block_bytes);
                               Check(file.status(), absl::StrCat("cold short-circuit open of block ", b));
-                              for (int64_t at = 0; at < flags.block_bytes;) {
-                                auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
-                                Check(n.status(), "short-circuit read");
-                                if (*n == 0) Die("short-circuit read ended early");
-                                at += *n;
-                                bytes += *n;
-                              }
+                              bytes += ReadWholeBlock(file->get(), flags.block_bytes, &buffer);
                             }
                             leaser.Flush();
                             return bytes;
@@ -538,13 +544,7 @@ int Run(int argc, char** argv) {
                                      &leaser, block_id(b), flags.block_bytes,
                                      proto::BlockCapability(), ahead);  // the bench worker checks none
                                  Check(file.status(), absl::StrCat("short-circuit open of block ", b));
-                                 for (int64_t at = 0; at < flags.block_bytes;) {
-                                   auto n = (*file)->ReadAt(at, static_cast<int64_t>(buffer.size()), buffer.data());
-                                   Check(n.status(), "short-circuit read");
-                                   if (*n == 0) Die("short-circuit read ended early");
-                                   at += *n;
-                                   bytes += *n;
-                                 }
+                                 bytes += ReadWholeBlock(file->get(), flags.block_bytes, &buffer);
                                  if (lease_ahead == 0) leaser.Flush();  // one release per block, as before batching
                                }
                                leaser.Flush();
