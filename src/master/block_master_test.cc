@@ -24,6 +24,14 @@ proto::RegisterWorkerRequest Registration(const std::string& host, int port, std
   return request;
 }
 
+proto::CachedBlock Block(uint64_t block_id, int64_t length) {
+  proto::CachedBlock block;
+  block.set_block_id(block_id);
+  block.set_length(length);
+  block.set_tier("MEM");
+  return block;
+}
+
 class BlockMasterTest : public ::testing::Test {
  protected:
   ManualClock clock_;
@@ -79,10 +87,7 @@ TEST_F(BlockMasterTest, SilentWorkerIsLostAndItsLocationsDropped) {
 TEST_F(BlockMasterTest, CommitBlockUpdatesTheWorkersUsageWhenItCarriesIt) {
   auto id = master_.RegisterWorker(Registration("h", 1, {}));
   ASSERT_TRUE(id.ok());
-  proto::CachedBlock block;
-  block.set_block_id(MakeBlockId(2, 0));
-  block.set_length(300);
-  block.set_tier("MEM");
+  proto::CachedBlock block = Block(MakeBlockId(2, 0), 300);
   google::protobuf::RepeatedPtrField<proto::TierUsage> tiers;
   proto::TierUsage* tier = tiers.Add();
   tier->set_alias("MEM");
@@ -103,10 +108,7 @@ TEST_F(BlockMasterTest, ACommitCancelsAFreeNotYetDeliveredAndDeletedFilesAreNotL
   auto id = master_.RegisterWorker(Registration("h", 1, {MakeBlockId(1, 0), MakeBlockId(2, 0)}));
   ASSERT_TRUE(id.ok());
   master_.RemoveFiles({1, 2});  // `fs free` of both files
-  proto::CachedBlock block;
-  block.set_block_id(MakeBlockId(1, 0));
-  block.set_length(10);
-  block.set_tier("MEM");
+  proto::CachedBlock block = Block(MakeBlockId(1, 0), 10);
   ASSERT_TRUE(master_.CommitBlock(*id, block).ok());  // `fs load` of file 1 before the next heartbeat
   proto::WorkerHeartbeatRequest hb;
   hb.set_worker_id(*id);
@@ -142,10 +144,7 @@ TEST_F(BlockMasterTest, ACommitCancelsAFreeNotYetDeliveredAndDeletedFilesAreNotL
 TEST_F(BlockMasterTest, HeartbeatDeltasAndRemoveFiles) {
   auto id = master_.RegisterWorker(Registration("h", 1, {}));
   ASSERT_TRUE(id.ok());
-  proto::CachedBlock block;
-  block.set_block_id(MakeBlockId(2, 0));
-  block.set_length(5);
-  block.set_tier("MEM");
+  proto::CachedBlock block = Block(MakeBlockId(2, 0), 5);
   ASSERT_TRUE(master_.CommitBlock(*id, block).ok());
   block.set_block_id(MakeBlockId(7, 0));
   EXPECT_EQ(master_.CommitBlock(*id, block).code(), absl::StatusCode::kNotFound) << "file 7 does not exist";
