@@ -82,6 +82,11 @@ struct Flags {
   // mount options; empty = a file in ufs_dir.
   std::string ufs_uri;
   std::map<std::string, std::string> ufs_options;
+  // A second gRPC server and channel for the warm phase, differing from the default ones by
+  // these channel arguments and/or response chunk size; run alternately with the default one.
+  std::vector<std::pair<std::string, int>> variant_args;
+  int64_t variant_chunk_bytes = 0;  // 0 = --chunk_kb
+  bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0; }
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -140,8 +145,15 @@ Flags ParseFlags(int argc, char** argv) {
       const size_t eq = option.find('=');
       if (eq == std::string::npos) Die(absl::StrCat("--ufs_option ", option, ": expected key=value"));
       flags.ufs_options[option.substr(0, eq)] = option.substr(eq + 1);
+    } else if (arg == "--variant_arg") {
+      const std::string option = value();
+      const size_t eq = option.find('=');
+      if (eq == std::string::npos) Die(absl::StrCat("--variant_arg ", option, ": expected key=integer"));
+      flags.variant_args.emplace_back(option.substr(0, eq), std::atoi(option.c_str() + eq + 1));
+    } else if (arg == "--variant_chunk_kb") {
+      flags.variant_chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb)"));
     }
   }
   if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
@@ -221,6 +233,31 @@ Comparison Compare(int runs, int64_t bytes, const Side& subject, const Side& bas
   }
   return Comparison{Median(subject_rates), Median(baseline_rates), Median(ratios), Median(subject_cpu),
                     Median(baseline_cpu), Median(subject_ms), Median(baseline_ms)};
+}
+
+// Runs `baseline` and then each of `subjects` in every round, the subjects in the opposite order
+// every other round; returns the wall times (seconds) per round, baseline first.
+std::vector<std::vector<double>> TimeRounds(int runs, int64_t bytes, const Side& baseline,
+                                            const std::vector<const Side*>& subjects) {
+  auto timed = [bytes](const Side& side) {
+    if (side.before) side.before();
+    const auto start = Clock::now();
+    const int64_t moved = side.body();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
+    return seconds;
+  };
+  std::vector<std::vector<double>> rounds;
+  for (int r = 0; r < runs; ++r) {
+    std::vector<double> times(subjects.size() + 1);
+    times[0] = timed(baseline);
+    for (size_t i = 0; i < subjects.size(); ++i) {
+      const size_t k = r % 2 == 0 ? i : subjects.size() - 1 - i;
+      times[k + 1] = timed(*subjects[k]);
+    }
+    rounds.push_back(std::move(times));
+  }
+  return rounds;
 }
 
 // A TCP loopback server that streams whole files in chunks; the client asks for a file by
@@ -521,7 +558,57 @@ int Run(int argc, char** argv) {
                            return bytes;
                          }};
     const Side warm_grpc{nullptr, [&] { return read_all_blocks(false, true); }};
-    print("warm: ReadBlock over gRPC from MEM", "plain TCP loopback, same bytes", Compare(flags.runs, total, warm_grpc, plain_tcp));
+    if (!flags.variant()) {
+      print("warm: ReadBlock over gRPC from MEM", "plain TCP loopback, same bytes", Compare(flags.runs, total, warm_grpc, plain_tcp));
+    } else {
+      // The variant: its own server over the same store, and a client whose channel is created
+      // while the variant's arguments are set (a channel takes its arguments when created).
+      rpc::SetTransportArgOverridesForBench(flags.variant_args);
+      worker::BlockWorkerServiceOptions variant_options = service_options;
+      const int64_t variant_chunk = flags.variant_chunk_bytes > 0 ? flags.variant_chunk_bytes : flags.chunk_bytes;
+      variant_options.default_chunk_size_bytes = variant_chunk;
+      worker::BlockWorkerService variant_service(store->get(), &fetcher, &ufs, &master, variant_options);
+      grpc::ServerBuilder variant_builder;
+      rpc::ConfigureServerBuilder(&variant_builder);
+      int variant_port = 0;
+      variant_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &variant_port);
+      variant_builder.RegisterService(&variant_service);
+      std::unique_ptr<grpc::Server> variant_server = variant_builder.BuildAndStart();
+      if (variant_server == nullptr) Die("cannot start the variant's gRPC server");
+      rpc::WorkerClient variant_client(absl::StrCat("127.0.0.1:", variant_port), rpc::WorkerClientOptions{30000, 600000});
+      rpc::SetTransportArgOverridesForBench({});
+      const Side warm_variant{nullptr, [&] {
+                                int64_t bytes = 0;
+                                for (int b = 0; b < flags.blocks; ++b) {
+                                  proto::ReadBlockRequest r = request(b, false);
+                                  r.set_chunk_size_bytes(static_cast<int32_t>(variant_chunk));
+                                  Check(variant_client.ReadBlock(r, [&](std::string_view data, bool from_cache) {
+                                          if (!from_cache) return absl::InternalError("variant: not from the cache");
+                                          bytes += static_cast<int64_t>(data.size());
+                                          return absl::OkStatus();
+                                        }),
+                                        absl::StrCat("variant ReadBlock ", b));
+                                }
+                                return bytes;
+                              }};
+      std::string variant_name;
+      for (const auto& [key, value] : flags.variant_args) absl::StrAppend(&variant_name, key, "=", value, " ");
+      absl::StrAppend(&variant_name, "chunk ", variant_chunk >> 10, " KiB");
+      const std::vector<std::vector<double>> rounds = TimeRounds(flags.runs, total, plain_tcp, {&warm_grpc, &warm_variant});
+      auto column = [&](size_t k, bool ratio_to, size_t of) {
+        std::vector<double> v;
+        for (const auto& times : rounds) v.push_back(ratio_to ? times[of] / times[k] : static_cast<double>(total) / (1 << 20) / times[k]);
+        return Median(v);
+      };
+      std::printf("\nWarm, three sides alternating (TCP, default, variant; the two gRPC sides swap order every round):\n\n");
+      std::printf("| side | MiB/s | throughput ratio to TCP | throughput ratio to default |\n|---|---:|---:|---:|\n");
+      std::printf("| plain TCP loopback | %.0f | 1.00 | |\n", column(0, false, 0));
+      std::printf("| gRPC, default | %.0f | %.2f | 1.00 |\n", column(1, false, 0), column(1, true, 0));
+      std::printf("| gRPC, variant: %s | %.0f | %.2f | %.2f |\n", variant_name.c_str(), column(2, false, 0), column(2, true, 0),
+                  column(2, true, 1));
+      std::fflush(stdout);
+      variant_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    }
     ::close(sock);
   }
 

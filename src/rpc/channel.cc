@@ -14,6 +14,13 @@
 namespace cistern::rpc {
 namespace {
 
+// Set by SetTransportArgOverridesForBench.
+ABSL_CONST_INIT absl::Mutex overrides_mu(absl::kConstInit);
+std::vector<std::pair<std::string, int>>* TransportArgOverrides() ABSL_EXCLUSIVE_LOCKS_REQUIRED(overrides_mu) {
+  static auto* overrides = new std::vector<std::pair<std::string, int>>();
+  return overrides;
+}
+
 // Transport settings of every Cistern channel and server, for block data at memory speed on
 // loopback and fast networks (measured with cistern-cache-read-bench, see BENCHMARKS.md):
 //  * a 16 MiB HTTP/2 stream window without BDP probing, so a sender is not held back by a
@@ -22,9 +29,17 @@ namespace {
 //    kernel zero-fills on every read (15% of a warm read's time in page faults).
 template <typename SetInt>
 void ApplyTransportArgs(SetInt set_int) {
-  set_int(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
-  set_int(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  set_int(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 128 << 10);
+  std::map<std::string, int> args = {
+      {GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20},
+      {GRPC_ARG_HTTP2_BDP_PROBE, 0},
+      {GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 128 << 10},
+  };
+  {
+    absl::MutexLock lock(&overrides_mu);
+    for (const auto& [key, value] : *TransportArgOverrides()) args[key] = value;
+  }
+  // Each key once: parts of gRPC take the first occurrence of a key, others the last.
+  for (const auto& [key, value] : args) set_int(key.c_str(), value);
 }
 
 // Adds the identity of the channel's ChannelSecurity to every call's metadata.
@@ -56,6 +71,11 @@ class IdentityInterceptorFactory final : public grpc::experimental::ClientInterc
 };
 
 }  // namespace
+
+void SetTransportArgOverridesForBench(std::vector<std::pair<std::string, int>> args) {
+  absl::MutexLock lock(&overrides_mu);
+  *TransportArgOverrides() = std::move(args);
+}
 
 std::shared_ptr<grpc::Channel> GetChannel(const std::string& address,
                                           const std::shared_ptr<const ChannelSecurity>& requested) {

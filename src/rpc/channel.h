@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "grpcpp/channel.h"
@@ -24,6 +25,11 @@ class ChannelSecurity;
 // afterwards.
 std::shared_ptr<grpc::Channel> GetChannel(const std::string& address,
                                           const std::shared_ptr<const ChannelSecurity>& security = nullptr);
+
+// Integer channel arguments that channels and servers created after this call get on top of (or
+// instead of) the transport settings every Cistern channel and server has; for benchmarks that
+// compare transport settings side by side in one process. Production code never calls it.
+void SetTransportArgOverridesForBench(std::vector<std::pair<std::string, int>> args);
 
 // Sets the deadline of `context` to now + timeout_ms.
 void SetDeadline(grpc::ClientContext* context, int64_t timeout_ms);
