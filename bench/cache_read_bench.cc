@@ -86,7 +86,8 @@ struct Flags {
   // these channel arguments and/or response chunk size; run alternately with the default one.
   std::vector<std::pair<std::string, int>> variant_args;
   int64_t variant_chunk_bytes = 0;  // 0 = --chunk_kb
-  bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0; }
+  int variant_send_mapped = -1;     // BlockWorkerServiceOptions::send_mapped_blocks; -1 = the default's
+  bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0 || variant_send_mapped >= 0; }
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -150,10 +151,12 @@ Flags ParseFlags(int argc, char** argv) {
       const size_t eq = option.find('=');
       if (eq == std::string::npos) Die(absl::StrCat("--variant_arg ", option, ": expected key=integer"));
       flags.variant_args.emplace_back(option.substr(0, eq), std::atoi(option.c_str() + eq + 1));
+    } else if (arg == "--variant_send_mapped") {
+      flags.variant_send_mapped = std::atoi(value().c_str()) != 0 ? 1 : 0;
     } else if (arg == "--variant_chunk_kb") {
       flags.variant_chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb --variant_send_mapped)"));
     }
   }
   if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
@@ -236,26 +239,32 @@ Comparison Compare(int runs, int64_t bytes, const Side& subject, const Side& bas
 }
 
 // Runs `baseline` and then each of `subjects` in every round, the subjects in the opposite order
-// every other round; returns the wall times (seconds) per round, baseline first.
+// every other round; returns the wall times (seconds) per round, baseline first, and in `cpu` (if
+// given) the process's CPU seconds of each.
 std::vector<std::vector<double>> TimeRounds(int runs, int64_t bytes, const Side& baseline,
-                                            const std::vector<const Side*>& subjects) {
-  auto timed = [bytes](const Side& side) {
+                                            const std::vector<const Side*>& subjects,
+                                            std::vector<std::vector<double>>* cpu = nullptr) {
+  auto timed = [bytes](const Side& side, double* cpu_seconds) {
     if (side.before) side.before();
+    const double cpu_start = ProcessCpuSeconds();
     const auto start = Clock::now();
     const int64_t moved = side.body();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    *cpu_seconds = ProcessCpuSeconds() - cpu_start;
     if (moved != bytes) Die(absl::StrCat("moved ", moved, " bytes, expected ", bytes));
     return seconds;
   };
   std::vector<std::vector<double>> rounds;
+  if (cpu != nullptr) cpu->clear();
   for (int r = 0; r < runs; ++r) {
-    std::vector<double> times(subjects.size() + 1);
-    times[0] = timed(baseline);
+    std::vector<double> times(subjects.size() + 1), cpu_times(subjects.size() + 1);
+    times[0] = timed(baseline, &cpu_times[0]);
     for (size_t i = 0; i < subjects.size(); ++i) {
       const size_t k = r % 2 == 0 ? i : subjects.size() - 1 - i;
-      times[k + 1] = timed(*subjects[k]);
+      times[k + 1] = timed(*subjects[k], &cpu_times[k + 1]);
     }
     rounds.push_back(std::move(times));
+    if (cpu != nullptr) cpu->push_back(std::move(cpu_times));
   }
   return rounds;
 }
@@ -567,6 +576,7 @@ int Run(int argc, char** argv) {
       worker::BlockWorkerServiceOptions variant_options = service_options;
       const int64_t variant_chunk = flags.variant_chunk_bytes > 0 ? flags.variant_chunk_bytes : flags.chunk_bytes;
       variant_options.default_chunk_size_bytes = variant_chunk;
+      if (flags.variant_send_mapped >= 0) variant_options.send_mapped_blocks = flags.variant_send_mapped != 0;
       worker::BlockWorkerService variant_service(store->get(), &fetcher, &ufs, &master, variant_options);
       grpc::ServerBuilder variant_builder;
       rpc::ConfigureServerBuilder(&variant_builder);
@@ -593,19 +603,27 @@ int Run(int argc, char** argv) {
                               }};
       std::string variant_name;
       for (const auto& [key, value] : flags.variant_args) absl::StrAppend(&variant_name, key, "=", value, " ");
-      absl::StrAppend(&variant_name, "chunk ", variant_chunk >> 10, " KiB");
-      const std::vector<std::vector<double>> rounds = TimeRounds(flags.runs, total, plain_tcp, {&warm_grpc, &warm_variant});
+      absl::StrAppend(&variant_name, "chunk ", variant_chunk >> 10, " KiB, send_mapped_blocks ",
+                      variant_options.send_mapped_blocks ? "on" : "off");
+      std::vector<std::vector<double>> cpu;
+      const std::vector<std::vector<double>> rounds =
+          TimeRounds(flags.runs, total, plain_tcp, {&warm_grpc, &warm_variant}, &cpu);
       auto column = [&](size_t k, bool ratio_to, size_t of) {
         std::vector<double> v;
         for (const auto& times : rounds) v.push_back(ratio_to ? times[of] / times[k] : static_cast<double>(total) / (1 << 20) / times[k]);
         return Median(v);
       };
+      auto cpu_ms = [&](size_t k) {
+        std::vector<double> v;
+        for (const auto& times : cpu) v.push_back(times[k] * 1e3);
+        return Median(v);
+      };
       std::printf("\nWarm, three sides alternating (TCP, default, variant; the two gRPC sides swap order every round):\n\n");
-      std::printf("| side | MiB/s | throughput ratio to TCP | throughput ratio to default |\n|---|---:|---:|---:|\n");
-      std::printf("| plain TCP loopback | %.0f | 1.00 | |\n", column(0, false, 0));
-      std::printf("| gRPC, default | %.0f | %.2f | 1.00 |\n", column(1, false, 0), column(1, true, 0));
-      std::printf("| gRPC, variant: %s | %.0f | %.2f | %.2f |\n", variant_name.c_str(), column(2, false, 0), column(2, true, 0),
-                  column(2, true, 1));
+      std::printf("| side | MiB/s | throughput ratio to TCP | throughput ratio to default | CPU ms (process) |\n|---|---:|---:|---:|---:|\n");
+      std::printf("| plain TCP loopback | %.0f | 1.00 | | %.0f |\n", column(0, false, 0), cpu_ms(0));
+      std::printf("| gRPC, default | %.0f | %.2f | 1.00 | %.0f |\n", column(1, false, 0), column(1, true, 0), cpu_ms(1));
+      std::printf("| gRPC, variant: %s | %.0f | %.2f | %.2f | %.0f |\n", variant_name.c_str(), column(2, false, 0), column(2, true, 0),
+                  column(2, true, 1), cpu_ms(2));
       std::fflush(stdout);
       variant_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     }

@@ -1,6 +1,7 @@
 #include "worker/block_store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,31 @@ absl::StatusOr<int64_t> BlockReader::ReadAt(int64_t offset, int64_t n, char* buf
     done += r;
   }
   return done;
+}
+
+bool BlockReader::in_memory() const { return entry_->dir->in_memory(); }
+
+MappedBlockRange::~MappedBlockRange() { ::munmap(base_, mapped_bytes_); }
+
+absl::StatusOr<std::unique_ptr<MappedBlockRange>> BlockReader::Map(int64_t offset, int64_t n) const {
+  if (offset < 0 || n < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("block ", block_id_, ": bad map offset ", offset, " or length ", n));
+  }
+  n = std::max<int64_t>(0, std::min(n, length_ - offset));
+  if (n == 0) return std::make_unique<MappedBlockRange>(nullptr, 0, std::string_view());
+  // A mapped page past the end of the file would fault when the kernel copies it out.
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat block ", block_id_), path_);
+  if (st.st_size < length_) {
+    return absl::DataLossError(absl::StrCat("block ", block_id_, " file ", path_, " is shorter than its length ", length_));
+  }
+  static const int64_t page = ::sysconf(_SC_PAGESIZE);
+  const int64_t start = offset / page * page;
+  const size_t mapped = static_cast<size_t>(offset + n - start);
+  void* base = ::mmap(nullptr, mapped, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_, start);
+  if (base == MAP_FAILED) return ErrnoStatus(errno, absl::StrCat("map block ", block_id_), path_);
+  return std::make_unique<MappedBlockRange>(
+      base, mapped, std::string_view(static_cast<const char*>(base) + (offset - start), static_cast<size_t>(n)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,6 +99,22 @@ struct BlockEntry;
 }
 
 // A committed block open for reading; it cannot be evicted while open.
+// A read-only mapping of part of a block file; unmapped when destroyed.
+class MappedBlockRange {
+ public:
+  MappedBlockRange(void* base, size_t mapped_bytes, std::string_view bytes)
+      : base_(base), mapped_bytes_(mapped_bytes), bytes_(bytes) {}
+  ~MappedBlockRange();
+  MappedBlockRange(const MappedBlockRange&) = delete;
+  MappedBlockRange& operator=(const MappedBlockRange&) = delete;
+  std::string_view bytes() const { return bytes_; }
+
+ private:
+  void* const base_;
+  const size_t mapped_bytes_;
+  const std::string_view bytes_;
+};
+
 class BlockReader {
  public:
   ~BlockReader();
@@ -111,6 +127,13 @@ class BlockReader {
   const std::string& tier() const;
   // Reads up to `n` bytes at `offset`; returns the count (0 at the end of the block).
   absl::StatusOr<int64_t> ReadAt(int64_t offset, int64_t n, char* buf);
+  // Whether the block file is on a memory file system (StorageDir::in_memory).
+  bool in_memory() const;
+  // Maps [offset, offset + n) of the block (n clipped to its end) read-only, so its bytes can be
+  // handed to a socket without copying them first. The file is checked to be as long as the
+  // block, as ReadAt does; the mapping stays valid after the reader is gone (the caller keeps
+  // the reader while it uses the bytes, so the block's space stays accounted).
+  absl::StatusOr<std::unique_ptr<MappedBlockRange>> Map(int64_t offset, int64_t n) const;
   // The block file's path, device and inode number (for short-circuit reads).
   const std::string& path() const { return path_; }
   absl::StatusOr<std::pair<uint64_t, uint64_t>> DeviceAndInode() const;

@@ -1,6 +1,7 @@
 #include "worker/block_store.h"
 
 #include <stdlib.h>
+#include <sys/vfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -138,6 +139,50 @@ TEST_F(BlockStoreTest, WriteCommitRead) {
   auto missing = store_->OpenReader(8);
   EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
   EXPECT_NE(missing.status().message().find("8"), std::string::npos);
+}
+
+TEST_F(BlockStoreTest, MapsRangesOfABlockFile) {
+  OpenStore(1 << 20);
+  std::string data(300'000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+  ASSERT_TRUE(WriteBlock(1, data).ok());
+  auto reader = store_->OpenReader(1);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  for (const auto& [offset, n] : std::vector<std::pair<int64_t, int64_t>>{
+           {0, 300'000}, {4096, 8192}, {12'345, 100'000}, {299'999, 1}, {290'000, 50'000}, {300'000, 10}}) {
+    auto mapped = (*reader)->Map(offset, n);
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    const size_t want = static_cast<size_t>(std::min<int64_t>(n, 300'000 - offset));
+    EXPECT_TRUE((*mapped)->bytes() == std::string_view(data).substr(static_cast<size_t>(offset), want))
+        << offset << "+" << n;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument((*reader)->Map(-1, 10).status()));
+
+  // A file shorter than its block is data loss, not a mapping that faults when read.
+  fs::resize_file(dir_ + "/" + BlockFileName(1), 1000);
+  EXPECT_TRUE(absl::IsDataLoss((*reader)->Map(0, 10).status()));
+}
+
+TEST_F(BlockStoreTest, KnowsWhetherATierIsInMemory) {
+  std::string pattern = "/dev/shm/block_store_test.XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) GTEST_SKIP() << "no /dev/shm here";
+  struct statfs shm{};
+  ASSERT_EQ(::statfs(pattern.c_str(), &shm), 0);
+  if (shm.f_type != 0x01021994) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  for (const std::string& dir : {pattern + "/mem", dir_}) {
+    struct statfs parent{};
+    ASSERT_EQ(::statfs(fs::path(dir).parent_path().c_str(), &parent), 0);
+    auto store = BlockStore::Open(BlockStoreOptions::SingleDir(dir, 1 << 20));
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto writer = (*store)->CreateWriter(1, 0);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append("x").ok());
+    ASSERT_TRUE((*writer)->Commit().ok());
+    auto reader = (*store)->OpenReader(1);
+    ASSERT_TRUE(reader.ok());
+    EXPECT_EQ((*reader)->in_memory(), parent.f_type == 0x01021994) << dir;
+  }
+  fs::remove_all(pattern);
 }
 
 TEST_F(BlockStoreTest, UncommittedWritesLeaveNothing) {

@@ -23,6 +23,8 @@ namespace {
 
 // Response chunks stay well below the gRPC message limit.
 constexpr int64_t kMaxChunkBytes = rpc::kMaxMessageBytes / 4;
+// Shorter ranges are read into buffers: mapping and unmapping cost more than copying a few pages.
+constexpr int64_t kMinMappedBytes = 256 << 10;
 
 // The number of bytes to serve for [offset, offset + length) of a block of `block_length`
 // bytes; length -1 means to the end.
@@ -156,7 +158,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
       if (!promoted.ok()) spdlog::debug("promote block {}: {}", block_id, promoted.ToString());
     }
     if (read_ahead) StartReadAhead(block_id, request.read_ahead());
-    return ServeFromCache(cached->get(), request.offset(), request.length(), chunk_bytes, writer);
+    return ServeFromCache(std::move(*cached), request.offset(), request.length(), chunk_bytes, writer);
   }
   if (!absl::IsNotFound(cached.status()) && !absl::IsDataLoss(cached.status())) return cached.status();
   if (!has_source) {
@@ -184,7 +186,7 @@ absl::Status BlockWorkerService::DoReadBlock(grpc::ServerContext* context, const
   // After this block's fetch, which is queued first.
   if (read_ahead) StartReadAhead(block_id, request.read_ahead());
   if (fetched.cached != nullptr) {
-    return ServeFromCache(fetched.cached.get(), request.offset(), request.length(), chunk_bytes, writer);
+    return ServeFromCache(std::move(fetched.cached), request.offset(), request.length(), chunk_bytes, writer);
   }
   return ServeStreaming(context, fetched.streaming.get(), request.offset(), length, chunk_bytes, writer);
 }
@@ -212,7 +214,7 @@ absl::Status BlockWorkerService::ServeStreaming(grpc::ServerContext* context, St
   return absl::OkStatus();
 }
 
-absl::Status BlockWorkerService::ServeFromCache(BlockReader* reader, int64_t offset, int64_t length,
+absl::Status BlockWorkerService::ServeFromCache(std::shared_ptr<BlockReader> reader, int64_t offset, int64_t length,
                                                 int64_t chunk_bytes, ReadBlockStream* writer) {
   const uint64_t block_id = reader->block_id();
   CISTERN_ASSIGN_OR_RETURN(length, ResolveRange(block_id, offset, length, reader->length()));
@@ -220,6 +222,27 @@ absl::Status BlockWorkerService::ServeFromCache(BlockReader* reader, int64_t off
   const int64_t end = offset + length;
   int64_t pos = offset;
   bool first = true;
+  if (options_.send_mapped_blocks && reader->in_memory() && length >= kMinMappedBytes) {
+    CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<MappedBlockRange> mapped, reader->Map(offset, length));
+    const std::string_view bytes = mapped->bytes();
+    // The slices hold the mapping and the reader (so the block's space stays accounted) until
+    // gRPC has sent them.
+    struct Held {
+      std::shared_ptr<BlockReader> reader;
+      std::unique_ptr<MappedBlockRange> mapped;
+    };
+    const auto held = std::make_shared<const Held>(Held{reader, std::move(mapped)});
+    do {
+      const int64_t n = std::min(chunk_bytes, end - pos);
+      const bool sent = writer->Write(
+          rpc::EncodeReadBlockChunk(SharedSlice(bytes.substr(static_cast<size_t>(pos - offset), static_cast<size_t>(n)), held), first));
+      first = false;
+      if (!sent) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+      bytes_read_cache_->Add(n);
+      pos += n;
+    } while (pos < end);
+    return absl::OkStatus();
+  }
   do {
     const int64_t want = std::min(chunk_bytes, end - pos);
     char* data = nullptr;

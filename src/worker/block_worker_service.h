@@ -69,6 +69,11 @@ struct BlockWorkerServiceOptions {
   // Where WriteUfsFile records its writes in progress, so that the temporary files of writes a
   // kill interrupts are deleted at the next start; null = not recorded. Must outlive the service.
   UfsWriteRecords* ufs_write_records = nullptr;
+  // Sends ranges of 256 KiB or more of cached blocks on a memory file system (a MEM tier on
+  // tmpfs) from a read-only mapping of the block file instead of reading each chunk into a
+  // buffer first: the kernel copies the bytes from the page cache into the socket, one copy
+  // fewer per byte (BENCHMARKS.md, "Warm and short-circuit reads").
+  bool send_mapped_blocks = true;
 };
 
 class BlockWorkerService final : public proto::BlockWorker::Service {
@@ -98,7 +103,7 @@ class BlockWorkerService final : public proto::BlockWorker::Service {
  private:
   absl::Status DoReadBlock(grpc::ServerContext* context, const proto::ReadBlockRequest& request,
                            ReadBlockStream* writer);
-  absl::Status ServeFromCache(BlockReader* reader, int64_t offset, int64_t length, int64_t chunk_bytes,
+  absl::Status ServeFromCache(std::shared_ptr<BlockReader> reader, int64_t offset, int64_t length, int64_t chunk_bytes,
                               ReadBlockStream* writer);
   // Starts background fetches of the blocks a request asks to read ahead (checked already);
   // best effort: UfsBlockFetcher::ReadAhead skips what is cached, in flight or over its bound.

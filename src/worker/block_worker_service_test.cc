@@ -3,6 +3,7 @@
 #include "worker/block_worker_service.h"
 
 #include <stdlib.h>
+#include <sys/vfs.h>
 
 #include <chrono>
 #include <filesystem>
@@ -101,6 +102,7 @@ class BlockWorkerServiceTest : public ::testing::Test {
     options.default_chunk_size_bytes = 64 << 10;
     options.worker_id = [] { return uint64_t{17}; };
     options.leases = leases;
+    options.send_mapped_blocks = send_mapped_blocks_;
     service_ = std::make_unique<BlockWorkerService>(store_.get(), fetcher_.get(), &ufs_, &committer_, options);
 
     grpc::ServerBuilder builder;
@@ -180,6 +182,7 @@ class BlockWorkerServiceTest : public ::testing::Test {
     return true;
   }
 
+  bool send_mapped_blocks_ = true;
   std::string root_;
   std::shared_ptr<GatedUfs::State> gated_;
   UfsRegistry ufs_;
@@ -237,6 +240,55 @@ TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
   EXPECT_EQ(CounterValue("cistern_worker_cache_block_reads_total") - cache_blocks0, 5);
   EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - cache_bytes0,
             1'000'000 + 100'000 + 1'000 + 10'000);
+}
+
+// Blocks in a MEM tier on tmpfs go out from a mapping of the block file (ranges of 256 KiB or
+// more); the bytes, chunking, counters and accounting are those of the buffered path.
+TEST_F(BlockWorkerServiceTest, BlocksOnTmpfsAreSentFromMappings) {
+  std::string shm = "/dev/shm/block_worker_service_test.XXXXXX";
+  if (::mkdtemp(shm.data()) == nullptr) GTEST_SKIP() << "no /dev/shm here";
+  struct statfs info{};
+  ASSERT_EQ(::statfs(shm.c_str(), &info), 0);
+  if (info.f_type != 0x01021994) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  const uint64_t id = 0x500000007;
+  const std::string data = Pattern(3'000'000, 7);
+  for (bool mapped : {true, false}) {
+    SCOPED_TRACE(mapped ? "mapped" : "buffered");
+    send_mapped_blocks_ = mapped;
+    Start(BlockStoreOptions::SingleDir(shm + "/mem", 16 << 20));
+    ASSERT_TRUE(WriteBlock(id, data).ok());
+    const int64_t cache_bytes0 = CounterValue("cistern_worker_cache_read_bytes_total");
+    ReadResult all = Read(ReadRequest(id));
+    ASSERT_TRUE(all.status.ok()) << all.status;
+    EXPECT_TRUE(all.data == data);
+    EXPECT_TRUE(all.from_cache);
+    EXPECT_EQ(all.chunks, (3'000'000 + (64 << 10) - 1) / (64 << 10));
+    proto::ReadBlockRequest unaligned = ReadRequest(id, 12'345, 1'000'000);
+    unaligned.set_chunk_size_bytes(100'000);
+    ReadResult range = Read(unaligned);
+    ASSERT_TRUE(range.status.ok()) << range.status;
+    EXPECT_TRUE(range.data == data.substr(12'345, 1'000'000));
+    EXPECT_EQ(range.chunks, 10);
+    ReadResult tail = Read(ReadRequest(id, 2'500'001, -1));
+    ASSERT_TRUE(tail.status.ok()) << tail.status;
+    EXPECT_TRUE(tail.data == data.substr(2'500'001));
+    ReadResult small = Read(ReadRequest(id, 4097, 1000));  // below the mapping threshold
+    ASSERT_TRUE(small.status.ok()) << small.status;
+    EXPECT_TRUE(small.data == data.substr(4097, 1000));
+    EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - cache_bytes0,
+              3'000'000 + 1'000'000 + 499'999 + 1000);
+
+    // A reader that goes away after its first chunk: the held mapping and reader are let go.
+    int chunks = 0;
+    absl::Status cancelled = client_->ReadBlock(ReadRequest(id), [&](std::string_view, bool) {
+      return ++chunks == 1 ? absl::OkStatus() : absl::CancelledError("enough");
+    });
+    EXPECT_TRUE(absl::IsCancelled(cancelled)) << cancelled;
+    ASSERT_TRUE(store_->Remove(id).ok());
+    EXPECT_TRUE(WaitFor([&] { return store_->Usage().used_bytes == 0; }));
+    Stop();
+  }
+  fs::remove_all(shm);
 }
 
 TEST_F(BlockWorkerServiceTest, FailedMasterCommitDropsTheBlock) {

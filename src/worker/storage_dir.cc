@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -101,6 +102,11 @@ absl::StatusOr<std::unique_ptr<StorageDir>> StorageDir::Open(std::string alias, 
   if (::flock(dir->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("directory '", p, "' is in use by another worker (", lock_path, " is locked)"));
+  }
+  struct statfs fs_info{};
+  if (::statfs(p.c_str(), &fs_info) == 0) {
+    constexpr decltype(fs_info.f_type) kTmpfsMagic = 0x01021994, kRamfsMagic = 0x858458f6;
+    dir->in_memory_ = fs_info.f_type == kTmpfsMagic || fs_info.f_type == kRamfsMagic;
   }
   // Temporary files are writes that never committed (a crash or an aborted stream).
   fs::remove_all(dir->tmp_dir_, ec);

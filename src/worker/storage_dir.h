@@ -50,6 +50,9 @@ class StorageDir {
   int tier_index() const { return tier_index_; }
   const std::string& path() const { return path_; }
   int64_t capacity_bytes() const { return capacity_bytes_; }
+  // Whether the directory is on a memory file system (tmpfs, ramfs), where reading a page of a
+  // mapped block file never waits for a device.
+  bool in_memory() const { return in_memory_; }
 
   std::string BlockPath(uint64_t block_id) const;
   std::string MetaPath(uint64_t block_id) const;
@@ -75,6 +78,7 @@ class StorageDir {
   const std::string tmp_dir_;
   const int64_t capacity_bytes_;
   int lock_fd_ = -1;
+  bool in_memory_ = false;
   std::atomic<uint64_t> next_temp_{0};
 };
 
