@@ -44,6 +44,7 @@
 #include "absl/strings/str_split.h"
 #include "client/file_reader.h"
 #include "client/local_block_file.h"
+#include "common/process.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -87,6 +88,9 @@ struct Flags {
   std::vector<std::pair<std::string, int>> variant_args;
   int64_t variant_chunk_bytes = 0;  // 0 = --chunk_kb
   int variant_send_mapped = -1;     // BlockWorkerServiceOptions::send_mapped_blocks; -1 = the default's
+  // TuneMallocForBlockData, as the worker and the client programs call it (0: glibc's defaults,
+  // to compare in alternating invocations).
+  bool malloc_tuning = true;
   bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0 || variant_send_mapped >= 0; }
 };
 
@@ -151,12 +155,14 @@ Flags ParseFlags(int argc, char** argv) {
       const size_t eq = option.find('=');
       if (eq == std::string::npos) Die(absl::StrCat("--variant_arg ", option, ": expected key=integer"));
       flags.variant_args.emplace_back(option.substr(0, eq), std::atoi(option.c_str() + eq + 1));
+    } else if (arg == "--malloc_tuning") {
+      flags.malloc_tuning = std::atoi(value().c_str()) != 0;
     } else if (arg == "--variant_send_mapped") {
       flags.variant_send_mapped = std::atoi(value().c_str()) != 0 ? 1 : 0;
     } else if (arg == "--variant_chunk_kb") {
       flags.variant_chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb --variant_send_mapped)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb --variant_send_mapped --malloc_tuning)"));
     }
   }
   if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
@@ -325,6 +331,8 @@ class TcpFileServer {
 
 int Run(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
+  // The one process stands for a worker and a client, which both tune malloc.
+  const bool malloc_tuned = flags.malloc_tuning && TuneMallocForBlockData();
   spdlog::set_level(spdlog::level::warn);
   const int64_t total = flags.blocks * flags.block_bytes;
   fs::remove_all(flags.mem_dir);
@@ -472,9 +480,10 @@ int Run(int argc, char** argv) {
     }
     return false;
   };
-  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, %d interleaved runs per side (median); MEM tier %s, under-store %s\n\n",
+  std::printf("Blocks: %d x %lld MiB, chunk %lld KiB, %d interleaved runs per side (median); MEM tier %s, under-store %s; malloc %s\n\n",
               flags.blocks, static_cast<long long>(flags.block_bytes >> 20),
-              static_cast<long long>(flags.chunk_bytes >> 10), flags.runs, flags.mem_dir.c_str(), ufs_file.c_str());
+              static_cast<long long>(flags.chunk_bytes >> 10), flags.runs, flags.mem_dir.c_str(), ufs_file.c_str(),
+              malloc_tuned ? "tuned (TuneMallocForBlockData)" : "glibc defaults or the environment's");
   std::printf("| read | MiB/s | baseline | baseline MiB/s | throughput ratio | time ratio | ms, CPU ms (process) | baseline ms, CPU ms |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
   auto print = [](const char* subject, const char* baseline, const Comparison& c) {
     std::printf("| %s | %.0f | %s | %.0f | %.2f | %.2f | %.0f, %.0f | %.0f, %.0f |\n", subject, c.subject_mib_s, baseline,

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "cli/context.h"
+#include "common/process.h"
 #include "common/version.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
   using namespace cistern;
+  TuneMallocForBlockData();  // reads and writes, FUSE mounts and local clusters move block data
   CLI::App app{"Command-line client of a Cistern cluster", "cistern"};
   app.require_subcommand(1);
   app.fallthrough();

@@ -49,6 +49,7 @@ constexpr int64_t kHeartbeatRpcTimeoutMs = 5000;
 
 int Run(int argc, char** argv) {
   BlockShutdownSignals();
+  TuneMallocForBlockData();
   Config config = LoadDaemonConfigOrExit(argc, argv, "cistern-worker");
   const std::string hostname = config.GetString(conf::kWorkerHostname);
   const int port = static_cast<int>(config.GetInt(conf::kWorkerRpcPort));
