@@ -15,7 +15,12 @@
 //
 // Usage: cistern-cache-read-bench [--blocks N] [--block_mb M] [--chunk_kb K] [--ufs_read_kb U]
 //                                  [--lease_ahead A] [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
-//                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...]
+//                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...] [--malloc_tuning 0|1]
+//                                  [--variant_arg grpc.key=N]... [--variant_chunk_kb K] [--variant_send_mapped 0|1]
+// A --variant_* flag adds, in the warm phase, a second gRPC server and channel differing from the
+// default ones by those channel arguments (both sides), chunk size or service option, run in the
+// same rounds as TCP and the default (a three-way table with the variant/default ratio).
+// --malloc_tuning 0 leaves glibc's malloc thresholds alone (compare in alternating invocations).
 // Each comparison runs its baseline and its subject alternately, R times each, so load changes
 // on the shared machine hit both; it prints a Markdown table of the medians (MiB/s) and the
 // median of the per-run ratios.
