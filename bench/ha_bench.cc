@@ -35,6 +35,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -181,6 +182,28 @@ class Group {
   }
   void Kill(int i) { masters_[i].process->Kill(); }
 
+  // CPU time (user + system) the group's running masters have used so far, in seconds.
+  double CpuSeconds() const {
+    double total = 0;
+    for (const Master& m : masters_) {
+      if (!m.process || !m.process->running()) continue;
+      std::ifstream stat(absl::StrCat("/proc/", m.process->pid(), "/stat"));
+      std::string line;
+      std::getline(stat, line);
+      // Fields 14 and 15 (utime, stime) follow the command name, which is in parentheses.
+      const size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream fields(line.substr(close + 2));
+      std::string field;
+      double ticks = 0;
+      for (int f = 3; f <= 15 && fields >> field; ++f) {
+        if (f >= 14) ticks += std::strtod(field.c_str(), nullptr);
+      }
+      total += ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    return total;
+  }
+
   std::vector<std::string> Addresses() const {
     std::vector<std::string> out;
     for (const Master& m : masters_) out.push_back(m.address());
@@ -255,8 +278,14 @@ proto::CreateFileRequest Create(const std::string& path) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+struct Throughput {
+  double creates_per_s = 0;
+  double cpu_us_per_create = 0;  // of the group's masters (all of them), not of the clients
+};
+
 // Creates per second against `group` from `threads` threads for `seconds`.
-double CreateThroughput(const Group& group, int threads, int seconds, const std::string& tag) {
+Throughput CreateThroughput(const Group& group, int threads, int seconds, const std::string& tag) {
+  const double cpu_before = group.CpuSeconds();
   std::atomic<bool> stop{false};
   std::atomic<int64_t> done{0};
   std::atomic<int64_t> failed{0};
@@ -278,8 +307,9 @@ double CreateThroughput(const Group& group, int threads, int seconds, const std:
   stop = true;
   for (auto& w : workers) w.join();
   const double rate = static_cast<double>(done.load()) / Seconds(Clock::now() - start);
+  const double cpu = group.CpuSeconds() - cpu_before;
   if (failed.load() > 0) std::printf("  (%lld creates failed)\n", static_cast<long long>(failed.load()));
-  return rate;
+  return Throughput{rate, done.load() > 0 ? cpu * 1e6 / static_cast<double>(done.load()) : 0.0};
 }
 
 }  // namespace
@@ -348,18 +378,21 @@ int main(int argc, char** argv) {
   // Means per client count (index into thread_counts).
   const size_t counts = thread_counts.size();
   std::vector<double> single(counts), replicated(counts), compared(counts);
+  std::vector<double> single_cpu(counts), replicated_cpu(counts);  // us per create, means
   for (int round = 0; round < rounds; ++round) {
     for (size_t c = 0; c < counts; ++c) {
       const int threads = thread_counts[c];
       const std::string tag = absl::StrCat("r", round, "/c", threads);
-      const double one_rate = CreateThroughput(one, threads, seconds, "one/" + tag);
+      const Throughput one_run = CreateThroughput(one, threads, seconds, "one/" + tag);
+      const double one_rate = one_run.creates_per_s;
       // The two groups of 3 take turns at going first: the group measured right after the single
       // master was seen to gain ~10% from its place alone on the loaded machine.
       const bool other_first = other != nullptr && round % 2 == 1;
       double other_rate = 0;
-      if (other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag);
-      const double three_rate = CreateThroughput(group, threads, seconds, "three/" + tag);
-      if (other && !other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag);
+      if (other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
+      const Throughput three_run = CreateThroughput(group, threads, seconds, "three/" + tag);
+      const double three_rate = three_run.creates_per_s;
+      if (other && !other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
       std::printf("round %d, %d clients: creates/s 1 master %.0f, 3 masters %.0f (%.2f)", round + 1, threads, one_rate,
                   three_rate, one_rate > 0 ? three_rate / one_rate : 0.0);
       if (other) {
@@ -371,13 +404,17 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       single[c] += one_rate / rounds;
       replicated[c] += three_rate / rounds;
+      single_cpu[c] += one_run.cpu_us_per_create / rounds;
+      replicated_cpu[c] += three_run.cpu_us_per_create / rounds;
     }
   }
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
   size_t peak_one = 0, peak_three = 0, peak_other = 0;
   for (size_t c = 0; c < counts; ++c) {
-    std::printf("%d clients: creates/s 1 master (local journal) %.0f, 3 masters (Raft) %.0f, ratio %.2f",
-                thread_counts[c], single[c], replicated[c], ratio(replicated[c], single[c]));
+    std::printf("%d clients: creates/s 1 master (local journal) %.0f, 3 masters (Raft) %.0f, ratio %.2f; "
+                "master CPU per create %.0f us vs %.0f us (all 3)",
+                thread_counts[c], single[c], replicated[c], ratio(replicated[c], single[c]), single_cpu[c],
+                replicated_cpu[c]);
     if (other) std::printf("; 3 masters of --compare-bin-dir %.0f, ratio %.2f", compared[c], ratio(compared[c], single[c]));
     std::printf("\n");
     if (single[c] > single[peak_one]) peak_one = c;
