@@ -12,14 +12,15 @@ absl::Status ValidateTempNonce(std::string_view nonce) {
   bool ok = !nonce.empty() && nonce.size() <= kMaxNonce;
   for (const char c : nonce) ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("temporary file nonce '", absl::CEscape(absl::string_view(nonce.data(), nonce.size())), "': must be 1 to ",
-                                                 kMaxNonce, " ASCII letters, digits, '-' or '_'"));
+  const std::string escaped = absl::CEscape(absl::string_view(nonce.data(), nonce.size()));
+  return absl::InvalidArgumentError(absl::StrCat("temporary file nonce '", escaped, "': must be 1 to ", kMaxNonce,
+                                                 " ASCII letters, digits, '-' or '_'"));
 }
 
 std::string TempPathFor(std::string_view path, std::string_view nonce) {
   const std::string parent = ParentPath(path);
-  return absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), absl::string_view(kTempNameMarker.data(), kTempNameMarker.size()),
-                      absl::string_view(nonce.data(), nonce.size()));
+  return absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), std::string(kTempNameMarker),
+                      std::string(nonce));
 }
 
 }  // namespace cistern::ufs

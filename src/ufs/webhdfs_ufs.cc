@@ -208,7 +208,9 @@ class WebHdfsUnderFileSystem : public UnderFileSystem {
   // never before Create returns.
   absl::StatusOr<std::string> TempUri(std::string_view uri, std::string_view nonce) const override {
     CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(uri));
-    if (path == "/") return absl::InvalidArgumentError(absl::StrCat("cannot create a file at the root '", std::string(uri), "'"));
+    if (path == "/") {
+      return absl::InvalidArgumentError(absl::StrCat("cannot create a file at the root '", std::string(uri), "'"));
+    }
     CISTERN_RETURN_IF_ERROR(ValidateTempNonce(nonce));
     CISTERN_ASSIGN_OR_RETURN(Uri parsed, ParseUri(uri));
     return Uri{parsed.scheme, parsed.authority, TempPathFor(path, nonce)}.ToString();

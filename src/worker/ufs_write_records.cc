@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<UfsWriteRecords>> UfsWriteRecords::Open(std::stri
 }
 
 absl::StatusOr<std::string> UfsWriteRecords::Write(uint64_t mount_id, const std::string& temp_uri, uint64_t seq) {
-  const std::string path = absl::StrCat(dir_, "/", absl::Hex(run_, absl::kZeroPad16), "-", seq, std::string(kRecordSuffix));
+  const std::string path =
+      absl::StrCat(dir_, "/", absl::Hex(run_, absl::kZeroPad16), "-", seq, std::string(kRecordSuffix));
   const std::string text = absl::StrCat(mount_id, "\n", temp_uri, "\n");
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(errno, "create", path);
@@ -105,7 +106,8 @@ absl::StatusOr<std::string> UfsWriteRecords::Write(uint64_t mount_id, const std:
   absl::Status status;
   const ssize_t w = ::write(fd, text.data(), text.size());
   if (w != static_cast<ssize_t>(text.size())) {
-    status = w < 0 ? ErrnoStatus(errno, "write", path) : absl::ResourceExhaustedError(absl::StrCat("short write to '", path, "'"));
+    status = w < 0 ? ErrnoStatus(errno, "write", path)
+                   : absl::ResourceExhaustedError(absl::StrCat("short write to '", path, "'"));
   } else if (::fdatasync(fd) != 0) {
     status = ErrnoStatus(errno, "sync", path);
   }
@@ -145,10 +147,12 @@ absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> UfsWriteRecords::Create(uf
     const std::string actual = (*out)->temp_uri();
     out->reset();  // aborted: its temporary file is removed
     RemoveRecord(*record);
-    return absl::InternalError(absl::StrCat("under-store adapter of '", std::string(uri), "' writes the temporary file '",
-                                            actual, "', not the '", temp, "' it announced"));
+    return absl::InternalError(absl::StrCat("under-store adapter of '", std::string(uri),
+                                            "' writes the temporary file '", actual, "', not the '", temp,
+                                            "' it announced"));
   }
-  return std::unique_ptr<ufs::UfsOutputStream>(new RecordedOutputStream(*std::move(out), store, temp, *std::move(record)));
+  return std::unique_ptr<ufs::UfsOutputStream>(
+      new RecordedOutputStream(*std::move(out), store, temp, *std::move(record)));
 }
 
 UfsWriteRecords::CleanUpResult UfsWriteRecords::CleanUp(UfsRegistry* ufs) {
