@@ -1,14 +1,16 @@
 // ha_bench: replicated masters (docs/ha.md), measured with real cistern-master processes on
 // loopback, default Raft settings unless --conf says otherwise.
 //
-//   ha_bench [--trials 20] [--seconds 10] [--threads 8] [--rounds 3] [--dir /tmp/cistern-ha-bench]
+//   ha_bench [--trials 20] [--seconds 10] [--threads 8,32,128] [--rounds 3] [--dir /tmp/cistern-ha-bench]
 //            [--bin-dir DIR] [--compare-bin-dir DIR [--compare-conf key=value]...] [--cpu-per-master CPUS]
 //            [--conf key=value]...
 //
-//  * throughput: creates (MUST_CACHE files, durable) per second from --threads client threads
-//    through rpc::MasterClient for --seconds, against one master (local journal) and then a
-//    group of 3, repeated --rounds times (both groups stay up); prints each round, the means and
-//    the ratio 3-masters / 1-master of this same run. With --compare-bin-dir, a second group of 3
+//  * throughput: creates (MUST_CACHE files, durable) per second from N client threads through
+//    rpc::MasterClient for --seconds, against one master (local journal) and then a group of 3,
+//    for each N of --threads (a list: 8,32,128 by default), repeated --rounds times (both groups
+//    stay up); prints each round, the means per N and their ratios 3-masters / 1-master, and
+//    the ratio of the peaks: each side's highest mean over the N, i.e. the most creates/s it
+//    sustains (its throughput), where a small N measures the latency of a create instead. With --compare-bin-dir, a second group of 3
 //    runs that directory's cistern-master (e.g. a build before a change) in the same rounds, so
 //    both builds are measured under the same load (the two groups of 3 take turns at going first);
 //    --compare-conf gives that group settings of its own (e.g. the same build, another setting).
@@ -33,6 +35,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -179,6 +182,28 @@ class Group {
   }
   void Kill(int i) { masters_[i].process->Kill(); }
 
+  // CPU time (user + system) the group's running masters have used so far, in seconds.
+  double CpuSeconds() const {
+    double total = 0;
+    for (const Master& m : masters_) {
+      if (!m.process || !m.process->running()) continue;
+      std::ifstream stat(absl::StrCat("/proc/", m.process->pid(), "/stat"));
+      std::string line;
+      std::getline(stat, line);
+      // Fields 14 and 15 (utime, stime) follow the command name, which is in parentheses.
+      const size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream fields(line.substr(close + 2));
+      std::string field;
+      double ticks = 0;
+      for (int f = 3; f <= 15 && fields >> field; ++f) {
+        if (f >= 14) ticks += std::strtod(field.c_str(), nullptr);
+      }
+      total += ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    return total;
+  }
+
   std::vector<std::string> Addresses() const {
     std::vector<std::string> out;
     for (const Master& m : masters_) out.push_back(m.address());
@@ -253,8 +278,14 @@ proto::CreateFileRequest Create(const std::string& path) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+struct Throughput {
+  double creates_per_s = 0;
+  double cpu_us_per_create = 0;  // of the group's masters (all of them), not of the clients
+};
+
 // Creates per second against `group` from `threads` threads for `seconds`.
-double CreateThroughput(const Group& group, int threads, int seconds, const std::string& tag) {
+Throughput CreateThroughput(const Group& group, int threads, int seconds, const std::string& tag) {
+  const double cpu_before = group.CpuSeconds();
   std::atomic<bool> stop{false};
   std::atomic<int64_t> done{0};
   std::atomic<int64_t> failed{0};
@@ -276,8 +307,9 @@ double CreateThroughput(const Group& group, int threads, int seconds, const std:
   stop = true;
   for (auto& w : workers) w.join();
   const double rate = static_cast<double>(done.load()) / Seconds(Clock::now() - start);
+  const double cpu = group.CpuSeconds() - cpu_before;
   if (failed.load() > 0) std::printf("  (%lld creates failed)\n", static_cast<long long>(failed.load()));
-  return rate;
+  return Throughput{rate, done.load() > 0 ? cpu * 1e6 / static_cast<double>(done.load()) : 0.0};
 }
 
 }  // namespace
@@ -286,7 +318,7 @@ int main(int argc, char** argv) {
   CLI::App app("ha_bench: failover time and create throughput of replicated masters");
   int trials = 20;
   int seconds = 10;
-  int threads = 8;
+  std::vector<int> thread_counts = {8, 32, 128};
   int rounds = 3;
   std::string dir = "/tmp/cistern-ha-bench";
   std::string bin_dir = std::filesystem::path(argv[0]).parent_path().string();
@@ -296,7 +328,9 @@ int main(int argc, char** argv) {
   double cpu_per_master = 0;
   app.add_option("--trials", trials, "Failover trials");
   app.add_option("--seconds", seconds, "Seconds of each throughput run");
-  app.add_option("--threads", threads, "Client threads of the throughput runs");
+  app.add_option("--threads", thread_counts, "Client threads of the throughput runs, a comma-separated list")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "Throughput rounds (each: 1 master, then 3)")->check(CLI::PositiveNumber);
   app.add_option("--dir", dir, "Scratch directory (removed)");
   app.add_option("--bin-dir", bin_dir, "Where cistern-master is");
@@ -341,30 +375,52 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  double single = 0, replicated = 0, compared = 0;
+  // Means per client count (index into thread_counts).
+  const size_t counts = thread_counts.size();
+  std::vector<double> single(counts), replicated(counts), compared(counts);
+  std::vector<double> single_cpu(counts), replicated_cpu(counts);  // us per create, means
   for (int round = 0; round < rounds; ++round) {
-    const double one_rate = CreateThroughput(one, threads, seconds, absl::StrCat("one/r", round));
-    // The two groups of 3 take turns at going first: the group measured right after the single
-    // master was seen to gain ~10% from its place alone on the loaded machine.
-    const bool other_first = other != nullptr && round % 2 == 1;
-    double other_rate = 0;
-    if (other_first) other_rate = CreateThroughput(*other, threads, seconds, absl::StrCat("compare/r", round));
-    const double three_rate = CreateThroughput(group, threads, seconds, absl::StrCat("three/r", round));
-    if (other && !other_first) other_rate = CreateThroughput(*other, threads, seconds, absl::StrCat("compare/r", round));
-    std::printf("round %d: creates/s 1 master %.0f, 3 masters %.0f (%.2f)", round + 1, one_rate, three_rate,
-                one_rate > 0 ? three_rate / one_rate : 0.0);
-    if (other) {
-      std::printf(", 3 masters of --compare-bin-dir %.0f (%.2f)%s", other_rate, one_rate > 0 ? other_rate / one_rate : 0.0,
-                  other_first ? " (measured first)" : "");
-      compared += other_rate / rounds;
+    for (size_t c = 0; c < counts; ++c) {
+      const int threads = thread_counts[c];
+      const std::string tag = absl::StrCat("r", round, "/c", threads);
+      const Throughput one_run = CreateThroughput(one, threads, seconds, "one/" + tag);
+      const double one_rate = one_run.creates_per_s;
+      // The two groups of 3 take turns at going first: the group measured right after the single
+      // master was seen to gain ~10% from its place alone on the loaded machine.
+      const bool other_first = other != nullptr && round % 2 == 1;
+      double other_rate = 0;
+      if (other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
+      const Throughput three_run = CreateThroughput(group, threads, seconds, "three/" + tag);
+      const double three_rate = three_run.creates_per_s;
+      if (other && !other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
+      std::printf("round %d, %d clients: creates/s 1 master %.0f, 3 masters %.0f (%.2f)", round + 1, threads, one_rate,
+                  three_rate, one_rate > 0 ? three_rate / one_rate : 0.0);
+      if (other) {
+        std::printf(", 3 masters of --compare-bin-dir %.0f (%.2f)%s", other_rate,
+                    one_rate > 0 ? other_rate / one_rate : 0.0, other_first ? " (measured first)" : "");
+        compared[c] += other_rate / rounds;
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+      single[c] += one_rate / rounds;
+      replicated[c] += three_rate / rounds;
+      single_cpu[c] += one_run.cpu_us_per_create / rounds;
+      replicated_cpu[c] += three_run.cpu_us_per_create / rounds;
     }
-    std::printf("\n");
-    std::fflush(stdout);
-    single += one_rate / rounds;
-    replicated += three_rate / rounds;
   }
-  std::printf("creates/s, 1 master (local journal): %.0f\n", single);
-  std::printf("creates/s, 3 masters (Raft): %.0f\n", replicated);
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  size_t peak_one = 0, peak_three = 0, peak_other = 0;
+  for (size_t c = 0; c < counts; ++c) {
+    std::printf("%d clients: creates/s 1 master (local journal) %.0f, 3 masters (Raft) %.0f, ratio %.2f; "
+                "master CPU per create %.0f us vs %.0f us (all 3)",
+                thread_counts[c], single[c], replicated[c], ratio(replicated[c], single[c]), single_cpu[c],
+                replicated_cpu[c]);
+    if (other) std::printf("; 3 masters of --compare-bin-dir %.0f, ratio %.2f", compared[c], ratio(compared[c], single[c]));
+    std::printf("\n");
+    if (single[c] > single[peak_one]) peak_one = c;
+    if (replicated[c] > replicated[peak_three]) peak_three = c;
+    if (compared[c] > compared[peak_other]) peak_other = c;
+  }
   // How well the log writes were grouped: synced log writes per master against entries.
   for (int i = 0; i < group.size(); ++i) {
     if (auto info = group.Info(i); info.ok()) {
@@ -372,10 +428,12 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(info->last_index()), static_cast<unsigned long long>(info->log_syncs()));
     }
   }
-  std::printf("throughput ratio 3 masters / 1 master: %.2f\n", single > 0 ? replicated / single : 0.0);
+  std::printf("peak creates/s: 1 master %.0f (%d clients), 3 masters %.0f (%d clients)\n", single[peak_one],
+              thread_counts[peak_one], replicated[peak_three], thread_counts[peak_three]);
+  std::printf("throughput ratio 3 masters / 1 master (peaks): %.2f\n", ratio(replicated[peak_three], single[peak_one]));
   if (other) {
-    std::printf("creates/s, 3 masters of --compare-bin-dir: %.0f, ratio to 1 master %.2f\n", compared,
-                single > 0 ? compared / single : 0.0);
+    std::printf("peak creates/s, 3 masters of --compare-bin-dir: %.0f (%d clients), ratio to 1 master %.2f\n",
+                compared[peak_other], thread_counts[peak_other], ratio(compared[peak_other], single[peak_one]));
   }
 
   // Failover.

@@ -46,9 +46,14 @@ absl::Status LocalJournal::WaitDurable(uint64_t index) {
   while (durable_index_ < index) {
     if (!sync_error_.ok()) return sync_error_;
     if (syncing_) {
-      // Another caller's sync is running; it may or may not cover `index`: wait and re-check.
-      sync_mu_.Await(absl::Condition(
-          +[](bool* syncing) { return !*syncing; }, &syncing_));
+      // Another caller's sync is running; it may or may not cover `index`. Wait until it covers
+      // it or no sync runs: a caller whose entry the finished sync covered must not sleep
+      // through the next one, which an uncovered caller may start before this one wakes (with
+      // many callers the wake-ups are handed on one by one).
+      auto covered_or_idle = [this, index]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) {
+        return !syncing_ || durable_index_.load() >= index;
+      };
+      sync_mu_.Await(absl::Condition(&covered_or_idle));
       continue;
     }
     syncing_ = true;

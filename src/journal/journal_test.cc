@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -94,6 +95,44 @@ TEST(LocalJournalTest, EverySubmitIsDurableAndSyncsAreShared) {
   const int before = sm.syncs.load();
   ASSERT_TRUE(journal.WaitDurable(journal.applied_index()).ok());
   EXPECT_EQ(sm.syncs.load(), before);
+}
+
+// A slow sync, counted when it completes.
+class SlowSyncStateMachine : public RecordingStateMachine {
+ public:
+  absl::Status MakeDurable() override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    completed.fetch_add(1);
+    return absl::OkStatus();
+  }
+  std::atomic<int> completed{0};
+};
+
+TEST(LocalJournalTest, ACoveredSubmitDoesNotWaitForTheNextSync) {
+  // Each submit waits for at most the sync running when it appended (which may not cover it)
+  // and the next one (which does). Callers submitting again right away start further syncs
+  // while the covered callers of the last one are still being woken; those must not sleep
+  // through a third sync (a 30 ms sync is far longer than a wake-up, even on a loaded machine).
+  SlowSyncStateMachine sm;
+  LocalJournal journal(&sm);
+  std::atomic<int> worst{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 16; ++t) {
+    pool.emplace_back([&] {
+      proto::JournalEntry e;
+      e.mutable_mkdir()->set_path("/x");
+      for (int i = 0; i < 6; ++i) {
+        const int before = sm.completed.load();
+        ASSERT_TRUE(journal.Submit(e).ok());
+        const int waited = sm.completed.load() - before;
+        int seen = worst.load();
+        while (waited > seen && !worst.compare_exchange_weak(seen, waited)) {
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  EXPECT_LE(worst.load(), 2) << "a submit waited through " << worst.load() << " syncs";
 }
 
 TEST(LocalJournalTest, FailedSyncStopsTheJournal) {

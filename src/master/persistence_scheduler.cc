@@ -143,9 +143,11 @@ absl::Status PersistenceScheduler::Fail(uint64_t file_id, const std::string& err
   job->set_last_error(error);
   job->set_next_attempt_ms(clock_->NowMs() + backoff);
   job->clear_temp_ufs_path();
+  // The copy goes before the journal forgets its name: a master that dies in between leaves
+  // the name journaled, and the next attempt's Start deletes it (gone by then, or not).
+  fs_->DeletePersistTemp(temp);
   absl::Status status = fs_->SetPersistJob(file_id, *job);
   if (!status.ok() && !absl::IsFailedPrecondition(status) && !absl::IsNotFound(status)) return status;
-  fs_->DeletePersistTemp(temp);
   spdlog::warn("persisting file id {} failed (attempt {}): {}; retrying in {}", file_id, job->attempts(), error,
                FormatDurationMs(backoff));
   return absl::OkStatus();
@@ -192,6 +194,11 @@ absl::Status PersistenceScheduler::Start(uint64_t file_id, proto::PersistJob job
   const int32_t attempt = job.attempts() + 1;
   if (job.worker_id() != 0) {
     job.set_last_error(absl::StrCat("attempt ", job.attempts(), " on worker ", job.worker_id(), " was lost"));
+  }
+  if (!job.temp_ufs_path().empty()) {
+    // The copy of an attempt lost across a master restart (journaled as running, not adopted):
+    // no one reports it any more, and this attempt's journal entry replaces its name.
+    fs_->DeletePersistTemp(job.temp_ufs_path());
   }
   auto record_failure = [&](const std::string& error) -> absl::Status {
     const int64_t backoff = BackoffMs(attempt, options_.retry_base_ms, options_.retry_max_ms);

@@ -18,6 +18,9 @@
 // followed the one delivering the command lists the file neither as in progress nor as done
 // (the worker restarted, or never got the command). After a master restart, attempts journaled
 // as running are adopted when their worker reports them in progress, and retried otherwise.
+// The copy's name is journaled before the worker hears of it, and a failed or lost attempt's
+// copy is deleted before the journal forgets the name (a retried attempt deletes the copy of
+// the one it replaces), so no copy outlives its name in the journal unless its delete fails.
 //
 // Until a file is persisted its blocks are its only copy; the master protects them from
 // eviction (FileSystemMaster::ProtectedFiles). A block without a cached copy on a live worker

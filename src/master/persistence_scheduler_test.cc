@@ -359,6 +359,42 @@ TEST_F(PersistenceSchedulerTest, JobsSurviveAMasterRestartAndRunningAttemptsAreA
   EXPECT_EQ(ReadFile(ufs_ + "/f"), std::string(10, 'f'));
 }
 
+// The master journals an attempt's copy name before the worker is told to write it; a copy
+// whose attempt is lost across a master restart (written, never reported) is deleted when the
+// next attempt replaces its name, so nothing is left in the temporary directory.
+TEST_F(PersistenceSchedulerTest, CopyOfAnAttemptLostInAMasterRestartIsDeleted) {
+  uint64_t w = AddWorker(1);
+  proto::FileInfo file = Complete(Create("/f", proto::ASYNC_THROUGH), 10, w);
+  Run();
+  proto::WorkerHeartbeatResponse reply = Heartbeat(w);
+  ASSERT_EQ(reply.persist_files_size(), 1);
+  const proto::PersistFileCommand first = reply.persist_files(0);
+  EXPECT_EQ(Stat("/f").persist_job().temp_ufs_path(), first.ufs_path()) << "journaled before it was sent";
+  Perform(first, std::string(10, 'f'));  // written, then the worker restarts and the master too
+  const std::string first_copy = first.ufs_path().substr(strlen("file://"));
+  ASSERT_TRUE(fs::exists(first_copy));
+
+  StartMaster();
+  proto::RegisterWorkerRequest reg;
+  reg.mutable_address()->set_host("w");
+  reg.mutable_address()->set_rpc_port(1);
+  proto::CachedBlock* block = reg.add_blocks();
+  block->set_block_id(MakeBlockId(file.file_id(), 0));
+  block->set_length(10);
+  w = blocks_->RegisterWorker(reg).value();
+  Heartbeat(w);  // not running it
+  Run();
+  reply = Heartbeat(w);
+  ASSERT_EQ(reply.persist_files_size(), 1);
+  EXPECT_EQ(reply.persist_files(0).attempt(), 2);
+  EXPECT_FALSE(fs::exists(first_copy)) << "the lost attempt's copy is deleted";
+  Heartbeat(w, {Perform(reply.persist_files(0), std::string(10, 'f'))});
+  Run();
+  EXPECT_EQ(Stat("/f").persistence_state(), proto::PERSISTED);
+  EXPECT_EQ(ReadFile(ufs_ + "/f"), std::string(10, 'f'));
+  EXPECT_TRUE(fs::is_empty(ufs_ + "/.cistern-tmp-persist"));
+}
+
 TEST_F(PersistenceSchedulerTest, PersistRequestSchedulesMustCacheFilesAndSkipsPersistedOnes) {
   const uint64_t w = AddWorker(1);
   proto::FileInfo cached = Complete(Create("/d/cached", proto::MUST_CACHE), 10, w);

@@ -150,6 +150,14 @@ class LocalOutputStream : public UfsOutputStream {
   const bool overwrite_;
 };
 
+// The temporary file a write of `path` with `nonce` goes to (Create and TempUri agree by
+// construction).
+absl::StatusOr<std::string> TempFile(const std::string& path, std::string_view nonce) {
+  CISTERN_RETURN_IF_ERROR(ValidateTempNonce(nonce));
+  if (path == "/") return absl::InvalidArgumentError("cannot create a file at '/'");
+  return TempPathFor(path, nonce);
+}
+
 class LocalUnderFileSystem : public UnderFileSystem {
  public:
   Capabilities capabilities() const override { return Capabilities{false, true}; }
@@ -170,6 +178,8 @@ class LocalUnderFileSystem : public UnderFileSystem {
                                                           const CreateOptions& options) override {
     CISTERN_ASSIGN_OR_RETURN(std::string path, LocalPath(uri));
     if (path == "/") return absl::InvalidArgumentError("cannot create a file at '/'");
+    // Before anything is touched.
+    if (!options.temp_nonce.empty()) CISTERN_RETURN_IF_ERROR(ValidateTempNonce(options.temp_nonce));
     std::string parent = ParentPath(path);
     if (options.create_parents) CISTERN_RETURN_IF_ERROR(MkdirsLocal(parent, 0755));
     struct stat st;
@@ -177,12 +187,21 @@ class LocalUnderFileSystem : public UnderFileSystem {
       if (S_ISDIR(st.st_mode)) return absl::AlreadyExistsError(absl::StrCat("'", path, "' is a directory"));
       if (!options.overwrite) return absl::AlreadyExistsError(absl::StrCat("'", path, "' already exists"));
     }
-    thread_local std::mt19937_64 rng(std::random_device{}());
-    std::string tmp = absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), std::string(kTempNameMarker),
-                                   absl::Hex(rng()));
+    std::string nonce = options.temp_nonce;
+    if (nonce.empty()) {
+      thread_local std::mt19937_64 rng(std::random_device{}());
+      nonce = absl::StrCat(absl::Hex(rng()));
+    }
+    CISTERN_ASSIGN_OR_RETURN(std::string tmp, TempFile(path, nonce));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.mode);
     if (fd < 0) return ErrnoStatus(errno, "create", tmp);
     return std::make_unique<LocalOutputStream>(fd, tmp, path, options.overwrite);
+  }
+
+  absl::StatusOr<std::string> TempUri(std::string_view uri, std::string_view nonce) const override {
+    CISTERN_ASSIGN_OR_RETURN(std::string path, LocalPath(uri));
+    CISTERN_ASSIGN_OR_RETURN(std::string tmp, TempFile(path, nonce));
+    return absl::StrCat("file://", tmp);
   }
 
   absl::StatusOr<UfsStatus> GetStatus(std::string_view uri) override {

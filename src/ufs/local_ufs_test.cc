@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "ufs/under_file_system.h"
+#include "ufs/uri.h"
 
 namespace cistern::ufs {
 namespace {
@@ -97,6 +98,38 @@ TEST_F(LocalUfsTest, ListMkdirsRenameDelete) {
   ASSERT_TRUE(ufs_->Delete(Uri("/p"), true).ok());
   EXPECT_EQ(ufs_->GetStatus(Uri("/p")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ufs_->Delete(Uri("/p"), true).code(), absl::StatusCode::kNotFound);
+}
+
+// The caller's nonce names the temporary file (beside the target, hidden, with the marker),
+// TempUri says so before Create; a bad nonce is a clear INVALID_ARGUMENT before anything is
+// created, and a nonce in use by another write is refused rather than shared.
+TEST_F(LocalUfsTest, TemporaryFileUsesTheCallersNonce) {
+  auto temp = ufs_->TempUri(Uri("/n/f.bin"), "abc-123");
+  ASSERT_TRUE(temp.ok()) << temp.status();
+  EXPECT_EQ(*temp, ParseUri(Uri("/n/.f.bin.cistern-tmp-abc-123"))->ToString());  // normalized
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/n")) << "TempUri touches nothing";
+  CreateOptions options;
+  options.temp_nonce = "abc-123";
+  auto out = ufs_->Create(Uri("/n/f.bin"), options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)->temp_uri(), *temp);
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/n/.f.bin.cistern-tmp-abc-123"));
+  auto twice = ufs_->Create(Uri("/n/f.bin"), options);
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kAlreadyExists) << twice.status();
+  ASSERT_TRUE((*out)->Write("x").ok());
+  ASSERT_TRUE((*out)->Close().ok());
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/n/.f.bin.cistern-tmp-abc-123"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/n/f.bin"));
+
+  for (const char* bad : {"../../etc/x", "a/b", "dot.dot", "new\nline"}) {
+    CreateOptions bad_options;
+    bad_options.temp_nonce = bad;
+    auto refused = ufs_->Create(Uri("/bad/f.bin"), bad_options);
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.status().message().find("temporary file nonce"), absl::string_view::npos) << refused.status();
+    EXPECT_EQ(ufs_->TempUri(Uri("/bad/f.bin"), bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/bad")) << "refused before the parents were made";
 }
 
 TEST_F(LocalUfsTest, UnsupportedSchemeIsAClearError) {

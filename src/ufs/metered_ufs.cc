@@ -104,6 +104,9 @@ class MeteredUnderFileSystem final : public UnderFileSystem {
     if (!stream.ok()) return stream.status();
     return std::unique_ptr<UfsOutputStream>(new MeteredOutputStream(std::move(*stream), metrics_));
   }
+  absl::StatusOr<std::string> TempUri(std::string_view path, std::string_view nonce) const override {
+    return base_->TempUri(path, nonce);  // computed, not an operation on the store
+  }
   absl::StatusOr<UfsStatus> GetStatus(std::string_view path) override {
     return metrics_->Record(kGetStatus, [&] { return base_->GetStatus(path); });
   }

@@ -21,6 +21,13 @@ namespace cistern::ufs {
 // writes not yet committed, copies being persisted); they are never part of the namespace.
 inline constexpr std::string_view kTempNameMarker = ".cistern-tmp-";
 
+// Checks a caller's CreateOptions::temp_nonce: 1 to 64 ASCII letters, digits, '-' or '_' (so
+// that it can only make a name, never a path). INVALID_ARGUMENT naming the nonce otherwise.
+absl::Status ValidateTempNonce(std::string_view nonce);
+// The temporary file beside `path` (a normalized absolute path) of the adapters that write
+// one: "/d/.NAME.cistern-tmp-NONCE" for "/d/NAME".
+std::string TempPathFor(std::string_view path, std::string_view nonce);
+
 struct UfsStatus {
   std::string name;  // last path component
   bool is_directory = false;
@@ -34,6 +41,13 @@ struct CreateOptions {
   bool overwrite = false;
   bool create_parents = true;
   uint32_t mode = 0644;
+  // An adapter that writes a temporary file names it with this nonce (see
+  // UnderFileSystem::TempUri), so that a caller can record the name before the file exists
+  // (worker/ufs_write_records.h); it picks a random one when empty. A nonce ValidateTempNonce
+  // rejects fails Create with INVALID_ARGUMENT. The caller keeps nonces unique (a name taken
+  // by another write in progress is ALREADY_EXISTS where the store can tell, else clobbered).
+  // Adapters without a temporary file ignore it.
+  std::string temp_nonce;
 };
 
 // A file being written. Nothing is visible at the final path until Close succeeds; a stream
@@ -46,9 +60,8 @@ class UfsOutputStream {
   virtual absl::StatusOr<UfsStatus> Close() = 0;
   virtual void Abort() = 0;
   // The URI of the temporary file the stream writes until Close renames it into place (its
-  // name has kTempNameMarker), for a writer to find it again should it die mid-stream
-  // (worker/ufs_write_records.h); empty when the store has none (an object store's upload only
-  // becomes visible when it completes).
+  // name has kTempNameMarker): UnderFileSystem::TempUri of the stream's path and nonce; empty
+  // when the store has none (an object store's upload only becomes visible when it completes).
   virtual std::string temp_uri() const { return {}; }
 };
 
@@ -73,6 +86,17 @@ class UnderFileSystem {
   virtual absl::StatusOr<std::unique_ptr<RandomAccessReader>> Open(std::string_view path) = 0;
   virtual absl::StatusOr<std::unique_ptr<UfsOutputStream>> Create(std::string_view path,
                                                                    const CreateOptions& options) = 0;
+  // The URI of the temporary file Create(path, {.temp_nonce = nonce}) would write, computed
+  // without touching the store; empty when the adapter writes none (object stores). Lets a
+  // writer record the name durably before the file can exist, so that a writer killed at any
+  // moment leaves nothing unrecorded (worker/ufs_write_records.h). INVALID_ARGUMENT for a bad
+  // path or nonce (ValidateTempNonce).
+  virtual absl::StatusOr<std::string> TempUri(std::string_view path, std::string_view nonce) const {
+    (void)path;
+    absl::Status valid = ValidateTempNonce(nonce);
+    if (!valid.ok()) return valid;
+    return std::string();
+  }
   // NOT_FOUND if nothing is at `path`.
   virtual absl::StatusOr<UfsStatus> GetStatus(std::string_view path) = 0;
   // Calls `visit` for each direct child of the directory `path`, in no particular order,

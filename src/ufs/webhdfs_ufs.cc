@@ -95,9 +95,9 @@ absl::Status WebHdfsError(long http_status, std::string_view body, std::string_v
 
 namespace {
 
-constexpr char kTmpMarker[] = ".cistern-tmp-";
-
-bool IsTemporaryName(std::string_view name) { return name.size() > 1 && name[0] == '.' && name.find(kTmpMarker) != std::string_view::npos; }
+bool IsTemporaryName(std::string_view name) {
+  return name.size() > 1 && name[0] == '.' && name.find(kTempNameMarker) != std::string_view::npos;
+}
 
 // Retry what the HTTP client retries, plus the NameNode's "try again" exceptions (IOExceptions,
 // which WebHDFS sends as 403).
@@ -188,16 +188,32 @@ class WebHdfsUnderFileSystem : public UnderFileSystem {
   absl::StatusOr<std::unique_ptr<UfsOutputStream>> Create(std::string_view uri, const CreateOptions& options) override {
     CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(uri));
     if (path == "/") return absl::InvalidArgumentError(absl::StrCat("cannot create a file at the root '", std::string(uri), "'"));
+    // Before anything is asked of the NameNode.
+    if (!options.temp_nonce.empty()) CISTERN_RETURN_IF_ERROR(ValidateTempNonce(options.temp_nonce));
     CISTERN_ASSIGN_OR_RETURN(HdfsStatus st, Stat(path, uri));
     if (st.exists && (!options.overwrite || st.status.is_directory)) {
       return absl::AlreadyExistsError(absl::StrCat("'", std::string(uri), "' already exists"));
     }
-    thread_local std::mt19937_64 rng(std::random_device{}());
-    const std::string parent = ParentPath(path);
-    const std::string tmp = absl::StrCat(parent == "/" ? "" : parent, "/.", BaseName(path), kTmpMarker,
-                                         absl::StrFormat("%016x", rng()));
+    std::string nonce = options.temp_nonce;
+    if (nonce.empty()) {
+      thread_local std::mt19937_64 rng(std::random_device{}());
+      nonce = absl::StrFormat("%016x", rng());
+    }
+    const std::string tmp = TempPathFor(path, nonce);
     return std::unique_ptr<UfsOutputStream>(
         new WebHdfsOutputStream(this, path, tmp, std::string(uri), options, config_.chunk_size_bytes));
+  }
+
+  // The temporary file is created by the first CREATE (on the first full chunk, or at Close),
+  // never before Create returns.
+  absl::StatusOr<std::string> TempUri(std::string_view uri, std::string_view nonce) const override {
+    CISTERN_ASSIGN_OR_RETURN(std::string path, PathOf(uri));
+    if (path == "/") {
+      return absl::InvalidArgumentError(absl::StrCat("cannot create a file at the root '", std::string(uri), "'"));
+    }
+    CISTERN_RETURN_IF_ERROR(ValidateTempNonce(nonce));
+    CISTERN_ASSIGN_OR_RETURN(Uri parsed, ParseUri(uri));
+    return Uri{parsed.scheme, parsed.authority, TempPathFor(path, nonce)}.ToString();
   }
 
   absl::StatusOr<UfsStatus> GetStatus(std::string_view uri) override {

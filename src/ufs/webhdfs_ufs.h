@@ -6,8 +6,10 @@
 //
 // OPEN, CREATE and APPEND are two-step: the NameNode answers 307 with a DataNode URL, which gets
 // the data. Files are written in chunks of webhdfs.chunk_size (CREATE, then APPENDs) to a hidden
-// temporary file beside the target (".NAME.cistern-tmp-*", skipped by listings), renamed into place
-// on Close, so nothing is visible at the path until Close; Abort deletes the temporary file.
+// temporary file beside the target (".NAME.cistern-tmp-NONCE", skipped by listings; the nonce is
+// CreateOptions::temp_nonce when given, see TempUri; the file appears with the first CREATE, not at
+// Create), renamed into place on Close, so nothing is visible at the path until Close; Abort
+// deletes the temporary file.
 // Rename is the NameNode's (atomic); an overwriting Close deletes the old file first (a reader in
 // that instant sees no file). capabilities(): !object_store, atomic_rename.
 //

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <string>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -356,15 +355,12 @@ absl::Status BlockWorkerService::DoWriteUfsFile(grpc::ServerReader<proto::WriteU
 
   absl::StatusOr<ufs::UnderFileSystem*> store = ufs_->Get(path, message.header().mount_id());
   if (!store.ok()) return Annotate(store.status(), what);
-  absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(path, options);
+  // Recorded before its temporary file can exist; the record goes with the stream at the end.
+  absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out =
+      options_.ufs_write_records != nullptr
+          ? options_.ufs_write_records->Create(*store, message.header().mount_id(), path, options)
+          : (*store)->Create(path, options);
   if (!out.ok()) return Annotate(out.status(), what);
-  // The write's record goes once the stream is closed or aborted (destroyed) at the end.
-  std::unique_ptr<UfsWriteRecords::Record> record =
-      options_.ufs_write_records != nullptr ? options_.ufs_write_records->Add(message.header().mount_id(), **out) : nullptr;
-  absl::Cleanup unrecord = [&] {
-    out->reset();
-    record.reset();
-  };
   int64_t written = 0;
   bool committed = false;
   while (!committed && reader->Read(&message)) {

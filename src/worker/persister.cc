@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -98,15 +97,12 @@ proto::PersistResult Persister::Run(const proto::PersistFileCommand& command) {
   create.overwrite = true;
   create.create_parents = true;
   if (command.mode() != 0) create.mode = command.mode();
-  absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out = (*store)->Create(command.ufs_path(), create);
+  // Recorded before its temporary file can exist; the record goes with the stream at the end.
+  absl::StatusOr<std::unique_ptr<ufs::UfsOutputStream>> out =
+      options_.ufs_write_records != nullptr
+          ? options_.ufs_write_records->Create(*store, command.mount_id(), command.ufs_path(), create)
+          : (*store)->Create(command.ufs_path(), create);
   if (!out.ok()) return fail(out.status());
-  // The copy's record goes once the stream is closed or aborted (destroyed) at the end.
-  std::unique_ptr<UfsWriteRecords::Record> record =
-      options_.ufs_write_records != nullptr ? options_.ufs_write_records->Add(command.mount_id(), **out) : nullptr;
-  absl::Cleanup unrecord = [&] {
-    out->reset();
-    record.reset();
-  };
   std::string buffer;
   int64_t written = 0;
   int64_t emitted = 0;

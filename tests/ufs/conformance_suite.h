@@ -42,6 +42,7 @@
 #include "tests/ufs/fault_proxy.h"
 #include "tests/ufs/pattern.h"
 #include "ufs/under_file_system.h"
+#include "ufs/uri.h"
 
 namespace cistern::ufs::conformance {
 
@@ -655,12 +656,58 @@ TYPED_TEST_P(UfsConformanceTest, ServerKilledMidTransfer) {
   }
 }
 
+// A caller can name the temporary file a write uses (CreateOptions::temp_nonce) and learn the
+// name before the file exists (TempUri), so that it can record it first
+// (worker/ufs_write_records.h). Bad nonces are refused before anything is created.
+TYPED_TEST_P(UfsConformanceTest, TemporaryFileNamedByTheCaller) {
+  const std::string target = this->U("t/chosen.bin");
+  const std::string nonce = "0123abcdef-7_x";
+  auto temp = this->ufs_->TempUri(target, nonce);
+  ASSERT_TRUE(temp.ok()) << temp.status();
+  CreateOptions options;
+  options.temp_nonce = nonce;
+  for (const std::string& bad : {std::string(), std::string("a/b"), std::string(".."), std::string("sp ace"),
+                                std::string("nul\0x", 5), std::string(65, 'a')}) {
+    auto refused = this->ufs_->TempUri(target, bad);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "': " << refused.status();
+    if (bad.empty() || temp->empty()) continue;  // empty: the adapter picks; no temporary file: ignored
+    CreateOptions bad_options;
+    bad_options.temp_nonce = bad;
+    auto out = this->ufs_->Create(target, bad_options);
+    ASSERT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "': " << out.status();
+    EXPECT_NE(out.status().message().find("nonce"), std::string::npos) << out.status();
+  }
+  EXPECT_EQ(this->Code(target), absl::StatusCode::kNotFound);
+  if (temp->empty()) {
+    // No temporary file (an object store's upload): the nonce changes nothing.
+    ASSERT_TRUE(this->ufs_->Create(target, options).ok());
+    return;
+  }
+  // (Compared normalized: a test root may have "//" in it.)
+  auto expected = ParseUri(this->U(absl::StrCat("t/.chosen.bin", std::string(kTempNameMarker), nonce)));
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_EQ(*temp, expected->ToString());
+  EXPECT_EQ(this->Code(*temp), absl::StatusCode::kNotFound) << "TempUri creates nothing";
+  auto out = this->ufs_->Create(target, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)->temp_uri(), *temp);
+  // Past one WebHDFS chunk, so that its temporary file exists by now.
+  const std::string data = Pattern(100 * 1024, 5);
+  ASSERT_TRUE((*out)->Write(data).ok());
+  EXPECT_EQ(this->Code(*temp), absl::StatusCode::kOk) << "the write goes to the chosen temporary file";
+  EXPECT_EQ(this->Code(target), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*this->List(this->U("t")), Names()) << "listings skip temporary files";
+  ASSERT_TRUE((*out)->Close().ok());
+  EXPECT_EQ(*this->ReadAll(target), data);
+  EXPECT_EQ(this->Code(*temp), absl::StatusCode::kNotFound);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(UfsConformanceTest, CreateReadStatus, FingerprintChangesOnOverwrite,
                             RangedReadsAndReadsPastEof, EmptyFile, OverwriteOrNot,
                             InvisibleUntilCloseAndAbortLeavesNothing, ListingOfMoreThanOnePage,
                             NamesThatNeedEncoding, Directories, DeleteFilesAndTrees, RenameFilesAndDirectories,
                             MissingPathsAreNotFound, MultipartFiles, WrongCredentialsArePermissionDenied,
                             MissingBucketIsNotFound, InjectedErrorsAreRetried, StalledServerTimesOutAndIsRetried,
-                            ServerKilledMidTransfer);
+                            ServerKilledMidTransfer, TemporaryFileNamedByTheCaller);
 
 }  // namespace cistern::ufs::conformance
