@@ -72,7 +72,9 @@ struct BlockWorkerServiceOptions {
   // Sends ranges of 256 KiB or more of cached blocks on a memory file system (a MEM tier on
   // tmpfs) from a read-only mapping of the block file instead of reading each chunk into a
   // buffer first: the kernel copies the bytes from the page cache into the socket, one copy
-  // fewer per byte (BENCHMARKS.md, "Warm and short-circuit reads").
+  // fewer per byte (BENCHMARKS.md, "Warm and short-circuit reads"). Only for plaintext servers:
+  // the kernel's copy of a page past the end of a file truncated behind the worker's back fails
+  // the connection, while TLS, which reads the bytes in this process, would take a SIGBUS.
   bool send_mapped_blocks = true;
 };
 

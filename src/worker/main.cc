@@ -165,6 +165,9 @@ int Run(int argc, char** argv) {
   service_options.ufs_write_records = ufs_writes->get();
   service_options.default_chunk_size_bytes = config.GetSizeBytes(conf::kUserNetworkChunkSize);
   service_options.worker_id = [&sync] { return sync.worker_id(); };
+  // With TLS, gRPC encrypts the mapped bytes in this process: a block file truncated behind the
+  // worker's back would kill it with SIGBUS instead of failing one connection.
+  service_options.send_mapped_blocks = !security->tls.enabled;
   if (capabilities != nullptr) service_options.access = BlockAccess(capabilities.get(), RealClock());
   BlockWorkerService service(store->get(), &fetcher, &ufs, &sync, service_options);
 
