@@ -29,8 +29,9 @@ std::vector<std::pair<std::string, int>>* TransportArgOverrides() ABSL_EXCLUSIVE
 //    kernel zero-fills on every read (15% of a warm read's time in page faults); the heap's own
 //    trimming had the same effect on these, see TuneMallocForBlockData (common/process.h).
 // Tried and not kept, as they won nothing in alternating runs (2026-12-02, BENCHMARKS.md):
-// the HTTP/2 max frame size (1-4 MiB instead of 16 KiB: 4x fewer receive slices, no faster),
-// receive buffers of 32 or 64 KiB, a 2 or 4 MiB stream window.
+// the HTTP/2 max frame size (1-4 MiB instead of 16 KiB: 4x fewer receive slices, no faster, and
+// slower once mapped sends and malloc tuning were in), receive buffers of 32 KiB to 1 MiB, a 2 or
+// 4 MiB stream window.
 template <typename SetInt>
 void ApplyTransportArgs(SetInt set_int) {
   std::map<std::string, int> args = {
