@@ -17,6 +17,7 @@
 //                                  [--lease_ahead A] [--runs R] [--phases warm,short_circuit,cold] [--mem_dir DIR]
 //                                  [--ufs_dir DIR | --ufs_uri URI [--ufs_option key=value]...] [--malloc_tuning 0|1]
 //                                  [--variant_arg grpc.key=N]... [--variant_chunk_kb K] [--variant_send_mapped 0|1]
+//                                  [--variant_map_window_mb M]
 // A --variant_* flag adds, in the warm phase, a second gRPC server and channel differing from the
 // default ones by those channel arguments (both sides), chunk size or service option, run in the
 // same rounds as TCP and the default (a three-way table with the variant/default ratio).
@@ -93,10 +94,11 @@ struct Flags {
   std::vector<std::pair<std::string, int>> variant_args;
   int64_t variant_chunk_bytes = 0;  // 0 = --chunk_kb
   int variant_send_mapped = -1;     // BlockWorkerServiceOptions::send_mapped_blocks; -1 = the default's
+  int64_t variant_map_window_bytes = 0;  // BlockWorkerServiceOptions::map_window_bytes; 0 = the default's
   // TuneMallocForBlockData, as the worker and the client programs call it (0: glibc's defaults,
   // to compare in alternating invocations).
   bool malloc_tuning = true;
-  bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0 || variant_send_mapped >= 0; }
+  bool variant() const { return !variant_args.empty() || variant_chunk_bytes > 0 || variant_send_mapped >= 0 || variant_map_window_bytes > 0; }
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -162,12 +164,14 @@ Flags ParseFlags(int argc, char** argv) {
       flags.variant_args.emplace_back(option.substr(0, eq), std::atoi(option.c_str() + eq + 1));
     } else if (arg == "--malloc_tuning") {
       flags.malloc_tuning = std::atoi(value().c_str()) != 0;
+    } else if (arg == "--variant_map_window_mb") {
+      flags.variant_map_window_bytes = int64_t{std::atoi(value().c_str())} << 20;
     } else if (arg == "--variant_send_mapped") {
       flags.variant_send_mapped = std::atoi(value().c_str()) != 0 ? 1 : 0;
     } else if (arg == "--variant_chunk_kb") {
       flags.variant_chunk_bytes = int64_t{std::atoi(value().c_str())} << 10;
     } else {
-      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb --variant_send_mapped --malloc_tuning)"));
+      Die(absl::StrCat("unknown flag ", arg, " (--blocks --block_mb --chunk_kb --ufs_read_kb --lease_ahead --read_ahead --runs --phases --mem_dir --ufs_dir --ufs_uri --ufs_option --variant_arg --variant_chunk_kb --variant_send_mapped --variant_map_window_mb --malloc_tuning)"));
     }
   }
   if (flags.lease_ahead < 0 || flags.lease_ahead > 64) Die("--lease_ahead must be in [0, 64]");
@@ -591,6 +595,7 @@ int Run(int argc, char** argv) {
       const int64_t variant_chunk = flags.variant_chunk_bytes > 0 ? flags.variant_chunk_bytes : flags.chunk_bytes;
       variant_options.default_chunk_size_bytes = variant_chunk;
       if (flags.variant_send_mapped >= 0) variant_options.send_mapped_blocks = flags.variant_send_mapped != 0;
+      if (flags.variant_map_window_bytes > 0) variant_options.map_window_bytes = flags.variant_map_window_bytes;
       worker::BlockWorkerService variant_service(store->get(), &fetcher, &ufs, &master, variant_options);
       grpc::ServerBuilder variant_builder;
       rpc::ConfigureServerBuilder(&variant_builder);
@@ -618,7 +623,8 @@ int Run(int argc, char** argv) {
       std::string variant_name;
       for (const auto& [key, value] : flags.variant_args) absl::StrAppend(&variant_name, key, "=", value, " ");
       absl::StrAppend(&variant_name, "chunk ", variant_chunk >> 10, " KiB, send_mapped_blocks ",
-                      variant_options.send_mapped_blocks ? "on" : "off");
+                      variant_options.send_mapped_blocks ? "on" : "off", ", map window ",
+                      variant_options.map_window_bytes >> 20, " MiB");
       std::vector<std::vector<double>> cpu;
       const std::vector<std::vector<double>> rounds =
           TimeRounds(flags.runs, total, plain_tcp, {&warm_grpc, &warm_variant}, &cpu);

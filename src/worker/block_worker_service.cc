@@ -222,24 +222,31 @@ absl::Status BlockWorkerService::ServeFromCache(std::shared_ptr<BlockReader> rea
   int64_t pos = offset;
   bool first = true;
   if (options_.send_mapped_blocks && reader->in_memory() && length >= kMinMappedBytes) {
-    CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<MappedBlockRange> mapped, reader->Map(offset, length));
-    const std::string_view bytes = mapped->bytes();
-    // The slices hold the mapping and the reader (so the block's space stays accounted) until
-    // gRPC has sent them.
-    struct Held {
-      std::shared_ptr<BlockReader> reader;
-      std::unique_ptr<MappedBlockRange> mapped;
-    };
-    const auto held = std::make_shared<const Held>(Held{reader, std::move(mapped)});
-    do {
-      const int64_t n = std::min(chunk_bytes, end - pos);
-      const bool sent = writer->Write(
-          rpc::EncodeReadBlockChunk(SharedSlice(bytes.substr(static_cast<size_t>(pos - offset), static_cast<size_t>(n)), held), first));
-      first = false;
-      if (!sent) return ClientGone(absl::StrCat("ReadBlock ", block_id));
-      bytes_read_cache_->Add(n);
-      pos += n;
-    } while (pos < end);
+    // Mapped a window at a time (whole chunks), so the first bytes do not wait for the page
+    // tables of a whole large block.
+    const int64_t window_bytes = std::max<int64_t>(1, options_.map_window_bytes / chunk_bytes) * chunk_bytes;
+    while (pos < end) {
+      const int64_t window_end = std::min(end, pos + window_bytes);
+      CISTERN_ASSIGN_OR_RETURN(std::unique_ptr<MappedBlockRange> mapped, reader->Map(pos, window_end - pos));
+      const std::string_view bytes = mapped->bytes();
+      const int64_t window_start = pos;
+      // The slices hold the mapping and the reader (so the block's space stays accounted) until
+      // gRPC has sent them; the mapping goes first.
+      struct Held {
+        std::shared_ptr<BlockReader> reader;
+        std::unique_ptr<MappedBlockRange> mapped;
+      };
+      const auto held = std::make_shared<const Held>(Held{reader, std::move(mapped)});
+      do {
+        const int64_t n = std::min(chunk_bytes, window_end - pos);
+        const std::string_view chunk = bytes.substr(static_cast<size_t>(pos - window_start), static_cast<size_t>(n));
+        const bool sent = writer->Write(rpc::EncodeReadBlockChunk(SharedSlice(chunk, held), first));
+        first = false;
+        if (!sent) return ClientGone(absl::StrCat("ReadBlock ", block_id));
+        bytes_read_cache_->Add(n);
+        pos += n;
+      } while (pos < window_end);
+    }
     return absl::OkStatus();
   }
   do {

@@ -76,6 +76,9 @@ struct BlockWorkerServiceOptions {
   // the kernel's copy of a page past the end of a file truncated behind the worker's back fails
   // the connection, while TLS, which reads the bytes in this process, would take a SIGBUS.
   bool send_mapped_blocks = true;
+  // Bytes of a block mapped at a time by send_mapped_blocks (rounded down to whole chunks, at
+  // least one), so the first bytes do not wait for the page tables of a whole large block.
+  int64_t map_window_bytes = 16 << 20;
 };
 
 class BlockWorkerService final : public proto::BlockWorker::Service {

@@ -251,7 +251,7 @@ TEST_F(BlockWorkerServiceTest, BlocksOnTmpfsAreSentFromMappings) {
   ASSERT_EQ(::statfs(shm.c_str(), &info), 0);
   if (info.f_type != 0x01021994) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
   const uint64_t id = 0x500000007;
-  const std::string data = Pattern(3'000'000, 7);
+  const std::string data = Pattern(10'000'000, 7);  // more than one 8 MiB mapping window
   for (bool mapped : {true, false}) {
     SCOPED_TRACE(mapped ? "mapped" : "buffered");
     send_mapped_blocks_ = mapped;
@@ -262,21 +262,27 @@ TEST_F(BlockWorkerServiceTest, BlocksOnTmpfsAreSentFromMappings) {
     ASSERT_TRUE(all.status.ok()) << all.status;
     EXPECT_TRUE(all.data == data);
     EXPECT_TRUE(all.from_cache);
-    EXPECT_EQ(all.chunks, (3'000'000 + (64 << 10) - 1) / (64 << 10));
+    EXPECT_EQ(all.chunks, (10'000'000 + (64 << 10) - 1) / (64 << 10));
+    proto::ReadBlockRequest big_chunks = ReadRequest(id);
+    big_chunks.set_chunk_size_bytes(3'000'000);  // windows of two chunks: 3 + 3, then 3 + 1 MB
+    ReadResult big = Read(big_chunks);
+    ASSERT_TRUE(big.status.ok()) << big.status;
+    EXPECT_TRUE(big.data == data);
+    EXPECT_EQ(big.chunks, 4);
     proto::ReadBlockRequest unaligned = ReadRequest(id, 12'345, 1'000'000);
     unaligned.set_chunk_size_bytes(100'000);
     ReadResult range = Read(unaligned);
     ASSERT_TRUE(range.status.ok()) << range.status;
     EXPECT_TRUE(range.data == data.substr(12'345, 1'000'000));
     EXPECT_EQ(range.chunks, 10);
-    ReadResult tail = Read(ReadRequest(id, 2'500'001, -1));
+    ReadResult tail = Read(ReadRequest(id, 9'500'001, -1));
     ASSERT_TRUE(tail.status.ok()) << tail.status;
-    EXPECT_TRUE(tail.data == data.substr(2'500'001));
+    EXPECT_TRUE(tail.data == data.substr(9'500'001));
     ReadResult small = Read(ReadRequest(id, 4097, 1000));  // below the mapping threshold
     ASSERT_TRUE(small.status.ok()) << small.status;
     EXPECT_TRUE(small.data == data.substr(4097, 1000));
     EXPECT_EQ(CounterValue("cistern_worker_cache_read_bytes_total") - cache_bytes0,
-              3'000'000 + 1'000'000 + 499'999 + 1000);
+              2 * 10'000'000 + 1'000'000 + 499'999 + 1000);
 
     // A reader that goes away after its first chunk: the held mapping and reader are let go.
     int chunks = 0;
