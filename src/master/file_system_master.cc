@@ -450,9 +450,15 @@ absl::StatusOr<proto::FileInfo> FileSystemMaster::CreateFile(const proto::Create
     if (!deleted.ok() && !absl::IsNotFound(deleted)) return Annotate(deleted, absl::StrCat("overwrite '", path, "'"));
   }
   if (request.recursive()) {  // directories always exist in the under-store
-    CISTERN_ASSIGN_OR_RETURN(ResolvedPath parent, mounts_->Resolve(ParentPath(path)));
-    CISTERN_RETURN_IF_ERROR_CONTEXT(parent.ufs->Mkdirs(parent.ufs_uri, 0755),
-                                    absl::StrCat("create parents of '", path, "' in the under-store"));
+    // A parent directory the namespace has is in the under-store already (made there when it
+    // was created, or loaded from there), and the lock above keeps it: asking the store again
+    // would cost every create a store call (a HEAD and a PUT on an object store).
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent_dir, store_->Lookup(ParentPath(path)));
+    if (!parent_dir.has_value() || parent_dir->kind() != proto::DIRECTORY) {
+      CISTERN_ASSIGN_OR_RETURN(ResolvedPath parent, mounts_->Resolve(ParentPath(path)));
+      CISTERN_RETURN_IF_ERROR_CONTEXT(parent.ufs->Mkdirs(parent.ufs_uri, 0755),
+                                      absl::StrCat("create parents of '", path, "' in the under-store"));
+    }
   }
   proto::JournalEntry entry;
   proto::CreateFileEntry* create = entry.mutable_create_file();

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/block_id.h"
 #include "common/path.h"
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "master/namespace_state_machine.h"
 
@@ -139,6 +140,25 @@ TEST_F(FileSystemMasterTest, MkdirCreatesUnderStoreDirectoryAndValidatesPaths) {
   auto missing_parent = Mkdir("/x/y");
   EXPECT_EQ(missing_parent.status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(ufs_ + "/x")) << "a refused mkdir must not touch the under-store";
+}
+
+TEST_F(FileSystemMasterTest, RecursiveCreateAsksTheUnderStoreOnlyForMissingParents) {
+  const std::string mkdirs = "cistern_ufs_requests_total{mount=\"/\",operation=\"mkdirs\"}";
+  proto::CreateFileRequest create;
+  create.set_recursive(true);
+  create.set_write_type(proto::MUST_CACHE);
+  create.set_path("/new/deep/a");
+  const int64_t before = Metrics().Value(mkdirs);
+  ASSERT_TRUE(fsm_->CreateFile(create).ok());
+  EXPECT_EQ(Metrics().Value(mkdirs), before + 1);
+  EXPECT_TRUE(fs::is_directory(ufs_ + "/new/deep"));
+  // The parent is in the namespace now: a second file in it needs no under-store call.
+  create.set_path("/new/deep/b");
+  ASSERT_TRUE(fsm_->CreateFile(create).ok());
+  EXPECT_EQ(Metrics().Value(mkdirs), before + 1);
+  // A parent that is a file still fails, with the under-store's answer as before.
+  create.set_path("/new/deep/a/c");
+  EXPECT_FALSE(fsm_->CreateFile(create).ok());
 }
 
 TEST_F(FileSystemMasterTest, CompletedFileHasBlocksAndPersistence) {
