@@ -3,6 +3,9 @@
 // level changed at runtime with `cistern admin log-level`, and cached bytes in `fs stat`/`fs du`.
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -59,7 +62,13 @@ TEST_F(OpsTest, HealthReadinessAndMetricsOfMasterAndWorker) {
   CliOk({"fs", "cat", "/f.bin"});  // from the under-store, cached on the way
   CliOk({"fs", "cat", "/f.bin"});  // from the cache
 
-  const std::string worker = Get(WorkerHttp(), "/metrics").body;
+  // The heartbeat age appears once the master has answered a heartbeat, which may come after
+  // the reads on a loaded machine.
+  std::string worker = Get(WorkerHttp(), "/metrics").body;
+  for (int i = 0; i < 100 && Sample(worker, "cistern_worker_heartbeat_age_seconds") < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    worker = Get(WorkerHttp(), "/metrics").body;
+  }
   EXPECT_EQ(Sample(worker, "cistern_worker_ufs_read_bytes_total"), 3 * kMiB) << worker;
   EXPECT_EQ(Sample(worker, "cistern_worker_cache_read_bytes_total"), 3 * kMiB);
   EXPECT_EQ(Sample(worker, "cistern_worker_cache_hit_ratio"), 0.5);
