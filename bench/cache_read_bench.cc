@@ -186,6 +186,17 @@ class NoMaster : public worker::BlockCommitter {
 };
 
 // Drops the page cache of `path` so the next read comes from the device.
+// A gRPC server on a free loopback port serving `service`; dies if it cannot start.
+std::unique_ptr<grpc::Server> StartServer(grpc::Service* service, int* port, const std::string& what) {
+  grpc::ServerBuilder builder;
+  rpc::ConfigureServerBuilder(&builder);
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) Die(absl::StrCat("cannot start the ", what, " gRPC server"));
+  return server;
+}
+
 void DropPageCache(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Die(absl::StrCat("open ", path, ": ", std::strerror(errno)));
@@ -399,13 +410,8 @@ int Run(int argc, char** argv) {
   worker::LocalBlockLeases leases(worker::LocalBlockLeasesOptions{});
   service_options.leases = &leases;
   worker::BlockWorkerService service(store->get(), &fetcher, &ufs, &master, service_options);
-  grpc::ServerBuilder builder;
-  rpc::ConfigureServerBuilder(&builder);
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) Die("cannot start the gRPC server");
+  std::unique_ptr<grpc::Server> server = StartServer(&service, &port, "worker's");
   auto shared_client =
       std::make_shared<rpc::WorkerClient>(absl::StrCat("127.0.0.1:", port), rpc::WorkerClientOptions{30000, 600000});
   rpc::WorkerClient& client = *shared_client;
@@ -597,13 +603,8 @@ int Run(int argc, char** argv) {
       if (flags.variant_send_mapped >= 0) variant_options.send_mapped_blocks = flags.variant_send_mapped != 0;
       if (flags.variant_map_window_bytes > 0) variant_options.map_window_bytes = flags.variant_map_window_bytes;
       worker::BlockWorkerService variant_service(store->get(), &fetcher, &ufs, &master, variant_options);
-      grpc::ServerBuilder variant_builder;
-      rpc::ConfigureServerBuilder(&variant_builder);
       int variant_port = 0;
-      variant_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &variant_port);
-      variant_builder.RegisterService(&variant_service);
-      std::unique_ptr<grpc::Server> variant_server = variant_builder.BuildAndStart();
-      if (variant_server == nullptr) Die("cannot start the variant's gRPC server");
+      std::unique_ptr<grpc::Server> variant_server = StartServer(&variant_service, &variant_port, "variant's");
       rpc::WorkerClient variant_client(absl::StrCat("127.0.0.1:", variant_port), rpc::WorkerClientOptions{30000, 600000});
       rpc::SetTransportArgOverridesForBench({});
       const Side warm_variant{nullptr, [&] {

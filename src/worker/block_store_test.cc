@@ -1,7 +1,6 @@
 #include "worker/block_store.h"
 
 #include <stdlib.h>
-#include <sys/vfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +12,7 @@
 
 #include "common/metrics.h"
 #include "gtest/gtest.h"
+#include "worker/worker_test_util.h"
 
 namespace cistern::worker {
 namespace {
@@ -164,14 +164,9 @@ TEST_F(BlockStoreTest, MapsRangesOfABlockFile) {
 }
 
 TEST_F(BlockStoreTest, KnowsWhetherATierIsInMemory) {
-  std::string pattern = "/dev/shm/block_store_test.XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) GTEST_SKIP() << "no /dev/shm here";
-  struct statfs shm{};
-  ASSERT_EQ(::statfs(pattern.c_str(), &shm), 0);
-  if (shm.f_type != 0x01021994) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  const std::string pattern = test_util::MakeTmpfsTempDir("block_store_test");
+  if (pattern.empty()) GTEST_SKIP() << "no tmpfs at /dev/shm here";
   for (const std::string& dir : {pattern + "/mem", dir_}) {
-    struct statfs parent{};
-    ASSERT_EQ(::statfs(fs::path(dir).parent_path().c_str(), &parent), 0);
     auto store = BlockStore::Open(BlockStoreOptions::SingleDir(dir, 1 << 20));
     ASSERT_TRUE(store.ok()) << store.status();
     auto writer = (*store)->CreateWriter(1, 0);
@@ -180,7 +175,7 @@ TEST_F(BlockStoreTest, KnowsWhetherATierIsInMemory) {
     ASSERT_TRUE((*writer)->Commit().ok());
     auto reader = (*store)->OpenReader(1);
     ASSERT_TRUE(reader.ok());
-    EXPECT_EQ((*reader)->in_memory(), parent.f_type == 0x01021994) << dir;
+    EXPECT_EQ((*reader)->in_memory(), test_util::OnTmpfs(fs::path(dir).parent_path().string())) << dir;
   }
   fs::remove_all(pattern);
 }

@@ -3,7 +3,6 @@
 #include "worker/block_worker_service.h"
 
 #include <stdlib.h>
-#include <sys/vfs.h>
 
 #include <chrono>
 #include <filesystem>
@@ -24,6 +23,7 @@
 #include "rpc/worker_client.h"
 #include "worker/gated_ufs_for_test.h"
 #include "worker/local_block_leases.h"
+#include "worker/worker_test_util.h"
 
 namespace cistern::worker {
 namespace {
@@ -245,11 +245,8 @@ TEST_F(BlockWorkerServiceTest, WriteBlockCommitsToMasterThenReadsRanges) {
 // Blocks in a MEM tier on tmpfs go out from a mapping of the block file (ranges of 256 KiB or
 // more); the bytes, chunking, counters and accounting are those of the buffered path.
 TEST_F(BlockWorkerServiceTest, BlocksOnTmpfsAreSentFromMappings) {
-  std::string shm = "/dev/shm/block_worker_service_test.XXXXXX";
-  if (::mkdtemp(shm.data()) == nullptr) GTEST_SKIP() << "no /dev/shm here";
-  struct statfs info{};
-  ASSERT_EQ(::statfs(shm.c_str(), &info), 0);
-  if (info.f_type != 0x01021994) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  const std::string shm = test_util::MakeTmpfsTempDir("block_worker_service_test");
+  if (shm.empty()) GTEST_SKIP() << "no tmpfs at /dev/shm here";
   const uint64_t id = 0x500000007;
   const std::string data = Pattern(10'000'000, 7);  // more than one 8 MiB mapping window
   for (bool mapped : {true, false}) {

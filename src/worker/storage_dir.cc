@@ -1,6 +1,7 @@
 #include "worker/storage_dir.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -105,8 +106,7 @@ absl::StatusOr<std::unique_ptr<StorageDir>> StorageDir::Open(std::string alias, 
   }
   struct statfs fs_info{};
   if (::statfs(p.c_str(), &fs_info) == 0) {
-    constexpr decltype(fs_info.f_type) kTmpfsMagic = 0x01021994, kRamfsMagic = 0x858458f6;
-    dir->in_memory_ = fs_info.f_type == kTmpfsMagic || fs_info.f_type == kRamfsMagic;
+    dir->in_memory_ = fs_info.f_type == TMPFS_MAGIC || fs_info.f_type == RAMFS_MAGIC;
   }
   // Temporary files are writes that never committed (a crash or an aborted stream).
   fs::remove_all(dir->tmp_dir_, ec);

@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "ufs/local_ufs.h"
+#include "worker/worker_test_util.h"
 #include "worker/ufs_fetcher.h"
 
 namespace cistern::worker {
@@ -69,6 +70,13 @@ class UfsWriteRecordsTest : public ::testing::Test {
 
   std::string Uri(const std::string& name) { return "file://" + root_ + "/ufs/d/" + name; }
 
+  // What the CleanUp of a new run over the same records directory (a restarted worker) does.
+  UfsWriteRecords::CleanUpResult CleanUpInANewRun() {
+    auto next = UfsWriteRecords::Open(root_ + "/records");
+    EXPECT_TRUE(next.ok()) << next.status();
+    return next.ok() ? (*next)->CleanUp(&ufs_) : UfsWriteRecords::CleanUpResult{};
+  }
+
   // The temporary files in the under-store directory d/.
   std::vector<std::string> TempFiles() {
     std::vector<std::string> names;
@@ -79,18 +87,7 @@ class UfsWriteRecordsTest : public ::testing::Test {
     return names;
   }
   // The temporary file URIs the records name.
-  std::vector<std::string> Recorded() {
-    std::vector<std::string> temps;
-    if (!fs::exists(root_ + "/records")) return temps;
-    for (const auto& entry : fs::directory_iterator(root_ + "/records")) {
-      std::ifstream in(entry.path());
-      std::string mount, temp;
-      std::getline(in, mount);
-      std::getline(in, temp);
-      temps.push_back(temp);
-    }
-    return temps;
-  }
+  std::vector<std::string> Recorded() { return test_util::RecordedTempUris(root_ + "/records"); }
 
   std::unique_ptr<ufs::UfsOutputStream> Create(const std::string& name, ufs::UnderFileSystem* store = nullptr) {
     if (store == nullptr) {
@@ -179,9 +176,7 @@ TEST_F(UfsWriteRecordsTest, KilledBeforeTheTemporaryFileIsCreated) {
   ASSERT_EQ(Recorded().size(), 1u);
   EXPECT_NE(Recorded()[0].find(ufs::kTempNameMarker), std::string::npos) << Recorded()[0];
 
-  auto next = UfsWriteRecords::Open(root_ + "/records");
-  ASSERT_TRUE(next.ok()) << next.status();
-  const UfsWriteRecords::CleanUpResult result = (*next)->CleanUp(&ufs_);
+  const UfsWriteRecords::CleanUpResult result = CleanUpInANewRun();
   EXPECT_EQ(result.deleted, 0);
   EXPECT_EQ(result.gone, 1);
   EXPECT_EQ(result.kept, 0);
@@ -268,9 +263,7 @@ TEST_F(UfsWriteRecordsTest, AbortedWriteKeepsItsRecordUnlessTheFileIsSeenGone) {
   out.reset();
   EXPECT_TRUE(TempFiles().empty());
   EXPECT_EQ(Recorded(), std::vector<std::string>{temp});
-  auto next = UfsWriteRecords::Open(root_ + "/records");
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ((*next)->CleanUp(&ufs_).gone, 1);
+  EXPECT_EQ(CleanUpInANewRun().gone, 1);
   EXPECT_TRUE(Recorded().empty());
 }
 

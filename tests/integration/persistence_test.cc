@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "cluster_fixture.h"
+#include "worker/worker_test_util.h"
 
 namespace cistern {
 namespace {
@@ -142,19 +143,6 @@ std::string FindRecordsDir(const std::string& tier_dir) {
   return "";
 }
 
-// The temporary file URIs the worker's records name.
-std::vector<std::string> RecordedTemps(const std::string& records_dir) {
-  std::vector<std::string> temps;
-  for (const auto& entry : fs::directory_iterator(records_dir)) {
-    std::ifstream in(entry.path());
-    std::string mount, temp;
-    std::getline(in, mount);
-    std::getline(in, temp);
-    temps.push_back(temp);
-  }
-  return temps;
-}
-
 // A worker killed while it writes a file to the under-store (a THROUGH client's WriteUfsFile)
 // leaves the temporary file of the write behind; the restarted worker deletes it (it recorded
 // the write in its tier directory before the file was created), and never the finished files
@@ -180,7 +168,7 @@ TEST_F(PersistenceTest, RestartedWorkerDeletesTheTemporaryFilesOfKilledUnderStor
   ASSERT_TRUE(WaitFor([&] { return fs::file_size(Ufs("/w/" + temp_files()[0])) > 0; }, 60000));
   const std::string records_dir = FindRecordsDir(mem_dir_);
   ASSERT_FALSE(records_dir.empty()) << "no ufs-writes/ under " << mem_dir_;
-  const std::vector<std::string> recorded = RecordedTemps(records_dir);
+  const std::vector<std::string> recorded = worker::test_util::RecordedTempUris(records_dir);
   ASSERT_EQ(recorded.size(), 1u);
   EXPECT_TRUE(absl::EndsWith(recorded[0], "/underfs/w/" + temp_files()[0])) << recorded[0] << " vs " << temp_files()[0];
 
@@ -202,7 +190,7 @@ TEST_F(PersistenceTest, RestartedWorkerDeletesTheTemporaryFilesOfKilledUnderStor
   std::ifstream worker_log(worker_->output_file());
   const std::string log((std::istreambuf_iterator<char>(worker_log)), std::istreambuf_iterator<char>());
   EXPECT_NE(log.find("1 temporary files deleted, 1 already gone"), std::string::npos) << worker_->OutputTail();
-  EXPECT_TRUE(RecordedTemps(records_dir).empty());
+  EXPECT_TRUE(worker::test_util::RecordedTempUris(records_dir).empty());
 }
 
 // `fs load`: files that exist only in the under-store are cached by the worker, without their
