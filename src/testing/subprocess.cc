@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +161,26 @@ bool CanBind(int port) {
   return bound;
 }
 
+// Whether this process now holds `port` against every other process that picks ports here: a
+// lock (flock) on a file named after the port, held until this process exits. Test processes
+// run side by side (ctest -j) and a port picked by one is free until its daemon binds it, so
+// another could hand out the same port and its daemon would fail with "port in use".
+bool ClaimAcrossProcesses(int port) {
+  static const std::string* const dir = [] {
+    auto* d = new std::string("/tmp/cistern-test-ports");
+    ::mkdir(d->c_str(), 0777);
+    return d;
+  }();
+  const std::string path = absl::StrCat(*dir, "/", port);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return true;  // no shared directory: the bind check alone, as before
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  return true;  // the descriptor, and so the lock, stays open for the life of the process
+}
+
 }  // namespace
 
 int PickUnusedPort() {
@@ -182,7 +204,7 @@ int PickUnusedPort() {
     for (int attempt = 0; attempt <= hi - lo; ++attempt) {
       const int port = next;
       next = next >= hi ? lo : next + 1;
-      if (!given->contains(port) && CanBind(port)) {
+      if (!given->contains(port) && CanBind(port) && ClaimAcrossProcesses(port)) {
         given->insert(port);
         return port;
       }

@@ -1,11 +1,16 @@
 #include "testing/subprocess.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <set>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -35,6 +40,21 @@ TEST(PickUnusedPortTest, PortsAreDistinctBindableAndOutsideTheEphemeralRange) {
   EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << "port " << port;
   EXPECT_EQ(::listen(fd, 1), 0);
   ::close(fd);
+}
+
+TEST(PickUnusedPortTest, APickedPortIsHeldAgainstOtherProcesses) {
+  const int port = PickUnusedPort();
+  const std::string claim = "/tmp/cistern-test-ports/" + std::to_string(port);
+  // Another process picking ports the same way finds the port's claim taken.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int fd = ::open(claim.c_str(), O_RDWR | O_CLOEXEC);
+    ::_exit(fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the claim on " << claim << " is not held";
 }
 
 }  // namespace
