@@ -424,8 +424,9 @@ int main(int argc, char** argv) {
   // How well the log writes were grouped: synced log writes per master against entries.
   for (int i = 0; i < group.size(); ++i) {
     if (auto info = group.Info(i); info.ok()) {
-      std::printf("  master %d (%s): %llu log entries, %llu log writes\n", i + 1, info->role().c_str(),
-                  static_cast<unsigned long long>(info->last_index()), static_cast<unsigned long long>(info->log_syncs()));
+      std::printf("  master %d (%s): %llu log entries, %llu log writes, %llu apply batches\n", i + 1, info->role().c_str(),
+                  static_cast<unsigned long long>(info->last_index()), static_cast<unsigned long long>(info->log_syncs()),
+                  static_cast<unsigned long long>(info->apply_batches()));
     }
   }
   std::printf("peak creates/s: 1 master %.0f (%d clients), 3 masters %.0f (%d clients)\n", single[peak_one],

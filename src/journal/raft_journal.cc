@@ -400,7 +400,8 @@ void RaftJournal::Run() {
     absl::Status sync_error;
     {
       absl::MutexLock lock(&mu_);
-      const int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - clock_->MonotonicMs());
+      const int64_t wake_ms = apply_deadline_ms_ > 0 ? std::min(next_tick_ms, apply_deadline_ms_) : next_tick_ms;
+      const int64_t wait_ms = std::max<int64_t>(0, wake_ms - clock_->MonotonicMs());
       mu_.AwaitWithTimeout(absl::Condition(this, &RaftJournal::HasWorkLocked), absl::Milliseconds(wait_ms));
       if (stopping_) return;
       inbox.swap(inbox_);
@@ -544,6 +545,12 @@ bool RaftJournal::ApplyDurable() {
   size_t n = 0;
   while (n < unapplied_.size() && unapplied_[n].index <= durable_index_) ++n;
   if (n == 0) return true;
+  if (role_ == raft::Role::kFollower && options_.follower_apply_delay_ms > 0 && n < options_.max_entries_per_apply) {
+    const int64_t now_ms = clock_->MonotonicMs();
+    if (apply_deadline_ms_ == 0) apply_deadline_ms_ = now_ms + options_.follower_apply_delay_ms;
+    if (now_ms < apply_deadline_ms_) return true;  // the driver wakes up for the deadline
+  }
+  apply_deadline_ms_ = 0;
   std::vector<raft::Entry> now(std::make_move_iterator(unapplied_.begin()),
                                std::make_move_iterator(unapplied_.begin() + static_cast<std::ptrdiff_t>(n)));
   unapplied_.erase(unapplied_.begin(), unapplied_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -658,33 +665,47 @@ void RaftJournal::ExpireReads(int64_t now_ms) {
 }
 
 bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
-  if (entries.empty()) return true;
-  for (const raft::Entry& e : entries) {
-    if (e.index <= state_machine_->last_applied_index()) continue;
-    proto::JournalEntry entry;
-    // A configuration change is the core's business; the state machine only consumes its index.
-    if (e.type == raft::EntryType::kNormal && !entry.ParseFromString(e.data)) {
-      FailStop(absl::DataLossError(absl::StrCat("raft entry ", e.index, " (term ", e.term,
-                                                ") is not a journal entry; journal stopped")));
+  size_t begin = 0;
+  while (begin < entries.size() && entries[begin].index <= state_machine_->last_applied_index()) ++begin;
+  // In batches: one state-machine write for many entries (see StateMachine::ApplyBatch).
+  while (begin < entries.size()) {
+    const size_t end = std::min(entries.size(), begin + options_.max_entries_per_apply);
+    std::vector<proto::JournalEntry> parsed(end - begin);
+    std::vector<const proto::JournalEntry*> batch;
+    batch.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) {
+      const raft::Entry& e = entries[i];
+      // A configuration change is the core's business; the state machine only consumes its index.
+      if (e.type == raft::EntryType::kNormal && !parsed[i - begin].ParseFromString(e.data)) {
+        FailStop(absl::DataLossError(absl::StrCat("raft entry ", e.index, " (term ", e.term,
+                                                  ") is not a journal entry; journal stopped")));
+        return false;
+      }
+      batch.push_back(&parsed[i - begin]);
+    }
+    absl::StatusOr<std::vector<ApplyOutcome>> outcomes = state_machine_->ApplyBatch(entries[begin].index, batch);
+    ++apply_batches_;
+    if (!outcomes.ok()) {
+      FailStop(absl::UnavailableError(absl::StrCat("applying journal entries ", entries[begin].index, "..",
+                                                   entries[end - 1].index,
+                                                   " failed, journal stopped: ", outcomes.status().message())));
       return false;
     }
-    absl::StatusOr<ApplyOutcome> outcome = state_machine_->Apply(e.index, entry);
-    if (!outcome.ok()) {
-      FailStop(absl::UnavailableError(absl::StrCat("applying journal entry ", e.index,
-                                                   " failed, journal stopped: ", outcome.status().message())));
-      return false;
+    for (size_t i = begin; i < end; ++i) {
+      const raft::Entry& e = entries[i];
+      auto it = in_flight_.find(e.index);
+      if (it == in_flight_.end()) continue;
+      InFlight done = std::move(it->second);
+      in_flight_.erase(it);
+      if (done.term != e.term) {
+        // Another leader's entry took this index: ours was never committed.
+        done.waiter->Finish(absl::UnavailableError(
+            absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry")));
+        continue;
+      }
+      done.waiter->Finish(Appended{e.index, std::move((*outcomes)[i - begin])});
     }
-    auto it = in_flight_.find(e.index);
-    if (it == in_flight_.end()) continue;
-    InFlight done = std::move(it->second);
-    in_flight_.erase(it);
-    if (done.term != e.term) {
-      // Another leader's entry took this index: ours was never committed.
-      done.waiter->Finish(absl::UnavailableError(
-          absl::StrCat("journal entry at index ", e.index, " was replaced by a newer leader's; retry")));
-      continue;
-    }
-    done.waiter->Finish(Appended{e.index, *std::move(outcome)});
+    begin = end;
   }
   {
     absl::MutexLock lock(&mu_);
@@ -928,6 +949,7 @@ void RaftJournal::PublishStatus() {
     }
   }
   status_.log_syncs = log_syncs_ + async_syncs_;
+  status_.apply_batches = apply_batches_;
   status_.entries_appended = entries_appended_;
   status_.leader_changes = leader_changes_;
   status_.snapshots_taken = snapshots_taken_;

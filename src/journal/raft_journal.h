@@ -62,6 +62,13 @@ struct RaftJournalOptions {
   int election_ticks = 10;           // a follower campaigns after [election, 2*election) silent ticks
   int heartbeat_ticks = 1;
   size_t max_proposals_per_round = 4096;
+  // Committed entries handed to the state machine at once (StateMachine::ApplyBatch), which
+  // bounds the memory of one batch and how long its proposers wait for the slowest entry.
+  size_t max_entries_per_apply = 1024;
+  // A follower applies committed entries once this long after the first of them became
+  // applicable (or max_entries_per_apply are waiting, or its role changes), so it writes its
+  // metastore in larger, cheaper batches; nobody waits on a follower's state machine. 0: at once.
+  int64_t follower_apply_delay_ms = 0;
   size_t max_queued_proposals = 16384;   // Append waits while this many are queued
   size_t max_queued_messages = 65536;    // further incoming messages are dropped
   int64_t append_timeout_ms = 60000;     // then DEADLINE_EXCEEDED, outcome unknown
@@ -94,6 +101,7 @@ struct RaftJournalStatus {
   // Leader only: the highest log index known replicated on each other member.
   std::map<raft::NodeId, raft::Index> match;
   uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
+  uint64_t apply_batches = 0;     // StateMachine::ApplyBatch calls (entries applied per call: applied / this)
   uint64_t entries_appended = 0;  // entries proposed by this node as leader
   uint64_t leader_changes = 0;    // times this node learned of a new leader (itself included)
   uint64_t snapshots_taken = 0;   // snapshots of its own state machine (automatic or asked for)
@@ -242,6 +250,9 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   raft::Membership membership_;       // as last reported
   bool serving_ = false;
   uint64_t log_syncs_ = 0;
+  uint64_t apply_batches_ = 0;
+  // Driver only: when a follower's deferred entries are applied (0: none deferred).
+  int64_t apply_deadline_ms_ = 0;
   uint64_t entries_appended_ = 0;
   uint64_t leader_changes_ = 0;
   uint64_t snapshots_taken_ = 0;

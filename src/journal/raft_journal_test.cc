@@ -49,8 +49,9 @@ size_t DistinctPaths(const std::vector<std::string>& paths) {
 
 class TestCluster {
  public:
-  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {})
-      : network_(seed), snapshot_settings_(snapshots) {
+  explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {},
+                       int64_t follower_apply_delay_ms = 0)
+      : network_(seed), snapshot_settings_(snapshots), follower_apply_delay_ms_(follower_apply_delay_ms) {
     for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
     all_ = voters_;
     root_ = (std::filesystem::path(::testing::TempDir()) /
@@ -98,6 +99,7 @@ class TestCluster {
     options.snapshots = node.snapshots.get();
     options.snapshot_entries = snapshot_settings_.entries;
     options.snapshot_keep_entries = snapshot_settings_.keep;
+    options.follower_apply_delay_ms = follower_apply_delay_ms_;
     auto journal = RaftJournal::Open(options, node.storage.get(), node.sm.get(), node.transport.get(), RealClock());
     ASSERT_TRUE(journal.ok()) << journal.status();
     node.journal = *std::move(journal);
@@ -184,6 +186,7 @@ class TestCluster {
   InProcessRaftNetwork network_;
   std::vector<NodeId> all_;  // every node ever started
   const SnapshotSettings snapshot_settings_;
+  const int64_t follower_apply_delay_ms_;
   std::string root_;
   std::vector<NodeId> voters_;
   std::map<NodeId, Node> nodes_;
@@ -244,6 +247,48 @@ TEST(RaftJournalTest, ThreeNodesReplicateInOrderAndFollowersNameTheLeader) {
   // Every node applied the same entries at the same indexes.
   EXPECT_TRUE(TestCluster::WaitUntil(
       [&] { return cluster.journal(follower)->status().applied == cluster.journal(leader)->status().applied; }, 10000));
+}
+
+// Followers apply committed entries late, in batches: with a delay longer than the test, a
+// follower applies nothing while the leader applies each entry, yet the moment it is elected
+// it applies everything before it serves. With a short delay followers converge on their own.
+TEST(RaftJournalTest, FollowersApplyInBatchesAndEverythingOnceTheyLead) {
+  {
+    TestCluster cluster(3, /*save_delay_ms=*/0, /*seed=*/1, SnapshotSettings{}, /*follower_apply_delay_ms=*/600000);
+    const NodeId leader = cluster.WaitForLeader();
+    ASSERT_NE(leader, raft::kNoNode);
+    const uint64_t applied_at_start = cluster.journal(leader)->status().applied;
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(cluster.journal(leader)->Submit(Mkdir(absl::StrCat("/d", i))).ok());
+    const uint64_t applied = cluster.journal(leader)->status().applied;
+    EXPECT_GE(applied, applied_at_start + 30);
+    for (NodeId id : cluster.voters()) {
+      if (id == leader) continue;
+      ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(id)->status().commit >= applied; }, 10000));
+      EXPECT_LT(cluster.journal(id)->status().applied, applied_at_start + 30) << "follower " << id << " applied at once";
+    }
+    cluster.Stop(leader);
+    const NodeId next = cluster.WaitForLeader({leader});
+    ASSERT_NE(next, raft::kNoNode);
+    // Serving means it applied its whole log first: every entry is there.
+    EXPECT_GE(cluster.journal(next)->status().applied, applied);
+    EXPECT_EQ(DistinctPaths(cluster.sm(next)->paths()), 30u);
+    ASSERT_TRUE(cluster.journal(next)->Submit(Mkdir("/after")).ok());
+    EXPECT_EQ(cluster.sm(next)->paths().back(), "/after");
+  }
+  {
+    TestCluster cluster(3, /*save_delay_ms=*/0, /*seed=*/2, SnapshotSettings{}, /*follower_apply_delay_ms=*/50);
+    const NodeId leader = cluster.WaitForLeader();
+    ASSERT_NE(leader, raft::kNoNode);
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(cluster.journal(leader)->Submit(Mkdir(absl::StrCat("/d", i))).ok());
+    ASSERT_TRUE(cluster.WaitConverged(leader));
+    const RaftJournalStatus lead = cluster.journal(leader)->status();
+    for (NodeId id : cluster.voters()) {
+      if (id == leader) continue;
+      ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.journal(id)->status().applied == lead.applied; }, 10000));
+      // One entry after the other at the leader; a few batches at the followers.
+      EXPECT_LT(cluster.journal(id)->status().apply_batches * 2, lead.apply_batches) << "follower " << id;
+    }
+  }
 }
 
 // The leader syncs its log off the driver thread: while its own sync is held back, followers

@@ -25,6 +25,8 @@ namespace cistern::kv {
 // Index of a column family in KvStoreOptions::column_families.
 using ColumnFamily = int;
 
+class KvOverlay;
+
 class KvWriteBatch {
  public:
   KvWriteBatch();
@@ -41,6 +43,7 @@ class KvWriteBatch {
 
  private:
   friend class KvStore;
+  friend class KvOverlay;  // moves operations in and out without copying
   struct Op {
     ColumnFamily cf;
     bool is_delete;

@@ -26,10 +26,11 @@ bool IsApplyOutcomeError(const absl::Status& status) {
   }
 }
 
-// The writes of one entry, plus the id counter as it moves within the entry.
+// The writes of one entry, plus the id counter as it moves within the entry. Its reads go
+// through `pending`: the writes of the entries before it in the same batch.
 class NamespaceStateMachine::Txn {
  public:
-  explicit Txn(uint64_t next_inode_id) : next_inode_id(next_inode_id) {}
+  Txn(uint64_t next_inode_id, const kv::KvOverlay* pending) : pending(pending), next_inode_id(next_inode_id) {}
   // The one way an inode is written: its record and, for every inode but the root, its entry
   // in the parent's edges (which carries a copy, so a listing is one scan; see
   // namespace_store.h). Creating, changing and moving an inode all come through here.
@@ -40,6 +41,7 @@ class NamespaceStateMachine::Txn {
   }
   uint64_t AllocateInodeId() { return next_inode_id++; }
 
+  const kv::KvOverlay* const pending;
   kv::KvWriteBatch batch;
   proto::JournalResult result;
   uint64_t next_inode_id;
@@ -128,7 +130,8 @@ absl::Status NamespaceStateMachine::ApplyEntry(const proto::JournalEntry& entry,
 }
 
 absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& entry,
-                                                    const journal::ApplyOutcome& outcome, kv::KvWriteBatch* batch) {
+                                                    const journal::ApplyOutcome& outcome, const kv::KvOverlay& pending,
+                                                    kv::KvWriteBatch* batch) {
   const int64_t time_ms = EntryTimeMs(entry);
   proto::OperationRecord record;
   record.set_time_ms(time_ms);
@@ -150,7 +153,7 @@ absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& e
     const std::string limit = kv::EncodeUint64(static_cast<uint64_t>(limit_ms));
     std::string next_cursor = prune_cursor_;
     int64_t oldest_left = std::numeric_limits<int64_t>::max();
-    CISTERN_RETURN_IF_ERROR(store_->kv()->Scan(kOpExpiryCf, "", prune_cursor_, [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    CISTERN_RETURN_IF_ERROR(pending.Scan(*store_->kv(), kOpExpiryCf, "", prune_cursor_, [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
       if (key.size() < 8) return absl::DataLossError("metastore: corrupt operation-expiry key");
       if (key.substr(0, 8) >= limit || pruned >= kMaxPrunedPerEntry) {
         oldest_left = static_cast<int64_t>(kv::DecodeUint64(key));
@@ -173,42 +176,66 @@ absl::Status NamespaceStateMachine::RecordOperation(const proto::JournalEntry& e
 }
 
 absl::StatusOr<journal::ApplyOutcome> NamespaceStateMachine::Apply(uint64_t index, const proto::JournalEntry& entry) {
+  const proto::JournalEntry* one[] = {&entry};
+  CISTERN_ASSIGN_OR_RETURN(std::vector<journal::ApplyOutcome> outcomes, ApplyBatch(index, one));
+  return std::move(outcomes.front());
+}
+
+absl::StatusOr<std::vector<journal::ApplyOutcome>> NamespaceStateMachine::ApplyBatch(
+    uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries) {
   absl::MutexLock lock(&mu_);
-  if (index != applied_index_ + 1) {
-    return absl::InternalError(absl::StrCat("journal index ", index, " applied after ", applied_index_));
+  if (entries.empty()) return std::vector<journal::ApplyOutcome>();
+  if (first_index != applied_index_ + 1) {
+    return absl::InternalError(absl::StrCat("journal index ", first_index, " applied after ", applied_index_));
   }
-  journal::ApplyOutcome outcome;
-  kv::KvWriteBatch batch;
-  Txn txn(next_inode_id_);
-  bool applied = false;
-  std::optional<proto::OperationRecord> earlier;
-  if (!entry.operation_id().empty()) {
-    CISTERN_ASSIGN_OR_RETURN(earlier, store_->GetOperation(entry.operation_id()));
-  }
-  if (earlier.has_value()) {
-    // A retry of an operation already applied: answer as the first time, change nothing.
-    outcome.status = absl::Status(static_cast<absl::StatusCode>(earlier->status_code()), earlier->status_message());
-    outcome.result = earlier->result();
-  } else {
-    absl::Status status = ApplyEntry(entry, &txn);
-    if (!status.ok() && !IsApplyOutcomeError(status)) return status;
-    outcome.status = status;
-    if (status.ok()) {
-      batch = std::move(txn.batch);
-      outcome.result = std::move(txn.result);
-      applied = true;
+  std::vector<journal::ApplyOutcome> outcomes;
+  outcomes.reserve(entries.size());
+  // Each entry reads what the ones before it wrote (`pending`), exactly as if each had been
+  // committed on its own; all of them are then committed in one write with one applied index.
+  kv::KvOverlay pending;
+  kv::KvWriteBatch only;  // a batch of one entry is written as it is
+  uint64_t next_inode_id = next_inode_id_;
+  bool mounts_changed = false;
+  for (const proto::JournalEntry* entry : entries) {
+    journal::ApplyOutcome outcome;
+    kv::KvWriteBatch batch;
+    Txn txn(next_inode_id, &pending);
+    std::optional<proto::OperationRecord> earlier;
+    if (!entry->operation_id().empty()) {
+      CISTERN_ASSIGN_OR_RETURN(earlier, store_->GetOperation(entry->operation_id(), &pending));
     }
-    if (!entry.operation_id().empty()) CISTERN_RETURN_IF_ERROR(RecordOperation(entry, outcome, &batch));
+    if (earlier.has_value()) {
+      // A retry of an operation already applied: answer as the first time, change nothing.
+      outcome.status = absl::Status(static_cast<absl::StatusCode>(earlier->status_code()), earlier->status_message());
+      outcome.result = earlier->result();
+    } else {
+      absl::Status status = ApplyEntry(*entry, &txn);
+      if (!status.ok() && !IsApplyOutcomeError(status)) return status;
+      outcome.status = status;
+      if (status.ok()) {
+        batch = std::move(txn.batch);
+        outcome.result = std::move(txn.result);
+        next_inode_id = txn.next_inode_id;
+        mounts_changed = mounts_changed || txn.mounts_changed;
+      }
+      if (!entry->operation_id().empty()) CISTERN_RETURN_IF_ERROR(RecordOperation(*entry, outcome, pending, &batch));
+    }
+    if (entries.size() == 1) {
+      only = std::move(batch);
+    } else {
+      pending.Add(std::move(batch));
+    }
+    outcomes.push_back(std::move(outcome));
   }
-  batch.Put(kMetaCf, kMetaAppliedIndex, kv::EncodeUint64(index));
-  if (applied && txn.next_inode_id != next_inode_id_) {
-    batch.Put(kMetaCf, kMetaNextInodeId, kv::EncodeUint64(txn.next_inode_id));
-  }
-  CISTERN_RETURN_IF_ERROR(store_->Commit(batch, index));
-  applied_index_ = index;
-  if (applied) next_inode_id_ = txn.next_inode_id;
-  if (applied && txn.mounts_changed && mounts_changed_) mounts_changed_();
-  return outcome;
+  const uint64_t last_index = first_index + entries.size() - 1;
+  kv::KvWriteBatch batch = entries.size() == 1 ? std::move(only) : pending.Take();
+  batch.Put(kMetaCf, kMetaAppliedIndex, kv::EncodeUint64(last_index));
+  if (next_inode_id != next_inode_id_) batch.Put(kMetaCf, kMetaNextInodeId, kv::EncodeUint64(next_inode_id));
+  CISTERN_RETURN_IF_ERROR(store_->Commit(batch, last_index));
+  applied_index_ = last_index;
+  next_inode_id_ = next_inode_id;
+  if (mounts_changed && mounts_changed_) mounts_changed_();
+  return outcomes;
 }
 
 namespace {
@@ -242,7 +269,7 @@ absl::StatusOr<proto::Inode> NamespaceStateMachine::CreateParents(std::string_vi
                                                                   proto::PersistenceState persistence, Txn* txn) {
   NamespaceStore* store = store_;
   std::vector<std::string> parts = SplitPath(path);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store->GetInode(kRootInodeId));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> current, store->GetInode(kRootInodeId, txn->pending));
   if (!current.has_value()) return absl::DataLossError("metastore: root inode missing");
   bool creating = false;
   std::string walked;
@@ -251,10 +278,10 @@ absl::StatusOr<proto::Inode> NamespaceStateMachine::CreateParents(std::string_vi
     const std::string child_path = JoinPath(walked.empty() ? "/" : walked, name);
     std::optional<uint64_t> child;
     if (!creating) {
-      CISTERN_ASSIGN_OR_RETURN(child, store->GetChildId(current->id(), name));
+      CISTERN_ASSIGN_OR_RETURN(child, store->GetChildId(current->id(), name, txn->pending));
     }
     if (child.has_value()) {
-      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> next, store->GetInode(*child));
+      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> next, store->GetInode(*child, txn->pending));
       if (!next.has_value()) return absl::DataLossError(absl::StrCat("metastore: missing inode ", *child));
       if (next->kind() != proto::DIRECTORY) {
         return absl::FailedPreconditionError(absl::StrCat("'", child_path, "' is not a directory"));
@@ -295,7 +322,7 @@ absl::Status NamespaceStateMachine::ApplyMkdir(const proto::MkdirEntry& e, Txn* 
     }
     return absl::AlreadyExistsError("directory '/' already exists");
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path, txn->pending));
   if (existing.has_value()) {
     if (existing->kind() == proto::DIRECTORY && e.allow_exists()) {
       txn->result.set_inode_id(existing->id());
@@ -315,13 +342,13 @@ absl::Status NamespaceStateMachine::ApplyMkdir(const proto::MkdirEntry& e, Txn* 
 }
 
 // Adds the ids of every file at or below `inode` to `result` and its keys' deletes to `txn`.
-static absl::Status RemoveSubtree(NamespaceStore* store, const proto::Inode& inode, kv::KvWriteBatch* batch,
-                                  proto::JournalResult* result) {
+static absl::Status RemoveSubtree(NamespaceStore* store, const kv::KvOverlay* pending, const proto::Inode& inode,
+                                  kv::KvWriteBatch* batch, proto::JournalResult* result) {
   if (inode.kind() == proto::DIRECTORY) {
     absl::Status status = store->ListChildren(inode.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
-      CISTERN_RETURN_IF_ERROR(RemoveSubtree(store, child, batch, result));
+      CISTERN_RETURN_IF_ERROR(RemoveSubtree(store, pending, child, batch, result));
       return true;
-    });
+    }, pending);
     CISTERN_RETURN_IF_ERROR(status);
   } else {
     result->add_removed_file_ids(inode.id());
@@ -340,13 +367,13 @@ absl::Status NamespaceStateMachine::ApplyCreateFile(const proto::CreateFileEntry
   if (e.block_size_bytes() <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("block size ", e.block_size_bytes(), " of '", std::string(path), "' must be positive"));
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path, txn->pending));
   if (existing.has_value()) {
     if (existing->kind() == proto::DIRECTORY) {
       return absl::AlreadyExistsError(absl::StrCat("'", std::string(path), "' already exists and is a directory"));
     }
     if (!e.overwrite()) return absl::AlreadyExistsError(absl::StrCat("file '", std::string(path), "' already exists"));
-    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *existing, &txn->batch, &txn->result));
+    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, txn->pending, *existing, &txn->batch, &txn->result));
   }
   CISTERN_ASSIGN_OR_RETURN(
       proto::Inode parent,
@@ -384,7 +411,7 @@ absl::Status NamespaceStateMachine::ApplyCreateFile(const proto::CreateFileEntry
 }
 
 absl::Status NamespaceStateMachine::ApplyCompleteFile(const proto::CompleteFileEntry& e, Txn* txn) {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id(), txn->pending));
   if (!inode.has_value()) {
     return absl::NotFoundError(absl::StrCat("file id ", e.file_id(), " does not exist (deleted while being written?)"));
   }
@@ -405,7 +432,7 @@ absl::Status NamespaceStateMachine::ApplyCompleteFile(const proto::CompleteFileE
   inode->set_last_sync_ms(e.time_ms());
   txn->PutInode(*inode);
   if (e.persistence_state() == proto::TO_BE_PERSISTED) {
-    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode->id()));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::PersistJob> job, store_->GetPersistJob(inode->id(), txn->pending));
     if (!job.has_value()) {
       job.emplace();
       job->set_created_ms(e.time_ms());
@@ -420,7 +447,7 @@ absl::Status NamespaceStateMachine::ApplyCompleteFile(const proto::CompleteFileE
 }
 
 absl::Status NamespaceStateMachine::ApplyPersistJob(const proto::PersistJobEntry& e, Txn* txn) {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id(), txn->pending));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
     return absl::NotFoundError(absl::StrCat("file id ", e.file_id(), " does not exist"));
   }
@@ -446,7 +473,7 @@ absl::Status NamespaceStateMachine::ApplyPersistJob(const proto::PersistJobEntry
 }
 
 absl::Status NamespaceStateMachine::ApplyPersistFile(const proto::PersistFileEntry& e, Txn* txn) {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, store_->GetInode(e.file_id(), txn->pending));
   if (!inode.has_value() || inode->kind() != proto::FILE) {
     return absl::NotFoundError(absl::StrCat("file id ", e.file_id(), " does not exist"));
   }
@@ -469,16 +496,16 @@ absl::Status NamespaceStateMachine::ApplyPersistFile(const proto::PersistFileEnt
 absl::Status NamespaceStateMachine::ApplyDelete(const proto::DeleteEntry& e, Txn* txn) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
   if (path == "/") return absl::InvalidArgumentError("the root directory '/' cannot be deleted");
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(path, txn->pending));
   if (inode.kind() == proto::DIRECTORY && !e.recursive()) {
-    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id()));
+    CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(inode.id(), txn->pending));
     if (has_children) {
       return absl::FailedPreconditionError(
           absl::StrCat("directory '", std::string(path), "' is not empty (delete it recursively)"));
     }
   }
-  CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, inode, &txn->batch, &txn->result));
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(inode.parent_id()));
+  CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, txn->pending, inode, &txn->batch, &txn->result));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(inode.parent_id(), txn->pending));
   if (parent.has_value()) {
     parent->set_modification_time_ms(e.time_ms());
     txn->PutInode(*parent);
@@ -494,18 +521,18 @@ absl::Status NamespaceStateMachine::ApplyRename(const proto::RenameEntry& e, Txn
   if (IsSameOrDescendant(dst, src)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot rename '", src, "' to '", dst, "', inside itself"));
   }
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src));
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode inode, store_->Resolve(src, txn->pending));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(dst, txn->pending));
   if (existing.has_value()) return absl::AlreadyExistsError(absl::StrCat("rename destination '", dst, "' already exists"));
   const std::string dst_parent_path = ParentPath(dst);
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dst_parent, store_->Lookup(dst_parent_path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dst_parent, store_->Lookup(dst_parent_path, txn->pending));
   if (!dst_parent.has_value()) {
     return absl::NotFoundError(absl::StrCat("parent directory '", dst_parent_path, "' of '", dst, "' does not exist"));
   }
   if (dst_parent->kind() != proto::DIRECTORY) {
     return absl::FailedPreconditionError(absl::StrCat("'", dst_parent_path, "' is not a directory"));
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> src_parent, store_->GetInode(inode.parent_id()));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> src_parent, store_->GetInode(inode.parent_id(), txn->pending));
   if (!src_parent.has_value()) return absl::DataLossError(absl::StrCat("metastore: parent of '", src, "' missing"));
   txn->batch.Delete(kEdgesCf, EdgeKey(inode.parent_id(), inode.name()));
   inode.set_parent_id(dst_parent->id());
@@ -523,19 +550,19 @@ absl::Status NamespaceStateMachine::ApplyRename(const proto::RenameEntry& e, Txn
 
 absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e, Txn* txn) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.mount().path()));
-  CISTERN_ASSIGN_OR_RETURN(uint64_t next_mount_id, store_->GetMetaUint64(kMetaNextMountId));
-  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  CISTERN_ASSIGN_OR_RETURN(uint64_t next_mount_id, store_->GetMetaUint64(kMetaNextMountId, txn->pending));
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts(txn->pending));
   for (const proto::MountInfo& m : mounts) {
     if (m.path() == path) return absl::AlreadyExistsError(absl::StrCat("'", path, "' is already a mount point"));
   }
   if (path != "/") {
     // The mount point becomes a directory whose children are loaded from the new under-store.
-    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->Lookup(path, txn->pending));
     if (existing.has_value()) {
       if (existing->kind() != proto::DIRECTORY) {
         return absl::AlreadyExistsError(absl::StrCat("mount point '", path, "' exists and is a file"));
       }
-      CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(existing->id()));
+      CISTERN_ASSIGN_OR_RETURN(bool has_children, store_->HasChildren(existing->id(), txn->pending));
       if (has_children) {
         return absl::FailedPreconditionError(absl::StrCat("mount point '", path, "' is a non-empty directory"));
       }
@@ -543,7 +570,7 @@ absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e,
       existing->set_persistence_state(proto::PERSISTED);
       txn->PutInode(*existing);
     } else {
-      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->Lookup(ParentPath(path)));
+      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->Lookup(ParentPath(path), txn->pending));
       if (!parent.has_value() || parent->kind() != proto::DIRECTORY) {
         return absl::NotFoundError(absl::StrCat("parent directory '", ParentPath(path), "' of mount point '", path,
                                                 "' does not exist"));
@@ -567,7 +594,7 @@ absl::Status NamespaceStateMachine::ApplyAddMount(const proto::AddMountEntry& e,
 absl::Status NamespaceStateMachine::ApplyRemoveMount(const proto::RemoveMountEntry& e, Txn* txn) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
   if (path == "/") return absl::InvalidArgumentError("the root mount cannot be removed");
-  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts(txn->pending));
   const proto::MountInfo* target = nullptr;
   for (const proto::MountInfo& m : mounts) {
     if (m.path() == path) target = &m;
@@ -580,10 +607,10 @@ absl::Status NamespaceStateMachine::ApplyRemoveMount(const proto::RemoveMountEnt
     }
   }
   txn->batch.Delete(kMountsCf, MountKey(target->mount_id()));
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path, txn->pending));
   if (dir.has_value()) {
-    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *dir, &txn->batch, &txn->result));
-    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(dir->parent_id()));
+    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, txn->pending, *dir, &txn->batch, &txn->result));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> parent, store_->GetInode(dir->parent_id(), txn->pending));
     if (parent.has_value()) {
       parent->set_modification_time_ms(e.time_ms());
       txn->PutInode(*parent);
@@ -606,7 +633,7 @@ absl::Status NamespaceStateMachine::ApplySetAttribute(const proto::SetAttributeE
   if ((e.has_replication_min() && e.replication_min() < 0) || (e.has_replication_max() && e.replication_max() < 0)) {
     return absl::InvalidArgumentError(absl::StrCat("negative replication for '", path, "'"));
   }
-  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path));
+  CISTERN_ASSIGN_OR_RETURN(proto::Inode root, store_->Resolve(path, txn->pending));
   std::function<absl::Status(proto::Inode)> update = [&](proto::Inode inode) -> absl::Status {
     const int64_t old_expiry = TtlExpiryMs(inode);
     if (e.has_mode()) inode.set_mode(e.mode());
@@ -644,7 +671,7 @@ absl::Status NamespaceStateMachine::ApplySetAttribute(const proto::SetAttributeE
       return store_->ListChildren(inode.id(), "", [&](const proto::Inode& child) -> absl::StatusOr<bool> {
         CISTERN_RETURN_IF_ERROR(update(child));
         return true;
-      });
+      }, txn->pending);
     }
     return absl::OkStatus();
   };
@@ -666,37 +693,37 @@ bool SameFingerprint(const proto::Inode& inode, const proto::UfsChild& child) {
 
 absl::Status NamespaceStateMachine::ApplyUfsSync(const proto::UfsSyncEntry& e, Txn* txn) {
   CISTERN_ASSIGN_OR_RETURN(std::string path, NormalizePath(e.path()));
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> dir, store_->Lookup(path, txn->pending));
   if (!dir.has_value() || dir->kind() != proto::DIRECTORY) {
     return absl::NotFoundError(absl::StrCat("directory '", path, "' to sync no longer exists"));
   }
   if (e.block_size_bytes() <= 0) return absl::InvalidArgumentError("sync entry without a block size");
   bool changed = false;
-  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts());
+  CISTERN_ASSIGN_OR_RETURN(std::vector<proto::MountInfo> mounts, store_->LoadMounts(txn->pending));
   for (const std::string& name : e.removed()) {
     const std::string child_path = JoinPath(path, name);
     if (std::any_of(mounts.begin(), mounts.end(), [&](const proto::MountInfo& m) { return m.path() == child_path; })) {
       continue;  // a mount point is not part of its parent's under-store
     }
-    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), name));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), name, txn->pending));
     if (!id.has_value()) continue;
-    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> child, store_->GetInode(*id));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> child, store_->GetInode(*id, txn->pending));
     // Only what the under-store holds may disappear with it: not cache-only or unfinished files.
     if (!child.has_value() || child->persistence_state() != proto::PERSISTED || !child->completed()) continue;
-    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *child, &txn->batch, &txn->result));
+    CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, txn->pending, *child, &txn->batch, &txn->result));
     changed = true;
   }
   for (const proto::UfsChild& u : e.upserts()) {
     if (u.name().empty() || u.name().find('/') != std::string::npos || u.name().size() > kMaxNameLength) continue;
-    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), u.name()));
+    CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> id, store_->GetChildId(dir->id(), u.name(), txn->pending));
     if (id.has_value()) {
-      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->GetInode(*id));
+      CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> existing, store_->GetInode(*id, txn->pending));
       if (!existing.has_value()) continue;
       if (existing->kind() == proto::DIRECTORY && u.is_directory()) continue;
       if (existing->kind() == proto::FILE && !u.is_directory() && SameFingerprint(*existing, u)) continue;
       if (existing->persistence_state() != proto::PERSISTED || !existing->completed()) continue;
       // Changed behind Cistern's back: a new inode (and so new block ids) replaces the old one.
-      CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, *existing, &txn->batch, &txn->result));
+      CISTERN_RETURN_IF_ERROR(RemoveSubtree(store_, txn->pending, *existing, &txn->batch, &txn->result));
     }
     proto::Inode inode;
     if (u.is_directory()) {

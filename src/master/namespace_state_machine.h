@@ -1,14 +1,16 @@
-// NamespaceStateMachine: applies journal entries to the namespace in the metastore. Each entry
-// becomes one KvWriteBatch that also records the entry's index as applied, so a crash at any
-// point leaves either all of an entry or none of it, and replay after restart starts at the
-// right place.
+// NamespaceStateMachine: applies journal entries to the namespace in the metastore. Each entry,
+// or each batch of entries (ApplyBatch: the Raft journal hands over what committed together),
+// becomes one KvWriteBatch that also records the last entry's index as applied, so a crash at
+// any point leaves either all of them or none, and replay after restart starts at the right
+// place. Within a batch each entry reads the writes of the ones before it from a kv::KvOverlay,
+// so the outcome is exactly that of applying them one by one.
 //
 // Applying is deterministic: ids come from the `next_inode_id` counter in the store, times from
 // the entry. Preconditions (parent exists, target absent, directory empty...) are checked here,
 // at apply time, and a failed one is the entry's outcome (its index is still consumed).
 //
-// Thread safety: Apply is called by the journal one entry at a time; reads through the
-// NamespaceStore may run concurrently.
+// Thread safety: Apply/ApplyBatch are called by the journal one at a time; reads through the
+// NamespaceStore may run concurrently (they see a batch all at once, when it is committed).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +31,11 @@ class NamespaceStateMachine : public journal::StateMachine {
   static absl::StatusOr<std::unique_ptr<NamespaceStateMachine>> Create(NamespaceStore* store);
 
   absl::StatusOr<journal::ApplyOutcome> Apply(uint64_t index, const proto::JournalEntry& entry) override;
+  // One metastore write for all of `entries` (see StateMachine::ApplyBatch): each entry reads
+  // the writes of those before it from an overlay, keys written twice are written once, and
+  // the write's keys are sorted.
+  absl::StatusOr<std::vector<journal::ApplyOutcome>> ApplyBatch(
+      uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries) override;
   uint64_t last_applied_index() const override;
   absl::Status MakeDurable() override;
   // Snapshots are RocksDB checkpoints of the metastore; installing one swaps the metastore's
@@ -60,7 +67,7 @@ class NamespaceStateMachine : public journal::StateMachine {
   absl::Status ApplyEntry(const proto::JournalEntry& entry, Txn* txn);
   // Records the outcome of `entry`'s operation id and prunes records past the retention.
   absl::Status RecordOperation(const proto::JournalEntry& entry, const journal::ApplyOutcome& outcome,
-                               kv::KvWriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                               const kv::KvOverlay& pending, kv::KvWriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<proto::Inode> CreateParents(std::string_view path, bool recursive, uint32_t dir_mode,
                                              std::string_view owner, std::string_view group, int64_t time_ms,
                                              proto::PersistenceState persistence, Txn* txn);

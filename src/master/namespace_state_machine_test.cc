@@ -7,6 +7,11 @@
 #include <thread>
 #include <vector>
 
+#include <algorithm>
+#include <iterator>
+#include <random>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -360,6 +365,176 @@ TEST_F(StateMachineTest, EdgesCarryTheCurrentInodeThroughEveryMutation) {
   Close();
   Open();
   CheckEdgeCopies();
+}
+
+// A metastore of its own, for tests that compare two of them.
+struct Replica {
+  explicit Replica(const std::string& dir) {
+    kv::KvStoreOptions options{dir, NamespaceColumnFamilies(), /*sync_writes=*/false};
+    AddNamespaceKvOptions(&options);
+    kv = *kv::KvStore::Open(options);
+    store = std::make_unique<NamespaceStore>(kv.get(), /*cache_entries=*/64);
+    EXPECT_TRUE(store->FormatIfEmpty(1000, 0755, "u", "g").ok());
+    sm = *NamespaceStateMachine::Create(store.get());
+  }
+  // Every key and value of every column family, but the cluster id (random when formatted).
+  std::vector<std::string> Dump() const {
+    std::vector<std::string> all;
+    for (size_t cf = 0; cf < NamespaceColumnFamilies().size(); ++cf) {
+      EXPECT_TRUE(kv->Scan(static_cast<kv::ColumnFamily>(cf), "", "", [&](std::string_view k, std::string_view v) -> absl::StatusOr<bool> {
+        if (cf == kMetaCf && k == kMetaClusterId) return true;
+        all.push_back(absl::StrCat(cf, "|", absl::CEscape(std::string(k)), "=", absl::CEscape(std::string(v))));
+        return true;
+      }).ok());
+    }
+    return all;
+  }
+  std::unique_ptr<kv::KvStore> kv;
+  std::unique_ptr<NamespaceStore> store;
+  std::unique_ptr<NamespaceStateMachine> sm;
+};
+
+// Random entries over a small namespace, so that they collide: creates, overwrites,
+// completes, renames, deletes (recursive too), attribute changes, retried operation ids, and
+// time jumps past the operation-record retention (pruning).
+std::vector<proto::JournalEntry> RandomEntries(std::mt19937* rng, int count) {
+  const std::vector<std::string> paths = {"/a", "/a/b", "/a/b/c", "/a/f", "/a/b/f", "/d", "/d/f", "/f", "/a/b/c/f"};
+  auto pick = [&](const std::vector<std::string>& from) { return from[(*rng)() % from.size()]; };
+  std::vector<proto::JournalEntry> entries;
+  std::vector<std::string> operation_ids;
+  int64_t time_ms = 10000;
+  for (int i = 0; i < count; ++i) {
+    time_ms += (*rng)() % 50 == 0 ? kOperationRetentionMs / 3 : 1 + (*rng)() % 5;
+    if (!operation_ids.empty() && (*rng)() % 8 == 0) {
+      entries.push_back(entries[(*rng)() % entries.size()]);  // a retry (or a replay) of an earlier entry
+      continue;
+    }
+    proto::JournalEntry e;
+    switch ((*rng)() % 8) {
+      case 0: {
+        e.mutable_mkdir()->set_path(pick(paths));
+        e.mutable_mkdir()->set_recursive((*rng)() % 2 == 0);
+        e.mutable_mkdir()->set_time_ms(time_ms);
+        break;
+      }
+      case 1:
+      case 2: {
+        proto::CreateFileEntry* c = e.mutable_create_file();
+        c->set_path(pick(paths));
+        c->set_recursive((*rng)() % 3 != 0);
+        c->set_overwrite((*rng)() % 2 == 0);
+        c->set_block_size_bytes(64);
+        c->set_write_type((*rng)() % 3 == 0 ? proto::ASYNC_THROUGH : proto::MUST_CACHE);
+        c->set_time_ms(time_ms);
+        break;
+      }
+      case 3: {
+        proto::CompleteFileEntry* c = e.mutable_complete_file();
+        c->set_file_id(2 + (*rng)() % 30);
+        c->set_length(100);
+        c->set_time_ms(time_ms);
+        break;
+      }
+      case 4: {
+        e.mutable_delete_()->set_path(pick(paths));
+        e.mutable_delete_()->set_recursive((*rng)() % 2 == 0);
+        e.mutable_delete_()->set_time_ms(time_ms);
+        break;
+      }
+      case 5: {
+        e.mutable_rename()->set_src_path(pick(paths));
+        e.mutable_rename()->set_dst_path(pick(paths) + ((*rng)() % 2 == 0 ? "2" : ""));
+        e.mutable_rename()->set_time_ms(time_ms);
+        break;
+      }
+      case 6: {
+        proto::SetAttributeEntry* a = e.mutable_set_attribute();
+        a->set_path(pick(paths));
+        a->set_recursive((*rng)() % 2 == 0);
+        a->set_pinned((*rng)() % 2 == 0);
+        a->set_ttl_ms((*rng)() % 3 == 0 ? 0 : 1000 * (1 + (*rng)() % 3));
+        a->set_time_ms(time_ms);
+        break;
+      }
+      default: {
+        e.mutable_mkdir()->set_path(pick(paths) + "/x");
+        e.mutable_mkdir()->set_recursive(true);
+        e.mutable_mkdir()->set_time_ms(time_ms);
+        break;
+      }
+    }
+    if ((*rng)() % 4 != 0) {
+      operation_ids.push_back(absl::StrCat("op-", i));
+      e.set_operation_id(operation_ids.back());
+    }
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+std::string OutcomeString(const journal::ApplyOutcome& o) {
+  return absl::StrCat(o.status.ToString(), " ", o.result.ShortDebugString());
+}
+
+// Applying entries in batches of any size gives what applying them one by one gives: the
+// same outcome for every entry and the same metastore, key for key (which replicas that batch
+// differently depend on).
+TEST_F(StateMachineTest, BatchesApplyExactlyAsEntriesOneByOne) {
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937 rng(seed);
+    const std::vector<proto::JournalEntry> entries = RandomEntries(&rng, 300);
+    Replica one_by_one(absl::StrCat(dir_, "-one-", seed));
+    Replica batched(absl::StrCat(dir_, "-batched-", seed));
+    std::vector<std::string> expected;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto outcome = one_by_one.sm->Apply(i + 1, entries[i]);
+      ASSERT_TRUE(outcome.ok()) << outcome.status();
+      expected.push_back(OutcomeString(*outcome));
+    }
+    int failed = 0;
+    for (const std::string& o : expected) failed += o.rfind("OK ", 0) != 0;
+    EXPECT_GT(failed, 20) << "the history should exercise failed preconditions too";
+    EXPECT_LT(failed, 250) << "the history should mostly succeed";
+    for (size_t begin = 0; begin < entries.size();) {
+      const size_t n = std::min(entries.size() - begin, size_t{1} + rng() % 40);
+      std::vector<const proto::JournalEntry*> batch;
+      for (size_t i = begin; i < begin + n; ++i) batch.push_back(&entries[i]);
+      auto outcomes = batched.sm->ApplyBatch(begin + 1, batch);
+      ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+      ASSERT_EQ(outcomes->size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(OutcomeString((*outcomes)[i]), expected[begin + i]) << "seed " << seed << ", entry " << begin + i + 1
+                                                                      << ": " << entries[begin + i].ShortDebugString();
+      }
+      begin += n;
+    }
+    EXPECT_EQ(batched.sm->last_applied_index(), entries.size());
+    {
+      const std::vector<std::string> got = batched.Dump();
+      const std::vector<std::string> want = one_by_one.Dump();
+      std::vector<std::string> extra, missing;
+      std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
+      std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missing));
+      EXPECT_TRUE(extra.empty() && missing.empty())
+          << "seed " << seed << ": the batched metastore has " << extra.size() << " keys the other lacks (first: "
+          << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size() << " (first: "
+          << (missing.empty() ? "-" : missing[0]) << ")";
+    }
+    std::filesystem::remove_all(absl::StrCat(dir_, "-one-", seed));
+    std::filesystem::remove_all(absl::StrCat(dir_, "-batched-", seed));
+  }
+}
+
+TEST_F(StateMachineTest, ABatchMustFollowTheAppliedIndex) {
+  proto::JournalEntry e;
+  e.mutable_mkdir()->set_path("/x");
+  const proto::JournalEntry* batch[] = {&e, &e};
+  EXPECT_EQ(sm_->ApplyBatch(5, batch).status().code(), absl::StatusCode::kInternal);
+  auto outcomes = sm_->ApplyBatch(sm_->last_applied_index() + 1, batch);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  EXPECT_TRUE((*outcomes)[0].status.ok());
+  EXPECT_EQ((*outcomes)[1].status.code(), absl::StatusCode::kAlreadyExists);  // saw the first one's write
+  EXPECT_EQ(sm_->last_applied_index(), 2u);
 }
 
 TEST_F(StateMachineTest, VersionOneStoreIsUpgradedWhenOpened) {

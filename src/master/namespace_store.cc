@@ -186,7 +186,40 @@ absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::EdgeChild(const ReadVie
   return child;
 }
 
+namespace {
+
+absl::StatusOr<NamespaceCache::InodePtr> ParseInode(uint64_t id, std::string_view bytes) {
+  auto inode = std::make_shared<proto::Inode>();
+  if (!inode->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("metastore: inode ", id, " does not parse"));
+  }
+  return NamespaceCache::InodePtr(std::move(inode));
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<std::string>> NamespaceStore::Get(const ReadView& view, kv::ColumnFamily cf,
+                                                               std::string_view key) const {
+  if (view.pending != nullptr) return view.pending->Get(*kv_, cf, key, view.snapshot);
+  return kv_->Get(cf, key, view.snapshot);
+}
+
+absl::Status NamespaceStore::Scan(
+    const ReadView& view, kv::ColumnFamily cf, std::string_view prefix, std::string_view start,
+    const std::function<absl::StatusOr<bool>(std::string_view, std::string_view)>& visit) const {
+  if (view.pending != nullptr) return view.pending->Scan(*kv_, cf, prefix, start, visit, view.snapshot);
+  return kv_->Scan(cf, prefix, start, visit, view.snapshot);
+}
+
 absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::GetInodeIn(const ReadView& view, uint64_t id) const {
+  const std::string key = InodeKey(id);
+  // Pending writes come first: the cache and the store hold only what is committed.
+  if (view.pending != nullptr) {
+    if (const std::optional<std::string>* written = view.pending->Find(kInodesCf, key); written != nullptr) {
+      if (!written->has_value()) return NamespaceCache::InodePtr();
+      return ParseInode(id, **written);
+    }
+  }
   std::optional<NamespaceCache::FillToken> token;
   if (view.snapshot == nullptr) {
     if (std::optional<NamespaceCache::InodePtr> cached = cache_.inodes().Get(id); cached.has_value() && *cached) {
@@ -194,20 +227,29 @@ absl::StatusOr<NamespaceCache::InodePtr> NamespaceStore::GetInodeIn(const ReadVi
     }
     token = cache_.inodes().TokenFor(id);
   }
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kInodesCf, InodeKey(id), view.snapshot));
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kInodesCf, key, view.snapshot));
   if (!value.has_value()) return NamespaceCache::InodePtr();
-  auto inode = std::make_shared<proto::Inode>();
-  if (!inode->ParseFromString(*value)) {
-    return absl::DataLossError(absl::StrCat("metastore: inode ", id, " does not parse"));
-  }
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, ParseInode(id, *value));
   if (token.has_value()) cache_.inodes().Fill(id, *token, inode);
-  return NamespaceCache::InodePtr(std::move(inode));
+  return inode;
 }
 
 absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildIdIn(const ReadView& view, uint64_t parent_id,
                                                                      std::string_view name) const {
   const std::string key = EdgeKey(parent_id, name);
   const absl::string_view cache_key(key.data(), key.size());
+  auto child_of = [&](std::string_view value) -> absl::StatusOr<std::optional<uint64_t>> {
+    if (value.size() < 8) {
+      return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
+    }
+    return std::optional<uint64_t>(kv::DecodeUint64(value.substr(0, 8)));
+  };
+  if (view.pending != nullptr) {
+    if (const std::optional<std::string>* written = view.pending->Find(kEdgesCf, key); written != nullptr) {
+      if (!written->has_value()) return std::optional<uint64_t>();
+      return child_of(**written);
+    }
+  }
   std::optional<NamespaceCache::FillToken> token;
   if (view.snapshot == nullptr) {
     if (std::optional<uint64_t> cached = cache_.edges().Get(cache_key); cached.has_value()) {
@@ -221,25 +263,23 @@ absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildIdIn(const ReadV
     if (token.has_value()) cache_.edges().Fill(cache_key, *token, NamespaceCache::kNoChild);
     return std::optional<uint64_t>();
   }
-  if (value->size() < 8) {
-    return absl::DataLossError(absl::StrCat("metastore: edge ", parent_id, "/", std::string(name), " is corrupt"));
-  }
-  const uint64_t child = kv::DecodeUint64(std::string_view(*value).substr(0, 8));
-  if (token.has_value()) cache_.edges().Fill(cache_key, *token, child);
-  return std::optional<uint64_t>(child);
+  CISTERN_ASSIGN_OR_RETURN(std::optional<uint64_t> child, child_of(*value));
+  if (token.has_value()) cache_.edges().Fill(cache_key, *token, *child);
+  return child;
 }
 
-absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::GetInode(uint64_t id) const {
-  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, GetInodeIn(ReadView{}, id));
+absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::GetInode(uint64_t id, const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr inode, GetInodeIn(ReadView{nullptr, pending}, id));
   if (inode == nullptr) return std::optional<proto::Inode>();
   return std::optional<proto::Inode>(*inode);
 }
 
-absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t parent_id, std::string_view name) const {
-  return GetChildIdIn(ReadView{}, parent_id, name);
+absl::StatusOr<std::optional<uint64_t>> NamespaceStore::GetChildId(uint64_t parent_id, std::string_view name,
+                                                                   const kv::KvOverlay* pending) const {
+  return GetChildIdIn(ReadView{nullptr, pending}, parent_id, name);
 }
 
-absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
+absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path, const kv::KvOverlay* pending) const {
   // Components as views into `path` (a normalized path has no empty components but the root's).
   absl::InlinedVector<std::string_view, 16> parts;
   for (size_t start = 1; start < path.size();) {
@@ -248,7 +288,7 @@ absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
     if (end > start) parts.push_back(path.substr(start, end - start));
     start = end + 1;
   }
-  return ConsistentRead([&](const ReadView& view) -> absl::StatusOr<PathWalk> {
+  return ConsistentRead(pending, [&](const ReadView& view) -> absl::StatusOr<PathWalk> {
     PathWalk walk;
     walk.components = parts.size();
     walk.inodes.reserve(parts.size() + 1);
@@ -273,8 +313,9 @@ absl::StatusOr<PathWalk> NamespaceStore::Walk(std::string_view path) const {
   });
 }
 
-absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::Lookup(std::string_view path) const {
-  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, Walk(path));
+absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::Lookup(std::string_view path,
+                                                                   const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(PathWalk walk, Walk(path, pending));
   if (walk.blocked_by_file) {
     std::string walked;
     const std::vector<std::string> parts = SplitPath(path);
@@ -286,8 +327,8 @@ absl::StatusOr<std::optional<proto::Inode>> NamespaceStore::Lookup(std::string_v
   return std::optional<proto::Inode>(walk.last());
 }
 
-absl::StatusOr<proto::Inode> NamespaceStore::Resolve(std::string_view path) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, Lookup(path));
+absl::StatusOr<proto::Inode> NamespaceStore::Resolve(std::string_view path, const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<proto::Inode> inode, Lookup(path, pending));
   if (!inode.has_value()) return absl::NotFoundError(absl::StrCat("path '", std::string(path), "' does not exist"));
   return *std::move(inode);
 }
@@ -306,10 +347,11 @@ std::string ListingStart(uint64_t parent_id, std::string_view start_after) {
 
 absl::Status NamespaceStore::ListChildren(
     uint64_t parent_id, std::string_view start_after,
-    const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const {
-  return kv_->Scan(kEdgesCf, EdgePrefix(parent_id), ListingStart(parent_id, start_after),
-                   [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
-    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, EdgeChild(ReadView{}, parent_id, key, value));
+    const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit, const kv::KvOverlay* pending) const {
+  const ReadView view{nullptr, pending};
+  return Scan(view, kEdgesCf, EdgePrefix(parent_id), ListingStart(parent_id, start_after),
+              [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+    CISTERN_ASSIGN_OR_RETURN(NamespaceCache::InodePtr child, EdgeChild(view, parent_id, key, value));
     return visit(*child);
   });
 }
@@ -318,7 +360,7 @@ absl::StatusOr<std::vector<NamespaceCache::InodePtr>> NamespaceStore::ListChildr
     uint64_t parent_id, std::string_view start_after, size_t limit, bool stop_after_directory) const {
   const std::string prefix = EdgePrefix(parent_id);
   const std::string start = ListingStart(parent_id, start_after);
-  return ConsistentRead([&](const ReadView& view) -> absl::StatusOr<std::vector<NamespaceCache::InodePtr>> {
+  return ConsistentRead(nullptr, [&](const ReadView& view) -> absl::StatusOr<std::vector<NamespaceCache::InodePtr>> {
     std::vector<NamespaceCache::InodePtr> page;
     if (limit == 0) return page;
     CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, prefix, start, [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
@@ -331,18 +373,18 @@ absl::StatusOr<std::vector<NamespaceCache::InodePtr>> NamespaceStore::ListChildr
   });
 }
 
-absl::StatusOr<bool> NamespaceStore::HasChildren(uint64_t parent_id) const {
+absl::StatusOr<bool> NamespaceStore::HasChildren(uint64_t parent_id, const kv::KvOverlay* pending) const {
   bool any = false;
-  CISTERN_RETURN_IF_ERROR(kv_->Scan(kEdgesCf, EdgePrefix(parent_id), "",
-                                    [&](std::string_view, std::string_view) -> absl::StatusOr<bool> {
-                                      any = true;
-                                      return false;
-                                    }));
+  CISTERN_RETURN_IF_ERROR(Scan(ReadView{nullptr, pending}, kEdgesCf, EdgePrefix(parent_id), "",
+                               [&](std::string_view, std::string_view) -> absl::StatusOr<bool> {
+                                 any = true;
+                                 return false;
+                               }));
   return any;
 }
 
-absl::StatusOr<uint64_t> NamespaceStore::GetMetaUint64(std::string_view key) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kMetaCf, key));
+absl::StatusOr<uint64_t> NamespaceStore::GetMetaUint64(std::string_view key, const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(ReadView{nullptr, pending}, kMetaCf, key));
   if (!value.has_value() || value->size() != 8) {
     return absl::DataLossError(absl::StrCat("metastore: meta key '", std::string(key), "' missing or corrupt"));
   }
@@ -355,9 +397,9 @@ absl::StatusOr<std::string> NamespaceStore::GetMetaString(std::string_view key) 
   return *std::move(value);
 }
 
-absl::StatusOr<std::vector<proto::MountInfo>> NamespaceStore::LoadMounts() const {
+absl::StatusOr<std::vector<proto::MountInfo>> NamespaceStore::LoadMounts(const kv::KvOverlay* pending) const {
   std::vector<proto::MountInfo> mounts;
-  CISTERN_RETURN_IF_ERROR(kv_->Scan(kMountsCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
+  CISTERN_RETURN_IF_ERROR(Scan(ReadView{nullptr, pending}, kMountsCf, "", "", [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
     proto::MountInfo mount;
     if (!mount.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       return absl::DataLossError("metastore: a mount entry does not parse");
@@ -368,16 +410,18 @@ absl::StatusOr<std::vector<proto::MountInfo>> NamespaceStore::LoadMounts() const
   return mounts;
 }
 
-absl::StatusOr<std::optional<proto::OperationRecord>> NamespaceStore::GetOperation(std::string_view operation_id) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kOperationsCf, operation_id));
+absl::StatusOr<std::optional<proto::OperationRecord>> NamespaceStore::GetOperation(std::string_view operation_id,
+                                                                                   const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(ReadView{nullptr, pending}, kOperationsCf, operation_id));
   if (!value.has_value()) return std::optional<proto::OperationRecord>();
   proto::OperationRecord record;
   if (!record.ParseFromString(*value)) return absl::DataLossError("metastore: an operation record does not parse");
   return std::optional<proto::OperationRecord>(std::move(record));
 }
 
-absl::StatusOr<std::optional<proto::PersistJob>> NamespaceStore::GetPersistJob(uint64_t file_id) const {
-  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, kv_->Get(kPersistCf, InodeKey(file_id)));
+absl::StatusOr<std::optional<proto::PersistJob>> NamespaceStore::GetPersistJob(uint64_t file_id,
+                                                                               const kv::KvOverlay* pending) const {
+  CISTERN_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(ReadView{nullptr, pending}, kPersistCf, InodeKey(file_id)));
   if (!value.has_value()) return std::optional<proto::PersistJob>();
   proto::PersistJob job;
   if (!job.ParseFromString(*value)) {

@@ -45,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cistern/proto/journal.pb.h"
+#include "kv/kv_overlay.h"
 #include "kv/kv_store.h"
 #include "master/namespace_cache.h"
 
@@ -129,37 +130,44 @@ class NamespaceStore {
   // `time_ms` becomes the root's times.
   absl::Status FormatIfEmpty(int64_t time_ms, uint32_t root_mode, std::string_view owner, std::string_view group);
 
-  absl::StatusOr<std::optional<proto::Inode>> GetInode(uint64_t id) const;
-  absl::StatusOr<std::optional<uint64_t>> GetChildId(uint64_t parent_id, std::string_view name) const;
+  // Reads below that take `pending` see the namespace as it will be once those writes are
+  // committed on top of it (the state machine's entries applied so far in a batch); nullptr:
+  // as it is.
+  absl::StatusOr<std::optional<proto::Inode>> GetInode(uint64_t id, const kv::KvOverlay* pending = nullptr) const;
+  absl::StatusOr<std::optional<uint64_t>> GetChildId(uint64_t parent_id, std::string_view name,
+                                                     const kv::KvOverlay* pending = nullptr) const;
   // The inode at a normalized path, or std::nullopt if some component is missing.
   // FAILED_PRECONDITION if a non-final component is a file.
-  absl::StatusOr<std::optional<proto::Inode>> Lookup(std::string_view path) const;
+  absl::StatusOr<std::optional<proto::Inode>> Lookup(std::string_view path, const kv::KvOverlay* pending = nullptr) const;
   // Like Lookup, NOT_FOUND (naming the path) if missing.
-  absl::StatusOr<proto::Inode> Resolve(std::string_view path) const;
+  absl::StatusOr<proto::Inode> Resolve(std::string_view path, const kv::KvOverlay* pending = nullptr) const;
   // Walks a normalized path as far as it exists, consistently (see above).
-  absl::StatusOr<PathWalk> Walk(std::string_view path) const;
+  absl::StatusOr<PathWalk> Walk(std::string_view path, const kv::KvOverlay* pending = nullptr) const;
 
   // Visits the children of directory `parent_id` in name order, starting after `start_after`
   // (empty = from the first), until `visit` returns false. Not one consistent read when
   // others commit meanwhile: for the state machine (the only writer) and callers that
   // re-validate what they find.
   absl::Status ListChildren(uint64_t parent_id, std::string_view start_after,
-                            const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit) const;
+                            const std::function<absl::StatusOr<bool>(const proto::Inode&)>& visit,
+                            const kv::KvOverlay* pending = nullptr) const;
   // Up to `limit` children of `parent_id` after `start_after`, in name order, read
   // consistently; with `stop_after_directory` the page ends with the first directory.
   absl::StatusOr<std::vector<NamespaceCache::InodePtr>> ListChildrenPage(uint64_t parent_id,
                                                                          std::string_view start_after, size_t limit,
                                                                          bool stop_after_directory) const;
-  absl::StatusOr<bool> HasChildren(uint64_t parent_id) const;
+  absl::StatusOr<bool> HasChildren(uint64_t parent_id, const kv::KvOverlay* pending = nullptr) const;
 
-  absl::StatusOr<uint64_t> GetMetaUint64(std::string_view key) const;
+  absl::StatusOr<uint64_t> GetMetaUint64(std::string_view key, const kv::KvOverlay* pending = nullptr) const;
   absl::StatusOr<std::string> GetMetaString(std::string_view key) const;
-  absl::StatusOr<std::vector<proto::MountInfo>> LoadMounts() const;
+  absl::StatusOr<std::vector<proto::MountInfo>> LoadMounts(const kv::KvOverlay* pending = nullptr) const;
   // Ids of every pinned file, in order.
   absl::StatusOr<std::vector<uint64_t>> PinnedFiles() const;
-  absl::StatusOr<std::optional<proto::OperationRecord>> GetOperation(std::string_view operation_id) const;
+  absl::StatusOr<std::optional<proto::OperationRecord>> GetOperation(std::string_view operation_id,
+                                                                     const kv::KvOverlay* pending = nullptr) const;
   // The persistence job of a TO_BE_PERSISTED file, if it has one.
-  absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id) const;
+  absl::StatusOr<std::optional<proto::PersistJob>> GetPersistJob(uint64_t file_id,
+                                                                 const kv::KvOverlay* pending = nullptr) const;
   // Visits (file id, job) of every persistence job in file id order until `visit` returns false.
   absl::Status ForEachPersistJob(
       const std::function<absl::StatusOr<bool>(uint64_t, const proto::PersistJob&)>& visit) const;
@@ -170,10 +178,14 @@ class NamespaceStore {
   // Where a read reads: the latest state through the cache, or a snapshot (no cache).
   struct ReadView {
     const kv::KvSnapshot* snapshot;  // nullptr: the latest state, through the cache
+    const kv::KvOverlay* pending;    // nullptr or writes read on top (ahead of the cache)
   };
   // Runs read(view) as one consistent read (see above); `read` must be repeatable.
   template <typename Read>
-  auto ConsistentRead(const Read& read) const -> decltype(read(ReadView{}));
+  auto ConsistentRead(const kv::KvOverlay* pending, const Read& read) const -> decltype(read(ReadView{}));
+  absl::StatusOr<std::optional<std::string>> Get(const ReadView& view, kv::ColumnFamily cf, std::string_view key) const;
+  absl::Status Scan(const ReadView& view, kv::ColumnFamily cf, std::string_view prefix, std::string_view start,
+                    const std::function<absl::StatusOr<bool>(std::string_view, std::string_view)>& visit) const;
 
   absl::StatusOr<NamespaceCache::InodePtr> GetInodeIn(const ReadView& view, uint64_t id) const;
   // The child an edge names, from the copy it carries or (a version 1 edge) from its record.
@@ -194,18 +206,19 @@ class NamespaceStore {
 };
 
 template <typename Read>
-auto NamespaceStore::ConsistentRead(const Read& read) const -> decltype(read(ReadView{})) {
+auto NamespaceStore::ConsistentRead(const kv::KvOverlay* pending, const Read& read) const
+    -> decltype(read(ReadView{})) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     const uint64_t before = commit_seq_.load(std::memory_order_acquire);
     if ((before & 1) == 0) {
-      auto result = read(ReadView{});
+      auto result = read(ReadView{nullptr, pending});
       std::atomic_thread_fence(std::memory_order_acquire);
       if (commit_seq_.load(std::memory_order_relaxed) == before) return result;
     }
     std::this_thread::yield();
   }
   std::unique_ptr<kv::KvSnapshot> snapshot = kv_->Snapshot();
-  return read(ReadView{snapshot.get()});
+  return read(ReadView{snapshot.get(), pending});
 }
 
 }  // namespace cistern::master
