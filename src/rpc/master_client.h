@@ -38,7 +38,8 @@ struct MasterClientOptions {
   std::shared_ptr<const ChannelSecurity> security;  // TLS and identity; nullptr = the process default
 };
 
-// 16 random bytes naming one logical mutation (see operation_id in master.proto).
+// 16 bytes naming one logical mutation (see operation_id in master.proto): the time in
+// microseconds (big-endian, so ids sort by creation time), then 8 random bytes.
 std::string NewOperationId();
 
 class MasterClient {
