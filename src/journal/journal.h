@@ -56,6 +56,9 @@ class StateMachine {
   // Makes every applied entry durable. Apply may leave its writes unsynced, so that one sync can
   // cover many entries (group commit).
   virtual absl::Status MakeDurable() = 0;
+  // Called a while before a snapshot is due, so that the state machine can get ahead of the
+  // work CreateSnapshot would otherwise do while the journal waits (e.g. flushing memtables).
+  virtual void PrepareSnapshot() {}
 
   // Snapshots: for log compaction, for followers too far behind, and for backups. A state
   // machine without them answers UNIMPLEMENTED (its journal then keeps the whole log).

@@ -732,6 +732,7 @@ absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
     options_.snapshots->Discard(staging);
     return covered.status();
   }
+  const int64_t checkpoint_ms = clock_->MonotonicMs() - start_ms;
   absl::StatusOr<StoredSnapshot> stored = options_.snapshots->Commit(staging, meta);
   if (!stored.ok()) {
     options_.snapshots->Discard(staging);
@@ -746,6 +747,7 @@ absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
   }
   const raft::Index keep = options_.snapshot_keep_entries;
   const raft::Index compact_through = meta.index > keep ? meta.index - keep : 0;
+  const int64_t compact_start_ms = clock_->MonotonicMs();
   absl::Status saved = storage_->SaveSnapshot(meta, compact_through, /*discard_log=*/false);
   if (!saved.ok()) {
     FailStop(absl::UnavailableError(absl::StrCat("raft log write failed, journal stopped: ", saved.message())));
@@ -753,14 +755,24 @@ absl::StatusOr<raft::Index> RaftJournal::TakeSnapshot() {
   }
   CISTERN_RETURN_IF_ERROR(node_->Compact(meta, keep));
   ++snapshots_taken_;
-  spdlog::info("{}: snapshot at index {} (term {}) in {} ms; log compacted through {}", Tag(), meta.index, meta.term,
-               clock_->MonotonicMs() - start_ms, compact_through);
+  const int64_t end_ms = clock_->MonotonicMs();
+  spdlog::info("{}: snapshot at index {} (term {}) in {} ms (checkpoint {} ms, log compaction {} ms); log compacted "
+               "through {}",
+               Tag(), meta.index, meta.term, end_ms - start_ms, checkpoint_ms, end_ms - compact_start_ms, compact_through);
   return meta.index;
 }
 
 void RaftJournal::MaybeSnapshot(int64_t now_ms) {
   if (options_.snapshots == nullptr || options_.snapshot_entries == 0 || now_ms < snapshot_retry_at_ms_) return;
-  if (state_machine_->last_applied_index() < node_->snapshot().index + options_.snapshot_entries) return;
+  const raft::Index due = node_->snapshot().index + options_.snapshot_entries;
+  const raft::Index applied = state_machine_->last_applied_index();
+  // A tenth of the interval ahead, the state machine starts on the snapshot's slow part (the
+  // metastore's flush, measured at 200-260 ms of a stalled driver at 100,000 entries).
+  if (applied + options_.snapshot_entries / 10 >= due && prepared_snapshot_at_ != due) {
+    prepared_snapshot_at_ = due;
+    state_machine_->PrepareSnapshot();
+  }
+  if (applied < due) return;
   absl::StatusOr<raft::Index> index = TakeSnapshot();
   if (!index.ok() && !broken()) {
     spdlog::error("{}: snapshot failed (retrying in 10 s): {}", Tag(), index.status().ToString());

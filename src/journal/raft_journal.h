@@ -239,7 +239,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   std::vector<raft::Message> held_acks_;  // followers' acks beyond durable_index_ (leader)
   uint64_t read_seq_ = 0;
   std::map<raft::Index, std::string> staged_snapshots_;  // received, by index, not installed yet
-  int64_t snapshot_retry_at_ms_ = 0;                       // after a failed snapshot
+  int64_t snapshot_retry_at_ms_ = 0;
+  raft::Index prepared_snapshot_at_ = 0;  // the due index the state machine was last prepared for                       // after a failed snapshot
   std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
   // Confirmed at a read index the state machine has not applied yet.
   std::vector<std::pair<raft::Index, std::vector<std::shared_ptr<Waiter>>>> confirmed_reads_;

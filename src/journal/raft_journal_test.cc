@@ -365,6 +365,23 @@ TEST(RaftJournalTest, IsolatedLeaderStopsServingAndMajorityMovesOn) {
   EXPECT_EQ(std::count(paths.begin(), paths.end(), "/stranded"), 0) << "an uncommitted entry was applied";
 }
 
+// A tenth of the snapshot interval before a snapshot is due, the state machine is told to
+// prepare (the metastore then flushes in the background, so the snapshot stalls the driver
+// less); once per snapshot.
+TEST(RaftJournalTest, StateMachineIsPreparedOnceAheadOfEachSnapshot) {
+  TestCluster cluster(1, 0, /*seed=*/3, SnapshotSettings{/*entries=*/50, /*keep=*/5});
+  ASSERT_EQ(cluster.WaitForLeader(), 1u);
+  for (int i = 0; i < 120; ++i) ASSERT_TRUE(cluster.journal(1)->Submit(Mkdir(absl::StrCat("/p", i))).ok());
+  ASSERT_TRUE(TestCluster::WaitUntil([&] { return cluster.sm(1)->snapshots_created() >= 2; }, 10000));
+  const std::vector<uint64_t> prepared = cluster.sm(1)->prepared_at();
+  ASSERT_GE(prepared.size(), 2u);
+  // Due at 50 and 100 (plus the entries of elections): prepared from 45 and 95 on, not before.
+  EXPECT_GE(prepared[0], 45u);
+  EXPECT_LT(prepared[0], 50u + 2);
+  EXPECT_GE(prepared[1], prepared[0] + 45);
+  EXPECT_LE(prepared.size(), 3u);
+}
+
 TEST(RaftJournalTest, LossyDuplicatingNetworkStillConverges) {
   TestCluster cluster(5, 0, /*seed=*/42);
   ASSERT_NE(cluster.WaitForLeader(), raft::kNoNode);

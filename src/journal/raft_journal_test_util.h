@@ -36,6 +36,15 @@ class TestStateMachine : public StateMachine {
     return last_;
   }
   absl::Status MakeDurable() override { return absl::OkStatus(); }
+  void PrepareSnapshot() override {
+    absl::MutexLock lock(&mu_);
+    prepared_at_.push_back(last_);
+  }
+  // The applied index at each PrepareSnapshot call.
+  std::vector<uint64_t> prepared_at() const {
+    absl::MutexLock lock(&mu_);
+    return prepared_at_;
+  }
 
   // A snapshot is a directory with the applied index, the paths and the Raft meta in files.
   absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) override {
@@ -90,6 +99,7 @@ class TestStateMachine : public StateMachine {
   uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> paths_ ABSL_GUARDED_BY(mu_);
   std::string installed_meta_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> prepared_at_ ABSL_GUARDED_BY(mu_);
   int snapshots_created_ ABSL_GUARDED_BY(mu_) = 0;
   int snapshots_installed_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -134,7 +134,8 @@ absl::Status RaftLogStore::SaveSnapshot(const raft::SnapshotMeta& meta, raft::In
   raft::Index new_first = first_index_;
   raft::Index new_last = last_index_;
   if (first_index_ != 0 && drop_through >= first_index_) {
-    for (raft::Index i = first_index_; i <= drop_through; ++i) batch.Delete(kLogCf, kv::EncodeUint64(i));
+    // One range tombstone: a delete per entry cost the driver ~200 ms per 100,000 entries.
+    batch.DeleteRange(kLogCf, kv::EncodeUint64(first_index_), kv::EncodeUint64(drop_through + 1));
     new_first = drop_through >= last_index_ ? 0 : drop_through + 1;
     if (new_first == 0) new_last = 0;
   }

@@ -6,7 +6,10 @@
 
 namespace cistern::kv {
 
-void KvOverlay::Add(KvWriteBatch&& batch) {
+absl::Status KvOverlay::Add(KvWriteBatch&& batch) {
+  for (const KvWriteBatch::Op& op : batch.ops_) {
+    if (op.is_range) return absl::InvalidArgumentError("a range delete cannot be read through an overlay");
+  }
   for (KvWriteBatch::Op& op : batch.ops_) {
     if (static_cast<size_t>(op.cf) >= by_cf_.size()) by_cf_.resize(static_cast<size_t>(op.cf) + 1);
     Writes& writes = by_cf_[static_cast<size_t>(op.cf)];
@@ -19,6 +22,7 @@ void KvOverlay::Add(KvWriteBatch&& batch) {
     }
   }
   batch.ops_.clear();
+  return absl::OkStatus();
 }
 
 KvWriteBatch KvOverlay::Take() {

@@ -26,8 +26,9 @@ namespace cistern::kv {
 
 class KvOverlay {
  public:
-  // Adds `batch`'s writes on top of what the overlay holds.
-  void Add(KvWriteBatch&& batch);
+  // Adds `batch`'s writes on top of what the overlay holds. INVALID_ARGUMENT (and nothing
+  // added) if it has a range delete.
+  absl::Status Add(KvWriteBatch&& batch);
   bool empty() const { return keys_ == 0; }
   // Keys written (deletes included).
   size_t size() const { return keys_; }

@@ -55,11 +55,11 @@ TEST_F(KvOverlayTest, ReadsSeeTheOverlayOverTheStore) {
   first.Delete(0, "c");
   first.Put(0, "d", "4");
   first.Put(1, "b", "other family");
-  overlay.Add(std::move(first));
+  ASSERT_TRUE(overlay.Add(std::move(first)).ok());
   KvWriteBatch second;
   second.Put(0, "d", "40");  // the last write wins
   second.Delete(0, "e");     // a delete of a key nobody has
-  overlay.Add(std::move(second));
+  ASSERT_TRUE(overlay.Add(std::move(second)).ok());
 
   EXPECT_EQ(overlay.size(), 5u);
   EXPECT_EQ(overlay.Get(*store_, 0, "a")->value_or("-"), "1");
@@ -90,12 +90,21 @@ TEST_F(KvOverlayTest, TakeGivesOneSortedOperationPerKey) {
   batch.Put(0, "b", "1");
   batch.Put(0, "m", "2");
   batch.Delete(1, "aa");
-  overlay.Add(std::move(batch));
+  ASSERT_TRUE(overlay.Add(std::move(batch)).ok());
   std::vector<std::string> ops;
   overlay.Take().ForEach([&](ColumnFamily cf, bool is_delete, std::string_view key, std::string_view value) {
     ops.push_back(absl::StrCat(cf, ":", std::string(key), is_delete ? " deleted" : "=" + std::string(value)));
   });
   EXPECT_EQ(ops, (std::vector<std::string>{"0:b=1", "0:m=2", "1:aa deleted", "1:zz=1"}));
+}
+
+TEST_F(KvOverlayTest, RefusesRangeDeletes) {
+  KvOverlay overlay;
+  KvWriteBatch batch;
+  batch.Put(0, "a", "1");
+  batch.DeleteRange(0, "a", "z");
+  EXPECT_EQ(overlay.Add(std::move(batch)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(overlay.empty());
 }
 
 // Random writes split between the store and the overlay, against a plain map of what the
@@ -127,7 +136,7 @@ TEST_F(KvOverlayTest, MatchesApplyingTheWritesForRandomHistories) {
       if (step < 15) {
         ASSERT_TRUE(store_->Write(batch).ok());
       } else {
-        overlay.Add(std::move(batch));
+        ASSERT_TRUE(overlay.Add(std::move(batch)).ok());
       }
     }
     for (ColumnFamily cf : {0, 1}) {

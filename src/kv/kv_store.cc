@@ -50,10 +50,15 @@ void KvWriteBatch::Put(ColumnFamily cf, std::string_view key, std::string_view v
 void KvWriteBatch::Delete(ColumnFamily cf, std::string_view key) {
   ops_.push_back(Op{cf, true, std::string(key), {}});
 }
+void KvWriteBatch::DeleteRange(ColumnFamily cf, std::string_view begin, std::string_view end) {
+  ops_.push_back(Op{cf, true, std::string(begin), std::string(end), true});
+}
 int KvWriteBatch::count() const { return static_cast<int>(ops_.size()); }
 
 void KvWriteBatch::ForEach(const std::function<void(ColumnFamily, bool, std::string_view, std::string_view)>& visit) const {
-  for (const auto& op : ops_) visit(op.cf, op.is_delete, op.key, op.value);
+  for (const auto& op : ops_) {
+    if (!op.is_range) visit(op.cf, op.is_delete, op.key, op.value);
+  }
 }
 
 namespace {
@@ -284,13 +289,23 @@ absl::Status KvStore::Write(const KvWriteBatch& batch) {
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops_) {
     rocksdb::Slice key(op.key.data(), op.key.size());
-    rocksdb::Status s = op.is_delete ? wb.Delete(impl_->Handle(op.cf), key)
-                                     : wb.Put(impl_->Handle(op.cf), key, rocksdb::Slice(op.value.data(), op.value.size()));
+    const rocksdb::Slice value(op.value.data(), op.value.size());
+    rocksdb::Status s = op.is_range    ? wb.DeleteRange(impl_->Handle(op.cf), key, value)
+                        : op.is_delete ? wb.Delete(impl_->Handle(op.cf), key)
+                                       : wb.Put(impl_->Handle(op.cf), key, value);
     if (!s.ok()) return FromRocks(s, "metastore batch");
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = impl_->options.sync_writes;
   return FromRocks(impl_->db->Write(write_options, &wb), "metastore write");
+}
+
+absl::Status KvStore::FlushInBackground() {
+  std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
+  rocksdb::FlushOptions options;
+  options.wait = false;
+  options.allow_write_stall = true;  // never block writers for it
+  return FromRocks(impl_->db->Flush(options, impl_->handles), "metastore flush");
 }
 
 absl::Status KvStore::SyncWal() {

@@ -36,8 +36,11 @@ class KvWriteBatch {
 
   void Put(ColumnFamily cf, std::string_view key, std::string_view value);
   void Delete(ColumnFamily cf, std::string_view key);
+  // Deletes every key in [begin, end) with one range tombstone (cheap however many keys).
+  // For stores read directly (the Raft log): KvOverlay refuses batches with one.
+  void DeleteRange(ColumnFamily cf, std::string_view begin, std::string_view end);
   int count() const;
-  // Visits the operations in order (value is empty for a delete).
+  // Visits the operations in order (value is empty for a delete), but not range deletes.
   void ForEach(const std::function<void(ColumnFamily cf, bool is_delete, std::string_view key,
                                         std::string_view value)>& visit) const;
 
@@ -48,7 +51,8 @@ class KvWriteBatch {
     ColumnFamily cf;
     bool is_delete;
     std::string key;
-    std::string value;
+    std::string value;      // for a range delete: the end of the range
+    bool is_range = false;  // a range delete
   };
   std::vector<Op> ops_;
 };
@@ -87,6 +91,9 @@ class KvStore {
   // Makes every batch written so far durable (one WAL fsync, however many batches are pending):
   // with sync_writes = false, callers get group commit by writing, then syncing once.
   absl::Status SyncWal();
+  // Starts writing every memtable to files in the background and returns at once, so that a
+  // checkpoint soon after has little left to flush.
+  absl::Status FlushInBackground();
 
   // Visits keys with `prefix` in order, starting at the first key >= `start` (empty = the
   // prefix itself), until `visit` returns false or fails. Every scan reads one consistent

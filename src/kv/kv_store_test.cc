@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -38,6 +39,33 @@ TEST_F(KvStoreTest, BatchIsAtomicAndSurvivesReopen) {
   EXPECT_EQ((*store)->Get(0, "k1")->value_or("-"), "v1");
   EXPECT_EQ((*store)->Get(1, "k1")->value_or("-"), "other");
   EXPECT_FALSE((*store)->Get(0, "k2")->has_value());
+}
+
+TEST_F(KvStoreTest, DeleteRangeRemovesExactlyTheRangeAndSurvivesReopen) {
+  {
+    auto store = KvStore::Open(Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    KvWriteBatch fill;
+    for (uint64_t i = 1; i <= 100; ++i) fill.Put(0, EncodeUint64(i), "v");
+    fill.Put(1, EncodeUint64(50), "other family");
+    ASSERT_TRUE((*store)->Write(fill).ok());
+    KvWriteBatch drop;
+    drop.DeleteRange(0, EncodeUint64(1), EncodeUint64(61));  // 1..60
+    drop.Put(0, EncodeUint64(101), "v");
+    ASSERT_TRUE((*store)->Write(drop).ok());
+  }
+  auto store = KvStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<uint64_t> left;
+  ASSERT_TRUE((*store)->Scan(0, "", "", [&](std::string_view key, std::string_view) -> absl::StatusOr<bool> {
+    left.push_back(DecodeUint64(key));
+    return true;
+  }).ok());
+  ASSERT_EQ(left.size(), 41u);
+  EXPECT_EQ(left.front(), 61u);
+  EXPECT_EQ(left.back(), 101u);
+  EXPECT_FALSE((*store)->Get(0, EncodeUint64(60))->has_value());
+  EXPECT_EQ((*store)->Get(1, EncodeUint64(50))->value_or("-"), "other family");
 }
 
 TEST_F(KvStoreTest, SecondOpenOfSameDirectoryFailsClearly) {

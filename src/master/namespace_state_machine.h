@@ -38,6 +38,8 @@ class NamespaceStateMachine : public journal::StateMachine {
       uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries) override;
   uint64_t last_applied_index() const override;
   absl::Status MakeDurable() override;
+  // Flushes the metastore's memtables in the background: the checkpoint then flushes little.
+  void PrepareSnapshot() override;
   // Snapshots are RocksDB checkpoints of the metastore; installing one swaps the metastore's
   // contents (KvStore::ReplaceWith) and reloads what this object caches.
   absl::StatusOr<uint64_t> CreateSnapshot(const std::string& dir, const std::string& raft_meta) override;
