@@ -378,7 +378,7 @@ int main(int argc, char** argv) {
   // Means per client count (index into thread_counts).
   const size_t counts = thread_counts.size();
   std::vector<double> single(counts), replicated(counts), compared(counts);
-  std::vector<double> single_cpu(counts), replicated_cpu(counts);  // us per create, means
+  std::vector<double> single_cpu(counts), replicated_cpu(counts), compared_cpu(counts);  // us per create, means
   for (int round = 0; round < rounds; ++round) {
     for (size_t c = 0; c < counts; ++c) {
       const int threads = thread_counts[c];
@@ -388,17 +388,19 @@ int main(int argc, char** argv) {
       // The two groups of 3 take turns at going first: the group measured right after the single
       // master was seen to gain ~10% from its place alone on the loaded machine.
       const bool other_first = other != nullptr && round % 2 == 1;
-      double other_rate = 0;
-      if (other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
+      Throughput other_run;
+      if (other_first) other_run = CreateThroughput(*other, threads, seconds, "compare/" + tag);
       const Throughput three_run = CreateThroughput(group, threads, seconds, "three/" + tag);
       const double three_rate = three_run.creates_per_s;
-      if (other && !other_first) other_rate = CreateThroughput(*other, threads, seconds, "compare/" + tag).creates_per_s;
+      if (other && !other_first) other_run = CreateThroughput(*other, threads, seconds, "compare/" + tag);
+      const double other_rate = other_run.creates_per_s;
       std::printf("round %d, %d clients: creates/s 1 master %.0f, 3 masters %.0f (%.2f)", round + 1, threads, one_rate,
                   three_rate, one_rate > 0 ? three_rate / one_rate : 0.0);
       if (other) {
         std::printf(", 3 masters of --compare-bin-dir %.0f (%.2f)%s", other_rate,
                     one_rate > 0 ? other_rate / one_rate : 0.0, other_first ? " (measured first)" : "");
         compared[c] += other_rate / rounds;
+        compared_cpu[c] += other_run.cpu_us_per_create / rounds;
       }
       std::printf("\n");
       std::fflush(stdout);
@@ -415,7 +417,10 @@ int main(int argc, char** argv) {
                 "master CPU per create %.0f us vs %.0f us (all 3)",
                 thread_counts[c], single[c], replicated[c], ratio(replicated[c], single[c]), single_cpu[c],
                 replicated_cpu[c]);
-    if (other) std::printf("; 3 masters of --compare-bin-dir %.0f, ratio %.2f", compared[c], ratio(compared[c], single[c]));
+    if (other) {
+      std::printf("; 3 masters of --compare-bin-dir %.0f, ratio %.2f, CPU per create %.0f us", compared[c],
+                  ratio(compared[c], single[c]), compared_cpu[c]);
+    }
     std::printf("\n");
     if (single[c] > single[peak_one]) peak_one = c;
     if (replicated[c] > replicated[peak_three]) peak_three = c;

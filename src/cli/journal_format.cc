@@ -47,7 +47,8 @@ std::string JournalInfoJson(const std::vector<JournalMember>& members) {
                         {"applied_index", i.applied_index()},   {"last_index", i.last_index()},
                         {"serving", i.serving()},       {"voters", voters},
                         {"first_index", i.first_index()}, {"snapshot_index", i.snapshot_index()},
-                        {"log_syncs", i.log_syncs()}, {"apply_batches", i.apply_batches()}};
+                        {"log_syncs", i.log_syncs()}, {"apply_batches", i.apply_batches()},
+                        {"entries_from_effects", i.entries_from_effects()}};
     if (!i.error().empty()) j["error"] = i.error();
     out.push_back(std::move(j));
   }

@@ -48,6 +48,18 @@ class GrpcRaftTransport::Peer {
     queue_.push_back(std::move(message));
   }
 
+  // Effects are an optimization: beyond max_queued_effects_bytes they are dropped.
+  void EnqueueEffects(ApplyEffects effects) {
+    absl::MutexLock lock(&mu_);
+    const size_t bytes = effects.data != nullptr ? effects.data->size() : 0;
+    if (effects_bytes_ + bytes > options_.max_queued_effects_bytes) {
+      ++dropped_;
+      return;
+    }
+    effects_bytes_ += bytes;
+    effects_queue_.push_back(std::move(effects));
+  }
+
  private:
   void Run() {
     while (true) {
@@ -55,13 +67,30 @@ class GrpcRaftTransport::Peer {
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS { return p->stopping_ || !p->queue_.empty(); }, this));
+            +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return p->stopping_ || !p->queue_.empty() || !p->effects_queue_.empty();
+            },
+            this));
         if (stopping_) break;
         size_t bytes = 0;
         while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
           for (const raft::Entry& e : queue_.front().entries) bytes += e.data.size() + 24;
           ToProto(queue_.front(), batch.add_messages());
           queue_.pop_front();
+        }
+        // Effects after the messages: a follower learns the commit index no later than them.
+        while (!effects_queue_.empty() && (bytes == 0 || bytes < options_.max_batch_bytes)) {
+          ApplyEffects& e = effects_queue_.front();
+          proto::RaftApplyEffects* out = batch.add_effects();
+          out->set_from(options_.self);
+          out->set_first_index(e.first_index);
+          out->set_last_index(e.last_index);
+          if (e.data != nullptr) {
+            out->set_data(*e.data);
+            bytes += e.data->size();
+            effects_bytes_ -= e.data->size();
+          }
+          effects_queue_.pop_front();
         }
       }
       const grpc::Status status = unary_ ? SendUnary(batch) : SendOnStream(batch);
@@ -134,6 +163,8 @@ class GrpcRaftTransport::Peer {
   const std::unique_ptr<proto::RaftTransportService::Stub> stub_;
   absl::Mutex mu_;
   std::deque<raft::Message> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<ApplyEffects> effects_queue_ ABSL_GUARDED_BY(mu_);
+  size_t effects_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::ClientContext* open_stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // to cancel from ~Peer
@@ -179,6 +210,13 @@ void GrpcRaftTransport::Send(std::vector<raft::Message> messages) {
     auto it = peers_.find(m.to);
     if (it != peers_.end()) it->second->Enqueue(std::move(m));
   }
+}
+
+void GrpcRaftTransport::SendEffects(ApplyEffects effects) {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) return;
+  auto it = peers_.find(effects.to);
+  if (it != peers_.end()) it->second->EnqueueEffects(std::move(effects));
 }
 
 void GrpcRaftTransport::Stop() {
@@ -302,6 +340,20 @@ std::vector<raft::Message> MessagesOf(const proto::RaftMessageBatch& batch) {
   return messages;
 }
 
+// Hands a received batch to the node: its messages, then its apply effects.
+// The effects' bytes are moved out of the batch, not copied.
+void Deliver(proto::RaftMessageBatch* batch, RaftMessageHandler* handler) {
+  if (batch->messages_size() > 0) handler->Receive(MessagesOf(*batch));
+  for (proto::RaftApplyEffects& e : *batch->mutable_effects()) {
+    ApplyEffects effects;
+    effects.from = e.from();
+    effects.first_index = e.first_index();
+    effects.last_index = e.last_index();
+    effects.data = std::make_shared<const std::string>(std::move(*e.mutable_data()));
+    handler->ReceiveEffects(std::move(effects));
+  }
+}
+
 // One peer's message stream, read with the callback API: each batch is handed to the node on
 // the gRPC thread that read it off the socket, instead of waking a thread blocked in a
 // synchronous Read for every batch (one scheduler hand-off fewer per message).
@@ -319,7 +371,7 @@ class StreamReader final : public grpc::ServerReadReactor<proto::RaftMessageBatc
       Finish(rpc::ToGrpcStatus(invalid));
       return;
     }
-    handler_->Receive(MessagesOf(batch_));
+    Deliver(&batch_, handler_);
     batch_.Clear();
     StartRead(&batch_);
   }
@@ -343,7 +395,8 @@ class RaftTransportServiceImpl final
       spdlog::warn("raft transport: rejected a batch: {}", invalid.ToString());
       return rpc::ToGrpcStatus(invalid);
     }
-    handler_->Receive(MessagesOf(*request));
+    proto::RaftMessageBatch batch(*request);  // the rarely used unary fallback: a copy is fine
+    Deliver(&batch, handler_);
     return grpc::Status::OK;
   }
 

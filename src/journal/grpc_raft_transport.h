@@ -48,6 +48,7 @@ struct GrpcRaftTransportOptions {
   int64_t stream_lifetime_ms = 30000;
   size_t max_queued_messages = 4096;       // per peer
   size_t max_batch_bytes = 8 << 20;        // entry bytes per call (a batch always carries one message)
+  size_t max_queued_effects_bytes = 32 << 20;  // apply effects queued per peer; more are dropped
   size_t snapshot_chunk_bytes = 1 << 20;   // per message of a snapshot stream
   // The deadline of a snapshot stream: this much, plus one second per this many bytes.
   int64_t snapshot_base_timeout_ms = 60000;
@@ -63,6 +64,7 @@ class GrpcRaftTransport : public RaftTransport {
   void SetPeers(const std::map<raft::NodeId, std::string>& peers);
   void Send(std::vector<raft::Message> messages) override;
   void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) override;
+  void SendEffects(ApplyEffects effects) override;
   // Stops every sender thread (and waits for snapshot transfers); later sends are dropped.
   void Stop();
 

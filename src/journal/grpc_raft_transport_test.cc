@@ -1,5 +1,6 @@
-// Three RaftJournals talking over real gRPC on loopback ports: they elect a leader, replicate,
-// and carry on after the leader's node goes away.
+// Three RaftJournals talking over real gRPC on loopback ports: they elect a leader, replicate
+// (followers installing the leader's apply effects), and carry on after the leader's node goes
+// away.
 #include "journal/grpc_raft_transport.h"
 
 #include <arpa/inet.h>
@@ -70,6 +71,8 @@ TEST(GrpcRaftTransportTest, ThreeNodesElectReplicateAndSurviveTheLeaderGoing) {
     options.tick_interval_ms = 20;
     options.election_ticks = 10;
     options.seed = id;
+    options.ship_apply_effects = true;
+    options.follower_apply_delay_ms = 20;
     auto journal = RaftJournal::Open(options, &node->storage, &node->sm, node->transport.get(), RealClock());
     ASSERT_TRUE(journal.ok()) << journal.status();
     node->journal = *std::move(journal);
@@ -104,6 +107,9 @@ TEST(GrpcRaftTransportTest, ThreeNodesElectReplicateAndSurviveTheLeaderGoing) {
     }
     return true;
   }, 20000));
+  for (auto& [id, node] : nodes) {
+    if (id != leader) EXPECT_GT(node->sm.entries_installed(), 0u) << "follower " << id << " installed no effects";
+  }
 
   nodes[leader]->Stop();
   const raft::NodeId next = leader_of(leader);

@@ -14,6 +14,10 @@ class InProcessRaftNetwork::Transport : public RaftTransport {
   void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) override {
     done(network_->DeliverSnapshot(from_, std::move(message), dir));
   }
+  void SendEffects(ApplyEffects effects) override {
+    effects.from = from_;
+    network_->DeliverEffects(std::move(effects));
+  }
 
  private:
   InProcessRaftNetwork* const network_;
@@ -84,6 +88,17 @@ absl::Status InProcessRaftNetwork::DeliverSnapshot(raft::NodeId from, raft::Mess
   ++snapshots_delivered_;
   handler->ReceiveSnapshot(std::move(message), *std::move(staging));
   return absl::OkStatus();
+}
+
+void InProcessRaftNetwork::DeliverEffects(ApplyEffects effects) {
+  absl::MutexLock lock(&mu_);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  if (!LinkUpLocked(effects.from, effects.to) || (drop_ > 0 && coin(rng_) < drop_)) {
+    ++dropped_;
+    return;
+  }
+  ++delivered_;
+  handlers_[effects.to]->ReceiveEffects(std::move(effects));
 }
 
 int64_t InProcessRaftNetwork::dropped() const {

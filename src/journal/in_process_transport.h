@@ -5,7 +5,8 @@
 //
 // Delivery is synchronous: Send calls the receiver's handler on the sender's thread (handlers
 // only queue), so per-link order is preserved unless duplication is on. A snapshot is copied
-// into the receiver's staging directory, also synchronously, unless the link is cut.
+// into the receiver's staging directory, also synchronously, unless the link is cut. Apply
+// effects travel like messages (cut links and loss apply; they are never duplicated).
 //
 // Thread safety: thread-safe. A handler must stay valid until Unregister returns.
 #pragma once
@@ -50,6 +51,7 @@ class InProcessRaftNetwork {
  private:
   class Transport;
   void Deliver(raft::NodeId from, std::vector<raft::Message> messages);
+  void DeliverEffects(ApplyEffects effects);
   absl::Status DeliverSnapshot(raft::NodeId from, raft::Message message, const std::string& dir);
   bool LinkUpLocked(raft::NodeId from, raft::NodeId to) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -52,6 +52,25 @@ class StateMachine {
     }
     return outcomes;
   }
+  // Apply effects (docs/ha.md): ApplyBatch that also returns, in `effects`, an encoding of
+  // everything the batch wrote, which another replica at the same state (last_applied_index() ==
+  // first_index - 1) installs with InstallEffects instead of applying the same entries. Lets a
+  // Raft leader spare its followers the work of applying. Leaves `effects` empty where the state
+  // machine has none (this default), and then the entries must be applied.
+  virtual absl::StatusOr<std::vector<ApplyOutcome>> ApplyBatchWithEffects(
+      uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects) {
+    effects->clear();
+    return ApplyBatch(first_index, entries);
+  }
+  // Installs the effects of consecutive batches, the first starting at first_index (==
+  // last_applied_index() + 1) and the last ending at last_index, with the same resulting state as
+  // applying their entries. Effects come from another replica: DATA_LOSS if they do not decode
+  // (nothing is then written, and the caller applies the entries instead); another error only
+  // when the state could not be written (fail-stop, as for Apply).
+  virtual absl::Status InstallEffects(uint64_t first_index, uint64_t last_index,
+                                      absl::Span<const std::string* const> effects) {
+    return absl::UnimplementedError("this state machine installs no apply effects");
+  }
   virtual uint64_t last_applied_index() const = 0;
   // Makes every applied entry durable. Apply may leave its writes unsynced, so that one sync can
   // cover many entries (group commit).

@@ -206,6 +206,16 @@ void RaftJournal::Receive(std::vector<raft::Message> messages) {
   }
 }
 
+void RaftJournal::ReceiveEffects(ApplyEffects effects) {
+  if (effects.data == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !broken_.ok() || !options_.ship_apply_effects) return;
+  // Over the bound they are dropped: the entries are then applied instead.
+  if (incoming_effects_bytes_ + effects.data->size() > options_.max_buffered_effects_bytes) return;
+  incoming_effects_bytes_ += effects.data->size();
+  incoming_effects_.push_back(std::move(effects));
+}
+
 absl::StatusOr<std::string> RaftJournal::NewSnapshotStagingDir() {
   if (options_.snapshots == nullptr) return absl::UnimplementedError("this node keeps no snapshots");
   return options_.snapshots->NewStagingDir();
@@ -551,10 +561,109 @@ bool RaftJournal::ApplyDurable() {
     if (now_ms < apply_deadline_ms_) return true;  // the driver wakes up for the deadline
   }
   apply_deadline_ms_ = 0;
+  if (role_ == raft::Role::kFollower && options_.ship_apply_effects) {
+    size_t installed = 0;
+    if (!InstallEffects(n, &installed)) return false;
+    n -= installed;
+    if (n == 0) return true;
+    // While the leader's effects keep coming, the rest waits for theirs (a bounded lag).
+    const int64_t now_ms = clock_->MonotonicMs();
+    const int64_t patience_ms = 4 * std::max<int64_t>(options_.follower_apply_delay_ms, 50);
+    if (last_effects_ms_ > 0 && now_ms - last_effects_ms_ < patience_ms && n < 4 * options_.max_entries_per_apply) {
+      apply_deadline_ms_ = now_ms + std::max<int64_t>(options_.follower_apply_delay_ms, 1);
+      return true;
+    }
+  }
   std::vector<raft::Entry> now(std::make_move_iterator(unapplied_.begin()),
                                std::make_move_iterator(unapplied_.begin() + static_cast<std::ptrdiff_t>(n)));
   unapplied_.erase(unapplied_.begin(), unapplied_.begin() + static_cast<std::ptrdiff_t>(n));
   return ApplyCommitted(now);
+}
+
+bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
+  *installed = 0;
+  std::vector<ApplyEffects> incoming;
+  {
+    absl::MutexLock lock(&mu_);
+    incoming.swap(incoming_effects_);
+    incoming_effects_bytes_ = 0;
+  }
+  const raft::Index applied = state_machine_->last_applied_index();
+  for (ApplyEffects& e : incoming) {
+    // Only the current leader's: any leader's effects of committed entries would do (they are
+    // the same everywhere), but a node that is not leading has no business sending any.
+    if (e.from != leader_ || e.last_index <= applied || e.first_index > e.last_index) continue;
+    if (effects_bytes_ + e.data->size() > options_.max_buffered_effects_bytes) continue;
+    effects_bytes_ += e.data->size();
+    auto [it, added] = effects_.emplace(e.first_index, std::move(e));
+    if (!added) effects_bytes_ -= e.data->size();
+  }
+  while (!effects_.empty() && effects_.begin()->first <= applied) {
+    effects_bytes_ -= effects_.begin()->second.data->size();
+    effects_.erase(effects_.begin());
+  }
+  // Entries this node proposed as leader wait for their outcomes, which only applying gives.
+  if (n == 0 || effects_.empty() || !in_flight_.empty()) return true;
+  const raft::Index limit = unapplied_[n - 1].index;  // committed and in the synced log
+  raft::Index next = applied + 1;
+  std::vector<const std::string*> chain;
+  for (auto it = effects_.find(next); it != effects_.end() && it->second.last_index <= limit;
+       it = effects_.find(next)) {
+    chain.push_back(it->second.data.get());
+    next = it->second.last_index + 1;
+    if (next - applied > 4 * options_.max_entries_per_apply) break;  // bounds one write
+  }
+  if (chain.empty()) return true;
+  const raft::Index last = next - 1;
+  absl::Status status = state_machine_->InstallEffects(applied + 1, last, chain);
+  if (absl::IsDataLoss(status)) {
+    // Effects that do not decode: apply the entries instead (logged once per 1000, it repeats).
+    if (effects_discarded_++ % 1000 == 0) {
+      spdlog::warn("{}: discarding apply effects for entries {}..{} ({} discarded so far): {}", Tag(), applied + 1,
+                   last, effects_discarded_, status.ToString());
+    }
+    for (raft::Index i = applied + 1; i <= last;) {
+      auto it = effects_.find(i);
+      i = it->second.last_index + 1;
+      effects_bytes_ -= it->second.data->size();
+      effects_.erase(it);
+    }
+    return true;
+  }
+  if (!status.ok()) {
+    FailStop(absl::UnavailableError(absl::StrCat("installing apply effects for journal entries ", applied + 1, "..",
+                                                 last, " failed, journal stopped: ", status.message())));
+    return false;
+  }
+  while (!effects_.empty() && effects_.begin()->first <= last) {
+    effects_bytes_ -= effects_.begin()->second.data->size();
+    effects_.erase(effects_.begin());
+  }
+  size_t done = 0;
+  while (done < n && unapplied_[done].index <= last) ++done;
+  unapplied_.erase(unapplied_.begin(), unapplied_.begin() + static_cast<std::ptrdiff_t>(done));
+  *installed = done;
+  ++effects_installs_;
+  entries_from_effects_ += last - applied;
+  last_effects_ms_ = clock_->MonotonicMs();
+  {
+    absl::MutexLock lock(&mu_);
+    status_.applied = last;
+  }
+  return true;
+}
+
+void RaftJournal::ShipEffects(raft::Index first, raft::Index last, std::string effects) {
+  auto data = std::make_shared<const std::string>(std::move(effects));
+  const raft::Membership& membership = node_->membership();
+  for (const std::set<raft::NodeId>* ids : {&membership.voters, &membership.learners}) {
+    for (raft::NodeId id : *ids) {
+      const raft::Progress* progress = id != options_.id ? node_->progress(id) : nullptr;
+      // A follower far behind would only buffer them until they are stale.
+      if (progress == nullptr || progress->match() + 4 * options_.max_entries_per_apply < first) continue;
+      transport_->SendEffects(ApplyEffects{options_.id, id, first, last, data});
+    }
+  }
 }
 
 bool RaftJournal::ProcessReady() {
@@ -683,8 +792,15 @@ bool RaftJournal::ApplyCommitted(const std::vector<raft::Entry>& entries) {
       }
       batch.push_back(&parsed[i - begin]);
     }
-    absl::StatusOr<std::vector<ApplyOutcome>> outcomes = state_machine_->ApplyBatch(entries[begin].index, batch);
+    // A leader with followers ships what the batch wrote, so they need not apply it.
+    const bool ship = options_.ship_apply_effects && role_ == raft::Role::kLeader && node_->membership().voters.size() +
+                                                                                         node_->membership().learners.size() > 1;
+    std::string effects;
+    absl::StatusOr<std::vector<ApplyOutcome>> outcomes =
+        ship ? state_machine_->ApplyBatchWithEffects(entries[begin].index, batch, &effects)
+             : state_machine_->ApplyBatch(entries[begin].index, batch);
     ++apply_batches_;
+    if (outcomes.ok() && !effects.empty()) ShipEffects(entries[begin].index, entries[end - 1].index, std::move(effects));
     if (!outcomes.ok()) {
       FailStop(absl::UnavailableError(absl::StrCat("applying journal entries ", entries[begin].index, "..",
                                                    entries[end - 1].index,
@@ -962,6 +1078,8 @@ void RaftJournal::PublishStatus() {
   }
   status_.log_syncs = log_syncs_ + async_syncs_;
   status_.apply_batches = apply_batches_;
+  status_.effects_installs = effects_installs_;
+  status_.entries_from_effects = entries_from_effects_;
   status_.entries_appended = entries_appended_;
   status_.leader_changes = leader_changes_;
   status_.snapshots_taken = snapshots_taken_;

@@ -69,6 +69,12 @@ struct RaftJournalOptions {
   // applicable (or max_entries_per_apply are waiting, or its role changes), so it writes its
   // metastore in larger, cheaper batches; nobody waits on a follower's state machine. 0: at once.
   int64_t follower_apply_delay_ms = 0;
+  // Apply effects (docs/ha.md): the leader sends what its state machine wrote for each batch
+  // (StateMachine::ApplyBatchWithEffects) to its followers, which install that instead of
+  // applying the same entries, falling back to applying whenever effects are missing. A follower
+  // keeps at most max_buffered_effects_bytes of effects it cannot install yet.
+  bool ship_apply_effects = false;
+  size_t max_buffered_effects_bytes = 64 << 20;
   size_t max_queued_proposals = 16384;   // Append waits while this many are queued
   size_t max_queued_messages = 65536;    // further incoming messages are dropped
   int64_t append_timeout_ms = 60000;     // then DEADLINE_EXCEEDED, outcome unknown
@@ -102,6 +108,8 @@ struct RaftJournalStatus {
   std::map<raft::NodeId, raft::Index> match;
   uint64_t log_syncs = 0;         // synced storage writes (one per Ready with something to persist)
   uint64_t apply_batches = 0;     // StateMachine::ApplyBatch calls (entries applied per call: applied / this)
+  uint64_t effects_installs = 0;   // StateMachine::InstallEffects calls (follower)
+  uint64_t entries_from_effects = 0;  // entries those installed instead of applying them
   uint64_t entries_appended = 0;  // entries proposed by this node as leader
   uint64_t leader_changes = 0;    // times this node learned of a new leader (itself included)
   uint64_t snapshots_taken = 0;   // snapshots of its own state machine (automatic or asked for)
@@ -143,6 +151,7 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   void Receive(std::vector<raft::Message> messages) override;
   absl::StatusOr<std::string> NewSnapshotStagingDir() override;
   void ReceiveSnapshot(raft::Message message, std::string dir) override;
+  void ReceiveEffects(ApplyEffects effects) override;
 
   // Snapshots the state machine now and compacts the log; returns the snapshot's index.
   // UNIMPLEMENTED without a snapshot store.
@@ -198,6 +207,11 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // One round: returns false once the journal must stop.
   bool ProcessReady();
   bool ApplyCommitted(const std::vector<raft::Entry>& entries);
+  // Follower: installs the leader's effects for the first of the `n` durable entries of
+  // unapplied_ (as many as chain up), sets `installed` to the entries they covered.
+  bool InstallEffects(size_t n, size_t* installed);
+  // Leader: sends the effects of the batch first..last to the followers that can use them.
+  void ShipEffects(raft::Index first, raft::Index last, std::string effects);
   void StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms);
   void ConfirmReads(const raft::ReadState& read_state);
   void ReleaseConfirmedReads();
@@ -255,6 +269,13 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // Driver only: when a follower's deferred entries are applied (0: none deferred).
   int64_t apply_deadline_ms_ = 0;
   uint64_t entries_appended_ = 0;
+  // Follower: the leader's apply effects received, by first index, and their size.
+  std::map<raft::Index, ApplyEffects> effects_;
+  size_t effects_bytes_ = 0;
+  int64_t last_effects_ms_ = 0;  // when effects were last installed
+  uint64_t effects_installs_ = 0;
+  uint64_t entries_from_effects_ = 0;
+  uint64_t effects_discarded_ = 0;  // installs refused as undecodable
   uint64_t leader_changes_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t snapshots_installed_ = 0;
@@ -267,6 +288,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   std::deque<Proposal> proposals_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Waiter>> reads_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<raft::Message, std::string>> incoming_snapshots_ ABSL_GUARDED_BY(mu_);
+  std::vector<ApplyEffects> incoming_effects_ ABSL_GUARDED_BY(mu_);
+  size_t incoming_effects_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<raft::NodeId, bool>> snapshot_reports_ ABSL_GUARDED_BY(mu_);  // peer, finished
   std::vector<std::shared_ptr<Waiter>> checkpoints_ ABSL_GUARDED_BY(mu_);
   // Work for the driver thread (membership changes): run, then `done`; or dropped (not `ran`).

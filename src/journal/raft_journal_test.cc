@@ -50,8 +50,11 @@ size_t DistinctPaths(const std::vector<std::string>& paths) {
 class TestCluster {
  public:
   explicit TestCluster(int n, int save_delay_ms = 0, uint64_t seed = 1, SnapshotSettings snapshots = {},
-                       int64_t follower_apply_delay_ms = 0)
-      : network_(seed), snapshot_settings_(snapshots), follower_apply_delay_ms_(follower_apply_delay_ms) {
+                       int64_t follower_apply_delay_ms = 0, bool ship_apply_effects = false)
+      : network_(seed),
+        snapshot_settings_(snapshots),
+        follower_apply_delay_ms_(follower_apply_delay_ms),
+        ship_apply_effects_(ship_apply_effects) {
     for (int i = 1; i <= n; ++i) voters_.push_back(static_cast<NodeId>(i));
     all_ = voters_;
     root_ = (std::filesystem::path(::testing::TempDir()) /
@@ -100,6 +103,7 @@ class TestCluster {
     options.snapshot_entries = snapshot_settings_.entries;
     options.snapshot_keep_entries = snapshot_settings_.keep;
     options.follower_apply_delay_ms = follower_apply_delay_ms_;
+    options.ship_apply_effects = ship_apply_effects_;
     auto journal = RaftJournal::Open(options, node.storage.get(), node.sm.get(), node.transport.get(), RealClock());
     ASSERT_TRUE(journal.ok()) << journal.status();
     node.journal = *std::move(journal);
@@ -187,6 +191,7 @@ class TestCluster {
   std::vector<NodeId> all_;  // every node ever started
   const SnapshotSettings snapshot_settings_;
   const int64_t follower_apply_delay_ms_;
+  const bool ship_apply_effects_;
   std::string root_;
   std::vector<NodeId> voters_;
   std::map<NodeId, Node> nodes_;
@@ -288,6 +293,81 @@ TEST(RaftJournalTest, FollowersApplyInBatchesAndEverythingOnceTheyLead) {
       // One entry after the other at the leader; a few batches at the followers.
       EXPECT_LT(cluster.journal(id)->status().apply_batches * 2, lead.apply_batches) << "follower " << id;
     }
+  }
+}
+
+// Apply effects: followers install what the leader's state machine wrote instead of applying
+// the entries, in order and exactly once, and a follower that takes over then ships its own.
+TEST(RaftJournalTest, FollowersInstallTheLeadersEffectsInsteadOfApplying) {
+  TestCluster cluster(3, /*save_delay_ms=*/1, /*seed=*/3, SnapshotSettings{}, /*follower_apply_delay_ms=*/20,
+                      /*ship_apply_effects=*/true);
+  NodeId leader = cluster.WaitForLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  constexpr int kThreads = 6, kPerThread = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!cluster.journal(leader)->Submit(Mkdir(absl::StrCat("/t", t, "-", i))).ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(failed.load(), 0);
+  ASSERT_TRUE(cluster.WaitConverged(leader));
+  EXPECT_EQ(cluster.sm(leader)->entries_installed(), 0u) << "a leader applies";
+  for (NodeId id : cluster.voters()) {
+    if (id == leader) continue;
+    EXPECT_GT(cluster.sm(id)->entries_installed(), 0u) << "follower " << id;
+    EXPECT_GT(cluster.journal(id)->status().entries_from_effects, 0u) << "follower " << id;
+    EXPECT_EQ(cluster.journal(id)->status().entries_from_effects, cluster.sm(id)->entries_installed());
+  }
+  cluster.Stop(leader);
+  const NodeId next = cluster.WaitForLeader({leader});
+  ASSERT_NE(next, raft::kNoNode);
+  const NodeId other = 6 - leader - next;
+  const uint64_t installed_before = cluster.sm(other)->entries_installed();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(cluster.journal(next)->Submit(Mkdir(absl::StrCat("/after", i))).ok());
+  ASSERT_TRUE(cluster.WaitConverged(next));
+  EXPECT_EQ(DistinctPaths(cluster.sm(next)->paths()), size_t{kThreads * kPerThread + 30});
+  EXPECT_EQ(cluster.sm(next)->paths().size(), size_t{kThreads * kPerThread + 30}) << "an entry applied twice";
+  EXPECT_GT(cluster.sm(other)->entries_installed(), installed_before) << "the new leader ships effects too";
+}
+
+// Effects that do not decode, or never arrive, leave followers applying the entries themselves.
+TEST(RaftJournalTest, UndecodableOrLostEffectsFallBackToApplying) {
+  {
+    TestCluster cluster(3, 0, /*seed=*/5, SnapshotSettings{}, /*follower_apply_delay_ms=*/20, /*ship_apply_effects=*/true);
+    for (NodeId id : cluster.voters()) cluster.sm(id)->corrupt_effects = true;
+    const NodeId leader = cluster.WaitForLeader();
+    ASSERT_NE(leader, raft::kNoNode);
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(cluster.journal(leader)->Submit(Mkdir(absl::StrCat("/c", i))).ok());
+    ASSERT_TRUE(cluster.WaitConverged(leader));
+    for (NodeId id : cluster.voters()) {
+      ASSERT_TRUE(TestCluster::WaitUntil(
+          [&] { return cluster.journal(id)->status().applied == cluster.journal(leader)->status().applied; }, 10000));
+      EXPECT_EQ(cluster.sm(id)->entries_installed(), 0u) << id;
+      EXPECT_EQ(cluster.sm(id)->paths().size(), 40u) << id;
+    }
+  }
+  {
+    TestCluster cluster(5, 0, /*seed=*/43, SnapshotSettings{}, /*follower_apply_delay_ms=*/20, /*ship_apply_effects=*/true);
+    ASSERT_NE(cluster.WaitForLeader(), raft::kNoNode);
+    cluster.network().SetLoss(/*drop=*/0.2, /*duplicate=*/0.1);
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir(absl::StrCat("/lossy", i))).ok());
+    cluster.network().SetLoss(0, 0);
+    const NodeId leader = cluster.WaitForLeader();
+    ASSERT_NE(leader, raft::kNoNode);
+    ASSERT_TRUE(cluster.SubmitAnywhere(Mkdir("/end")).ok());
+    ASSERT_TRUE(cluster.WaitConverged(leader));
+    const std::vector<std::string> paths = cluster.sm(leader)->paths();
+    for (int i = 0; i < 60; ++i) {
+      EXPECT_GE(std::count(paths.begin(), paths.end(), absl::StrCat("/lossy", i)), 1) << i;
+    }
+    uint64_t installed = 0;
+    for (NodeId id : cluster.voters()) installed += cluster.sm(id)->entries_installed();
+    EXPECT_GT(installed, 0u);
   }
 }
 

@@ -31,6 +31,54 @@ class TestStateMachine : public StateMachine {
     outcome.result.set_inode_id(index);
     return outcome;
   }
+  // Effects: "first last" and the batch's new paths, one per line (or "garbage" when
+  // corrupt_effects is set, which InstallEffects refuses as undecodable).
+  absl::StatusOr<std::vector<ApplyOutcome>> ApplyBatchWithEffects(
+      uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects) override {
+    size_t before = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      before = paths_.size();
+    }
+    absl::StatusOr<std::vector<ApplyOutcome>> outcomes = ApplyBatch(first_index, entries);
+    absl::MutexLock lock(&mu_);
+    if (corrupt_effects.load()) {
+      *effects = "garbage";
+      return outcomes;
+    }
+    std::ostringstream out;
+    out << first_index << " " << first_index + entries.size() - 1 << "\n";
+    for (size_t i = before; i < paths_.size(); ++i) out << paths_[i] << "\n";
+    *effects = out.str();
+    return outcomes;
+  }
+  absl::Status InstallEffects(uint64_t first_index, uint64_t last_index,
+                              absl::Span<const std::string* const> effects) override {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(first_index, last_ + 1);
+    std::vector<std::string> added;
+    uint64_t next = first_index;
+    for (const std::string* e : effects) {
+      std::istringstream in(*e);
+      uint64_t first = 0, last = 0;
+      if (!(in >> first >> last)) return absl::DataLossError("undecodable effects: " + *e);
+      EXPECT_EQ(first, next) << "effects must chain";
+      next = last + 1;
+      in.ignore(1);
+      for (std::string line; std::getline(in, line);) added.push_back(line);
+    }
+    EXPECT_EQ(next, last_index + 1);
+    paths_.insert(paths_.end(), added.begin(), added.end());
+    last_ = last_index;
+    entries_installed_ += last_index - first_index + 1;
+    return absl::OkStatus();
+  }
+  uint64_t entries_installed() const {
+    absl::MutexLock lock(&mu_);
+    return entries_installed_;
+  }
+  std::atomic<bool> corrupt_effects{false};
+
   uint64_t last_applied_index() const override {
     absl::MutexLock lock(&mu_);
     return last_;
@@ -102,6 +150,7 @@ class TestStateMachine : public StateMachine {
   std::vector<uint64_t> prepared_at_ ABSL_GUARDED_BY(mu_);
   int snapshots_created_ ABSL_GUARDED_BY(mu_) = 0;
   int snapshots_installed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t entries_installed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Durable in memory (what was saved survives a "restart" of the journal); each save takes

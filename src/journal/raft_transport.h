@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@
 #include "raft/raft.h"
 
 namespace cistern::journal {
+
+// What a leader's state machine wrote for its committed entries first_index..last_index
+// (StateMachine::ApplyBatchWithEffects; opaque here). Not part of Raft: a follower may install it
+// instead of applying the same entries, or ignore it, so it may be lost like any message.
+struct ApplyEffects {
+  raft::NodeId from = raft::kNoNode;
+  raft::NodeId to = raft::kNoNode;
+  raft::Index first_index = 0;
+  raft::Index last_index = 0;
+  std::shared_ptr<const std::string> data;  // shared by the copies sent to each follower
+};
 
 class RaftTransport {
  public:
@@ -29,6 +41,8 @@ class RaftTransport {
   // when the transfer finished or failed. One transfer per peer at a time: another request for
   // the same peer fails at once.
   virtual void SendSnapshot(raft::Message message, std::string dir, std::function<void(absl::Status)> done) = 0;
+  // Queues `effects` for effects.to, best effort like Send. A transport without it drops them.
+  virtual void SendEffects(ApplyEffects effects) {}
 };
 
 class RaftMessageHandler {
@@ -42,6 +56,8 @@ class RaftMessageHandler {
   // A snapshot arrived complete (and synced) in `dir`, from NewSnapshotStagingDir; the handler
   // owns the directory from now on. `message` is the kSnapshot naming it.
   virtual void ReceiveSnapshot(raft::Message message, std::string dir) = 0;
+  // A leader's apply effects arrived (see ApplyEffects). Must not block for long.
+  virtual void ReceiveEffects(ApplyEffects effects) {}
 };
 
 }  // namespace cistern::journal

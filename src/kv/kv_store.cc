@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
@@ -59,6 +60,97 @@ void KvWriteBatch::ForEach(const std::function<void(ColumnFamily, bool, std::str
   for (const auto& op : ops_) {
     if (!op.is_range) visit(op.cf, op.is_delete, op.key, op.value);
   }
+}
+
+void KvWriteBatch::Append(KvWriteBatch other) {
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+    return;
+  }
+  ops_.reserve(ops_.size() + other.ops_.size());
+  for (Op& op : other.ops_) ops_.push_back(std::move(op));
+}
+
+namespace {
+
+// Encode's format, per operation: varint column family, one flags byte (kDeleteFlag,
+// kRangeFlag), varint key length, key, varint value length, value.
+constexpr uint8_t kDeleteFlag = 1;
+constexpr uint8_t kRangeFlag = 2;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool GetBytes(std::string_view* in, std::string* out) {
+  uint64_t n = 0;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  out->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+std::string KvWriteBatch::Encode() const {
+  size_t size = 0;
+  for (const Op& op : ops_) size += op.key.size() + op.value.size() + 8;
+  std::string out;
+  out.reserve(size);
+  for (const Op& op : ops_) {
+    PutVarint(&out, static_cast<uint64_t>(op.cf));
+    out.push_back(static_cast<char>((op.is_delete ? kDeleteFlag : 0) | (op.is_range ? kRangeFlag : 0)));
+    PutVarint(&out, op.key.size());
+    out.append(op.key);
+    PutVarint(&out, op.value.size());
+    out.append(op.value);
+  }
+  return out;
+}
+
+absl::StatusOr<KvWriteBatch> KvWriteBatch::Decode(std::string_view bytes, int column_families) {
+  KvWriteBatch batch;
+  std::string_view in = bytes;
+  while (!in.empty()) {
+    const size_t offset = bytes.size() - in.size();
+    uint64_t cf = 0;
+    Op op;
+    if (!GetVarint(&in, &cf) || in.empty()) {
+      return absl::DataLossError(absl::StrCat("write batch encoding cut off at byte ", offset));
+    }
+    if (cf >= static_cast<uint64_t>(std::max(column_families, 0))) {
+      return absl::DataLossError(absl::StrCat("write batch operation at byte ", offset, " names column family ", cf,
+                                              " of ", column_families));
+    }
+    const auto flags = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    if ((flags & ~(kDeleteFlag | kRangeFlag)) != 0 || ((flags & kRangeFlag) != 0 && (flags & kDeleteFlag) == 0)) {
+      return absl::DataLossError(absl::StrCat("write batch operation at byte ", offset, " has flags ", flags));
+    }
+    if (!GetBytes(&in, &op.key) || !GetBytes(&in, &op.value)) {
+      return absl::DataLossError(absl::StrCat("write batch operation at byte ", offset, " is cut off"));
+    }
+    op.cf = static_cast<ColumnFamily>(cf);
+    op.is_delete = (flags & kDeleteFlag) != 0;
+    op.is_range = (flags & kRangeFlag) != 0;
+    batch.ops_.push_back(std::move(op));
+  }
+  return batch;
 }
 
 namespace {
@@ -288,6 +380,10 @@ absl::Status KvStore::Write(const KvWriteBatch& batch) {
   std::shared_lock<std::shared_mutex> lock(impl_->swap_mu);
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops_) {
+    if (op.cf < 0 || static_cast<size_t>(op.cf) >= impl_->handles.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("metastore batch names column family ", op.cf, " of ",
+                                                     impl_->handles.size()));
+    }
     rocksdb::Slice key(op.key.data(), op.key.size());
     const rocksdb::Slice value(op.value.data(), op.value.size());
     rocksdb::Status s = op.is_range    ? wb.DeleteRange(impl_->Handle(op.cf), key, value)

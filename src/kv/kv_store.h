@@ -43,6 +43,14 @@ class KvWriteBatch {
   // Visits the operations in order (value is empty for a delete), but not range deletes.
   void ForEach(const std::function<void(ColumnFamily cf, bool is_delete, std::string_view key,
                                         std::string_view value)>& visit) const;
+  // Appends `other`'s operations after this batch's (so they win where both write a key).
+  void Append(KvWriteBatch other);
+
+  // A self-contained encoding of the operations (for shipping a batch to another replica).
+  std::string Encode() const;
+  // The inverse of Encode; DATA_LOSS naming the offset for bytes that are not such an encoding
+  // or name a column family outside [0, column_families).
+  static absl::StatusOr<KvWriteBatch> Decode(std::string_view bytes, int column_families);
 
  private:
   friend class KvStore;

@@ -68,6 +68,76 @@ TEST_F(KvStoreTest, DeleteRangeRemovesExactlyTheRangeAndSurvivesReopen) {
   EXPECT_EQ((*store)->Get(1, EncodeUint64(50))->value_or("-"), "other family");
 }
 
+TEST_F(KvStoreTest, EncodedBatchDecodesToTheSameWrites) {
+  KvWriteBatch batch;
+  batch.Put(0, "k1", "v1");
+  batch.Put(1, std::string("bin\0key", 7), std::string(300, 'x'));  // multi-byte lengths
+  batch.Put(0, "k2", "");
+  batch.Delete(0, "k1");
+  batch.Put(0, "k1", "again");
+  batch.DeleteRange(1, "a", "b");
+  KvWriteBatch tail;
+  tail.Put(0, "k3", "v3");
+  batch.Append(std::move(tail));
+  const std::string bytes = batch.Encode();
+  auto decoded = KvWriteBatch::Decode(bytes, 2);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->count(), batch.count());
+  EXPECT_EQ(decoded->Encode(), bytes);
+  auto store = KvStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  KvWriteBatch fill;
+  fill.Put(1, "a1", "gone after the range delete");
+  ASSERT_TRUE((*store)->Write(fill).ok());
+  ASSERT_TRUE((*store)->Write(*decoded).ok());
+  EXPECT_EQ((*store)->Get(0, "k1")->value_or("-"), "again");
+  EXPECT_EQ((*store)->Get(0, "k2")->value_or("-"), "");
+  EXPECT_EQ((*store)->Get(0, "k3")->value_or("-"), "v3");
+  EXPECT_FALSE((*store)->Get(1, "a1")->has_value());
+  EXPECT_EQ((*store)->Get(1, std::string("bin\0key", 7))->value_or("-"), std::string(300, 'x'));
+  auto empty = KvWriteBatch::Decode("", 2);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->count(), 0);
+}
+
+TEST_F(KvStoreTest, CorruptBatchEncodingIsRefusedWithItsOffset) {
+  KvWriteBatch batch;
+  batch.Put(0, "key", "value");
+  batch.Put(1, "key2", "value2");
+  const std::string bytes = batch.Encode();
+  // Every truncation that cuts an operation short fails, none crashes.
+  for (size_t n = 1; n < bytes.size(); ++n) {
+    auto decoded = KvWriteBatch::Decode(std::string_view(bytes).substr(0, n), 2);
+    if (n == 12) {  // exactly the first operation: 1 + 1 + 1 + 3 + 1 + 5 bytes
+      EXPECT_TRUE(decoded.ok()) << decoded.status();
+      continue;
+    }
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << n;
+  }
+  auto unknown_family = KvWriteBatch::Decode(bytes, 1);
+  EXPECT_EQ(unknown_family.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(unknown_family.status().message().find("at byte 12"), std::string::npos) << unknown_family.status();
+  std::string bad_flags = bytes;
+  bad_flags[1] = 2;  // a range that is not a delete
+  EXPECT_EQ(KvWriteBatch::Decode(bad_flags, 2).status().code(), absl::StatusCode::kDataLoss);
+  bad_flags[1] = 9;
+  EXPECT_EQ(KvWriteBatch::Decode(bad_flags, 2).status().code(), absl::StatusCode::kDataLoss);
+  const std::string endless_varint(12, '\xff');
+  EXPECT_EQ(KvWriteBatch::Decode(endless_varint, 2).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(KvStoreTest, BatchNamingAnUnknownColumnFamilyIsRefused) {
+  auto store = KvStore::Open(Options());
+  ASSERT_TRUE(store.ok()) << store.status();
+  KvWriteBatch batch;
+  batch.Put(0, "k", "v");
+  batch.Put(7, "k", "v");
+  absl::Status status = (*store)->Write(batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("column family 7"), std::string::npos) << status;
+  EXPECT_FALSE((*store)->Get(0, "k")->has_value()) << "nothing of a refused batch is written";
+}
+
 TEST_F(KvStoreTest, SecondOpenOfSameDirectoryFailsClearly) {
   auto first = KvStore::Open(Options());
   ASSERT_TRUE(first.ok());

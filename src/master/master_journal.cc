@@ -72,6 +72,7 @@ absl::StatusOr<std::unique_ptr<MasterJournal>> MasterJournal::Open(const Config&
   raft_options.heartbeat_ticks = 1;
   raft_options.election_ticks = static_cast<int>(election_ms / heartbeat_ms);
   raft_options.follower_apply_delay_ms = std::max<int64_t>(config.GetDurationMs(conf::kMasterRaftFollowerApplyDelay), 0);
+  raft_options.ship_apply_effects = config.GetBool(conf::kMasterRaftShipApplyEffects);
   MasterJournal* self = mj.get();
   raft_options.node_name = [self](raft::NodeId id) { return self->PeerName(id); };
   raft_options.snapshots = mj->snapshots_.get();
@@ -260,6 +261,9 @@ CollectorHandle MasterJournal::RegisterMetrics() const {
     sink->AddCounter("cistern_master_raft_apply_batches_total",
                      "Metastore writes that applied committed entries (entries applied per write: applied index / this)", {},
                      static_cast<double>(status.apply_batches));
+    sink->AddCounter("cistern_master_raft_entries_from_effects_total",
+                     "Follower: committed entries installed from the leader's apply effects instead of applied", {},
+                     static_cast<double>(status.entries_from_effects));
     sink->AddCounter("cistern_master_raft_leader_changes_total",
                      "Times this master learned of a new Raft leader (itself included) since it started", {},
                      static_cast<double>(status.leader_changes));
@@ -298,6 +302,7 @@ proto::GetJournalInfoResponse MasterJournal::Info() const {
   info.set_serving(status.serving);
   info.set_log_syncs(status.log_syncs);
   info.set_apply_batches(status.apply_batches);
+  info.set_entries_from_effects(status.entries_from_effects);
   if (!status.error.ok()) info.set_error(std::string(status.error.message()));
   info.set_rpc_address(RpcAddressOf(self_id_));
   for (const std::set<raft::NodeId>* ids : {&status.membership.voters, &status.membership.learners}) {

@@ -190,6 +190,17 @@ absl::StatusOr<journal::ApplyOutcome> NamespaceStateMachine::Apply(uint64_t inde
 
 absl::StatusOr<std::vector<journal::ApplyOutcome>> NamespaceStateMachine::ApplyBatch(
     uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries) {
+  return ApplyBatchImpl(first_index, entries, nullptr);
+}
+
+absl::StatusOr<std::vector<journal::ApplyOutcome>> NamespaceStateMachine::ApplyBatchWithEffects(
+    uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects) {
+  effects->clear();
+  return ApplyBatchImpl(first_index, entries, effects);
+}
+
+absl::StatusOr<std::vector<journal::ApplyOutcome>> NamespaceStateMachine::ApplyBatchImpl(
+    uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects) {
   absl::MutexLock lock(&mu_);
   if (entries.empty()) return std::vector<journal::ApplyOutcome>();
   if (first_index != applied_index_ + 1) {
@@ -241,8 +252,58 @@ absl::StatusOr<std::vector<journal::ApplyOutcome>> NamespaceStateMachine::ApplyB
   CISTERN_RETURN_IF_ERROR(store_->Commit(batch, last_index));
   applied_index_ = last_index;
   next_inode_id_ = next_inode_id;
+  if (effects != nullptr) {
+    proto::NamespaceApplyEffects out;
+    out.set_write_batch(batch.Encode());
+    out.set_next_inode_id(next_inode_id);
+    out.set_prune_cursor(prune_cursor_);
+    out.set_oldest_record_known(oldest_record_ms_.has_value());
+    out.set_oldest_record_ms(oldest_record_ms_.value_or(0));
+    out.set_mounts_changed(mounts_changed);
+    out.SerializeToString(effects);
+  }
   if (mounts_changed && mounts_changed_) mounts_changed_();
   return outcomes;
+}
+
+absl::Status NamespaceStateMachine::InstallEffects(uint64_t first_index, uint64_t last_index,
+                                                   absl::Span<const std::string* const> effects) {
+  absl::MutexLock lock(&mu_);
+  if (first_index != applied_index_ + 1 || last_index < first_index || effects.empty()) {
+    return absl::InternalError(absl::StrCat("apply effects for journal entries ", first_index, "..", last_index,
+                                            " installed after ", applied_index_));
+  }
+  // Decode everything before writing anything: bad effects leave the state as it was.
+  static const int column_families = static_cast<int>(NamespaceColumnFamilies().size());
+  kv::KvWriteBatch batch;
+  proto::NamespaceApplyEffects last;
+  bool mounts_changed = false;
+  for (size_t i = 0; i < effects.size(); ++i) {
+    proto::NamespaceApplyEffects e;
+    if (!e.ParseFromString(*effects[i])) {
+      return absl::DataLossError(absl::StrCat("apply effects ", i, " for journal entries ", first_index, "..",
+                                              last_index, " do not parse"));
+    }
+    absl::StatusOr<kv::KvWriteBatch> decoded =
+        kv::KvWriteBatch::Decode(e.write_batch(), column_families);
+    if (!decoded.ok()) {
+      return absl::DataLossError(absl::StrCat("apply effects ", i, " for journal entries ", first_index, "..",
+                                              last_index, ": ", decoded.status().message()));
+    }
+    batch.Append(*std::move(decoded));
+    mounts_changed = mounts_changed || e.mounts_changed();
+    e.clear_write_batch();
+    last = std::move(e);
+  }
+  // The journal's word on what the batch covers, whatever the effects recorded.
+  batch.Put(kMetaCf, kMetaAppliedIndex, kv::EncodeUint64(last_index));
+  CISTERN_RETURN_IF_ERROR(store_->Commit(batch, last_index));
+  applied_index_ = last_index;
+  next_inode_id_ = last.next_inode_id();
+  prune_cursor_ = last.prune_cursor();
+  oldest_record_ms_ = last.oldest_record_known() ? std::optional<int64_t>(last.oldest_record_ms()) : std::nullopt;
+  if (mounts_changed && mounts_changed_) mounts_changed_();
+  return absl::OkStatus();
 }
 
 namespace {

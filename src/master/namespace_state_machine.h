@@ -36,6 +36,12 @@ class NamespaceStateMachine : public journal::StateMachine {
   // the write's keys are sorted.
   absl::StatusOr<std::vector<journal::ApplyOutcome>> ApplyBatch(
       uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries) override;
+  // Effects: the batch's KvWriteBatch (encoded) with the counters the batch moved
+  // (proto::NamespaceApplyEffects); installing them is one metastore write with no reads.
+  absl::StatusOr<std::vector<journal::ApplyOutcome>> ApplyBatchWithEffects(
+      uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects) override;
+  absl::Status InstallEffects(uint64_t first_index, uint64_t last_index,
+                              absl::Span<const std::string* const> effects) override;
   uint64_t last_applied_index() const override;
   absl::Status MakeDurable() override;
   // Flushes the metastore's memtables in the background: the checkpoint then flushes little.
@@ -55,6 +61,9 @@ class NamespaceStateMachine : public journal::StateMachine {
   // Each fills `batch` and `result`, or returns the precondition error for the outcome. A
   // DATA_LOSS/INTERNAL error from the store propagates as a failed apply.
   class Txn;
+  // `effects`: null, or where the batch's effects go.
+  absl::StatusOr<std::vector<journal::ApplyOutcome>> ApplyBatchImpl(
+      uint64_t first_index, absl::Span<const proto::JournalEntry* const> entries, std::string* effects);
   absl::Status ApplyMkdir(const proto::MkdirEntry& e, Txn* txn);
   absl::Status ApplyCreateFile(const proto::CreateFileEntry& e, Txn* txn);
   absl::Status ApplyCompleteFile(const proto::CompleteFileEntry& e, Txn* txn);

@@ -525,6 +525,102 @@ TEST_F(StateMachineTest, BatchesApplyExactlyAsEntriesOneByOne) {
   }
 }
 
+std::pair<std::vector<std::string>, std::vector<std::string>> DumpDifference(const Replica& got, const Replica& want) {
+  const std::vector<std::string> a = got.Dump();
+  const std::vector<std::string> b = want.Dump();
+  std::vector<std::string> extra, missing;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(extra));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(missing));
+  return {extra, missing};
+}
+
+TEST_F(StateMachineTest, InstalledEffectsLeaveTheStateApplyingWouldHave) {
+  for (uint32_t seed = 1; seed <= 8; ++seed) {
+    std::mt19937 rng(seed);
+    const std::vector<proto::JournalEntry> entries = RandomEntries(&rng, 300);
+    Replica leader(absl::StrCat(dir_, "-leader-", seed));
+    Replica follower(absl::StrCat(dir_, "-follower-", seed));
+    // The leader applies the first 240 entries in batches; the follower installs their effects,
+    // several batches per install.
+    std::vector<std::pair<size_t, std::string>> pending;  // (end of the batch, effects)
+    size_t installed = 0;
+    for (size_t begin = 0; begin < 240;) {
+      const size_t n = std::min<size_t>(240 - begin, 1 + rng() % 30);
+      std::vector<const proto::JournalEntry*> batch;
+      for (size_t i = begin; i < begin + n; ++i) batch.push_back(&entries[i]);
+      std::string effects;
+      auto outcomes = leader.sm->ApplyBatchWithEffects(begin + 1, batch, &effects);
+      ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+      ASSERT_FALSE(effects.empty());
+      begin += n;
+      pending.emplace_back(begin, std::move(effects));
+      if (rng() % 3 == 0 || begin == 240) {
+        std::vector<const std::string*> chain;
+        for (const auto& [end, e] : pending) chain.push_back(&e);
+        ASSERT_TRUE(follower.sm->InstallEffects(installed + 1, begin, chain).ok()) << "seed " << seed;
+        installed = begin;
+        pending.clear();
+      }
+    }
+    EXPECT_EQ(follower.sm->last_applied_index(), 240u);
+    // Then both apply the rest: the follower's in-memory state (next inode id) followed too.
+    std::vector<const proto::JournalEntry*> rest;
+    for (size_t i = 240; i < entries.size(); ++i) rest.push_back(&entries[i]);
+    auto leader_outcomes = leader.sm->ApplyBatch(241, rest);
+    auto follower_outcomes = follower.sm->ApplyBatch(241, rest);
+    ASSERT_TRUE(leader_outcomes.ok() && follower_outcomes.ok());
+    for (size_t i = 0; i < rest.size(); ++i) {
+      EXPECT_EQ(OutcomeString((*follower_outcomes)[i]), OutcomeString((*leader_outcomes)[i])) << "entry " << 241 + i;
+    }
+    EXPECT_EQ(follower.sm->last_applied_index(), entries.size());
+    const auto [extra, missing] = DumpDifference(follower, leader);
+    EXPECT_TRUE(extra.empty() && missing.empty())
+        << "seed " << seed << ": the follower's metastore has " << extra.size() << " keys the leader's lacks (first: "
+        << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size() << " (first: "
+        << (missing.empty() ? "-" : missing[0]) << ")";
+    std::filesystem::remove_all(absl::StrCat(dir_, "-leader-", seed));
+    std::filesystem::remove_all(absl::StrCat(dir_, "-follower-", seed));
+  }
+}
+
+TEST_F(StateMachineTest, BadEffectsAreRefusedAndChangeNothing) {
+  Replica leader(dir_ + "-leader");
+  Replica follower(dir_ + "-follower");
+  std::vector<proto::JournalEntry> entries(3);
+  entries[0].mutable_mkdir()->set_path("/a");
+  entries[1].mutable_mkdir()->set_path("/a/b");
+  entries[2].mutable_mkdir()->set_path("/c");
+  std::vector<const proto::JournalEntry*> first = {&entries[0], &entries[1]};
+  std::vector<const proto::JournalEntry*> second = {&entries[2]};
+  std::string effects1, effects2;
+  ASSERT_TRUE(leader.sm->ApplyBatchWithEffects(1, first, &effects1).ok());
+  ASSERT_TRUE(leader.sm->ApplyBatchWithEffects(3, second, &effects2).ok());
+  const std::vector<std::string> before = follower.Dump();
+
+  const std::string garbage = "\x0a\xff\xff";  // a write_batch field longer than the message
+  const std::string cut = effects2.substr(0, effects2.size() / 2);
+  proto::NamespaceApplyEffects wrong_family;
+  ASSERT_TRUE(wrong_family.ParseFromString(effects2));
+  kv::KvWriteBatch batch;
+  batch.Put(static_cast<kv::ColumnFamily>(NamespaceColumnFamilies().size()), "k", "v");
+  wrong_family.set_write_batch(batch.Encode());
+  const std::string wrong_family_bytes = wrong_family.SerializeAsString();
+  for (const std::string* bad : {&garbage, &cut, &wrong_family_bytes}) {
+    // The good first batch is not written either: a chain installs whole or not at all.
+    std::vector<const std::string*> chain = {&effects1, bad};
+    absl::Status status = follower.sm->InstallEffects(1, 3, chain);
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+    EXPECT_EQ(follower.sm->last_applied_index(), 0u);
+    EXPECT_EQ(follower.Dump(), before);
+  }
+  std::vector<const std::string*> out_of_order = {&effects2};
+  EXPECT_EQ(follower.sm->InstallEffects(3, 3, out_of_order).code(), absl::StatusCode::kInternal);
+  std::vector<const std::string*> chain = {&effects1, &effects2};
+  ASSERT_TRUE(follower.sm->InstallEffects(1, 3, chain).ok());
+  const auto [extra, missing] = DumpDifference(follower, leader);
+  EXPECT_TRUE(extra.empty() && missing.empty());
+}
+
 TEST_F(StateMachineTest, ABatchMustFollowTheAppliedIndex) {
   proto::JournalEntry e;
   e.mutable_mkdir()->set_path("/x");

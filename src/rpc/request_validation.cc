@@ -385,6 +385,13 @@ absl::Status ValidateRequest(const proto::RaftMessageBatch& batch) {
     if (m.from() == 0) return Invalid(batch, "messages.from", "0", "not a Raft node id");
     if (m.to() == 0) return Invalid(batch, "messages.to", "0", "not a Raft node id");
   }
+  for (const proto::RaftApplyEffects& e : batch.effects()) {
+    if (e.from() == 0) return Invalid(batch, "effects.from", "0", "not a Raft node id");
+    if (e.first_index() == 0 || e.last_index() < e.first_index()) {
+      return Invalid(batch, "effects.first_index", absl::StrCat(e.first_index(), "..", e.last_index()),
+                     "not a range of log indexes");
+    }
+  }
   return CheckEnumsKnown(batch);
 }
 

@@ -180,6 +180,20 @@ TEST(RequestValidationTest, UnknownEnumValuesAreRejectedAtAnyDepth) {
   EXPECT_TRUE(ValidateRequest(batch).ok());
   message->set_from(0);
   ExpectInvalid(ValidateRequest(batch), {"messages.from"});
+  message->set_from(1);
+  proto::RaftApplyEffects* effects = batch.add_effects();
+  effects->set_from(1);
+  effects->set_first_index(5);
+  effects->set_last_index(9);
+  EXPECT_TRUE(ValidateRequest(batch).ok());
+  effects->set_last_index(4);
+  ExpectInvalid(ValidateRequest(batch), {"effects.first_index", "5..4"});
+  effects->set_first_index(0);
+  effects->set_last_index(0);
+  ExpectInvalid(ValidateRequest(batch), {"effects.first_index", "0..0"});
+  effects->set_first_index(1);
+  effects->set_from(0);
+  ExpectInvalid(ValidateRequest(batch), {"effects.from"});
 
   // An enum inside a repeated message field.
   proto::FileInfo info;
