@@ -68,9 +68,7 @@ class GrpcRaftTransport::Peer {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
             +[](Peer* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              // Effects ride along with the next message (an append, at worst a heartbeat) rather
-              // than cost a stream write of their own, unless many are waiting.
-              return p->stopping_ || !p->queue_.empty() || p->effects_bytes_ >= p->options_.effects_wakeup_bytes;
+              return p->stopping_ || !p->queue_.empty() || !p->effects_queue_.empty();
             },
             this));
         if (stopping_) break;

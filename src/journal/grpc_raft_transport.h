@@ -49,9 +49,6 @@ struct GrpcRaftTransportOptions {
   size_t max_queued_messages = 4096;       // per peer
   size_t max_batch_bytes = 8 << 20;        // entry bytes per call (a batch always carries one message)
   size_t max_queued_effects_bytes = 32 << 20;  // apply effects queued per peer; more are dropped
-  // Queued effects alone wake the sender only past this many bytes: below it they go with the
-  // next Raft message to the peer (under load an append follows at once; idle, a heartbeat).
-  size_t effects_wakeup_bytes = 1 << 20;
   size_t snapshot_chunk_bytes = 1 << 20;   // per message of a snapshot stream
   // The deadline of a snapshot stream: this much, plus one second per this many bytes.
   int64_t snapshot_base_timeout_ms = 60000;
