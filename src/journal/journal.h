@@ -65,8 +65,9 @@ class StateMachine {
   // Installs the effects of consecutive batches, the first starting at first_index (==
   // last_applied_index() + 1) and the last ending at last_index, with the same resulting state as
   // applying their entries. Effects come from another replica: DATA_LOSS if they do not decode
-  // (nothing is then written, and the caller applies the entries instead); another error only
-  // when the state could not be written (fail-stop, as for Apply).
+  // (nothing is then written, and the caller applies the entries instead; UNIMPLEMENTED, this
+  // default, likewise); another error only when the state could not be written (fail-stop, as
+  // for Apply).
   virtual absl::Status InstallEffects(uint64_t first_index, uint64_t last_index,
                                       absl::Span<const std::string* const> effects) {
     return absl::UnimplementedError("this state machine installs no apply effects");

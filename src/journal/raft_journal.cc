@@ -616,8 +616,9 @@ bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
   if (chain.empty()) return true;
   const raft::Index last = next - 1;
   absl::Status status = state_machine_->InstallEffects(applied + 1, last, chain);
-  if (absl::IsDataLoss(status)) {
-    // Effects that do not decode: apply the entries instead (logged once per 1000, it repeats).
+  if (absl::IsDataLoss(status) || absl::IsUnimplemented(status)) {
+    // Effects that do not decode, or a state machine that installs none: apply the entries
+    // instead (logged once per 1000, it repeats).
     if (effects_discarded_++ % 1000 == 0) {
       spdlog::warn("{}: discarding apply effects for entries {}..{} ({} discarded so far): {}", Tag(), applied + 1,
                    last, effects_discarded_, status.ToString());

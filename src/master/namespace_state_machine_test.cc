@@ -394,6 +394,16 @@ struct Replica {
   std::unique_ptr<NamespaceStateMachine> sm;
 };
 
+// Keys of `got` that `want` lacks, and the other way round.
+std::pair<std::vector<std::string>, std::vector<std::string>> DumpDifference(const Replica& got, const Replica& want) {
+  const std::vector<std::string> a = got.Dump();
+  const std::vector<std::string> b = want.Dump();
+  std::vector<std::string> extra, missing;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(extra));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(missing));
+  return {extra, missing};
+}
+
 // Random entries over a small namespace, so that they collide: creates, overwrites,
 // completes, renames, deletes (recursive too), attribute changes, retried operation ids, and
 // time jumps past the operation-record retention (pruning).
@@ -510,11 +520,7 @@ TEST_F(StateMachineTest, BatchesApplyExactlyAsEntriesOneByOne) {
     }
     EXPECT_EQ(batched.sm->last_applied_index(), entries.size());
     {
-      const std::vector<std::string> got = batched.Dump();
-      const std::vector<std::string> want = one_by_one.Dump();
-      std::vector<std::string> extra, missing;
-      std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
-      std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missing));
+      const auto [extra, missing] = DumpDifference(batched, one_by_one);
       EXPECT_TRUE(extra.empty() && missing.empty())
           << "seed " << seed << ": the batched metastore has " << extra.size() << " keys the other lacks (first: "
           << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size() << " (first: "
@@ -523,15 +529,6 @@ TEST_F(StateMachineTest, BatchesApplyExactlyAsEntriesOneByOne) {
     std::filesystem::remove_all(absl::StrCat(dir_, "-one-", seed));
     std::filesystem::remove_all(absl::StrCat(dir_, "-batched-", seed));
   }
-}
-
-std::pair<std::vector<std::string>, std::vector<std::string>> DumpDifference(const Replica& got, const Replica& want) {
-  const std::vector<std::string> a = got.Dump();
-  const std::vector<std::string> b = want.Dump();
-  std::vector<std::string> extra, missing;
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(extra));
-  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(missing));
-  return {extra, missing};
 }
 
 TEST_F(StateMachineTest, InstalledEffectsLeaveTheStateApplyingWouldHave) {
