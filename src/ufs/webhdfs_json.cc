@@ -69,6 +69,8 @@ absl::StatusOr<ListPage> ParseListing(std::string_view body) {
   ListPage page;
   if (const Json* listing = Member(doc, "DirectoryListing"); listing != nullptr) {
     page.remaining = IntMember(*listing, "remainingEntries");
+    // A count below zero is no count: a caller paging on it would misjudge the end.
+    if (page.remaining < 0) return Malformed("LISTSTATUS_BATCH", body);
     if (const Json* partial = Member(*listing, "partialListing"); partial != nullptr) {
       if (const Json* wrapper = Member(*partial, "FileStatuses"); wrapper != nullptr) {
         statuses = Member(*wrapper, "FileStatus");

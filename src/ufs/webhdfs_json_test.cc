@@ -35,7 +35,10 @@ TEST(WebHdfsJsonTest, ParsesStatusesListingsAndBooleans) {
 TEST(WebHdfsJsonTest, MalformedDocumentsAreErrorsNotCrashes) {
   for (const char* body : {"", "[]", "null", "{", R"({"FileStatuses":{"FileStatus":[1,2]}})",
                            R"({"FileStatuses":{"FileStatus":{}}})", R"({"FileStatuses":7})",
-                           R"({"DirectoryListing":{"partialListing":3}})", R"({"DirectoryListing":[]})"}) {
+                           R"({"DirectoryListing":{"partialListing":3}})", R"({"DirectoryListing":[]})",
+                           // found by webhdfs_json_fuzzer: a negative page count
+                           R"({"DirectoryListing":{"partialListing":{"FileStatuses":{"FileStatus":[]}},)"
+                           R"("remainingEntries":-2}})"}) {
     auto page = ParseListing(body);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss) << body;
   }
