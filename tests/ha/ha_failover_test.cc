@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ha_cluster.h"
+#include "nlohmann/json.hpp"
 #include "recorded_ops.h"
 
 namespace cistern {
@@ -150,6 +151,18 @@ TEST(HaFailoverTest, KillLeaderDuringCreatesLosesNothingAndAppliesNothingTwice) 
   };
   verify("after failover");
   ASSERT_TRUE(cluster.WaitConverged()) << "the restarted master did not catch up";
+  {
+    // The master that followed all along installed the leaders' apply effects (default on).
+    const auto info = cluster.Cli({"admin", "journal", "info", "--json"});
+    ASSERT_EQ(info.exit_code, 0) << info.output;
+    const size_t start = info.output.find('{');
+    ASSERT_NE(start, std::string::npos) << info.output;
+    const nlohmann::json j = nlohmann::json::parse(info.output.substr(start), nullptr, false);
+    ASSERT_TRUE(!j.is_discarded() && j.contains("masters")) << info.output;
+    uint64_t from_effects = 0;
+    for (const nlohmann::json& m : j["masters"]) from_effects += m.value("entries_from_effects", uint64_t{0});
+    EXPECT_GT(from_effects, 0u) << info.output;
+  }
 
   // The whole group dies at once and comes back.
   for (int i = 0; i < cluster.size(); ++i) cluster.Kill(i);
