@@ -98,6 +98,8 @@ void InProcessRaftNetwork::DeliverEffects(ApplyEffects effects) {
     return;
   }
   ++delivered_;
+  // Duplicated like messages: a node must take the same effects twice without harm.
+  if (duplicate_ > 0 && coin(rng_) < duplicate_) handlers_[effects.to]->ReceiveEffects(effects);
   handlers_[effects.to]->ReceiveEffects(std::move(effects));
 }
 

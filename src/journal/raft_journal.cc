@@ -593,15 +593,12 @@ bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
     // Only the current leader's: any leader's effects of committed entries would do (they are
     // the same everywhere), but a node that is not leading has no business sending any.
     if (e.from != leader_ || e.last_index <= applied || e.first_index > e.last_index) continue;
-    if (effects_bytes_ + e.data->size() > options_.max_buffered_effects_bytes) continue;
-    effects_bytes_ += e.data->size();
-    auto [it, added] = effects_.emplace(e.first_index, std::move(e));
-    if (!added) effects_bytes_ -= e.data->size();
+    const size_t bytes = e.data->size();
+    if (effects_bytes_ + bytes > options_.max_buffered_effects_bytes) continue;
+    // try_emplace leaves a duplicate unmoved and ignored.
+    if (effects_.try_emplace(e.first_index, std::move(e)).second) effects_bytes_ += bytes;
   }
-  while (!effects_.empty() && effects_.begin()->first <= applied) {
-    effects_bytes_ -= effects_.begin()->second.data->size();
-    effects_.erase(effects_.begin());
-  }
+  DropEffectsThrough(applied);
   // Entries this node proposed as leader wait for their outcomes, which only applying gives.
   if (n == 0 || effects_.empty() || !in_flight_.empty()) return true;
   const raft::Index limit = unapplied_[n - 1].index;  // committed and in the synced log
@@ -623,12 +620,7 @@ bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
       spdlog::warn("{}: discarding apply effects for entries {}..{} ({} discarded so far): {}", Tag(), applied + 1,
                    last, effects_discarded_, status.ToString());
     }
-    for (raft::Index i = applied + 1; i <= last;) {
-      auto it = effects_.find(i);
-      i = it->second.last_index + 1;
-      effects_bytes_ -= it->second.data->size();
-      effects_.erase(it);
-    }
+    DropEffectsThrough(last);
     return true;
   }
   if (!status.ok()) {
@@ -636,10 +628,7 @@ bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
                                                  last, " failed, journal stopped: ", status.message())));
     return false;
   }
-  while (!effects_.empty() && effects_.begin()->first <= last) {
-    effects_bytes_ -= effects_.begin()->second.data->size();
-    effects_.erase(effects_.begin());
-  }
+  DropEffectsThrough(last);
   size_t done = 0;
   while (done < n && unapplied_[done].index <= last) ++done;
   unapplied_.erase(unapplied_.begin(), unapplied_.begin() + static_cast<std::ptrdiff_t>(done));
@@ -652,6 +641,13 @@ bool RaftJournal::InstallEffects(size_t n, size_t* installed) {
     status_.applied = last;
   }
   return true;
+}
+
+void RaftJournal::DropEffectsThrough(raft::Index index) {
+  while (!effects_.empty() && effects_.begin()->first <= index) {
+    effects_bytes_ -= effects_.begin()->second.data->size();
+    effects_.erase(effects_.begin());
+  }
 }
 
 void RaftJournal::ShipEffects(raft::Index first, raft::Index last, std::string effects) {

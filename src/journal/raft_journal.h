@@ -210,6 +210,8 @@ class RaftJournal final : public Journal, public RaftMessageHandler {
   // Follower: installs the leader's effects for the first of the `n` durable entries of
   // unapplied_ (as many as chain up), sets `installed` to the entries they covered.
   bool InstallEffects(size_t n, size_t* installed);
+  // Follower: forgets the buffered effects of batches starting at or before `index`.
+  void DropEffectsThrough(raft::Index index);
   // Leader: sends the effects of the batch first..last to the followers that can use them.
   void ShipEffects(raft::Index first, raft::Index last, std::string effects);
   void StartRead(std::vector<std::shared_ptr<Waiter>> readers, int64_t now_ms);

@@ -394,14 +394,17 @@ struct Replica {
   std::unique_ptr<NamespaceStateMachine> sm;
 };
 
-// Keys of `got` that `want` lacks, and the other way round.
-std::pair<std::vector<std::string>, std::vector<std::string>> DumpDifference(const Replica& got, const Replica& want) {
+// Whether `got` holds exactly the keys and values of `want`; if not, what differs.
+::testing::AssertionResult SameMetastore(const Replica& got, const Replica& want) {
   const std::vector<std::string> a = got.Dump();
   const std::vector<std::string> b = want.Dump();
   std::vector<std::string> extra, missing;
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(extra));
   std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(missing));
-  return {extra, missing};
+  if (extra.empty() && missing.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "the metastore has " << extra.size() << " keys the other lacks (first: "
+                                       << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size()
+                                       << " (first: " << (missing.empty() ? "-" : missing[0]) << ")";
 }
 
 // Random entries over a small namespace, so that they collide: creates, overwrites,
@@ -520,11 +523,7 @@ TEST_F(StateMachineTest, BatchesApplyExactlyAsEntriesOneByOne) {
     }
     EXPECT_EQ(batched.sm->last_applied_index(), entries.size());
     {
-      const auto [extra, missing] = DumpDifference(batched, one_by_one);
-      EXPECT_TRUE(extra.empty() && missing.empty())
-          << "seed " << seed << ": the batched metastore has " << extra.size() << " keys the other lacks (first: "
-          << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size() << " (first: "
-          << (missing.empty() ? "-" : missing[0]) << ")";
+      EXPECT_TRUE(SameMetastore(batched, one_by_one)) << "seed " << seed << ", batched against one by one";
     }
     std::filesystem::remove_all(absl::StrCat(dir_, "-one-", seed));
     std::filesystem::remove_all(absl::StrCat(dir_, "-batched-", seed));
@@ -570,11 +569,7 @@ TEST_F(StateMachineTest, InstalledEffectsLeaveTheStateApplyingWouldHave) {
       EXPECT_EQ(OutcomeString((*follower_outcomes)[i]), OutcomeString((*leader_outcomes)[i])) << "entry " << 241 + i;
     }
     EXPECT_EQ(follower.sm->last_applied_index(), entries.size());
-    const auto [extra, missing] = DumpDifference(follower, leader);
-    EXPECT_TRUE(extra.empty() && missing.empty())
-        << "seed " << seed << ": the follower's metastore has " << extra.size() << " keys the leader's lacks (first: "
-        << (extra.empty() ? "-" : extra[0]) << ") and lacks " << missing.size() << " (first: "
-        << (missing.empty() ? "-" : missing[0]) << ")";
+    EXPECT_TRUE(SameMetastore(follower, leader)) << "seed " << seed << ", follower against leader";
     std::filesystem::remove_all(absl::StrCat(dir_, "-leader-", seed));
     std::filesystem::remove_all(absl::StrCat(dir_, "-follower-", seed));
   }
@@ -614,8 +609,7 @@ TEST_F(StateMachineTest, BadEffectsAreRefusedAndChangeNothing) {
   EXPECT_EQ(follower.sm->InstallEffects(3, 3, out_of_order).code(), absl::StatusCode::kInternal);
   std::vector<const std::string*> chain = {&effects1, &effects2};
   ASSERT_TRUE(follower.sm->InstallEffects(1, 3, chain).ok());
-  const auto [extra, missing] = DumpDifference(follower, leader);
-  EXPECT_TRUE(extra.empty() && missing.empty());
+  EXPECT_TRUE(SameMetastore(follower, leader));
 }
 
 TEST_F(StateMachineTest, ABatchMustFollowTheAppliedIndex) {
